@@ -1,0 +1,3 @@
+from tui_pacs.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The ``tui-pacs`` command line.
+
+Each command lives in a module of this package that registers its parser and
+imports its heavy dependencies (pynetdicom, Textual, numpy) only when run,
+so ``tui-pacs ls`` starts quickly and ``tui-pacs serve`` never loads Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui_pacs import __version__
+from tui_pacs.cli import archive_commands
+from tui_pacs.cli.context import EXIT_INTERNAL, CliError, common_options, load_settings_or_exit
+
+COMMAND_MODULES = [archive_commands]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="tui-pacs",
+        description="A DICOM node in the terminal. Without a command, opens the app "
+                    "with the node listening.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"tui-pacs {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(commands, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    settings = load_settings_or_exit(args)
+    try:
+        return int(args.func(args, settings) or 0)
+    except CliError as exc:
+        print(f"tui-pacs: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tui-pacs: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `tui-pacs ls | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"tui-pacs: internal error: {type(exc).__name__}: {exc} "
+              "(run again with --debug for details)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,247 @@
+"""Commands on the local archive: import, ls, dump, rm."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from tui_pacs.cli.context import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CliError,
+    print_json,
+    run_async,
+    stderr_is_terminal,
+)
+from tui_pacs.config import Settings
+from tui_pacs.core.keys import BadKey, parse_keys
+from tui_pacs.core.model import DEFAULT_COLUMNS, Level
+from tui_pacs.store.layout import INDEX_FILE
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser("import", parents=[common], help="import DICOM files into the archive",
+                            description="Import files and directories (recursively). Files "
+                                        "that are not DICOM are skipped and counted.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.set_defaults(func=run_import)
+
+    p = commands.add_parser("ls", parents=[common], help="list the archive",
+                            description="List the archive at one level, matching keys the "
+                                        "way C-FIND does: wildcards * and ?, date ranges "
+                                        "A-B, A-, -B, and backslash-separated UID lists.")
+    add_level_option(p, default=Level.STUDY)
+    add_key_option(p)
+    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
+    p.add_argument("--limit", type=int, metavar="N", help="show at most N entries")
+    p.set_defaults(func=run_ls)
+
+    p = commands.add_parser("dump", parents=[common], help="show every attribute of an instance",
+                            description="Show a file's or an archived instance's dataset.")
+    p.add_argument("target", metavar="FILE|SOPInstanceUID")
+    p.add_argument("--json", action="store_true", help="the DICOM JSON model (PS3.18 Annex F)")
+    p.set_defaults(func=run_dump)
+
+    p = commands.add_parser("rm", parents=[common], help="remove from the archive",
+                            description="Remove a patient, study, series or instance: its "
+                                        "files and its index entries.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--patient", metavar="ID", help="every patient with this PatientID")
+    which.add_argument("--study", metavar="UID")
+    which.add_argument("--series", metavar="UID")
+    which.add_argument("--instance", metavar="UID")
+    p.set_defaults(func=run_rm)
+
+
+def add_level_option(parser: argparse.ArgumentParser, default: Level) -> None:
+    parser.add_argument("-l", "--level", type=_level, default=default,
+                        metavar="patient|study|series|instance",
+                        help=f"query level (default: {default.label})")
+
+
+def add_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", "--key", action="append", dest="keys", metavar="KEY=VALUE",
+                        help="match on an attribute, e.g. PatientName=SMITH* or "
+                             "StudyDate=20240101-20241231 (repeatable)")
+
+
+def _level(text: str) -> Level:
+    try:
+        return Level.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a level (patient, study, series, instance)") from None
+
+
+@asynccontextmanager
+async def open_archive(settings: Settings, *, must_exist: bool = False) -> AsyncIterator:
+    from tui_pacs.store.archive import Archive, ArchiveError
+
+    data = settings.node.data
+    if must_exist and not (data / INDEX_FILE).exists():
+        raise CliError(f"no archive in {data} (nothing imported or received yet)")
+    try:
+        archive = await Archive.open(data, settings.storage)
+    except ArchiveError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        yield archive
+    finally:
+        await archive.close()
+
+
+# --- import -------------------------------------------------------------------
+
+
+def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.store.importer import import_files, iter_files
+
+    progress = _ImportProgress() if stderr_is_terminal() else None
+    failures_shown = 0
+
+    def on_progress(path: Path, outcome: str) -> None:
+        nonlocal failures_shown
+        if outcome not in ("imported", "duplicate", "skipped"):
+            failures_shown += 1
+            line = f"failed: {path}: {outcome}"
+            if progress:
+                progress.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr)
+        if progress:
+            progress.advance()
+
+    async def go():
+        files = list(iter_files(args.paths))
+        async with open_archive(settings) as archive:
+            if progress:
+                progress.start(len(files))
+            try:
+                return await import_files(archive, files, on_progress)
+            finally:
+                if progress:
+                    progress.stop()
+
+    report = run_async(go)
+    print(report.summary())
+    return EXIT_FAILED if report.failures else 0
+
+
+class _ImportProgress:
+    """A progress bar on stderr while importing."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        from tui_pacs.cli.output import stderr_console
+
+        self._progress = Progress("importing", BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=stderr_console(),
+                                  transient=True)
+        self.console = self._progress.console
+        self._task = None
+
+    def start(self, total: int) -> None:
+        self._task = self._progress.add_task("import", total=total)
+        self._progress.start()
+
+    def advance(self) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+# --- ls -----------------------------------------------------------------------
+
+
+def run_ls(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.store.index import UnknownKey, matchers_from_keys
+    from tui_pacs.store.queries import keywords_at
+
+    level: Level = args.level
+    try:
+        matchers = matchers_from_keys(parse_keys(args.keys))
+    except BadKey as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except UnknownKey as exc:
+        raise CliError(f"{exc}: the archive does not index this key", EXIT_USAGE) from None
+
+    async def go():
+        async with open_archive(settings) as archive:
+            return await archive.index.query(level, matchers, limit=args.limit)
+
+    try:
+        rows = run_async(go)
+    except UnknownKey as exc:
+        usable = ", ".join(keywords_at(level))
+        raise CliError(f"{exc} cannot be matched at {level.label} level; keys there: "
+                       f"{usable}", EXIT_USAGE) from None
+    if args.json:
+        print_json(rows)
+    else:
+        from tui_pacs.cli.output import print_rows
+
+        print_rows(rows, DEFAULT_COLUMNS[level])
+        if sys.stdout.isatty():
+            print(f"{len(rows)} {level.label}{'' if len(rows) == 1 else 's'}")
+    return 0
+
+
+# --- dump ---------------------------------------------------------------------
+
+
+def run_dump(args: argparse.Namespace, settings: Settings) -> int:
+    from pydicom import dcmread
+
+    from tui_pacs.core.dump import dump_lines, format_lines, to_json_model
+
+    path = Path(args.target)
+    if not path.is_file():
+        path = run_async(lambda: _archived_path(settings, args.target))
+    try:
+        ds = dcmread(path, force=True, defer_size=4096)
+    except Exception as exc:
+        raise CliError(f"{path}: not readable as DICOM: {exc}") from None
+    if args.json:
+        print_json(to_json_model(ds, path.resolve().as_uri()))
+    else:
+        print(format_lines(list(dump_lines(ds))))
+    return 0
+
+
+async def _archived_path(settings: Settings, sop_instance_uid: str) -> Path:
+    if not (settings.node.data / INDEX_FILE).exists():
+        raise CliError(f"{sop_instance_uid}: no such file, and there is no archive in "
+                       f"{settings.node.data}")
+    async with open_archive(settings) as archive:
+        stored = await archive.index.file_of(sop_instance_uid)
+        if stored is None:
+            raise CliError(f"{sop_instance_uid}: no such file, and no instance with this "
+                           "SOPInstanceUID in the archive")
+        return archive.path_of(stored)
+
+
+# --- rm -----------------------------------------------------------------------
+
+
+def run_rm(args: argparse.Namespace, settings: Settings) -> int:
+    for level, value in ((Level.PATIENT, args.patient), (Level.STUDY, args.study),
+                         (Level.SERIES, args.series), (Level.IMAGE, args.instance)):
+        if value is not None:
+            break
+
+    async def go():
+        async with open_archive(settings, must_exist=True) as archive:
+            return await archive.delete(level, value)
+
+    result = run_async(go)
+    if not result.instances:
+        raise CliError(f"nothing removed: no {level.label} with {level.unique_key} {value!r}")
+    print(f"removed {result.instances} instance(s), {result.series} series, "
+          f"{result.studies} study(ies), {result.patients} patient(s)")
+    return 0

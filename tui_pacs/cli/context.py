@@ -1,0 +1,82 @@
+"""What every command shares: common options, settings, errors and output."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tui_pacs.config import ConfigError, Settings, load_settings
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with an exit status."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command's name.
+
+    SUPPRESS keeps a value given before the command from being reset to a
+    default by the command's own parser.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--config", metavar="FILE", type=Path, default=argparse.SUPPRESS,
+                       help="configuration file (default: $TUI_PACS_CONFIG or the user "
+                            "config directory's tui-pacs/config.toml)")
+    group.add_argument("--data", metavar="DIR", type=Path, default=argparse.SUPPRESS,
+                       help="data directory holding the archive (overrides [node] data)")
+    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks and debug logs")
+    return common
+
+
+def load_settings_or_exit(args: argparse.Namespace) -> Settings:
+    """Settings from the config file and the command line; exit 2 when the file is bad."""
+    setup_logging(debug=getattr(args, "debug", False))
+    try:
+        settings = load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"tui-pacs: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    data = getattr(args, "data", None)
+    return settings.with_node(data=Path(data).expanduser() if data else None)
+
+
+def setup_logging(debug: bool = False, json_format: bool = False) -> None:
+    """Logs go to stderr; stdout belongs to the command's output."""
+    from tui_pacs.logs import configure
+
+    configure(debug=debug, json_format=json_format)
+    # pydicom warns about every odd file it reads; those are reported our way.
+    warnings.filterwarnings("ignore", module="pydicom")
+    logging.captureWarnings(True)
+
+
+def run_async(make: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(make())  # type: ignore[arg-type]
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

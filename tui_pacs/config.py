@@ -1,0 +1,343 @@
+"""The configuration file: TOML, validated key by key into frozen settings.
+
+Precedence: command-line flags > config file > defaults. The file is found at
+``--config FILE``, else ``$TUI_PACS_CONFIG``, else the user config directory.
+A missing file means defaults; a broken one raises :class:`ConfigError` with
+one line that names the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tui_pacs import paths
+from tui_pacs.core.aetitle import ae_title_problem
+
+# An access list entry that stands for every configured modality's AE title.
+CONFIGURED_MODALITIES = "@modalities"
+ANYONE = "*"
+SERVICES = ("echo", "store", "find", "move", "get")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the user as one line."""
+
+
+@dataclass(frozen=True)
+class Modality:
+    """A remote DICOM node we talk to, and that may talk to us."""
+
+    name: str
+    aet: str
+    host: str
+    port: int
+    tls: bool = False
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    aet: str = "TUIPACS"
+    port: int = 11112
+    bind: str = "0.0.0.0"
+    data: Path = field(default_factory=paths.default_data_dir)
+    log_format: str = "text"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    # A SOP Instance UID we already hold: keep the stored copy unless this is on.
+    overwrite_duplicates: bool = False
+    # Storage SOP classes pynetdicom does not know are refused unless this is on.
+    accept_unknown_sop_classes: bool = False
+    # C-STORE answers "out of resources" rather than eat into this reserve.
+    min_free_mb: int = 64
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Which calling AE titles may use which service (like a cautious Orthanc)."""
+
+    echo: tuple[str, ...] = (ANYONE,)
+    store: tuple[str, ...] = (ANYONE,)
+    find: tuple[str, ...] = (CONFIGURED_MODALITIES,)
+    move: tuple[str, ...] = (CONFIGURED_MODALITIES,)
+    get: tuple[str, ...] = (CONFIGURED_MODALITIES,)
+    # Reject associations whose called AE title is not ours.
+    check_called_aet: bool = False
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_associations: int = 32
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 60.0
+    network_timeout: float = 60.0
+    # Largest PDU we accept; 0 means no limit.
+    max_pdu: int = 262_144
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    enabled: bool = False
+    # None: TLS replaces plain DICOM on node.port; a number: TLS on its own port.
+    port: int | None = None
+    certificate: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+    require_client_certificate: bool = False
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = "tui-pacs-dark"
+
+
+@dataclass(frozen=True)
+class Settings:
+    node: NodeConfig = field(default_factory=NodeConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+    modalities: tuple[Modality, ...] = ()
+    # Where these settings came from (the file may not exist).
+    path: Path = field(default_factory=paths.default_config_path)
+
+    def modality(self, name: str) -> Modality | None:
+        return next((m for m in self.modalities if m.name == name), None)
+
+    def modality_by_aet(self, aet: str) -> Modality | None:
+        aet = aet.strip()
+        return next((m for m in self.modalities if m.aet == aet), None)
+
+    def with_node(self, **changes: Any) -> Settings:
+        """A copy with some ``[node]`` values replaced (command-line flags)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, node=dataclasses.replace(self.node, **changes))
+
+
+# --- value checkers: each returns the converted value or raises _Invalid ----
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"must be a string, not {_type_name(value)}")
+    return value
+
+
+def _nonempty_string(value: Any) -> str:
+    value = _string(value)
+    if not value.strip():
+        raise _Invalid("must not be empty")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be true or false, not {_type_name(value)}")
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number, not {_type_name(value)}")
+        if not low <= value <= high:
+            raise _Invalid(f"{value} is out of range ({low}-{high})")
+        return value
+
+    return check
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Invalid(f"must be a number of seconds, not {_type_name(value)}")
+    if value <= 0:
+        raise _Invalid("must be more than 0 seconds")
+    return float(value)
+
+
+_port = _integer(1, 65535)
+
+
+def _ae_title(value: Any) -> str:
+    value = _string(value)
+    problem = ae_title_problem(value)
+    if problem:
+        raise _Invalid(f"AE title {value!r} {problem}")
+    return value.strip()
+
+
+def _bind_address(value: Any) -> str:
+    value = _nonempty_string(value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if value != "localhost":
+            raise _Invalid(f"{value!r} is not an IP address") from None
+    return value
+
+
+def _host(value: Any) -> str:
+    value = _nonempty_string(value).strip()
+    if any(c.isspace() or ord(c) < 0x20 for c in value):
+        raise _Invalid(f"{value!r} is not a host name or address")
+    return value
+
+
+def _path(value: Any) -> Path:
+    return Path(_nonempty_string(value)).expanduser()
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise _Invalid(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def _access_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(
+            f'must be a list of AE titles, "{ANYONE}" or "{CONFIGURED_MODALITIES}"'
+        )
+    entries = []
+    for item in value:
+        if item in (ANYONE, CONFIGURED_MODALITIES):
+            entries.append(item)
+        else:
+            entries.append(_ae_title(item))
+    return tuple(entries)
+
+
+def _type_name(value: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+# --- section schemas: key -> checker --------------------------------------
+
+_SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
+    "node": (NodeConfig, {
+        "aet": _ae_title, "port": _port, "bind": _bind_address, "data": _path,
+        "log_format": _one_of("text", "json"),
+    }),
+    "storage": (StorageConfig, {
+        "overwrite_duplicates": _boolean, "accept_unknown_sop_classes": _boolean,
+        "min_free_mb": _integer(0, 10_000_000),
+    }),
+    "access": (AccessConfig, {
+        **{service: _access_list for service in SERVICES},
+        "check_called_aet": _boolean,
+    }),
+    "limits": (LimitsConfig, {
+        "max_associations": _integer(1, 1000), "acse_timeout": _seconds,
+        "dimse_timeout": _seconds, "network_timeout": _seconds,
+        "max_pdu": _integer(0, 2**32 - 1),
+    }),
+    "tls": (TLSConfig, {
+        "enabled": _boolean, "port": _port, "certificate": _path, "key": _path,
+        "ca": _path, "require_client_certificate": _boolean,
+    }),
+    "ui": (UIConfig, {"theme": _nonempty_string}),
+}
+
+_MODALITY_KEYS: dict[str, Callable[[Any], Any]] = {
+    "name": _nonempty_string, "aet": _ae_title, "host": _host, "port": _port, "tls": _boolean,
+}
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config file; defaults when it does not exist."""
+    path = Path(path).expanduser() if path else paths.default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings(path=path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {_reason(exc)}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(document, path)
+
+
+def parse_settings(document: dict[str, Any], path: Path) -> Settings:
+    """Turn a parsed TOML document into Settings, or raise ConfigError."""
+
+    def fail(key: str, reason: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}: {reason}")
+
+    sections: dict[str, Any] = {}
+    modalities: tuple[Modality, ...] = ()
+    for name, value in document.items():
+        if name == "modalities":
+            modalities = _parse_modalities(value, fail)
+            continue
+        if name not in _SECTIONS:
+            known = ", ".join(f"[{s}]" for s in (*_SECTIONS, "[modalities]"))
+            raise fail(name, f"unknown section or key (known: {known})")
+        if not isinstance(value, dict):
+            raise fail(name, f"must be a table ([{name}]), not {_type_name(value)}")
+        cls, schema = _SECTIONS[name]
+        values = {}
+        for key, raw in value.items():
+            if key not in schema:
+                raise fail(f"{name}.{key}", f"unknown key (known: {', '.join(schema)})")
+            try:
+                values[key] = schema[key](raw)
+            except _Invalid as exc:
+                raise fail(f"{name}.{key}", str(exc)) from None
+        sections[name] = cls(**values)
+
+    settings = Settings(**sections, modalities=modalities, path=path)
+    tls = settings.tls
+    if tls.enabled and (tls.certificate is None or tls.key is None):
+        raise fail("tls", "enabled = true needs both certificate and key")
+    if tls.require_client_certificate and tls.ca is None:
+        raise fail("tls.require_client_certificate", "needs ca, to verify client certificates")
+    return settings
+
+
+def _parse_modalities(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[Modality, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise fail("modalities", "must be an array of tables ([[modalities]])")
+    result: list[Modality] = []
+    for number, table in enumerate(value, start=1):
+        label = f"modalities[{number}]"
+        if isinstance(table.get("name"), str):
+            label = f'modalities "{table["name"]}"'
+        values = {}
+        for key, raw in table.items():
+            if key not in _MODALITY_KEYS:
+                raise fail(f"{label}.{key}", f"unknown key (known: {', '.join(_MODALITY_KEYS)})")
+            try:
+                values[key] = _MODALITY_KEYS[key](raw)
+            except _Invalid as exc:
+                raise fail(f"{label}.{key}", str(exc)) from None
+        missing = [k for k in ("name", "aet", "host", "port") if k not in values]
+        if missing:
+            raise fail(label, f"missing {', '.join(missing)}")
+        if any(m.name == values["name"] for m in result):
+            raise fail(label, f"duplicate modality name {values['name']!r}")
+        result.append(Modality(**values))
+    return tuple(result)
+
+
+def _reason(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)

@@ -1,0 +1,39 @@
+"""What happens on the node, as plain values for logs, the UI and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AssociationEvent:
+    """An association was accepted, rejected, released or aborted."""
+
+    time: datetime
+    peer: str
+    calling_aet: str
+    called_aet: str
+    # "accepted", "rejected", "released", "aborted"
+    kind: str
+    detail: str = ""
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class OperationEvent:
+    """One DIMSE operation finished (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET)."""
+
+    time: datetime
+    peer: str
+    calling_aet: str
+    called_aet: str
+    service: str
+    status: int
+    duration: float
+    # What the operation counted: matches, completed, failed, warning, bytes...
+    counts: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+
+NodeEvent = AssociationEvent | OperationEvent

@@ -1,0 +1,56 @@
+"""Logging to stderr, as text for people or as JSON lines for machines.
+
+Structured details travel in ``extra={"fields": {...}}``: the text format
+shows the message, the JSON format adds each field as a key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+_HANDLER_NAME = "tui-pacs-stderr"
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
+        text = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure(debug: bool = False, json_format: bool = False) -> None:
+    """(Re)configure the root logger; safe to call more than once."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # pynetdicom logs every PDU at INFO; its warnings and errors are enough.
+    logging.getLogger("pynetdicom").setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # pydicom logs each oddity of a file it reads; we report what matters ourselves.
+    logging.getLogger("pydicom").setLevel(logging.DEBUG if debug else logging.ERROR)

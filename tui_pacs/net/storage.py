@@ -1,0 +1,50 @@
+"""Receiving C-STORE requests into the archive.
+
+Used wherever instances arrive: the node's C-STORE SCP, the sub-operations
+of a C-GET we request, and the listener of a C-MOVE to ourselves. The
+dataset is written exactly as it came over the wire, never decoded and
+re-encoded; success goes back only after the archive has committed it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydicom.dataset import Dataset
+from pynetdicom import evt
+
+from tui_pacs.core import status
+from tui_pacs.store.archive import Archive, StoreFailure, StoreResult
+
+log = logging.getLogger(__name__)
+
+
+def store_event(event: evt.Event, archive: Archive) -> tuple[int | Dataset, StoreResult | None]:
+    """Store the dataset of an EVT_C_STORE; return (status for the peer, result or None)."""
+    calling = event.assoc.requestor.ae_title.strip()
+    try:
+        raw = event.request.DataSet.getbuffer()
+    except AttributeError:
+        return failure(status.CANNOT_UNDERSTAND, "no dataset in the request"), None
+    try:
+        result = archive.store_received(raw, event.context.transfer_syntax, calling)
+    except StoreFailure as exc:
+        if exc.out_of_space:
+            code = status.OUT_OF_RESOURCES
+        elif exc.invalid:
+            code = status.CANNOT_UNDERSTAND
+        else:
+            code = status.PROCESSING_FAILURE
+        log.warning("C-STORE from %s refused (0x%04X): %s", calling, code, exc)
+        return failure(code, str(exc)), None
+    finally:
+        del raw
+    return status.SUCCESS, result
+
+
+def failure(code: int, comment: str) -> Dataset:
+    """A status dataset that tells the peer why (Error Comment is at most 64 chars)."""
+    ds = Dataset()
+    ds.Status = code
+    ds.ErrorComment = comment[:64]
+    return ds

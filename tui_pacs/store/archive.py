@@ -1,0 +1,379 @@
+"""The archive: DICOM files under the data directory and their SQLite index.
+
+One object per process owns the writer. Async methods run on the event loop;
+:meth:`Archive.store_received` is for pynetdicom's association threads: it
+does the blocking file work in the calling thread and waits for the group
+commit on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import mmap
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pydicom.uid import UID
+
+from tui_pacs.config import StorageConfig
+from tui_pacs.core.matching import Single
+from tui_pacs.core.model import Level
+from tui_pacs.store import db, files, ingest
+from tui_pacs.store.index import Index, StoredFile
+from tui_pacs.store.integrity import MalformedDataset, check_dataset
+from tui_pacs.store.layout import (
+    INDEX_FILE,
+    JOURNAL_FILE,
+    RUNNING_MARKER,
+    STORAGE_DIR,
+    TMP_DIR,
+    instance_relpath,
+    resolve,
+)
+from tui_pacs.store.writer import (
+    DeleteResult,
+    IndexWriter,
+    Outcome,
+    StagedInstance,
+    StoreResult,
+    WriterClosed,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Archive", "ArchiveError", "DeleteResult", "Outcome", "StoreFailure",
+           "StoreResult", "StoredFile"]
+
+LOCK_FILE = "lock"
+# How long an association thread waits for its group commit.
+COMMIT_TIMEOUT = 120.0
+
+
+class ArchiveError(Exception):
+    """The data directory cannot be used; the message says why."""
+
+
+class StoreFailure(Exception):
+    """An instance was not stored. ``out_of_space`` and ``invalid`` say why."""
+
+    def __init__(self, message: str, *, out_of_space: bool = False, invalid: bool = False):
+        super().__init__(message)
+        self.out_of_space = out_of_space
+        self.invalid = invalid
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What start-up did after an unclean shutdown."""
+
+    reindexed: int
+    removed_temporary: int
+
+
+class Archive:
+    def __init__(self, data_dir: Path, storage: StorageConfig) -> None:
+        self.data_dir = data_dir
+        self.storage = storage
+        self.index: Index
+        self.recovery: Recovery | None = None
+        self._writer: IndexWriter
+        self._write_conn = None
+        self._read_conn = None
+        self._lock_fd: int | None = None
+        self._loop: asyncio.AbstractEventLoop
+        self._listeners: list[Callable[[StoreResult], None]] = []
+
+    @classmethod
+    async def open(cls, data_dir: Path, storage: StorageConfig | None = None) -> Archive:
+        archive = cls(Path(data_dir).expanduser(), storage or StorageConfig())
+        await archive._open()
+        return archive
+
+    async def _open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            for sub in (STORAGE_DIR, TMP_DIR):
+                (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"{self.data_dir}: cannot create the data directory: "
+                               f"{exc.strerror or exc}") from None
+        crashed = self._take_lock()
+        try:
+            self._write_conn = await db.connect(self.data_dir / INDEX_FILE, writer=True)
+            self._read_conn = await db.connect(self.data_dir / INDEX_FILE, writer=False)
+        except Exception as exc:
+            await self._close_connections()
+            self._release_lock()
+            if isinstance(exc, db.IndexVersionError):
+                raise ArchiveError(str(exc)) from None
+            raise ArchiveError(f"{self.data_dir / INDEX_FILE}: cannot open the index: "
+                               f"{exc}") from None
+        self.index = Index(self._read_conn)
+        self._writer = IndexWriter(self._write_conn, self.data_dir,
+                                   self.storage.overwrite_duplicates)
+        self._writer.start()
+        if crashed:
+            self.recovery = await self._recover()
+
+    async def close(self) -> None:
+        """Finish pending writes, close the index, and mark a clean shutdown."""
+        await self._writer.close()
+        if self._write_conn is not None:
+            # Fold the WAL back into the main file so the next start is quick.
+            await self._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._close_connections()
+        self._release_lock()
+
+    async def __aenter__(self) -> Archive:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- listening to new instances -----------------------------------------
+
+    def add_listener(self, callback: Callable[[StoreResult], None]) -> None:
+        """Call ``callback`` on the event loop after each instance is committed."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[StoreResult], None]) -> None:
+        self._listeners.remove(callback)
+
+    def _notify(self, result: StoreResult) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception:
+                log.exception("archive listener failed")
+
+    # --- storing ------------------------------------------------------------
+
+    async def store_file(self, path: Path, source_aet: str = "") -> StoreResult:
+        """Import one file (blocking work in a thread). Raises NotDicom or StoreFailure."""
+        staged = await asyncio.to_thread(self._stage_file, path, source_aet)
+        return await self._commit(staged)
+
+    def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
+                       source_aet: str) -> StoreResult:
+        """Store a dataset received by C-STORE; blocks the calling (association) thread.
+
+        Returns only when the file is durable and indexed; raises StoreFailure.
+        """
+        staged = self._stage_received(dataset, transfer_syntax, source_aet)
+        future = asyncio.run_coroutine_threadsafe(self._commit(staged), self._loop)
+        try:
+            return future.result(COMMIT_TIMEOUT)
+        except TimeoutError:
+            future.cancel()
+            raise StoreFailure("the index did not commit in time") from None
+
+    async def _commit(self, staged: StagedInstance) -> StoreResult:
+        try:
+            result = await self._writer.store(staged)
+        except WriterClosed as exc:
+            raise StoreFailure(str(exc)) from None
+        except OSError as exc:
+            raise _failure_from_os_error(exc) from None
+        except Exception as exc:  # sqlite3 errors: disk I/O, full, corrupt
+            if "full" in str(exc).lower():
+                raise StoreFailure("the disk is full", out_of_space=True) from None
+            raise StoreFailure(f"the index could not be written: {exc}") from None
+        if result.outcome is not Outcome.DUPLICATE:
+            self._notify(result)
+        return result
+
+    def _stage_file(self, path: Path, source_aet: str) -> StagedInstance:
+        try:
+            source = open(path, "rb")
+        except OSError as exc:
+            raise StoreFailure(f"cannot read: {exc.strerror or exc}") from None
+        try:
+            with source as fp:
+                parsed = ingest.parse_file(fp)
+                size = os.fstat(fp.fileno()).st_size - parsed.copy_from + len(parsed.new_prefix)
+                record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
+                                                   source_aet)
+                self._check_structure(fp, parsed)
+                self._check_space(size)
+                fp.seek(parsed.copy_from)
+                temporary = files.copy_temporary(self.data_dir / TMP_DIR, fp, parsed.new_prefix)
+        except ingest.InvalidInstance as exc:
+            raise StoreFailure(str(exc), invalid=True) from None
+        except OSError as exc:
+            raise _failure_from_os_error(exc) from None
+        return StagedInstance(record, temporary, instance_relpath(record.sop_uid))
+
+    def _stage_received(self, dataset: bytes | memoryview, transfer_syntax: str,
+                        source_aet: str) -> StagedInstance:
+        try:
+            header = ingest.parse_dataset_bytes(dataset, transfer_syntax)
+            study, series, sop, sop_class = ingest.require_identifiers(header)
+            _check_encoded(dataset, transfer_syntax)
+        except ingest.InvalidInstance as exc:
+            raise StoreFailure(str(exc), invalid=True) from None
+        prefix = ingest.part10_prefix(sop_class, sop, transfer_syntax, source_aet)
+        size = len(prefix) + len(dataset)
+        try:
+            self._check_space(size)
+            temporary = files.write_temporary(self.data_dir / TMP_DIR, [prefix, dataset])
+        except OSError as exc:
+            raise _failure_from_os_error(exc) from None
+        record = ingest.record_from_header(header, transfer_syntax, size, source_aet)
+        return StagedInstance(record, temporary, instance_relpath(sop))
+
+    def _check_structure(self, fp: BinaryIO, parsed: ingest.ParsedFile) -> None:
+        """Refuse truncated or malformed files before they reach the archive."""
+        size = os.fstat(fp.fileno()).st_size
+        if size == 0:
+            raise StoreFailure("empty file", invalid=True)
+        offset = parsed.dataset_offset
+        problem = None
+        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            with memoryview(mapped) as whole, whole[offset:] as dataset:
+                try:
+                    _check_encoded(dataset, parsed.transfer_syntax)
+                except ingest.InvalidInstance as exc:
+                    problem = str(exc)
+        if problem:
+            raise StoreFailure(problem, invalid=True)
+
+    def _check_space(self, needed: int) -> None:
+        reserve = self.storage.min_free_mb * 1_048_576
+        files.check_free_space(self.data_dir, needed, reserve)
+
+    # --- deleting and reading -------------------------------------------------
+
+    async def delete(self, level: Level, identifier: str) -> DeleteResult:
+        """Remove a patient (every one with this PatientID), study, series or instance.
+
+        The identifier matches exactly: no wildcards, and empty means empty.
+        """
+        return await self._writer.delete(level, {level.unique_key: Single(identifier)})
+
+    def path_of(self, stored: StoredFile | str) -> Path:
+        relpath = stored.path if isinstance(stored, StoredFile) else stored
+        return resolve(self.data_dir, relpath)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.data_dir).free
+
+    # --- start-up after a crash ---------------------------------------------
+
+    async def _recover(self) -> Recovery:
+        """Quick repair after an unclean shutdown: no scan of the whole archive.
+
+        Temporary files were never acknowledged: remove them. Files the last
+        group renamed into place may have missed their commit: index them.
+        """
+        removed = await asyncio.to_thread(_clear_directory, self.data_dir / TMP_DIR)
+        journal = self.data_dir / JOURNAL_FILE
+        try:
+            listed = journal.read_text(encoding="utf-8").split()
+        except (FileNotFoundError, UnicodeDecodeError):
+            listed = []
+        indexed = await self.index.all_paths() if listed else {}
+        reindexed = 0
+        for relpath in listed:
+            if relpath in indexed:
+                continue
+            try:
+                path = self.path_of(relpath)
+            except ValueError:
+                continue
+            if path.exists():
+                await self._reindex_in_place(path, relpath)
+                reindexed += 1
+        if removed or reindexed:
+            log.warning("recovered from an unclean shutdown: %d file(s) indexed again, "
+                        "%d temporary file(s) removed", reindexed, removed)
+        return Recovery(reindexed, removed)
+
+    async def _reindex_in_place(self, path: Path, relpath: str) -> None:
+        """Index a file already under storage/ (used by recovery and repair)."""
+        try:
+            record = await asyncio.to_thread(ingest.read_record, path)
+        except (ingest.InvalidInstance, ingest.NotDicom, OSError) as exc:
+            log.warning("%s cannot be indexed again (%s); removing it", relpath, exc)
+            files.remove_quietly(path)
+            return
+        if str(instance_relpath(record.sop_uid)) != relpath:
+            log.warning("%s does not belong at this path; leaving it for check", relpath)
+            return
+        # Stage a hard link so the writer's rename leaves the file where it is.
+        temporary = self.data_dir / TMP_DIR / f".reindex-{path.name}"
+        files.remove_quietly(temporary)
+        os.link(path, temporary)
+        await self._writer.store(StagedInstance(record, temporary, instance_relpath(
+            record.sop_uid)))
+
+    # --- process lock -----------------------------------------------------------
+
+    def _take_lock(self) -> bool:
+        """Share the archive with other processes; return True after a crash.
+
+        Each process holds a shared lock while it has the archive open. The
+        running marker survives a crash; if we are alone (exclusive lock
+        granted) and the marker is there, the last process did not close.
+        """
+        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        marker = self.data_dir / RUNNING_MARKER
+        crashed = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            crashed = marker.exists()
+            marker.touch()
+        except BlockingIOError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self._lock_fd = fd
+        return crashed
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is None:
+            return
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            files.remove_quietly(self.data_dir / RUNNING_MARKER)
+        except BlockingIOError:
+            pass  # another process still has the archive open
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    async def _close_connections(self) -> None:
+        for conn in (self._read_conn, self._write_conn):
+            if conn is not None:
+                await conn.close()
+        self._read_conn = self._write_conn = None
+
+
+def _check_encoded(dataset: bytes | memoryview, transfer_syntax: str) -> None:
+    """Raise InvalidInstance unless the dataset bytes are well formed."""
+    ts = UID(transfer_syntax)
+    if ts.is_deflated:
+        return  # inflated and parsed in full by parse_dataset_bytes
+    try:
+        check_dataset(dataset, ts.is_implicit_VR, ts.is_little_endian)
+    except MalformedDataset as exc:
+        raise ingest.InvalidInstance(f"malformed dataset: {exc}") from None
+    except ValueError:
+        raise ingest.InvalidInstance(f"unknown transfer syntax {transfer_syntax}") from None
+
+
+def _failure_from_os_error(exc: OSError) -> StoreFailure:
+    if files.is_out_of_space(exc):
+        return StoreFailure(f"out of disk space ({exc.strerror or exc})", out_of_space=True)
+    return StoreFailure(f"cannot write: {exc.strerror or exc}")
+
+
+def _clear_directory(directory: Path) -> int:
+    count = 0
+    for entry in directory.iterdir():
+        files.remove_quietly(entry)
+        count += 1
+    return count

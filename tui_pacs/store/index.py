@@ -1,0 +1,107 @@
+"""Reading the index: queries at each level, counts, and where files are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from tui_pacs.core.matching import Matcher, parse_match
+from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level
+from tui_pacs.store import queries
+from tui_pacs.store.queries import UnknownKey
+
+Row = dict[str, Any]
+
+__all__ = ["Index", "Row", "StoredFile", "UnknownKey", "matchers_from_keys"]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One instance's file, for retrieval, export and checks."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    path: str
+    file_size: int
+
+
+def matchers_from_keys(keys: dict[str, str]) -> dict[str, Matcher]:
+    """Query values by keyword -> matchers; raises UnknownKey for keys not indexed."""
+    result = {}
+    for keyword, value in keys.items():
+        attribute = ATTRIBUTES_BY_KEYWORD.get(keyword)
+        if attribute is None:
+            raise UnknownKey(keyword)
+        result[keyword] = parse_match(value, attribute.vr)
+    return result
+
+
+class Index:
+    """Read-only access to the index over its own connection (WAL readers never block)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def query(
+        self,
+        level: Level,
+        matchers: dict[str, Matcher] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Row]:
+        """Matching entities at ``level``, each a dict keyed by DICOM keyword.
+
+        Rows carry the attributes of their level and of the levels above.
+        """
+        sql, params, keywords = queries.select_sql(
+            level, matchers or {}, order_by, descending, limit, offset
+        )
+        async with self._conn.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return [dict(zip(keywords, row)) for row in rows]
+
+    async def count(self, level: Level, matchers: dict[str, Matcher] | None = None) -> int:
+        sql, params = queries.count_sql(level, matchers or {})
+        async with self._conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def files(self, level: Level, matchers: dict[str, Matcher]) -> list[StoredFile]:
+        """The files of every instance under the matching entities."""
+        where, params = queries.where_clause(level, matchers)
+        sql = (
+            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax, i.path, i.file_size "
+            f"FROM {queries.FROM[Level.IMAGE]}{where} "
+            "ORDER BY se.series_number, se.id, i.instance_number, i.id"
+        )
+        async with self._conn.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return [StoredFile(*row) for row in rows]
+
+    async def file_of(self, sop_instance_uid: str) -> StoredFile | None:
+        files = await self.files(Level.IMAGE, {"SOPInstanceUID": parse_match(
+            sop_instance_uid, "UI")})
+        return files[0] if files else None
+
+    async def totals(self) -> dict[str, int]:
+        """Counts of patients, studies, series, instances and bytes stored."""
+        sql = (
+            "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
+            "(SELECT count(*) FROM series), count(*), coalesce(sum(file_size), 0) "
+            "FROM instances"
+        )
+        async with self._conn.execute(sql) as cursor:
+            row = await cursor.fetchone()
+        return dict(zip(("patients", "studies", "series", "instances", "bytes"), row))
+
+    async def all_paths(self) -> dict[str, str]:
+        """path -> SOP Instance UID for every indexed file (used by the archive check)."""
+        async with self._conn.execute("SELECT path, sop_uid FROM instances") as cursor:
+            rows = await cursor.fetchall()
+        return {row[0]: row[1] for row in rows}

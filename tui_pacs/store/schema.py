@@ -1,0 +1,83 @@
+"""The index schema, as a list of migrations applied in order.
+
+``PRAGMA user_version`` records how many have run. A new version appends a
+migration here; existing ones are never edited once released.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the four levels, with derived counts kept up to date by the writer.
+    """
+    CREATE TABLE patients (
+        id               INTEGER PRIMARY KEY,
+        patient_id       TEXT NOT NULL,
+        issuer           TEXT NOT NULL DEFAULT '',
+        patient_name     TEXT NOT NULL DEFAULT '',
+        patient_name_fold TEXT NOT NULL DEFAULT '',
+        birth_date       TEXT NOT NULL DEFAULT '',
+        sex              TEXT NOT NULL DEFAULT '',
+        num_studies      INTEGER NOT NULL DEFAULT 0,
+        num_series       INTEGER NOT NULL DEFAULT 0,
+        num_instances    INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (patient_id, issuer, patient_name, birth_date)
+    );
+    CREATE INDEX patients_name ON patients (patient_name_fold);
+
+    CREATE TABLE studies (
+        id               INTEGER PRIMARY KEY,
+        patient_ref      INTEGER NOT NULL REFERENCES patients (id),
+        study_uid        TEXT NOT NULL UNIQUE,
+        study_date       TEXT NOT NULL DEFAULT '',
+        study_time       TEXT NOT NULL DEFAULT '',
+        accession_number TEXT NOT NULL DEFAULT '',
+        study_id         TEXT NOT NULL DEFAULT '',
+        description      TEXT NOT NULL DEFAULT '',
+        referring        TEXT NOT NULL DEFAULT '',
+        referring_fold   TEXT NOT NULL DEFAULT '',
+        modalities       TEXT NOT NULL DEFAULT '',
+        num_series       INTEGER NOT NULL DEFAULT 0,
+        num_instances    INTEGER NOT NULL DEFAULT 0,
+        received_at      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX studies_patient ON studies (patient_ref);
+    CREATE INDEX studies_date ON studies (study_date);
+    CREATE INDEX studies_accession ON studies (accession_number);
+    CREATE INDEX studies_received ON studies (received_at);
+
+    CREATE TABLE series (
+        id               INTEGER PRIMARY KEY,
+        study_ref        INTEGER NOT NULL REFERENCES studies (id),
+        series_uid       TEXT NOT NULL UNIQUE,
+        modality         TEXT NOT NULL DEFAULT '',
+        series_number    INTEGER,
+        description      TEXT NOT NULL DEFAULT '',
+        body_part        TEXT NOT NULL DEFAULT '',
+        series_date      TEXT NOT NULL DEFAULT '',
+        series_time      TEXT NOT NULL DEFAULT '',
+        num_instances    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX series_study ON series (study_ref);
+
+    CREATE TABLE instances (
+        id               INTEGER PRIMARY KEY,
+        series_ref       INTEGER NOT NULL REFERENCES series (id),
+        sop_uid          TEXT NOT NULL UNIQUE,
+        sop_class_uid    TEXT NOT NULL,
+        instance_number  INTEGER,
+        transfer_syntax  TEXT NOT NULL,
+        rows             INTEGER,
+        columns          INTEGER,
+        frames           INTEGER,
+        image_position   TEXT NOT NULL DEFAULT '',
+        image_orientation TEXT NOT NULL DEFAULT '',
+        path             TEXT NOT NULL UNIQUE,
+        file_size        INTEGER NOT NULL,
+        received_at      TEXT NOT NULL,
+        source_aet       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX instances_series ON instances (series_ref, instance_number);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
