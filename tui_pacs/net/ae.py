@@ -39,3 +39,17 @@ def make_ae(ae_title: str, limits: LimitsConfig | None = None) -> AE:
     ae.maximum_pdu_size = limits.max_pdu
     ae.maximum_associations = limits.max_associations
     return ae
+
+
+def add_storage_scp_contexts(ae: AE, sop_classes: list[str] | None = None) -> None:
+    """Accept storage of every SOP class pynetdicom knows (or those given), in every
+    transfer syntax pynetdicom can negotiate, compressed ones included.
+
+    The acceptor keeps the requestor's preference order of transfer syntaxes,
+    so data arrives as the sender holds it and is stored without transcoding.
+    """
+    from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+
+    classes = sop_classes or [cx.abstract_syntax for cx in AllStoragePresentationContexts]
+    for sop_class in classes:
+        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
