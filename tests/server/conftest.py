@@ -133,7 +133,8 @@ class RunningStorescp:
 
 @pytest.fixture
 def start_storescp(tmp_path: Path) -> Iterator:
-    """A DCMTK storescp writing what it receives, bit for bit (+B)."""
+    """A DCMTK storescp accepting every transfer syntax (+xa) and writing what it
+    receives bit for bit (+B)."""
     running: list[RunningStorescp] = []
 
     def start(aet: str = "STORESCP") -> RunningStorescp:
@@ -141,7 +142,7 @@ def start_storescp(tmp_path: Path) -> Iterator:
         directory.mkdir()
         port = free_port()
         process = subprocess.Popen(
-            [dcmtk("storescp"), "-aet", aet, "+B", "-od", str(directory), str(port)],
+            [dcmtk("storescp"), "-aet", aet, "+B", "+xa", "-od", str(directory), str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         receiver = RunningStorescp(aet, port, directory, process)
         running.append(receiver)
