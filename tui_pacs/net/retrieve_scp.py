@@ -335,5 +335,7 @@ def _converted(path: Any, stored_ts: UID, accepted: list[UID]) -> Dataset | None
     if not stored_ts.is_compressed:
         return None  # big endian or deflated: not converted
     ds = dcmread(path)
-    ds.decompress()  # to Explicit VR Little Endian, with the pylibjpeg/pyjpegls plugins
+    # To Explicit VR Little Endian with the pylibjpeg/pyjpegls plugins. A new
+    # transfer syntax is the same instance: it keeps its SOP Instance UID.
+    ds.decompress(generate_instance_uid=False)
     return ds
