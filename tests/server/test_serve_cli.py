@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -98,3 +99,33 @@ def test_no_command_runs_the_node(tmp_path):
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert f"listening on 127.0.0.1:{port} as TUIPACS" in stderr
+
+
+def test_sigterm_during_a_transfer_loses_nothing_acknowledged(start_node, tmp_path):
+    from tests.dicom_factory import make_dataset, write_instance
+    from tests.server.helpers import indexed, sop_instance_uid
+
+    node = start_node()
+    files = [write_instance(tmp_path / "in" / f"{n:03d}.dcm",
+                            make_dataset(instance=n, rows=256, columns=256))
+             for n in range(1, 201)]
+    sender = subprocess.Popen([dcmtk("storescu"), "-v", "-aec", node.aet, "127.0.0.1",
+                               str(node.port), *map(str, files)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        node.wait_for_log("instances=1", timeout=60)
+        while node.log().count("C-STORE") < 20 and sender.poll() is None:
+            time.sleep(0.01)
+        assert node.stop(signal.SIGTERM) == 0
+        _, output = sender.communicate(timeout=60)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait()
+    acknowledged = output.count("Received Store Response (Success)")
+    assert 20 <= acknowledged < 200
+    stored = {row[0] for row in indexed(node.data, "SELECT sop_uid FROM instances")}
+    # storescu sends in order: the first `acknowledged` files are safe with us.
+    assert {sop_instance_uid(p) for p in files[:acknowledged]} <= stored
+    log = node.log()
+    assert "association aborted" in log and "the index is closed" in log
