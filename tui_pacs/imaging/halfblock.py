@@ -48,7 +48,7 @@ class HalfBlockImage:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         color_system = console.color_system
-        if color_system is None:
+        if color_system is None or console.no_color:
             for line in self._ramp_lines():
                 yield Segment(line)
                 yield Segment.line()

@@ -30,6 +30,9 @@ from tui_pacs.imaging.errors import UnsupportedImage
 
 PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
+# What presentation can show; JPEG 2000 decoders turn YBR_ICT and YBR_RCT into RGB.
+SHOWN_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422",
+                      "PALETTE COLOR", "YBR_ICT", "YBR_RCT")
 _NATIVE_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian,
                     DeflatedExplicitVRLittleEndian)
 
@@ -144,7 +147,10 @@ def _image_info(ds: Dataset) -> ImageInfo:
     bits_allocated = _required_int(ds, "BitsAllocated")
     photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
     if not photometric:
-        raise UnsupportedImage("the Image Pixel module has no PhotometricInterpretation")
+        raise UnsupportedImage("the Image Pixel module is incomplete: no "
+                               "PhotometricInterpretation")
+    if photometric not in SHOWN_PHOTOMETRICS:
+        raise UnsupportedImage(f"photometric interpretation {photometric} is not supported")
     if rows == 0 or columns == 0:
         raise UnsupportedImage(f"the image is {rows}x{columns} pixels")
     return ImageInfo(

@@ -40,7 +40,8 @@ def window_intensities(values: np.ndarray, window: Window) -> np.ndarray:
     """Modality values -> 0..1 through a window, PS3.3 C.11.2.1.2 and C.11.2.1.3."""
     center, width = window.center, window.width
     if window.function is VoiFunction.SIGMOID:
-        return (1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))).astype(np.float32)
+        with np.errstate(over="ignore"):  # exp -> inf far below the center: 1 / inf = 0
+            return (1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))).astype(np.float32)
     if window.function is VoiFunction.LINEAR:
         center, width = center - 0.5, width - 1.0
     if width <= 0:
