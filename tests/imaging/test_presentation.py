@@ -117,12 +117,14 @@ def test_enhanced_multi_frame_reads_functional_groups():
         np.testing.assert_allclose(prepared.values, raw - 1024)
 
 
-def test_float_pixel_data():
+@pytest.mark.parametrize("keyword, bits, dtype", [("FloatPixelData", 32, np.float32),
+                                                   ("DoubleFloatPixelData", 64, np.float64)])
+def test_float_pixel_data(keyword, bits, dtype):
     ds = Dataset()
     ds.Rows, ds.Columns, ds.SamplesPerPixel = 4, 8, 1
-    ds.BitsAllocated, ds.PhotometricInterpretation = 32, "MONOCHROME2"
-    ramp = np.linspace(-1.5, 2.5, 32, dtype=np.float32).reshape(4, 8)
-    ds.FloatPixelData = ramp.tobytes()
+    ds.BitsAllocated, ds.PhotometricInterpretation = bits, "MONOCHROME2"
+    ramp = np.linspace(-1.5, 2.5, 32, dtype=dtype).reshape(4, 8)
+    setattr(ds, keyword, ramp.tobytes())
     ds.ensure_file_meta()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     prepared = prepare(DicomImage(ds, "float"), 0)

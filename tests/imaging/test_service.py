@@ -111,6 +111,17 @@ async def test_a_new_prefetch_cancels_what_has_not_started(service, series, monk
     assert gated.names() == [series[0].name, series[-1].name]
 
 
+async def test_cancel_prefetch(service, series, monkeypatch):
+    gated = GatedPrepare(monkeypatch)
+    gated.hold()
+    service.prefetch([FrameRequest(path) for path in series[:3]])
+    gated.wait_started()
+    service.cancel_prefetch()
+    gated.gate.set()
+    wait_for(lambda: service.stats.prefetched == 1)
+    assert service.stats.cancelled == 2 and len(gated.calls) == 1
+
+
 async def test_render_joins_a_prefetch_of_the_same_frame(service, series, monkeypatch):
     gated = GatedPrepare(monkeypatch)
     gated.hold()
@@ -216,3 +227,23 @@ def test_closed_service_refuses_work(series):
     service.close()
     with pytest.raises(RuntimeError, match="closed"):
         service.render_blocking(FrameRequest(series[0]))
+
+
+async def test_a_cine_file_is_read_once_for_all_its_frames(service, monkeypatch):
+    from conftest import pydicom_file
+    from tui_pacs.imaging.source import DicomImage
+
+    opened = []
+    real_open = DicomImage.open.__func__
+
+    def counting_open(cls, path):
+        opened.append(path)
+        return real_open(cls, path)
+
+    monkeypatch.setattr(DicomImage, "open", classmethod(counting_open))
+    request = FrameRequest(pydicom_file("examples_ybr_color.dcm"), cols=32, rows=12)
+    frames = [await service.render(request.with_frame(n)) for n in range(30)]
+    assert len(opened) == 1
+    assert len({id(frame.renderable) for frame in frames}) == 30
+    bigger = await service.render(request.with_frame(3).with_size(64, None))
+    assert (bigger.renderable.width, bigger.renderable.height) == (64, 24)
