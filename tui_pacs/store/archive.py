@@ -11,22 +11,17 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
-import mmap
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-from pydicom.uid import UID
 
 from tui_pacs.config import StorageConfig
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level
 from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
-from tui_pacs.store.integrity import MalformedDataset, check_dataset
 from tui_pacs.store.layout import (
     INDEX_FILE,
     JOURNAL_FILE,
@@ -199,7 +194,6 @@ class Archive:
                 size = os.fstat(fp.fileno()).st_size - parsed.copy_from + len(parsed.new_prefix)
                 record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
                                                    source_aet)
-                self._check_structure(fp, parsed)
                 self._check_space(size)
                 fp.seek(parsed.copy_from)
                 temporary = files.copy_temporary(self.data_dir / TMP_DIR, fp, parsed.new_prefix)
@@ -214,7 +208,7 @@ class Archive:
         try:
             header = ingest.parse_dataset_bytes(dataset, transfer_syntax)
             study, series, sop, sop_class = ingest.require_identifiers(header)
-            _check_encoded(dataset, transfer_syntax)
+            ingest.check_encoded(dataset, transfer_syntax)
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
         prefix = ingest.part10_prefix(sop_class, sop, transfer_syntax, source_aet)
@@ -226,22 +220,6 @@ class Archive:
             raise _failure_from_os_error(exc) from None
         record = ingest.record_from_header(header, transfer_syntax, size, source_aet)
         return StagedInstance(record, temporary, instance_relpath(sop))
-
-    def _check_structure(self, fp: BinaryIO, parsed: ingest.ParsedFile) -> None:
-        """Refuse truncated or malformed files before they reach the archive."""
-        size = os.fstat(fp.fileno()).st_size
-        if size == 0:
-            raise StoreFailure("empty file", invalid=True)
-        offset = parsed.dataset_offset
-        problem = None
-        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            with memoryview(mapped) as whole, whole[offset:] as dataset:
-                try:
-                    _check_encoded(dataset, parsed.transfer_syntax)
-                except ingest.InvalidInstance as exc:
-                    problem = str(exc)
-        if problem:
-            raise StoreFailure(problem, invalid=True)
 
     def _check_space(self, needed: int) -> None:
         reserve = self.storage.min_free_mb * 1_048_576
@@ -350,19 +328,6 @@ class Archive:
             if conn is not None:
                 await conn.close()
         self._read_conn = self._write_conn = None
-
-
-def _check_encoded(dataset: bytes | memoryview, transfer_syntax: str) -> None:
-    """Raise InvalidInstance unless the dataset bytes are well formed."""
-    ts = UID(transfer_syntax)
-    if ts.is_deflated:
-        return  # inflated and parsed in full by parse_dataset_bytes
-    try:
-        check_dataset(dataset, ts.is_implicit_VR, ts.is_little_endian)
-    except MalformedDataset as exc:
-        raise ingest.InvalidInstance(f"malformed dataset: {exc}") from None
-    except ValueError:
-        raise ingest.InvalidInstance(f"unknown transfer syntax {transfer_syntax}") from None
 
 
 def _failure_from_os_error(exc: OSError) -> StoreFailure:

@@ -7,6 +7,8 @@ are kept as received, never decoded and re-encoded.
 from __future__ import annotations
 
 import io
+import mmap
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +21,18 @@ from pydicom.filereader import _read_file_meta_info, dcmread, read_dataset, read
 from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import BaseTag
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     MediaStorageDirectoryStorage,
-    UID,
 )
 
 from tui_pacs import __version__
 from tui_pacs.core.matching import normalize_date
 from tui_pacs.core.model import InstanceRecord
+from tui_pacs.store.integrity import MalformedDataset, check_dataset
 
 IMPLEMENTATION_CLASS_UID = "2.25.136048614514864443276279383414494404193"
 IMPLEMENTATION_VERSION_NAME = f"TUIPACS_{__version__}"[:16]
@@ -114,14 +117,47 @@ def parse_file(fp: BinaryIO) -> ParsedFile:
         raise NotDicom("a DICOMDIR (media directory), not an instance")
     meta_ts = meta.get("TransferSyntaxUID")
     offset = dataset_offset(fp) if part10 else 0
+    transfer_syntax = UID(meta_ts) if meta_ts else _guess_transfer_syntax(ds)
+    check_file_structure(fp, offset, transfer_syntax)
     if part10 and meta_ts and _meta_complete(meta):
-        return ParsedFile(ds, UID(meta_ts), b"", 0, offset)
+        return ParsedFile(ds, transfer_syntax, b"", 0, offset)
 
     # Rebuild the meta header; keep the dataset bytes exactly as they are.
-    transfer_syntax = UID(meta_ts) if meta_ts else _guess_transfer_syntax(ds)
     identifiers = require_identifiers(ds)
     prefix = part10_prefix(identifiers[3], identifiers[2], transfer_syntax, "")
     return ParsedFile(ds, transfer_syntax, prefix, offset, offset)
+
+
+def check_file_structure(fp: BinaryIO, offset: int, transfer_syntax: str) -> None:
+    """Raise InvalidInstance when the file is truncated or its elements do not fit."""
+    if os.fstat(fp.fileno()).st_size <= offset:
+        raise InvalidInstance("the file holds no dataset")
+    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        with memoryview(mapped) as whole, whole[offset:] as dataset:
+            problem = _structure_problem(dataset, transfer_syntax)
+    if problem:
+        raise InvalidInstance(problem)
+
+
+def check_encoded(dataset: bytes | memoryview, transfer_syntax: str) -> None:
+    """Raise InvalidInstance unless the dataset bytes are well formed."""
+    problem = _structure_problem(dataset, transfer_syntax)
+    if problem:
+        raise InvalidInstance(problem)
+
+
+def _structure_problem(dataset: bytes | memoryview, transfer_syntax: str) -> str | None:
+    # Returns text, not an exception, so no traceback keeps the buffer exported.
+    ts = UID(transfer_syntax)
+    if ts.is_deflated:
+        return None  # inflated and parsed in full when it is read
+    try:
+        check_dataset(dataset, ts.is_implicit_VR, ts.is_little_endian)
+    except MalformedDataset as exc:
+        return f"malformed dataset: {exc}"
+    except ValueError:
+        return f"unknown transfer syntax {transfer_syntax}"
+    return None
 
 
 def part10_prefix(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str,

@@ -22,7 +22,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import aiosqlite
@@ -309,20 +309,9 @@ class IndexWriter:
             await conn.execute(
                 f"DELETE FROM instances WHERE id IN ({', '.join('?' * len(chunk))})", chunk
             )
-        series_ids = {row[2] for row in rows}
-        study_ids = {row[3] for row in rows}
-        patient_ids = {row[4] for row in rows}
-        await _recount(conn, series_ids)
-        removed = []
-        for table, ids in (("series", series_ids), ("studies", study_ids),
-                           ("patients", patient_ids)):
-            counter = "num_studies" if table == "patients" else "num_instances"
-            cursor = await conn.execute(
-                f"DELETE FROM {table} WHERE {counter} = 0 AND id IN "
-                f"({', '.join('?' * len(ids))})", list(ids))
-            removed.append(cursor.rowcount)
+        series, studies, patients = await _recount(conn, {row[2] for row in rows})
         await conn.execute("COMMIT")
-        return DeleteResult(len(rows), removed[1], removed[0], removed[2])
+        return DeleteResult(len(rows), studies, series, patients)
 
     async def _rollback(self) -> None:
         try:
@@ -361,37 +350,56 @@ async def _series_of(conn: aiosqlite.Connection, sop_uid: str) -> set[int]:
         return {row[0] for row in await cursor.fetchall()}
 
 
-async def _recount(conn: aiosqlite.Connection, series_ids: set[int]) -> None:
-    """Bring the derived counts and ModalitiesInStudy up to date above these series."""
+async def _recount(conn: aiosqlite.Connection, series_ids: set[int]) -> tuple[int, int, int]:
+    """Bring derived counts and ModalitiesInStudy up to date above these series, and
+    remove the series, studies and patients left empty; returns how many of each."""
     if not series_ids:
-        return
+        return 0, 0, 0
     ids = list(series_ids)
     marks = ", ".join("?" * len(ids))
+    async with conn.execute(
+        f"SELECT DISTINCT se.study_ref, st.patient_ref FROM series se "
+        f"JOIN studies st ON st.id = se.study_ref WHERE se.id IN ({marks})", ids
+    ) as cursor:
+        parents = await cursor.fetchall()
+    study_ids = sorted({row[0] for row in parents})
+    patient_ids = sorted({row[1] for row in parents})
+    study_marks = ", ".join("?" * len(study_ids))
+    patient_marks = ", ".join("?" * len(patient_ids))
     await conn.execute(f"""
         UPDATE series SET num_instances =
             (SELECT count(*) FROM instances WHERE series_ref = series.id)
         WHERE id IN ({marks})""", ids)
-    study_ids = f"SELECT study_ref FROM series WHERE id IN ({marks})"
+    removed_series = await _delete_empty(conn, "series", "num_instances", ids)
     await conn.execute(f"""
         UPDATE studies SET
-            num_series = (SELECT count(*) FROM series
-                          WHERE study_ref = studies.id AND num_instances > 0),
+            num_series = (SELECT count(*) FROM series WHERE study_ref = studies.id),
             num_instances = (SELECT coalesce(sum(num_instances), 0) FROM series
                              WHERE study_ref = studies.id),
             modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM
                           (SELECT DISTINCT modality FROM series
                            WHERE study_ref = studies.id AND modality != ''
-                             AND num_instances > 0 ORDER BY modality))
-        WHERE id IN ({study_ids})""", ids)
+                           ORDER BY modality))
+        WHERE id IN ({study_marks})""", study_ids)
+    removed_studies = await _delete_empty(conn, "studies", "num_instances", study_ids)
     await conn.execute(f"""
         UPDATE patients SET
-            num_studies = (SELECT count(*) FROM studies
-                           WHERE patient_ref = patients.id AND num_instances > 0),
+            num_studies = (SELECT count(*) FROM studies WHERE patient_ref = patients.id),
             num_series = (SELECT coalesce(sum(num_series), 0) FROM studies
                           WHERE patient_ref = patients.id),
             num_instances = (SELECT coalesce(sum(num_instances), 0) FROM studies
                              WHERE patient_ref = patients.id)
-        WHERE id IN (SELECT patient_ref FROM studies WHERE id IN ({study_ids}))""", ids)
+        WHERE id IN ({patient_marks})""", patient_ids)
+    removed_patients = await _delete_empty(conn, "patients", "num_studies", patient_ids)
+    return removed_series, removed_studies, removed_patients
+
+
+async def _delete_empty(conn: aiosqlite.Connection, table: str, counter: str,
+                        ids: list[int]) -> int:
+    # table and counter are constants of this module, never user input.
+    cursor = await conn.execute(
+        f"DELETE FROM {table} WHERE {counter} = 0 AND id IN ({', '.join('?' * len(ids))})", ids)
+    return cursor.rowcount
 
 
 def _remove_all(paths: list[Path]) -> None:
@@ -406,4 +414,4 @@ def _fail_all(jobs: list[_StoreJob], exc: BaseException) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
