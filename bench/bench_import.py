@@ -27,7 +27,7 @@ NAMES = ["ADAMS", "ALLEN", "BAKER", "CLARK", "DAVIS", "EVANS", "GARCIA", "HALL",
 
 def generate(folder: Path, count: int, per_series: int = 10, series_per_study: int = 2) -> None:
     """Small 64x64 CT instances, grouped into series and studies; reused if present."""
-    marker = folder / f".complete-{count}"
+    marker = folder.with_name(folder.name + ".complete")
     if marker.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)

@@ -252,7 +252,7 @@ async def test_recovery_indexes_files_renamed_before_a_crash(data_dir, tmp_path)
     with sqlite3.connect(data_dir / INDEX_FILE) as conn:
         conn.execute("DELETE FROM instances")
     (data_dir / "running").touch()
-    (data_dir / "journal").write_text(relpath + "\n")
+    (data_dir / "journal-999999").write_text(relpath + "\n")
     (data_dir / "tmp" / ".incoming-partial.part").write_bytes(b"half a file")
     async with await Archive.open(data_dir, StorageConfig(min_free_mb=0)) as archive:
         assert archive.recovery is not None
@@ -260,6 +260,7 @@ async def test_recovery_indexes_files_renamed_before_a_crash(data_dir, tmp_path)
         assert archive.recovery.removed_temporary == 1
         assert await archive.index.count(Level.IMAGE) == 1
     assert not (data_dir / "running").exists()
+    assert not list(data_dir.glob("journal-*"))
     async with await Archive.open(data_dir, StorageConfig(min_free_mb=0)) as archive:
         assert archive.recovery is None
 
@@ -288,5 +289,5 @@ async def test_files_are_private_to_storage(archive, tmp_path, data_dir):
     await archive.store_file(write_instance(tmp_path / "1.dcm", make_dataset()))
     entries = {p.name for p in data_dir.iterdir()}
     assert entries <= {"storage", "tmp", "index.sqlite", "index.sqlite-wal",
-                       "index.sqlite-shm", "journal", "lock", "running"}
+                       "index.sqlite-shm", f"journal-{os.getpid()}", "lock", "running"}
     assert all(os.path.basename(p).endswith(".dcm") for p in stored_files(data_dir))

@@ -26,7 +26,7 @@ from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.layout import (
     INDEX_FILE,
-    JOURNAL_FILE,
+    JOURNAL_PREFIX,
     RUNNING_MARKER,
     STORAGE_DIR,
     TMP_DIR,
@@ -288,11 +288,14 @@ class Archive:
         group renamed into place may have missed their commit: index them.
         """
         removed = await asyncio.to_thread(_clear_directory, self.data_dir / TMP_DIR)
-        journal = self.data_dir / JOURNAL_FILE
-        try:
-            listed = journal.read_text(encoding="utf-8").split()
-        except (FileNotFoundError, UnicodeDecodeError):
-            listed = []
+        listed: list[str] = []
+        for journal in self.data_dir.glob(f"{JOURNAL_PREFIX}*"):
+            try:
+                listed += journal.read_text(encoding="utf-8").split()
+            except (OSError, UnicodeDecodeError):
+                pass  # a journal cut short by the crash lists nothing usable
+            if journal.name != f"{JOURNAL_PREFIX}{os.getpid()}":
+                files.remove_quietly(journal)
         indexed = await self.index.all_paths() if listed else {}
         reindexed = 0
         for relpath in listed:

@@ -36,7 +36,7 @@ from pathlib import Path
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, queries
-from tui_pacs.store.layout import JOURNAL_FILE, resolve
+from tui_pacs.store.layout import JOURNAL_PREFIX, resolve
 
 MAX_GROUP = 256
 
@@ -182,7 +182,7 @@ class _GroupCommitter:
         self._conn = db.connect_writer(index_path)
         self._data_dir = data_dir
         self._overwrite = overwrite
-        self._journal = Journal(data_dir / JOURNAL_FILE)
+        self._journal = Journal(data_dir / f"{JOURNAL_PREFIX}{os.getpid()}")
 
     def close(self) -> None:
         # Fold the WAL back into the main file so the next start is quick.
@@ -374,7 +374,8 @@ class Journal:
     """
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         files.sync_directories([path.parent])
 
     def record(self, relpaths: Iterable[str]) -> None:
@@ -384,7 +385,9 @@ class Journal:
         os.fdatasync(self._fd)
 
     def close(self) -> None:
+        """After a clean shutdown every listed file is committed: drop the journal."""
         os.close(self._fd)
+        files.remove_quietly(self._path)
 
 
 def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
