@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tui_pacs import paths
 from tui_pacs.core.aetitle import ae_title_problem

@@ -230,10 +230,9 @@ async def _archived_path(settings: Settings, sop_instance_uid: str) -> Path:
 
 
 def run_rm(args: argparse.Namespace, settings: Settings) -> int:
-    for level, value in ((Level.PATIENT, args.patient), (Level.STUDY, args.study),
-                         (Level.SERIES, args.series), (Level.IMAGE, args.instance)):
-        if value is not None:
-            break
+    level, value = next((level, value) for level, value in (
+        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
+        (Level.SERIES, args.series), (Level.IMAGE, args.instance)) if value is not None)
 
     async def go():
         async with open_archive(settings, must_exist=True) as archive:
