@@ -192,8 +192,8 @@ def bench_cli_png(directory: Path, runs: int) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     print("4. One process per image, CT 512x512 -> windowed PNG:")
     for label, command in commands.items():
-        samples = time_runs(lambda: subprocess.run(command, check=True, env=env,
-                                                   capture_output=True), runs)
+        samples = time_runs(lambda command=command: subprocess.run(
+            command, check=True, env=env, capture_output=True), runs)
         print(f"   {label:30} {percentiles(samples)}")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from pydicom import dcmread
 from rich.console import Console
 
-from conftest import PYDICOM_DATA
+from tests.conftest import PYDICOM_DATA
 from tui_pacs.imaging.halfblock import HalfBlockImage
 from tui_pacs.imaging.source import PIXEL_DATA_KEYWORDS
 

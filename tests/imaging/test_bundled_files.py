@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from imaging.helpers import bundled, bundled_pixel_files, console
+from tests.imaging.helpers import bundled, bundled_pixel_files, console
 from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.pipeline import halfblock, picture, prepare
 from tui_pacs.imaging.source import DicomImage

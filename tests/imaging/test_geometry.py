@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dicom_factory import make_dataset
+from tests.dicom_factory import make_dataset
 from tui_pacs.imaging.attributes import frame_attributes
 from tui_pacs.imaging.geometry import CellShape, Placement, fit, pixel_grid
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imaging.helpers import console
+from tests.imaging.helpers import console
 from tui_pacs.imaging.draw import draw
 from tui_pacs.imaging.geometry import CellShape
 from tui_pacs.imaging.kitty import kitty_graphics
@@ -51,17 +51,17 @@ def decode_sixel(text: str) -> np.ndarray:
         else:
             count, char = (int(repeat), repeated) if repeat else (1, single)
             bits = ord(char) - 63
-            for _ in range(count):
+            for column in range(x, x + count):
                 for row in range(6):
                     y = band * 6 + row
                     if bits >> row & 1 and y < picture.shape[0]:
-                        picture[y, x] = palette[colour]
-                x += 1
+                        picture[y, column] = palette[colour]
+            x += count
     return picture
 
 
 def test_sixel_grayscale_keeps_every_level():
-    pixels = (np.arange(256, dtype=np.uint8).reshape(16, 16))
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
     drawn = decode_sixel(sixel_graphics(pixels))
     expected = np.repeat(pixels[..., None], 3, axis=2).astype(np.int64)
     assert drawn.shape == (16, 16, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imaging.helpers import console, read_back
+from tests.imaging.helpers import console, read_back
 from tui_pacs.imaging.halfblock import RAMP, UPPER_HALF, HalfBlockImage
 
 
@@ -59,7 +59,8 @@ def test_without_colour_a_character_ramp(how):
     pixels = np.array([[0, 255], [0, 255], [128, 128], [128, 128]], dtype=np.uint8)
     con = console(**({"color_system": "truecolor"} | how))
     con.print(HalfBlockImage(pixels))
-    assert con.file.getvalue().splitlines() == [RAMP[0] + RAMP[-1], RAMP[5] * 2]  # 128 of 255 on a 10-step ramp
+    # 128 of 255 is step 5 of the 10-step ramp.
+    assert con.file.getvalue().splitlines() == [RAMP[0] + RAMP[-1], RAMP[5] * 2]
 
 
 def test_measures_its_width():

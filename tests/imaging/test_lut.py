@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, apply_windowing
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from conftest import pydicom_file
-from imaging.helpers import bundled
+from tests.conftest import pydicom_file
+from tests.imaging.helpers import bundled
 from tui_pacs.imaging.pipeline import picture, prepare
 from tui_pacs.imaging.source import DicomImage
 from tui_pacs.imaging.voi import (

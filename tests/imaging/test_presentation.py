@@ -9,8 +9,8 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian
 
-from conftest import pydicom_file
-from dicom_factory import make_dataset
+from tests.conftest import pydicom_file
+from tests.dicom_factory import make_dataset
 from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.pipeline import picture, prepare
 from tui_pacs.imaging.source import DicomImage

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicom_factory import make_dataset, write_instance, write_study
+from tests.conftest import pydicom_file
+from tests.dicom_factory import make_dataset, write_instance, write_study
 from tui_pacs.imaging import service as service_module
 from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.service import FrameRequest, ImagingService
+from tui_pacs.imaging.source import DicomImage
 from tui_pacs.imaging.window import WindowSource, manual_window
 
 
@@ -215,7 +217,7 @@ def test_many_threads_at_once(series):
         for thread in threads:
             thread.join(timeout=30)
         assert all(result is not None for result in results)
-        for request, result in zip(requests, results):
+        for request, result in zip(requests, results, strict=True):
             assert result.request == request
         assert service.stats.misses + service.stats.joined + service.stats.hits == len(requests)
         assert service.stats.misses >= len(series)  # each frame was made at least once
@@ -230,9 +232,6 @@ def test_closed_service_refuses_work(series):
 
 
 async def test_a_cine_file_is_read_once_for_all_its_frames(service, monkeypatch):
-    from conftest import pydicom_file
-    from tui_pacs.imaging.source import DicomImage
-
     opened = []
     real_open = DicomImage.open.__func__
 

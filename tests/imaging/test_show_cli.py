@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, cli_env, pydicom_file, run_cli
-from dicom_factory import make_dataset, write_instance
+from tests.conftest import REPO, cli_env, pydicom_file, run_cli
+from tests.dicom_factory import make_dataset, write_instance
 from tui_pacs.imaging.pipeline import picture, prepare
 from tui_pacs.imaging.source import DicomImage
 from tui_pacs.imaging.window import manual_window

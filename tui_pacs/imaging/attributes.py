@@ -99,7 +99,7 @@ def _file_windows(find) -> tuple[FileWindow, ...]:
     explanations = _strings(find("WindowCenterWidthExplanation", "FrameVOILUTSequence"))
     function = _voi_function(find("VOILUTFunction", "FrameVOILUTSequence"))
     windows = []
-    for number, (center, width) in enumerate(zip(centers, widths)):
+    for number, (center, width) in enumerate(zip(centers, widths, strict=False)):
         window = Window(center, width, function)
         if width < window.smallest_width:
             continue  # not a usable window; the others may be

@@ -90,7 +90,8 @@ class HalfBlockImage:
 def _cell_keys(pixels: np.ndarray) -> np.ndarray:
     """One int64 per cell: top RGB in bits 24-47, bottom RGB in 0-23."""
     rgb = pixels.astype(np.int64)
-    packed = rgb * 0x010101 if rgb.ndim == 2 else (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    gray = rgb.ndim == 2
+    packed = rgb * 0x010101 if gray else (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     top = packed[0::2]
     bottom = packed[1::2]
     keys = top << 24
@@ -107,8 +108,9 @@ def _runs_per_row(keys: np.ndarray) -> list[list[tuple[int, int]]]:
     for row in keys:
         starts = np.flatnonzero(np.diff(row)) + 1
         bounds = [0, *starts.tolist(), width]
-        values = row[bounds[:-1]].tolist()
-        rows.append([(end - start, key) for start, end, key in zip(bounds, bounds[1:], values)])
+        keys_at = row[bounds[:-1]].tolist()
+        runs = zip(bounds, bounds[1:], keys_at, strict=False)
+        rows.append([(end - start, key) for start, end, key in runs])
     return rows
 
 

@@ -124,7 +124,8 @@ def picture(prepared: PreparedFrame, choice: WindowChoice | None = None) -> np.n
 
 
 def fit_picture(pixels: np.ndarray, pixel_aspect: float, max_cols: int, max_rows: int | None,
-                cell: CellShape = DEFAULT_CELL, rows_per_cell: int = 2) -> tuple[np.ndarray, Placement]:
+                cell: CellShape = DEFAULT_CELL,
+                rows_per_cell: int = 2) -> tuple[np.ndarray, Placement]:
     """``pixels`` resized to fill the box of cells, keeping the physical aspect ratio."""
     placement = fit(pixels.shape[1], pixels.shape[0], pixel_aspect, max_cols, max_rows, cell,
                     rows_per_cell)

@@ -53,7 +53,7 @@ def _band(rows: np.ndarray) -> bytes:
     masks = rows[np.newaxis] == colours[:, np.newaxis, np.newaxis]
     sixels = (masks * _SIXEL_WEIGHTS).sum(axis=1, dtype=np.uint8) + 63
     parts = []
-    for colour, line in zip(colours.tolist(), sixels):
+    for colour, line in zip(colours.tolist(), sixels, strict=True):
         data = line.tobytes().rstrip(b"?")  # "?" draws nothing
         parts.append(b"#%d%s$" % (colour, _REPEAT.sub(_compress, data)))
     return b"".join(parts) + b"-"

@@ -169,7 +169,7 @@ def _transfer_syntax(ds: Dataset) -> UID:
     uid = file_meta.get("TransferSyntaxUID") if file_meta is not None else None
     if uid:
         return UID(uid)
-    element = ds["PixelData"] if "PixelData" in ds else None
+    element = ds.data_element("PixelData")
     if element is not None and element.is_undefined_length:
         raise UnsupportedImage("compressed pixel data without a Transfer Syntax UID")
     implicit, little = getattr(ds, "original_encoding", (None, None))
