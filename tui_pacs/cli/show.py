@@ -126,8 +126,9 @@ def _choose_window(prepared: PreparedFrame, args: argparse.Namespace) -> WindowC
         return None
     if args.preset is not None:
         if not prepared.attributes.hounsfield:
-            _note(f"presets are CT windows in Hounsfield units; this image's values are "
-                  f"{prepared.attributes.rescale_type or 'not'} Hounsfield units")
+            rescale_type = prepared.attributes.rescale_type
+            _note("presets are CT windows in Hounsfield units; this image's values are not"
+                  + (f" (Rescale Type {rescale_type})" if rescale_type else ""))
         return next(choice for choice in PRESET_CHOICES if choice.label == args.preset)
     assert option is not None
     if option.auto:
