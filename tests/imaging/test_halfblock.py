@@ -71,3 +71,27 @@ def test_measures_its_width():
 def test_refuses_what_is_not_an_8_bit_picture():
     with pytest.raises(ValueError):
         HalfBlockImage(np.zeros((4, 4), dtype=np.uint16))
+
+
+async def test_draws_in_a_textual_widget():
+    """What the app will do with it: a Static showing the renderable, colours intact."""
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+    from textual.widgets import Static
+
+    pixels = np.zeros((4, 6), dtype=np.uint8)
+    pixels[:, 3:] = 200
+    pixels[1] = 100
+
+    class Viewer(App):
+        def compose(self) -> ComposeResult:
+            yield Static(HalfBlockImage(pixels), id="picture")
+
+    app = Viewer()
+    async with app.run_test(size=(20, 6)) as pilot:
+        await pilot.pause()
+        strips = app.query_one("#picture").render_lines(Region(0, 0, 6, 2))
+    cells = [[(segment.style.color.triplet, segment.style.bgcolor.triplet)
+              for segment in strip for _ in segment.text] for strip in strips]
+    drawn = np.array([[[top[0], bottom[0]] for top, bottom in row] for row in cells])
+    np.testing.assert_array_equal(drawn.transpose(0, 2, 1).reshape(4, 6), pixels)

@@ -1,4 +1,13 @@
-"""Putting a picture on a terminal (or into a pipe) with any protocol: what ``show`` uses."""
+"""Putting a picture on a terminal (or into a pipe) with any protocol: what ``show`` uses.
+
+Kitty and Sixel are written here rather than through textual-image's
+renderables: importing those queries the terminal (writing escape sequences
+and reading stdin) whenever stdout is a terminal, its Kitty renderable relies
+on Unicode placeholders that only Kitty itself implements, and both write
+straight to ``sys.__stdout__`` instead of the console they are given. Inside
+Textual, the app can still use textual-image's widget with the picture that
+``ImagingService.picture`` returns.
+"""
 
 from __future__ import annotations
 
