@@ -3,7 +3,8 @@
 Kitty and Sixel are written here rather than through textual-image's
 renderables: importing those queries the terminal (writing escape sequences
 and reading stdin) whenever stdout is a terminal, its Kitty renderable relies
-on Unicode placeholders that only Kitty itself implements, and both write
+on Unicode placeholders that few terminals besides Kitty implement (its own
+notes name WezTerm and Konsole as failing), and both write
 straight to ``sys.__stdout__`` instead of the console they are given. Inside
 Textual, the app can still use textual-image's widget with the picture that
 ``ImagingService.picture`` returns.
