@@ -10,6 +10,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from tests.conftest import pydicom_file
 from tests.imaging.helpers import bundled
+from tui_pacs.imaging.attributes import frame_attributes
 from tui_pacs.imaging.pipeline import picture, prepare
 from tui_pacs.imaging.source import DicomImage
 from tui_pacs.imaging.voi import (
@@ -110,7 +111,8 @@ def ct_with_voi_luts() -> Dataset:
 def test_voi_lut_sequence_matches_pydicom(index):
     ds = ct_with_voi_luts()
     values = apply_modality_lut(ds.pixel_array, ds).astype(np.int64)
-    ours = voi_lut_intensities(values.astype(np.float32), ds, index) * 4095
+    lut = frame_attributes(ds, 0).voi_luts[index]
+    ours = voi_lut_intensities(values.astype(np.float32), lut) * 4095
     theirs = apply_voi_lut(values, ds, index=index)
     np.testing.assert_allclose(ours, theirs, atol=0.01)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from tui_pacs.imaging.window import VoiFunction, Window
@@ -27,6 +28,16 @@ class FileWindow:
     explanation: str
 
 
+@dataclass(frozen=True, eq=False)
+class VoiLut:
+    """An item of the VOI LUT Sequence, its table read once (PS3.3 C.11.2.1.1)."""
+
+    first_mapped: int
+    bits: int
+    table: np.ndarray = field(repr=False)  # float32
+    explanation: str
+
+
 @dataclass(frozen=True)
 class FrameAttributes:
     """What the Modality LUT, VOI LUT and geometry steps need for one frame."""
@@ -37,7 +48,7 @@ class FrameAttributes:
     modality: str = ""
     has_modality_lut: bool = False
     windows: tuple[FileWindow, ...] = ()
-    voi_lut_explanations: tuple[str, ...] = ()
+    voi_luts: tuple[VoiLut, ...] = ()
     pixel_aspect: float = 1.0
     padding_value: int | None = None
 
@@ -63,8 +74,7 @@ def frame_attributes(ds: Dataset, index: int) -> FrameAttributes:
         modality=str(ds.get("Modality", "") or ""),
         has_modality_lut=bool(ds.get("ModalityLUTSequence")),
         windows=_file_windows(find),
-        voi_lut_explanations=tuple(str(item.get("LUTExplanation", "") or "")
-                                   for item in ds.get("VOILUTSequence") or ()),
+        voi_luts=tuple(_voi_lut(item, ds) for item in ds.get("VOILUTSequence") or ()),
         pixel_aspect=_pixel_aspect(find),
         padding_value=_padding(ds),
     )
@@ -106,6 +116,25 @@ def _file_windows(find) -> tuple[FileWindow, ...]:
         explanation = explanations[number] if number < len(explanations) else ""
         windows.append(FileWindow(window, explanation))
     return tuple(windows)
+
+
+def _voi_lut(item: Dataset, ds: Dataset) -> VoiLut:
+    entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
+    data = item.LUTData
+    if isinstance(data, (bytes, bytearray)):  # read as OW: bytes in the dataset's byte order
+        table = np.frombuffer(data, dtype="<u2" if _is_little_endian(ds) else ">u2")
+    else:
+        table = np.atleast_1d(np.asarray(data))
+    return VoiLut(first_mapped, bits, table[:entries or 1 << 16].astype(np.float32),
+                  str(item.get("LUTExplanation", "") or ""))
+
+
+def _is_little_endian(ds: Dataset) -> bool:
+    file_meta = getattr(ds, "file_meta", None)
+    syntax = file_meta.get("TransferSyntaxUID") if file_meta is not None else None
+    if syntax is not None:
+        return bool(syntax.is_little_endian)
+    return getattr(ds, "original_encoding", (None, True))[1] is not False
 
 
 def _voi_function(value: Any) -> VoiFunction:

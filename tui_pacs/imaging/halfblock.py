@@ -69,9 +69,9 @@ class HalfBlockImage:
         if len(styles) > _STYLE_CACHE_LIMIT:
             styles.clear()
         lines = []
-        for runs in self._runs:
+        for lengths, keys in self._runs:
             line = []
-            for length, key in runs:
+            for length, key in zip(lengths.tolist(), keys.tolist(), strict=True):
                 style = styles.get(key)
                 if style is None:
                     style = styles[key] = _style_for(key)
@@ -102,16 +102,17 @@ def _cell_keys(pixels: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _runs_per_row(keys: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Each row as (run length, key) pairs: equal neighbours share one segment."""
+def _runs_per_row(keys: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each row as run lengths and their keys: equal neighbours share one segment.
+
+    Arrays rather than Python tuples: a cached picture stays a few kB.
+    """
     rows = []
     width = keys.shape[1]
     for row in keys:
-        starts = np.flatnonzero(np.diff(row)) + 1
-        bounds = [0, *starts.tolist(), width]
-        keys_at = row[bounds[:-1]].tolist()
-        runs = zip(bounds, bounds[1:], keys_at, strict=False)
-        rows.append([(end - start, key) for start, end, key in runs])
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(row)) + 1])
+        lengths = np.diff(np.append(starts, width))
+        rows.append((lengths, row[starts]))
     return rows
 
 

@@ -22,7 +22,7 @@ from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.geometry import DEFAULT_CELL, CellShape, Placement, fit
 from tui_pacs.imaging.halfblock import HalfBlockImage
 from tui_pacs.imaging.presentation import color_to_rgb8, gray_to_8bit, is_grayscale
-from tui_pacs.imaging.source import DicomImage
+from tui_pacs.imaging.source import DicomImage, ImageInfo
 from tui_pacs.imaging.voi import (
     AUTO_PERCENTILES,
     auto_window,
@@ -46,7 +46,7 @@ _CRISP_UPSCALE = 2.0
 class PreparedFrame:
     """One decoded frame: modality values (grayscale) or its RGB picture (colour)."""
 
-    image: DicomImage
+    info: ImageInfo
     index: int
     photometric: str
     attributes: FrameAttributes
@@ -68,18 +68,19 @@ class PreparedFrame:
 
 def prepare(image: DicomImage, index: int) -> PreparedFrame:
     """Decode frame ``index`` (0-based) and work out how it can be shown."""
-    frame = image.decode(index)
-    attributes = image.attributes(index)
-    if not is_grayscale(frame.photometric):
-        rgb = color_to_rgb8(frame, image.dataset)
-        return PreparedFrame(image, index, frame.photometric, attributes, WindowState(None),
-                             rgb=rgb)
-    pixels = frame.pixels
-    if pixels.ndim != 2:
-        raise UnsupportedImage(f"{frame.photometric} with {pixels.shape[-1]} samples per "
-                               "pixel: a grayscale image has one")
-    values = modality_values(pixels, attributes, image.dataset)
-    return PreparedFrame(image, index, frame.photometric, attributes,
+    with image.exclusive() as dataset:
+        frame = image.decode(index)
+        attributes = image.attributes(index)
+        if not is_grayscale(frame.photometric):
+            rgb = color_to_rgb8(frame, dataset)
+            return PreparedFrame(image.info, index, frame.photometric, attributes,
+                                 WindowState(None), rgb=rgb)
+        pixels = frame.pixels
+        if pixels.ndim != 2:
+            raise UnsupportedImage(f"{frame.photometric} with {pixels.shape[-1]} samples per "
+                                   "pixel: a grayscale image has one")
+        values = modality_values(pixels, attributes, dataset)
+    return PreparedFrame(image.info, index, frame.photometric, attributes,
                          window_state(attributes, values, pixels), values=values)
 
 
@@ -92,9 +93,9 @@ def window_state(attributes: FrameAttributes, values: np.ndarray,
         for number, file_window in enumerate(attributes.windows, start=1)
     ]
     file_choices += [
-        WindowChoice(WindowSource.VOI_LUT, explanation or f"VOI LUT {number}", explanation,
-                     lut_index=number - 1)
-        for number, explanation in enumerate(attributes.voi_lut_explanations, start=1)
+        WindowChoice(WindowSource.VOI_LUT, lut.explanation or f"VOI LUT {number}",
+                     lut.explanation, lut_index=number - 1)
+        for number, lut in enumerate(attributes.voi_luts, start=1)
     ]
     low, high = AUTO_PERCENTILES
     auto = WindowChoice(WindowSource.AUTO, "", f"{low:g}-{high:g} percentile of the pixel values",
@@ -115,8 +116,8 @@ def picture(prepared: PreparedFrame, choice: WindowChoice | None = None) -> np.n
     choice = choice or prepared.windows.current
     assert choice is not None
     if choice.lut_index is not None:
-        intensities = voi_lut_intensities(prepared.values, prepared.image.dataset,
-                                          choice.lut_index)
+        lut = prepared.attributes.voi_luts[choice.lut_index]
+        intensities = voi_lut_intensities(prepared.values, lut)
     else:
         assert choice.window is not None
         intensities = window_intensities(prepared.values, choice.window)

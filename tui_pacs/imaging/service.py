@@ -63,8 +63,11 @@ from tui_pacs.imaging.window import WindowChoice, WindowState
 ImageSource = Path | Dataset
 
 DEFAULT_WORKERS = 2
-DEFAULT_PREPARED_BYTES = 256 << 20
-DEFAULT_RENDERED_FRAMES = 256
+# Enough for the window around the current slice of a 512x512 series (1 MB of
+# float32 values per slice) and for paging back over it; more costs memory
+# in a process that sysadmins keep open for days.
+DEFAULT_PREPARED_BYTES = 64 << 20
+DEFAULT_RENDERED_FRAMES = 64
 _OPEN_IMAGES = 8
 _RENDER_PRIORITY = 0
 
@@ -289,7 +292,7 @@ class ImagingService:
             request=request,
             renderable=halfblock(pixels, aspect, request.cols, request.rows, request.cell),
             windows=windows,
-            info=prepared.image.info,
+            info=prepared.info,
             pixel_aspect=aspect,
         )
         self._rendered.put(request, rendered)

@@ -8,6 +8,8 @@ can fail, from "not DICOM" to a damaged JPEG stream, becomes an
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,14 +72,21 @@ class DicomImage:
     """A dataset with pixel data, ready to decode any of its frames.
 
     Safe to share between threads: pydicom datasets convert elements lazily,
-    so decoding and attribute reads take the image's lock.
+    so decoding and attribute reads take the image's lock, and whoever reads
+    ``dataset`` directly holds ``exclusive()``.
     """
 
     def __init__(self, dataset: Dataset, name: str) -> None:
         self.dataset = dataset
         self.name = name
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.info = _image_info(dataset)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Dataset]:
+        """The dataset, for this thread alone until the block ends."""
+        with self._lock:
+            yield self.dataset
 
     @classmethod
     def open(cls, path: Path) -> DicomImage:

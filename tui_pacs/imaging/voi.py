@@ -13,7 +13,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
-from tui_pacs.imaging.attributes import FrameAttributes
+from tui_pacs.imaging.attributes import FrameAttributes, VoiLut
 from tui_pacs.imaging.window import VoiFunction, Window
 
 # The automatic window spans these percentiles, so a few hot or dead pixels
@@ -54,30 +54,16 @@ def window_intensities(values: np.ndarray, window: Window) -> np.ndarray:
     return out
 
 
-def voi_lut_intensities(values: np.ndarray, ds: Dataset, index: int) -> np.ndarray:
-    """Modality values -> 0..1 through item ``index`` of the VOI LUT Sequence.
+def voi_lut_intensities(values: np.ndarray, lut: VoiLut) -> np.ndarray:
+    """Modality values -> 0..1 through an item of the VOI LUT Sequence.
 
     The output range is the LUT's nominal one (2^bits - 1, PS3.3 C.11.2.1.1),
     or its largest entry when a writer put bigger values in it.
     """
-    item = ds.VOILUTSequence[index]
-    entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
-    table = lut_table(item, ds, entries or 1 << 16)
-    positions = np.rint(values) - first_mapped
-    np.clip(positions, 0, len(table) - 1, out=positions)
-    top = max(float(2 ** bits - 1), float(table.max()))
-    return (table[positions.astype(np.intp)] / np.float32(top)).astype(np.float32)
-
-
-def lut_table(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
-    """LUT Data as float32, whether it was read as US (numbers) or OW (bytes)."""
-    data = item.LUTData
-    if isinstance(data, (bytes, bytearray)):
-        little = _is_little_endian(ds)
-        table = np.frombuffer(data, dtype="<u2" if little else ">u2")
-    else:
-        table = np.atleast_1d(np.asarray(data))
-    return table[:entries].astype(np.float32)
+    positions = np.rint(values) - lut.first_mapped
+    np.clip(positions, 0, len(lut.table) - 1, out=positions)
+    top = max(float(2 ** lut.bits - 1), float(lut.table.max()))
+    return (lut.table[positions.astype(np.intp)] / np.float32(top)).astype(np.float32)
 
 
 def auto_window(values: np.ndarray, pixels: np.ndarray, padding_value: int | None) -> Window:
@@ -98,11 +84,3 @@ def auto_window(values: np.ndarray, pixels: np.ndarray, padding_value: int | Non
     if not high > low:
         high = low + 1.0  # a flat frame
     return Window(round((low + high) / 2, 2), round(high - low, 2), VoiFunction.LINEAR_EXACT)
-
-
-def _is_little_endian(ds: Dataset) -> bool:
-    file_meta = getattr(ds, "file_meta", None)
-    syntax = file_meta.get("TransferSyntaxUID") if file_meta is not None else None
-    if syntax is not None:
-        return bool(syntax.is_little_endian)
-    return getattr(ds, "original_encoding", (None, True))[1] is not False
