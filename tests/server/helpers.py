@@ -9,7 +9,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from tui_pacs.store.ingest import dataset_offset
-from tui_pacs.store.layout import INDEX_FILE, instance_relpath
+from tui_pacs.store.layout import INDEX_FILE
 
 
 def dataset_bytes(path: Path) -> bytes:
@@ -19,7 +19,10 @@ def dataset_bytes(path: Path) -> bytes:
 
 
 def stored_file(data_dir: Path, sop_instance_uid: str) -> Path:
-    return data_dir / str(instance_relpath(sop_instance_uid))
+    """Where the archive keeps an instance (it must be indexed)."""
+    [(relpath,)] = indexed(data_dir, "SELECT path FROM instances WHERE sop_uid = ?",
+                           sop_instance_uid)
+    return data_dir / relpath
 
 
 def sop_instance_uid(path: Path) -> str:
