@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import sqlite3
 from pathlib import Path
 
 from pydicom import dcmread
 
-from tui_pacs.store.ingest import dataset_offset
+from tui_pacs.store.ingest import parse_file
 from tui_pacs.store.layout import INDEX_FILE
 
 
 def dataset_bytes(path: Path) -> bytes:
     """A Part 10 file's dataset, without preamble and file meta group."""
     raw = Path(path).read_bytes()
-    return raw[dataset_offset(io.BytesIO(raw)):]
+    return raw[parse_file(raw).dataset_offset:]
 
 
 def stored_file(data_dir: Path, sop_instance_uid: str) -> Path:

@@ -13,7 +13,9 @@ and handlers exactly as they are, and change only how the threads wait:
 
 * :class:`TunedDUL` sleeps in ``select()`` on the socket and on a wake-up
   pipe that :meth:`~TunedDUL.send_pdu` writes to, so it reacts at once to
-  data from the peer and to a primitive from the association thread.
+  data from the peer and to a primitive from the association thread; and it
+  reads what the peer sent before sending more, so that a C-CANCEL is seen
+  while C-FIND responses are still queued.
 * :class:`TunedAssociation` waits on an event set whenever a DIMSE message
   or an A-RELEASE/A-ABORT primitive is queued for it, instead of sleeping.
   It can also be asked to stop between operations (:meth:`request_stop`),
@@ -236,6 +238,13 @@ class TunedDUL(DULServiceProvider):
         self.event_queue.put(event)
         self._recv_pdu.put(pdu)
 
+    def _peer_sent_something(self) -> bool:
+        """Data from the peer is waiting, in a state where reading it is normal."""
+        if self.state_machine.current_state == "Sta13":
+            return False  # pynetdicom's own handling (_is_transport_event) applies
+        wrapper = self.socket
+        return wrapper is not None and wrapper.ready
+
     def _transport_closed(self) -> None:
         self.transport_closed = True
         self.event_queue.put("Evt17")
@@ -272,7 +281,13 @@ class TunedDUL(DULServiceProvider):
             if self.artim_timer.expired:
                 self.event_queue.put("Evt18")
             try:
-                if self._process_recv_primitive():
+                if self._peer_sent_something():
+                    # Read first: pynetdicom sends everything queued before it
+                    # reads, so a C-CANCEL (or an A-ABORT) would wait behind
+                    # every C-FIND response the SCP has already produced.
+                    self._read_pdu_data()
+                    self._idle_timer.restart()
+                elif self._process_recv_primitive():
                     pass
                 elif self._is_transport_event():
                     self._idle_timer.restart()
