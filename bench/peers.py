@@ -116,8 +116,9 @@ def pynetdicom_storescp(directory: Path) -> Peer:
     return Peer("pynetdicom storescp app", "PYNETDICOM", port, process)
 
 
-def orthanc(directory: Path, modalities: dict[str, list] | None = None) -> Peer:
-    """Orthanc with its own storage, index and free ports; REST on loopback only."""
+def orthanc(directory: Path, **options: object) -> Peer:
+    """Orthanc with its own storage, index and free ports; REST on loopback only.
+    ``options`` are more configuration keys (e.g. DicomAlwaysAllowFind=True)."""
     port, http = free_port(), free_port()
     home = directory / "orthanc"
     home.mkdir(parents=True)
@@ -125,7 +126,7 @@ def orthanc(directory: Path, modalities: dict[str, list] | None = None) -> Peer:
         "Name": "bench", "StorageDirectory": str(home / "storage"),
         "IndexDirectory": str(home / "index"), "DicomPort": port, "HttpPort": http,
         "DicomAet": "ORTHANC", "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-        "DicomCheckCalledAet": False, "Plugins": [], "DicomModalities": modalities or {},
+        "DicomCheckCalledAet": False, "Plugins": [], "DicomModalities": {}, **options,
     }
     (home / "config.json").write_text(json.dumps(config), encoding="utf-8")
     process = subprocess.Popen([program("Orthanc"), str(home / "config.json")],

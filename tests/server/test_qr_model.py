@@ -13,7 +13,7 @@ from tui_pacs.net.qr_model import (
     QueryError,
     parse_find,
     parse_retrieve,
-    response_identifier,
+    response_elements,
 )
 
 
@@ -39,25 +39,37 @@ def test_find_matchers_and_return_keys():
     assert query.describe() == "Study Root STUDY (PatientName, StudyDate, ModalitiesInStudy)"
 
 
+def by_tag(elements):
+    return {tag: (vr, value) for tag, vr, value in elements}
+
+
 def test_response_has_exactly_the_requested_keys_plus_the_unique_key():
     query = parse_find(identifier("SERIES", Modality="CT", NumberOfSeriesRelatedInstances="",
                                   BodyPartExamined="", RetrieveAETitle=""), STUDY_ROOT)
     row = {"Modality": "CT", "NumberOfSeriesRelatedInstances": 12, "BodyPartExamined": "",
            "SeriesInstanceUID": "1.2.3", "StudyInstanceUID": "1.2"}
-    ds = response_identifier(query, row, "TUIPACS")
-    assert {e.keyword for e in ds} == {"QueryRetrieveLevel", "Modality",
-                                       "NumberOfSeriesRelatedInstances", "BodyPartExamined",
-                                       "RetrieveAETitle", "SeriesInstanceUID"}
-    assert ds.NumberOfSeriesRelatedInstances == 12
-    assert ds.RetrieveAETitle == "TUIPACS" and ds.SeriesInstanceUID == "1.2.3"
-    assert ds["BodyPartExamined"].is_empty
+    elements, encoding = response_elements(query, row, "TUIPACS")
+    assert encoding == "ascii"
+    assert by_tag(elements) == {
+        0x00080052: ("CS", "SERIES"), 0x00080060: ("CS", "CT"),
+        0x00201209: ("IS", 12), 0x00180015: ("CS", None), 0x00080054: ("AE", "TUIPACS"),
+        0x0020000E: ("UI", "1.2.3"),
+    }
 
 
 def test_multi_valued_index_values_come_back_as_several_values():
     query = parse_find(identifier("STUDY", ModalitiesInStudy=""), STUDY_ROOT)
-    ds = response_identifier(query, {"ModalitiesInStudy": "CT\\PT",
-                                     "StudyInstanceUID": "1"}, "X")
-    assert list(ds.ModalitiesInStudy) == ["CT", "PT"]
+    elements, _ = response_elements(query, {"ModalitiesInStudy": "CT\\PT",
+                                            "StudyInstanceUID": "1"}, "X")
+    assert by_tag(elements)[0x00080061] == ("CS", ["CT", "PT"])
+
+
+def test_non_ascii_answers_say_utf8():
+    query = parse_find(identifier("STUDY", PatientName=""), STUDY_ROOT)
+    elements, encoding = response_elements(query, {"PatientName": "Müller^Jürgen",
+                                                   "StudyInstanceUID": "1"}, "X")
+    assert encoding == "utf-8"
+    assert by_tag(elements)[0x00080005] == ("CS", "ISO_IR 192")
 
 
 def test_private_creators_are_returned_as_sent():
@@ -65,9 +77,9 @@ def test_private_creators_are_returned_as_sent():
     ds.add_new(0x00090010, "LO", "ACME 1.0")
     ds.add_new(0x00091001, "LO", "")
     query = parse_find(ds, STUDY_ROOT)
-    response = response_identifier(query, {"StudyInstanceUID": "1"}, "X")
-    assert response[0x00090010].value == "ACME 1.0"
-    assert response[0x00091001].is_empty
+    elements, _ = response_elements(query, {"StudyInstanceUID": "1"}, "X")
+    assert by_tag(elements)[0x00090010] == ("LO", "ACME 1.0")
+    assert by_tag(elements)[0x00091001][1] is None
 
 
 @pytest.mark.parametrize("ds, model, message", [
@@ -95,7 +107,7 @@ def test_retrieve_in_patient_root_narrows_by_patient():
     assert matchers == {"PatientID": Single("P1"), "StudyInstanceUID": Single("1.2")}
 
 
-@pytest.mark.parametrize("keys", [{}, {"StudyInstanceUID": ""}, {"StudyInstanceUID": "*"}])
+@pytest.mark.parametrize("keys", [{}, {"StudyInstanceUID": ""}])
 def test_retrieve_without_its_unique_key_is_refused(keys):
     with pytest.raises(QueryError, match="StudyInstanceUID is needed"):
         parse_retrieve(identifier("STUDY", PatientID="P1", **keys), STUDY_ROOT)

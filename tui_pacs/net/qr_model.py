@@ -19,6 +19,8 @@ index does not hold it. Choices where PS3.4 leaves room:
   with ONLINE when they are requested.
 * Values are decoded with the request's Specific Character Set; responses
   are plain ASCII when they can be, ISO_IR 192 (UTF-8) otherwise.
+* Responses are built as plain (tag, VR, value) elements, which
+  :mod:`tui_pacs.net.encoding` writes without pydicom's dataset machinery.
 
 C-MOVE and C-GET: the identifier must carry the unique key of the retrieve
 level with a value (one UID or a list); the unique keys of the levels above
@@ -156,9 +158,11 @@ def parse_find(identifier: Dataset, model: InformationModel) -> FindQuery:
     return FindQuery(model, level, matchers, tuple(returns))
 
 
-def response_identifier(query: FindQuery, row: dict[str, Any], our_aet: str) -> Dataset:
-    """The C-FIND response for one index row: exactly the keys asked for."""
-    values: list[tuple[ReturnKey, Any]] = []
+def response_elements(query: FindQuery, row: dict[str, Any],
+                      our_aet: str) -> tuple[list[tuple[int, str, Any]], str]:
+    """The C-FIND response for one index row: exactly the keys asked for, as
+    (tag, VR, value) elements, and the text encoding ("ascii" or "utf-8")."""
+    elements: list[tuple[int, str, Any]] = [(QUERY_RETRIEVE_LEVEL, "CS", query.level.value)]
     for key in query.returns:
         if key.fixed is not None:
             value = key.fixed
@@ -169,16 +173,12 @@ def response_identifier(query: FindQuery, row: dict[str, Any], our_aet: str) -> 
         elif key.tag == INSTANCE_AVAILABILITY:
             value = "ONLINE"
         else:
-            value = [] if key.vr == "SQ" else None
-        values.append((key, value))
-
-    ds = Dataset()
-    if any(key.vr in _TEXT_VRS and not _is_ascii(value) for key, value in values):
-        ds.SpecificCharacterSet = UTF8
-    ds.QueryRetrieveLevel = query.level.value
-    for key, value in values:
-        ds.add(_data_element(key, value))
-    return ds
+            value = None
+        elements.append((key.tag, key.vr or "UN", value))
+    if all(vr not in _TEXT_VRS or _is_ascii(value) for _, vr, value in elements):
+        return elements, "ascii"
+    elements.append((SPECIFIC_CHARACTER_SET, "CS", UTF8))
+    return elements, "utf-8"
 
 
 def parse_retrieve(identifier: Dataset, model: InformationModel) -> tuple[Level, dict[str, Matcher]]:
@@ -251,17 +251,6 @@ def _element_value(stored: Any, vr: str) -> Any:
     if "\\" in text and vr in _MULTI_VALUE_VRS:
         return text.split("\\")
     return text
-
-
-def _data_element(key: ReturnKey, value: Any) -> DataElement:
-    """The response element; an empty one if the value does not fit its VR."""
-    vr = "UN" if key.vr in ("", "UN") and value is None else key.vr
-    if value is None:
-        return DataElement(key.tag, vr, [] if vr == "SQ" else None)
-    try:
-        return DataElement(key.tag, vr, value)
-    except Exception:  # a stored value pydicom refuses for this VR
-        return DataElement(key.tag, vr, None)
 
 
 def _is_ascii(value: Any) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, _config, evt, sop_class
-from pynetdicom.dimse_primitives import C_GET, C_MOVE
+from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
@@ -28,7 +28,7 @@ from tui_pacs.net.associations import AssociationMonitor
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.context import ServerContext
 from tui_pacs.net.echo_scp import handle_echo
-from tui_pacs.net.find_scp import handle_find
+from tui_pacs.net.find_scp import FindSCP
 from tui_pacs.net.reactor import TunedAssociation, TunedServer
 from tui_pacs.net.retrieve_scp import RetrieveSCP
 from tui_pacs.net.store_scp import handle_store
@@ -65,6 +65,7 @@ class DicomServer:
                  on_event: Callable[[NodeEvent], None]) -> None:
         self.context = ServerContext(settings, archive, bridge, on_event)
         self.monitor = AssociationMonitor(self.context)
+        self.find = FindSCP(self.context)
         self.retrieve = RetrieveSCP(self.context)
         self.listeners: list[Listener] = []
         self._servers: list[TunedServer] = []
@@ -83,9 +84,9 @@ class DicomServer:
             *self.monitor.handlers(),
             (evt.EVT_C_ECHO, handle_echo, [self.context]),
             (evt.EVT_C_STORE, handle_store, [self.context]),
-            (evt.EVT_C_FIND, handle_find, [self.context]),
         ]
-        overrides = {C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get}
+        overrides = {C_FIND: self.find.serve, C_MOVE: self.retrieve.serve_move,
+                     C_GET: self.retrieve.serve_get}
         try:
             for listener, ssl_context in self._planned_listeners(settings):
                 server = self._listen(listener, ssl_context, handlers, overrides)
