@@ -12,7 +12,6 @@ separate run that saves the responses.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -51,9 +50,10 @@ def make_archive(directory: Path, studies: int, per_study: int) -> list[Path]:
 
 
 def findscu(peer, keys: list[str], out: Path | None = None) -> float:
+    """Seconds for one findscu run; with ``out``, the responses are saved there
+    (the timed runs print and save nothing: -q)."""
     args = [program("findscu"), "-S", "-aet", "FINDSCU", "-aec", peer.aet]
-    if out is not None:
-        args += ["-X", "-od", str(out)]
+    args += ["-X", "-od", str(out)] if out is not None else ["-q"]
     for key in ["QueryRetrieveLevel=STUDY", *keys]:
         args += ["-k", key]
     started = time.perf_counter()
@@ -97,9 +97,9 @@ def main() -> None:
                 for label, keys in queries.items():
                     out = work / f"responses-{len(table[name])}"
                     out.mkdir()
-                    findscu(peer, RETURN_KEYS_ARGS + keys, out)
+                    findscu(peer, RETURN_KEYS + keys, out)
                     matches = len(list(out.glob("rsp*.dcm")))
-                    times = [findscu(peer, RETURN_KEYS_ARGS + keys) for _ in range(3)]
+                    times = [findscu(peer, RETURN_KEYS + keys) for _ in range(3)]
                     table[name][label] = (statistics.median(times), matches)
         print("\nfindscu at STUDY level (start-up included, median of 3), TCP_NODELAY=1")
         print(f"{'query':<24}" + "".join(f"{name:>24}" for name in peers))
@@ -110,8 +110,5 @@ def main() -> None:
         print("\n(n) = matches. This machine is shared: compare within a run.")
 
 
-RETURN_KEYS_ARGS = list(RETURN_KEYS)
-
 if __name__ == "__main__":
-    os.environ.setdefault("TCP_NODELAY", "1")
     main()
