@@ -67,8 +67,9 @@ def main() -> None:
                     results[name][scenario] = send(peer, groups)
         print(f"\n{'receiver':<26}" + "".join(f"{s:>24}" for s in scenarios))
         for name in names:
-            cells = "".join(f"{len(files) / results[name][s]:>10.0f} inst/s ({results[name][s]:5.2f} s)"
-                            for s in scenarios)
+            cells = "".join(
+                f"{len(files) / results[name][s]:>10.0f} inst/s ({results[name][s]:5.2f} s)"
+                for s in scenarios)
             print(f"{name:<26}{cells}")
         print("\nThis machine is shared: figures move between runs; compare within a run.")
 

@@ -140,7 +140,8 @@ def orthanc(directory: Path, **options: object) -> Peer:
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"bench: Orthanc did not start; see {home / 'log.txt'}")
+                raise SystemExit(
+                    f"bench: Orthanc did not start; see {home / 'log.txt'}") from None
             time.sleep(0.1)
     return peer
 

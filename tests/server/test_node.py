@@ -139,3 +139,42 @@ async def test_stop_waits_for_the_store_in_progress(tmp_path):
         assert reopened.archive.recovery is None
     finally:
         await reopened.stop()
+
+
+async def test_hurry_stop_aborts_an_operation_that_would_keep_stop_waiting(tmp_path):
+    """A C-GET whose requester stalls on every sub-operation: stop() waits for
+    it (up to the DIMSE timeout) unless told to hurry."""
+    import time
+
+    from pynetdicom import build_role, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+
+    from tests.server.node_fixtures import query
+
+    node = await started(settings_for(tmp_path / "data"))
+    await node.archive.store_file(write_instance(tmp_path / "a.dcm", make_dataset(instance=1)))
+    await node.archive.store_file(write_instance(tmp_path / "b.dcm", make_dataset(instance=2)))
+    stalled = threading.Event()
+
+    def stall(event):
+        stalled.set()
+        time.sleep(5)
+        return 0x0000
+
+    def get():
+        assoc = associate(node, [StudyRootQueryRetrieveInformationModelGet, CTImageStorage],
+                          ext_neg=[build_role(CTImageStorage, scp_role=True)],
+                          evt_handlers=[(evt.EVT_C_STORE, stall)])
+        list(assoc.send_c_get(query("STUDY", StudyInstanceUID=make_dataset().StudyInstanceUID),
+                              StudyRootQueryRetrieveInformationModelGet))
+        assoc.release()
+
+    getter = asyncio.create_task(asyncio.to_thread(get))
+    await asyncio.to_thread(stalled.wait, 10)
+    started_stopping = asyncio.get_running_loop().time()
+    stopping = asyncio.create_task(node.stop(timeout=60))
+    await asyncio.sleep(0.3)
+    node.hurry_stop()
+    await asyncio.wait_for(stopping, 10)
+    assert asyncio.get_running_loop().time() - started_stopping < 3
+    await asyncio.wait_for(getter, 30)

@@ -60,7 +60,8 @@ async def test_c_cancel_stops_the_pending_responses(tmp_path):
                 if status.Status == 0xFF00:
                     pending += 1
                     if pending == 1:
-                        assoc.send_c_cancel(7, query_model=StudyRootQueryRetrieveInformationModelFind)
+                        assoc.send_c_cancel(
+                            7, query_model=StudyRootQueryRetrieveInformationModelFind)
                 else:
                     final = status.Status
             return pending, final
@@ -217,7 +218,7 @@ async def test_get_sends_as_stored_when_the_syntax_is_accepted(tmp_path):
 
 
 def test_find_identifier_without_level_is_refused_in_process():
-    from tui_pacs.net.qr_model import QueryError, STUDY_ROOT, parse_find
+    from tui_pacs.net.qr_model import STUDY_ROOT, QueryError, parse_find
 
     with pytest.raises(QueryError, match="QueryRetrieveLevel is missing"):
         parse_find(Dataset(), STUDY_ROOT)

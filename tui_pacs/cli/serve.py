@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from tui_pacs.cli.context import EXIT_USAGE, CliError, run_async, setup_logging
 from tui_pacs.config import Settings
 from tui_pacs.core.aetitle import ae_title_problem
+
+if TYPE_CHECKING:
+    from tui_pacs.services.node import Node
 
 log = logging.getLogger("tui_pacs.serve")
 
@@ -68,7 +72,7 @@ async def serve(settings: Settings) -> int:
     if node.status.listen_error:
         await node.stop()
         raise CliError(node.status.listen_error)
-    assert node.archive is not None
+    assert node.archive is not None  # start() opened it or raised
     totals = await node.archive.index.totals()
     log.info("archive %s: %d studies, %d instances", settings.node.data,
              totals["studies"], totals["instances"])
@@ -87,10 +91,10 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
-async def _hurry_on_second_signal(signals: _SignalWatch, node: object) -> None:
+async def _hurry_on_second_signal(signals: _SignalWatch, node: Node) -> None:
     await signals.second.wait()
     log.warning("second %s: aborting busy associations", signals.name)
-    node.hurry_stop()  # type: ignore[attr-defined]
+    node.hurry_stop()
 
 
 class _SignalWatch:

@@ -13,8 +13,8 @@ from typing import Any
 from pynetdicom import evt
 
 from tui_pacs.core.events import AssociationEvent
-from tui_pacs.net.negotiation import prefer_requestor_order
 from tui_pacs.net.context import AssociationStats, Peer, ServerContext
+from tui_pacs.net.negotiation import prefer_requestor_order
 from tui_pacs.net.policy import Refusal
 
 log = logging.getLogger(__name__)

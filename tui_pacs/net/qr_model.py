@@ -33,8 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.dataelem import DataElement
 from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pynetdicom import sop_class
@@ -181,7 +181,8 @@ def response_elements(query: FindQuery, row: dict[str, Any],
     return elements, "utf-8"
 
 
-def parse_retrieve(identifier: Dataset, model: InformationModel) -> tuple[Level, dict[str, Matcher]]:
+def parse_retrieve(identifier: Dataset,
+                   model: InformationModel) -> tuple[Level, dict[str, Matcher]]:
     """The level and the unique-key matchers of a C-MOVE or C-GET identifier."""
     level = level_of(identifier, model)
     matchers: dict[str, Matcher] = {}
