@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pynetdicom import evt
 from pynetdicom.association import Association
@@ -50,6 +50,14 @@ class Session:
         return self.timeout or self.limits.dimse_timeout
 
 
+class Abortable(Protocol):
+    """An association, pynetdicom's or :class:`~tui_pacs.net.upper_layer.StoreAssociation`."""
+
+    is_established: bool
+
+    def abort(self) -> None: ...
+
+
 class Cancellation:
     """Lets the asyncio side stop an operation that runs in a worker thread.
 
@@ -62,14 +70,14 @@ class Cancellation:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requested = False
-        self._assoc: Association | None = None
+        self._assoc: Abortable | None = None
         self._pending: tuple[int, str] | None = None
 
     @property
     def requested(self) -> bool:
         return self._requested
 
-    def attach(self, assoc: Association) -> None:
+    def attach(self, assoc: Abortable) -> None:
         with self._lock:
             self._assoc = assoc
 
@@ -99,7 +107,7 @@ class Cancellation:
     def _send_cancel(self) -> None:
         with self._lock:
             assoc, pending = self._assoc, self._pending
-        if assoc is None or pending is None or not assoc.is_established:
+        if not isinstance(assoc, Association) or pending is None or not assoc.is_established:
             return
         try:
             assoc.send_c_cancel(pending[0], query_model=pending[1])
@@ -127,12 +135,10 @@ def resolve(target: Target) -> tuple[str, float]:
     return str(infos[0][4][0]), time.perf_counter() - started
 
 
-def probe_tcp(target: Target, address: str, timeout: float) -> float:
-    """Open and close a TCP connection; raise RemoteFailure saying why it failed."""
-    started = time.perf_counter()
+def connect_tcp(target: Target, address: str, timeout: float) -> socket.socket:
+    """A TCP connection with TCP_NODELAY; raises RemoteFailure saying why it failed."""
     try:
-        with socket.create_connection((address, target.port), timeout=timeout):
-            return time.perf_counter() - started
+        sock = socket.create_connection((address, target.port), timeout=timeout)
     except ConnectionRefusedError:
         raise RemoteFailure(diagnosis.connection_refused(target, address)) from None
     except TimeoutError:
@@ -140,6 +146,20 @@ def probe_tcp(target: Target, address: str, timeout: float) -> float:
     except OSError as exc:  # no route, network down, address not available...
         reason = exc.strerror or str(exc)
         raise RemoteFailure(diagnosis.network_unreachable(target, address, reason)) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def probe_tcp(target: Target, address: str, timeout: float) -> float:
+    """Open and close a TCP connection: how long it took, or RemoteFailure."""
+    started = time.perf_counter()
+    connect_tcp(target, address, timeout).close()
+    return time.perf_counter() - started
+
+
+def wrap_tls(sock: socket.socket, session: Session) -> ssl.SSLSocket:
+    context, host = _tls_args(session)
+    return context.wrap_socket(sock, server_hostname=host)
 
 
 class _Watch:

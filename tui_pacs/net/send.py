@@ -1,9 +1,11 @@
 """C-STORE as a service class user: sending files and archived instances.
 
-Blocking, for a worker thread. Presentation contexts come from what is
-actually sent: for each SOP class, one context with the uncompressed
-transfer syntaxes and one per other encoding the files are in. More than
-128 contexts are split over several associations, one after the other.
+Blocking, for a worker thread; the associations are
+:class:`~tui_pacs.net.upper_layer.StoreAssociation` (see there why).
+Presentation contexts come from what is actually sent: for each SOP class,
+one context with the uncompressed transfer syntaxes and one per other
+encoding the files are in. More than 128 contexts are split over several
+associations, one after the other.
 
 An instance goes out as the bytes of its file, never decoded, when the
 remote accepted its encoding. Otherwise it is converted where pydicom can:
@@ -19,31 +21,28 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
-from pydicom.uid import UID, ExplicitVRLittleEndian
-from pynetdicom import _config as pynetdicom_config
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import build_context
-from pynetdicom.association import Association
+from pynetdicom.dsutils import encode
 from pynetdicom.presentation import PresentationContext
 
 from tui_pacs.core import status
 from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
-from tui_pacs.net.association import Cancellation, Session, open_association
-from tui_pacs.net.scu import release
+from tui_pacs.net.association import Cancellation, Session
 from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED
-
-# send_c_store(path) then streams the dataset from the file, PDU by PDU,
-# without decoding it. Process-wide: every send_c_store(path) in tui-pacs
-# needs a context accepted in the file's own transfer syntax, which is what
-# the contexts below are planned for.
-pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
+from tui_pacs.net.upper_layer import StoreAssociation
+from tui_pacs.store.ingest import dataset_offset
 
 ProgressCallback = Callable[[SendProgress], None]
+# Preamble and "DICM": the file meta group starts after them.
+_META_START = 132
 
 
 class NotSendable(Exception):
@@ -165,14 +164,12 @@ def send(session: Session, items: list[Outgoing], unreadable: list[SendFailure],
     sending = _Sending(len(items) + len(unreadable), on_progress)
     for failure in unreadable:
         sending.failed(failure.source, failure.reason)
-    groups = split_by_contexts(items)
     associations = 0
-    for number, group in enumerate(groups):
+    for number, group in enumerate(split_by_contexts(items)):
         if cancellation.requested:
             break
         try:
-            assoc, _ = open_association(session, contexts_for(group),
-                                        cancellation=cancellation)
+            link = StoreAssociation.open(session, contexts_for(group))
         except RemoteFailure as exc:
             if number == 0:
                 raise
@@ -180,52 +177,76 @@ def send(session: Session, items: list[Outgoing], unreadable: list[SendFailure],
                 sending.failed(item.source, f"not sent: {exc.diagnosis.summary}")
             continue
         associations += 1
+        cancellation.attach(link)
         try:
-            _send_group(session, assoc, group, sending, cancellation)
+            _send_group(link, group, sending, cancellation)
         finally:
-            release(assoc)
+            link.release()
     return SendReport(session.target, sending.total, sending.sent, sending.warnings,
                       sending.decompressed, tuple(sending.failures), associations,
                       time.perf_counter() - started, cancelled=cancellation.requested)
 
 
-def _send_group(session: Session, assoc: Association, group: list[Outgoing],
-                sending: _Sending, cancellation: Cancellation) -> None:
-    accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
-    for position, item in enumerate(group):
+def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending,
+                cancellation: Cancellation) -> None:
+    accepted = link.accepted
+    lost = ""
+    for item in group:
         if cancellation.requested:
             return
-        if not assoc.is_established:
-            for rest in group[position:]:
-                sending.failed(rest.source, "not sent: the remote ended the association")
-            return
-        if item.streamable and (item.sop_class, item.transfer_syntax) in accepted:
-            payload: Path | Dataset = item.path
-            converted = False
-        else:
-            try:
-                payload, converted = _converted(item, accepted)
-            except NotSendable as exc:
-                sending.failed(item.source, str(exc))
-                continue
-        answer = assoc.send_c_store(payload)
-        code = answer.get("Status") if answer is not None else None
-        if code is None:
-            sending.failed(item.source, "no response from the remote "
-                           f"within {session.dimse_timeout:g} s")
-            assoc.abort()
+        if lost:
+            sending.failed(item.source, f"not sent: {lost}")
             continue
-        category = status.category(int(code))
+        try:
+            syntax, data, decompressed = _payload(item, accepted)
+        except NotSendable as exc:
+            sending.failed(item.source, str(exc))
+            continue
+        try:
+            answer = link.store(item.sop_class, item.sop_instance, syntax, data)
+        except RemoteFailure as exc:
+            lost = exc.diagnosis.summary
+            sending.failed(item.source, lost)
+            continue
+        code = int(answer.get("Status", 0xFFFF))
+        category = status.category(code)
         if category == "failure":
-            sending.failed(item.source, _status_text(int(code), answer))
+            sending.failed(item.source, _status_text(code, answer))
             continue
-        if converted:
+        if decompressed:
             sending.decompressed += 1
         if category == "warning":
             sending.warnings += 1
-            sending.succeeded(item, _status_text(int(code), answer))
+            sending.succeeded(item, _status_text(code, answer))
         else:
             sending.succeeded(item)
+
+
+def _payload(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[str, bytes, bool]:
+    """(transfer syntax, encoded dataset, decompressed?) for a context the remote accepted."""
+    if item.streamable and (item.sop_class, item.transfer_syntax) in accepted:
+        try:
+            with open(item.path, "rb") as fp:
+                fp.seek(_dataset_offset(fp))
+                return item.transfer_syntax, fp.read(), False
+        except OSError as exc:
+            raise NotSendable(f"cannot read: {exc.strerror or exc}") from None
+    ds, decompressed = _converted(item, accepted)
+    explicit = (item.sop_class, ExplicitVRLittleEndian) in accepted
+    syntax = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
+    data = encode(ds, not explicit, True)
+    if data is None:
+        raise NotSendable("the dataset could not be encoded for the remote")
+    return syntax, data, decompressed
+
+
+def _dataset_offset(fp: BinaryIO) -> int:
+    """Where a Part 10 file's dataset starts: read from the file meta group's length
+    when it comes first, as it should, else by parsing the group."""
+    head = fp.read(_META_START + 12)
+    if head[128:132] == b"DICM" and head[132:138] == b"\x02\x00\x00\x00UL":
+        return _META_START + 12 + int.from_bytes(head[140:144], "little")
+    return dataset_offset(fp)
 
 
 def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset, bool]:
@@ -251,8 +272,6 @@ def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset,
             raise NotSendable(f"the remote accepts only uncompressed data, and "
                               f"{syntax.name} cannot be decompressed here: {exc}") from None
         return ds, True
-    # Deflated data was inflated on reading; pynetdicom swaps explicit and implicit VR.
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if syntax.is_deflated else syntax
     return ds, False
 
 
