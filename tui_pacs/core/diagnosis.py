@@ -133,16 +133,19 @@ def association_rejected(target: Target, calling_aet: str, result: int, source: 
     return Diagnosis(Failure.ASSOCIATION_REJECTED, summary, advice)
 
 
-def association_aborted(target: Target, source: int | None, reason: int | None) -> Diagnosis:
+def association_aborted(target: Target, source: int | None, reason: int | None,
+                        service: str | None = None) -> Diagnosis:
+    """An A-ABORT from the remote: while asking for the association, or during ``service``."""
+    when = f"during the {service}" if service else "in answer to the association request"
     if source == 2:
         why = _ABORT_REASONS.get(reason or 0, f"reason {reason}")
-        summary = f"the remote's DICOM protocol layer aborted the association: {why}"
+        summary = f"the remote's DICOM protocol layer aborted the association {when}: {why}"
         advice = ("on the remote: its log says what it could not understand; "
                   "a protocol mismatch (TLS on one side only?) is likely",)
     else:
-        summary = "the remote aborted the association request"
-        advice = ("on the remote: it refused without an association reject; look in its "
-                  "log (unknown AE title or host, licence or association limits)",)
+        summary = f"the remote aborted the association {when}"
+        advice = ("on the remote: its log says why (unknown AE title or host, licence or "
+                  "association limits, a failure storing what we sent)",)
     return Diagnosis(Failure.ASSOCIATION_ABORTED, summary, advice)
 
 

@@ -165,7 +165,7 @@ class StoreAssociation:
             if kind == _ABORT:
                 self._lost()
                 raise RemoteFailure(diagnosis.association_aborted(
-                    self._session.target, pdu[8], pdu[9]))
+                    self._session.target, pdu[8], pdu[9], "C-STORE"))
             if kind == _RELEASE_RQ:
                 self._socket.sendall(A_RELEASE_RP().encode())
                 self._lost()
