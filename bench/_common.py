@@ -1,9 +1,4 @@
-"""What the benchmark scripts share: test data, timing, peers' environment.
-
-DCMTK and Orthanc leave Nagle's algorithm on unless TCP_NODELAY=1 is in
-their environment; every peer and DCMTK tool here is started with it, as
-tui-pacs sets TCP_NODELAY on every socket it opens.
-"""
+"""Shared helpers for the benchmark scripts (run by hand, not by the test suite)."""
 
 from __future__ import annotations
 
@@ -18,12 +13,37 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-NODELAY_ENV = dict(os.environ, TCP_NODELAY="1",
-                   PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+
+def tui_pacs(*args: str | Path, env: dict | None = None, check: bool = True,
+             capture: bool = True) -> subprocess.CompletedProcess:
+    """Run the CLI of this checkout as a subprocess."""
+    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "tui_pacs", *map(str, args)], env=full_env,
+                          check=check, capture_output=capture, text=True)
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def summary(samples: list[float], unit: str = "ms", scale: float = 1000.0) -> str:
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+    return (f"median {statistics.median(ordered) * scale:.1f} {unit}, "
+            f"p90 {p90 * scale:.1f} {unit}, n={len(ordered)}")
+
+
+# --- talking to DCMTK and Orthanc (send.py, retrieve.py) ---------------------------
+
+# DCMTK and Orthanc leave Nagle's algorithm on unless TCP_NODELAY=1 is in their
+# environment; tui-pacs sets TCP_NODELAY on every socket it opens.
+NODELAY_ENV = dict(os.environ, TCP_NODELAY="1", PYTHONPATH=str(REPO))
 
 
 def make_study(directory: Path, instances: int, study: int = 9) -> list[Path]:
-    """A CT study of 512x512 16-bit images (about 0.5 MB each), written once."""
+    """A CT series of 512x512 16-bit images (about 0.5 MB each), written once and kept."""
     from tests.dicom_factory import write_study
 
     existing = sorted(directory.glob("*.dcm")) if directory.exists() else []
@@ -33,36 +53,27 @@ def make_study(directory: Path, instances: int, study: int = 9) -> list[Path]:
                        columns=512)
 
 
-def timed(command: list[str], *, env: dict[str, str] | None = None,
-          expect: int = 0) -> tuple[float, str]:
-    """Run a command; (wall-clock seconds, stdout). Fails loudly on an unexpected status."""
+def run_timed(command: list[str]) -> tuple[float, str]:
+    """Run a program with TCP_NODELAY=1: (wall-clock seconds, stdout); exit on failure."""
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env or NODELAY_ENV,
+    result = subprocess.run(command, capture_output=True, text=True, env=NODELAY_ENV,
                             timeout=600)
     seconds = time.perf_counter() - started
-    if result.returncode != expect:
+    if result.returncode:
         raise SystemExit(f"{' '.join(command)} exited {result.returncode}:\n"
                          f"{result.stdout}\n{result.stderr}")
     return seconds, result.stdout
 
 
-def tui_pacs(*args: str | Path) -> list[str]:
-    return [sys.executable, "-m", "tui_pacs", *map(str, args)]
-
-
 def reported_seconds(output: str) -> float:
-    """The operation's own duration, as the summary line of move/get/send prints it."""
+    """The operation's own duration, as the summary line of move, get or send prints it."""
     found = re.findall(r"(\d+\.\d+) s\b", output)
     if not found:
         raise ValueError(f"no duration in: {output!r}")
     return float(found[-1])
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def line(label: str, seconds: list[float], count: int) -> str:
-    middle = median(seconds)
+def rate_line(label: str, seconds: list[float], count: int) -> str:
+    middle = statistics.median(seconds)
     runs = ", ".join(f"{s:.2f}" for s in seconds)
-    return f"{label:<44} median {middle:6.2f} s  {count / middle:7.1f} instances/s  ({runs})"
+    return f"{label:<30} median {middle:6.2f} s  {count / middle:7.1f} instances/s  ({runs})"

@@ -17,7 +17,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import line, make_study, reported_seconds, timed, tui_pacs
+from _common import make_study, rate_line, reported_seconds, run_timed, timed, tui_pacs
 
 from tests.peers.orthanc import Orthanc
 from tests.peers.ports import free_port
@@ -29,7 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tui-pacs-bench",
+    parser.add_argument("--data", type=Path,
+                        default=Path(tempfile.gettempdir()) / "tui-pacs-bench",
                         help="where the test images are kept between runs")
     args = parser.parse_args()
     files = make_study(args.data / f"ct-study-{args.instances}", args.instances, study=STUDY)
@@ -51,31 +52,31 @@ def main() -> None:
             for run in range(args.runs):
                 out = work / f"movescu-{run}"
                 out.mkdir()
-                seconds, _ = timed(["movescu", "-S", "-aet", "MOVESCU", "-aec", orthanc.aet,
+                seconds, _ = run_timed(["movescu", "-S", "-aet", "MOVESCU", "-aec", orthanc.aet,
                                     "-aem", "MOVESCU", "+P", str(movescu_port), "-od", str(out),
                                     *key, *peer])
                 results["movescu"].append(seconds)
                 config = _config(work / f"tui-pacs-move-{run}", node_port)
-                seconds, output = timed(tui_pacs("move", orthanc.target, "--config", config,
-                                                 "-k", f"StudyInstanceUID={study_uid}"))
+                seconds, output = timed(tui_pacs, "move", orthanc.target, "--config", config,
+                                        "-k", f"StudyInstanceUID={study_uid}")
                 results["tui-pacs move (command)"].append(seconds)
-                results["tui-pacs move (retrieve)"].append(reported_seconds(output))
+                results["tui-pacs move (retrieve)"].append(reported_seconds(output.stdout))
 
                 out = work / f"getscu-{run}"
                 out.mkdir()
-                seconds, _ = timed(["getscu", "-S", "-aet", "GETSCU", "-aec", orthanc.aet,
+                seconds, _ = run_timed(["getscu", "-S", "-aet", "GETSCU", "-aec", orthanc.aet,
                                     "-od", str(out), *key, *peer])
                 results["getscu"].append(seconds)
                 config = _config(work / f"tui-pacs-get-{run}", node_port)
-                seconds, output = timed(tui_pacs("get", orthanc.target, "--config", config,
-                                                 "-k", f"StudyInstanceUID={study_uid}"))
+                seconds, output = timed(tui_pacs, "get", orthanc.target, "--config", config,
+                                        "-k", f"StudyInstanceUID={study_uid}")
                 results["tui-pacs get (command)"].append(seconds)
-                results["tui-pacs get (retrieve)"].append(reported_seconds(output))
+                results["tui-pacs get (retrieve)"].append(reported_seconds(output.stdout))
 
     print(f"retrieve {args.instances} CT 512x512 from Orthanc 1.10, {args.runs} runs, "
           "TCP_NODELAY on everywhere")
     for label, seconds in results.items():
-        print(line(label, seconds, args.instances))
+        print(rate_line(label, seconds, args.instances))
 
 
 def _config(directory: Path, port: int) -> Path:

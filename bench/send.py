@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import line, make_study, reported_seconds, timed, tui_pacs
+from _common import make_study, rate_line, reported_seconds, run_timed, timed, tui_pacs
 
 from tests.peers.storescp import StoreSCP
 
@@ -24,7 +24,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tui-pacs-bench",
+    parser.add_argument("--data", type=Path,
+                        default=Path(tempfile.gettempdir()) / "tui-pacs-bench",
                         help="where the test images are kept between runs")
     args = parser.parse_args()
     study = args.data / f"ct-{args.instances}"
@@ -35,18 +36,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         with StoreSCP(Path(work)) as scp:
             for _ in range(args.runs):
-                seconds, _ = timed(["storescu", "+sd", "-aec", scp.aet, "127.0.0.1",
+                seconds, _ = run_timed(["storescu", "+sd", "-aec", scp.aet, "127.0.0.1",
                                     str(scp.port), str(study)])
                 results["storescu"].append(seconds)
                 _empty(scp.received_dir)
-                seconds, output = timed(tui_pacs("send", scp.target, study))
+                seconds, output = timed(tui_pacs, "send", scp.target, study)
                 results["tui-pacs send (command)"].append(seconds)
-                results["tui-pacs send (sending)"].append(reported_seconds(output))
+                results["tui-pacs send (sending)"].append(reported_seconds(output.stdout))
                 _empty(scp.received_dir)
     print(f"send {args.instances} CT 512x512 to DCMTK storescp, {args.runs} runs, "
           "TCP_NODELAY on everywhere")
     for label, seconds in results.items():
-        print(line(label, seconds, args.instances))
+        print(rate_line(label, seconds, args.instances))
     ratio = min(results["storescu"]) and (
         (args.instances / min(results["tui-pacs send (sending)"]))
         / (args.instances / min(results["storescu"])))

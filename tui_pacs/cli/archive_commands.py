@@ -17,7 +17,6 @@ from tui_pacs.cli.context import (
     stderr_is_terminal,
 )
 from tui_pacs.config import Settings
-from tui_pacs.core.keys import BadKey, parse_keys
 from tui_pacs.core.model import DEFAULT_COLUMNS, Level
 from tui_pacs.store.layout import INDEX_FILE
 
@@ -160,6 +159,7 @@ class _ImportProgress:
 
 
 def run_ls(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.keys import BadKey, parse_keys
     from tui_pacs.store.index import UnknownKey, matchers_from_keys
     from tui_pacs.store.queries import keywords_at
 
@@ -230,10 +230,9 @@ async def _archived_path(settings: Settings, sop_instance_uid: str) -> Path:
 
 
 def run_rm(args: argparse.Namespace, settings: Settings) -> int:
-    for level, value in ((Level.PATIENT, args.patient), (Level.STUDY, args.study),
-                         (Level.SERIES, args.series), (Level.IMAGE, args.instance)):
-        if value is not None:
-            break
+    level, value = next((level, value) for level, value in (
+        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
+        (Level.SERIES, args.series), (Level.IMAGE, args.instance)) if value is not None)
 
     async def go():
         async with open_archive(settings, must_exist=True) as archive:

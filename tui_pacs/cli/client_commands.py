@@ -25,7 +25,6 @@ from tui_pacs.cli.context import (
 )
 from tui_pacs.config import Settings
 from tui_pacs.core.aetitle import ae_title_problem
-from tui_pacs.core.keys import BadKey, parse_keys
 from tui_pacs.core.model import DEFAULT_COLUMNS, LABELS, Level, display_value
 
 if TYPE_CHECKING:
@@ -159,6 +158,8 @@ def _target(client: RemoteClient, text: str) -> Target:
 
 
 def _keys(args: argparse.Namespace) -> dict[str, str]:
+    from tui_pacs.core.keys import BadKey, parse_keys
+
     try:
         return parse_keys(args.keys)
     except BadKey as exc:
@@ -215,6 +216,7 @@ def run_echo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_find(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.keys import BadKey
     from tui_pacs.core.remote import RemoteFailure
 
     client = _client(settings, args)
@@ -309,6 +311,7 @@ def run_get(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings, service: str) -> int:
+    from tui_pacs.core.keys import BadKey
     from tui_pacs.core.remote import RemoteFailure
 
     keys = _keys(args)

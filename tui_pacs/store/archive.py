@@ -15,21 +15,18 @@ import mmap
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-from pydicom.uid import UID
 
 from tui_pacs.config import StorageConfig
 from tui_pacs.core.matching import Single
-from tui_pacs.core.model import Level
+from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
-from tui_pacs.store.integrity import MalformedDataset, check_dataset
 from tui_pacs.store.layout import (
     INDEX_FILE,
-    JOURNAL_FILE,
+    JOURNAL_PREFIX,
     RUNNING_MARKER,
     STORAGE_DIR,
     TMP_DIR,
@@ -51,6 +48,7 @@ __all__ = ["Archive", "ArchiveError", "DeleteResult", "Outcome", "StoreFailure",
            "StoreResult", "StoredFile"]
 
 LOCK_FILE = "lock"
+STAGING_THREADS = 8
 # How long an association thread waits for its group commit.
 COMMIT_TIMEOUT = 120.0
 
@@ -83,11 +81,13 @@ class Archive:
         self.index: Index
         self.recovery: Recovery | None = None
         self._writer: IndexWriter
-        self._write_conn = None
         self._read_conn = None
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop
         self._listeners: list[Callable[[StoreResult], None]] = []
+        self._space = files.SpaceGuard(data_dir, storage.min_free_mb * 1_048_576)
+        # Imports parse, copy and fsync files here; fsync waits overlap.
+        self._stager = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="archive-stage")
 
     @classmethod
     async def open(cls, data_dir: Path, storage: StorageConfig | None = None) -> Archive:
@@ -104,31 +104,28 @@ class Archive:
             raise ArchiveError(f"{self.data_dir}: cannot create the data directory: "
                                f"{exc.strerror or exc}") from None
         crashed = self._take_lock()
+        index_path = self.data_dir / INDEX_FILE
+        self._writer = IndexWriter(index_path, self.data_dir, self.storage.overwrite_duplicates)
         try:
-            self._write_conn = await db.connect(self.data_dir / INDEX_FILE, writer=True)
-            self._read_conn = await db.connect(self.data_dir / INDEX_FILE, writer=False)
+            await self._writer.open()
+            self._read_conn = await db.connect_reader(index_path)
         except Exception as exc:
+            await self._writer.close()
             await self._close_connections()
             self._release_lock()
             if isinstance(exc, db.IndexVersionError):
                 raise ArchiveError(str(exc)) from None
-            raise ArchiveError(f"{self.data_dir / INDEX_FILE}: cannot open the index: "
-                               f"{exc}") from None
+            raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
         self.index = Index(self._read_conn)
-        self._writer = IndexWriter(self._write_conn, self.data_dir,
-                                   self.storage.overwrite_duplicates)
-        self._writer.start()
         if crashed:
             self.recovery = await self._recover()
 
     async def close(self) -> None:
         """Finish pending writes, close the index, and mark a clean shutdown."""
         await self._writer.close()
-        if self._write_conn is not None:
-            # Fold the WAL back into the main file so the next start is quick.
-            await self._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         await self._close_connections()
         self._release_lock()
+        self._stager.shutdown(wait=False)
 
     async def __aenter__(self) -> Archive:
         return self
@@ -155,9 +152,44 @@ class Archive:
     # --- storing ------------------------------------------------------------
 
     async def store_file(self, path: Path, source_aet: str = "") -> StoreResult:
-        """Import one file (blocking work in a thread). Raises NotDicom or StoreFailure."""
-        staged = await asyncio.to_thread(self._stage_file, path, source_aet)
-        return await self._commit(staged)
+        """Import one file. Raises NotDicom or StoreFailure."""
+        [result] = await self.store_files([path], source_aet)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def store_files(self, paths: list[Path], source_aet: str = ""
+                          ) -> list[StoreResult | ingest.NotDicom | StoreFailure]:
+        """Import several files; each gets its result or its NotDicom/StoreFailure.
+
+        The files are read and staged in one trip to a staging thread, then
+        committed together: per-file hand-offs between threads and the event
+        loop cost more than reading a small file.
+        """
+        loop = asyncio.get_running_loop()
+        staged = await loop.run_in_executor(self._stager, self._stage_files, paths, source_aet)
+
+        async def commit(item: StagedInstance | Exception) -> StoreResult:
+            if isinstance(item, Exception):
+                raise item
+            return await self._commit(item)
+
+        results = await asyncio.gather(*map(commit, staged), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(
+                    result, (ingest.NotDicom, StoreFailure)):
+                raise result
+        return results
+
+    def _stage_files(self, paths: list[Path], source_aet: str
+                     ) -> list[StagedInstance | ingest.NotDicom | StoreFailure]:
+        staged: list[StagedInstance | ingest.NotDicom | StoreFailure] = []
+        for path in paths:
+            try:
+                staged.append(self._stage_file(path, source_aet))
+            except (ingest.NotDicom, StoreFailure) as exc:
+                staged.append(exc)
+        return staged
 
     def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
                        source_aet: str) -> StoreResult:
@@ -195,57 +227,41 @@ class Archive:
             raise StoreFailure(f"cannot read: {exc.strerror or exc}") from None
         try:
             with source as fp:
-                parsed = ingest.parse_file(fp)
-                size = os.fstat(fp.fileno()).st_size - parsed.copy_from + len(parsed.new_prefix)
+                data = ingest.load(fp)
+            try:
+                parsed = ingest.parse_file(data)
+                size = len(data) - parsed.copy_from + len(parsed.new_prefix)
                 record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
                                                    source_aet)
-                self._check_structure(fp, parsed)
-                self._check_space(size)
-                fp.seek(parsed.copy_from)
-                temporary = files.copy_temporary(self.data_dir / TMP_DIR, fp, parsed.new_prefix)
+                self._space.claim(size)
+                with memoryview(data) as whole, whole[parsed.copy_from:] as body:
+                    temporary = files.write_temporary(self.data_dir / TMP_DIR,
+                                                      [parsed.new_prefix, body])
+            finally:
+                if isinstance(data, mmap.mmap):
+                    data.close()
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
         except OSError as exc:
             raise _failure_from_os_error(exc) from None
-        return StagedInstance(record, temporary, instance_relpath(record.sop_uid))
+        return StagedInstance(record, temporary, _relpath(record))
 
     def _stage_received(self, dataset: bytes | memoryview, transfer_syntax: str,
                         source_aet: str) -> StagedInstance:
         try:
             header = ingest.parse_dataset_bytes(dataset, transfer_syntax)
-            study, series, sop, sop_class = ingest.require_identifiers(header)
-            _check_encoded(dataset, transfer_syntax)
+            study, series, sop, sop_class = header.identifiers()
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
         prefix = ingest.part10_prefix(sop_class, sop, transfer_syntax, source_aet)
         size = len(prefix) + len(dataset)
         try:
-            self._check_space(size)
+            self._space.claim(size)
             temporary = files.write_temporary(self.data_dir / TMP_DIR, [prefix, dataset])
         except OSError as exc:
             raise _failure_from_os_error(exc) from None
         record = ingest.record_from_header(header, transfer_syntax, size, source_aet)
-        return StagedInstance(record, temporary, instance_relpath(sop))
-
-    def _check_structure(self, fp: BinaryIO, parsed: ingest.ParsedFile) -> None:
-        """Refuse truncated or malformed files before they reach the archive."""
-        size = os.fstat(fp.fileno()).st_size
-        if size == 0:
-            raise StoreFailure("empty file", invalid=True)
-        offset = parsed.dataset_offset
-        problem = None
-        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            with memoryview(mapped) as whole, whole[offset:] as dataset:
-                try:
-                    _check_encoded(dataset, parsed.transfer_syntax)
-                except ingest.InvalidInstance as exc:
-                    problem = str(exc)
-        if problem:
-            raise StoreFailure(problem, invalid=True)
-
-    def _check_space(self, needed: int) -> None:
-        reserve = self.storage.min_free_mb * 1_048_576
-        files.check_free_space(self.data_dir, needed, reserve)
+        return StagedInstance(record, temporary, instance_relpath(study, sop))
 
     # --- deleting and reading -------------------------------------------------
 
@@ -272,11 +288,14 @@ class Archive:
         group renamed into place may have missed their commit: index them.
         """
         removed = await asyncio.to_thread(_clear_directory, self.data_dir / TMP_DIR)
-        journal = self.data_dir / JOURNAL_FILE
-        try:
-            listed = journal.read_text(encoding="utf-8").split()
-        except (FileNotFoundError, UnicodeDecodeError):
-            listed = []
+        listed: list[str] = []
+        for journal in self.data_dir.glob(f"{JOURNAL_PREFIX}*"):
+            try:
+                listed += journal.read_text(encoding="utf-8").split()
+            except (OSError, UnicodeDecodeError):
+                pass  # a journal cut short by the crash lists nothing usable
+            if journal.name != f"{JOURNAL_PREFIX}{os.getpid()}":
+                files.remove_quietly(journal)
         indexed = await self.index.all_paths() if listed else {}
         reindexed = 0
         for relpath in listed:
@@ -302,15 +321,14 @@ class Archive:
             log.warning("%s cannot be indexed again (%s); removing it", relpath, exc)
             files.remove_quietly(path)
             return
-        if str(instance_relpath(record.sop_uid)) != relpath:
+        if _relpath(record) != relpath:
             log.warning("%s does not belong at this path; leaving it for check", relpath)
             return
         # Stage a hard link so the writer's rename leaves the file where it is.
         temporary = self.data_dir / TMP_DIR / f".reindex-{path.name}"
         files.remove_quietly(temporary)
         os.link(path, temporary)
-        await self._writer.store(StagedInstance(record, temporary, instance_relpath(
-            record.sop_uid)))
+        await self._writer.store(StagedInstance(record, temporary, _relpath(record)))
 
     # --- process lock -----------------------------------------------------------
 
@@ -346,23 +364,13 @@ class Archive:
         self._lock_fd = None
 
     async def _close_connections(self) -> None:
-        for conn in (self._read_conn, self._write_conn):
-            if conn is not None:
-                await conn.close()
-        self._read_conn = self._write_conn = None
+        if self._read_conn is not None:
+            await self._read_conn.close()
+            self._read_conn = None
 
 
-def _check_encoded(dataset: bytes | memoryview, transfer_syntax: str) -> None:
-    """Raise InvalidInstance unless the dataset bytes are well formed."""
-    ts = UID(transfer_syntax)
-    if ts.is_deflated:
-        return  # inflated and parsed in full by parse_dataset_bytes
-    try:
-        check_dataset(dataset, ts.is_implicit_VR, ts.is_little_endian)
-    except MalformedDataset as exc:
-        raise ingest.InvalidInstance(f"malformed dataset: {exc}") from None
-    except ValueError:
-        raise ingest.InvalidInstance(f"unknown transfer syntax {transfer_syntax}") from None
+def _relpath(record: InstanceRecord) -> str:
+    return instance_relpath(record.study_uid, record.sop_uid)
 
 
 def _failure_from_os_error(exc: OSError) -> StoreFailure:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import errno
+import itertools
+import math
 import os
 import shutil
-import tempfile
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
 
-COPY_CHUNK = 1 << 20
+# Names of temporary files: unique within the process, the pid across processes.
+_serial = itertools.count()
 
 
 class OutOfSpace(OSError):
@@ -21,14 +24,40 @@ def is_out_of_space(exc: OSError) -> bool:
     return isinstance(exc, OutOfSpace) or exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def check_free_space(directory: Path, needed: int, reserve: int) -> None:
-    """Raise OutOfSpace when writing ``needed`` bytes would go below ``reserve``."""
-    free = shutil.disk_usage(directory).free
-    if free - needed < reserve:
-        raise OutOfSpace(
-            errno.ENOSPC,
-            f"only {free // 1_048_576} MB free, {reserve // 1_048_576} MB are kept in reserve",
-        )
+class SpaceGuard:
+    """Refuses writes that would eat into the free-space reserve.
+
+    statvfs for every instance is a system call per file on the hot path;
+    the guard re-reads the free space at most every REFRESH seconds, and
+    always when its estimate comes near the reserve.
+    """
+
+    REFRESH = 0.5
+    # Below reserve + this margin, every claim looks at the disk again.
+    MARGIN = 64 * 1_048_576
+
+    def __init__(self, directory: Path, reserve: int) -> None:
+        self._directory = directory
+        self._reserve = reserve
+        self._lock = threading.Lock()
+        self._free = 0
+        self._checked = -math.inf
+
+    def claim(self, needed: int) -> None:
+        """Raise OutOfSpace unless ``needed`` bytes fit above the reserve."""
+        with self._lock:
+            now = time.monotonic()
+            close = self._free - needed < self._reserve + self.MARGIN
+            if close or now - self._checked > self.REFRESH:
+                self._free = shutil.disk_usage(self._directory).free
+                self._checked = now
+            if self._free - needed < self._reserve:
+                raise OutOfSpace(
+                    errno.ENOSPC,
+                    f"only {self._free // 1_048_576} MB free, "
+                    f"{self._reserve // 1_048_576} MB are kept in reserve",
+                )
+            self._free -= needed
 
 
 def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:
@@ -37,7 +66,8 @@ def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path
     The caller renames it into place (:func:`move_into_place`) or removes it.
     A failure removes the partial file before raising.
     """
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".incoming-", suffix=".part")
+    path = tmp_dir / f".incoming-{os.getpid()}-{next(_serial)}.part"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb", closefd=True) as out:
             for chunk in chunks:
@@ -45,27 +75,34 @@ def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
-        remove_quietly(Path(name))
+        remove_quietly(path)
         raise
-    return Path(name)
+    return path
 
 
-def copy_temporary(tmp_dir: Path, source: BinaryIO, prefix: bytes = b"") -> Path:
-    """Like :func:`write_temporary`, streaming the rest of ``source`` after ``prefix``."""
+def move_into_place(temporary: Path, final: Path) -> list[Path]:
+    """Atomically rename; return the directories whose entries changed.
 
-    def chunks() -> Iterable[bytes]:
-        if prefix:
-            yield prefix
-        while block := source.read(COPY_CHUNK):
-            yield block
-
-    return write_temporary(tmp_dir, chunks())
-
-
-def move_into_place(temporary: Path, final: Path) -> None:
-    """Atomically rename; the caller fsyncs the directory (see :func:`sync_directories`)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    The caller fsyncs those (see :func:`sync_directories`), once for a whole
+    group of renames. Directories created on the way count too: their own
+    entry in their parent must be durable as well.
+    """
+    created = _make_directories(final.parent)
     os.replace(temporary, final)
+    return [final.parent, *(directory.parent for directory in created)]
+
+
+def _make_directories(directory: Path) -> list[Path]:
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            pass  # another writer made it first
+    return missing
 
 
 def sync_directories(directories: Iterable[Path]) -> None:

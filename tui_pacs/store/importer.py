@@ -11,9 +11,11 @@ from pathlib import Path
 from tui_pacs.store.archive import Archive, Outcome, StoreFailure
 from tui_pacs.store.ingest import NotDicom
 
-# Files staged at once: enough to overlap parsing, copying and fsync, and to
-# give the writer groups to commit together.
-CONCURRENCY = 16
+# Chunks of files in flight at once, and files per chunk: enough to overlap
+# parsing, copying and fsync on the staging threads, and to give the writer
+# large groups to commit together.
+CONCURRENCY = 8
+CHUNK = 8
 
 
 @dataclass
@@ -53,28 +55,22 @@ async def import_files(archive: Archive, files: list[Path],
                        concurrency: int = CONCURRENCY) -> ImportReport:
     """Store every file; failures are counted and reported, never raised."""
     report = ImportReport()
-    pending = iter(files)
+    chunks = iter([files[i:i + CHUNK] for i in range(0, len(files), CHUNK)])
 
     def note(path: Path, outcome: str) -> None:
         if on_progress is not None:
             on_progress(path, outcome)
 
     async def worker() -> None:
-        for path in pending:
-            try:
-                result = await archive.store_file(path)
-            except NotDicom:
-                report.skipped += 1
-                note(path, "skipped")
-            except StoreFailure as exc:
-                report.failures.append((path, str(exc)))
-                note(path, str(exc))
-            except OSError as exc:
-                reason = exc.strerror or str(exc)
-                report.failures.append((path, reason))
-                note(path, reason)
-            else:
-                if result.outcome is Outcome.DUPLICATE:
+        for chunk in chunks:
+            for path, result in zip(chunk, await archive.store_files(chunk)):
+                if isinstance(result, NotDicom):
+                    report.skipped += 1
+                    note(path, "skipped")
+                elif isinstance(result, StoreFailure):
+                    report.failures.append((path, str(result)))
+                    note(path, str(result))
+                elif result.outcome is Outcome.DUPLICATE:
                     report.duplicates += 1
                     note(path, "duplicate")
                 else:

@@ -1,40 +1,57 @@
 """From DICOM bytes to what the archive stores: a Part 10 file and an index record.
 
-Only the header is parsed (everything before Pixel Data); the dataset bytes
-are kept as received, never decoded and re-encoded.
+The dataset bytes are kept as received, never decoded and re-encoded. One
+structural pass (integrity.scan_dataset) checks them and picks out the raw
+values of the indexed attributes, which :class:`Header` decodes with the
+dataset's character set. pydicom's reader is only used to recognise files
+without a usable file meta header.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import mmap
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from pydicom import config as pydicom_config
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
-from pydicom.filereader import _read_file_meta_info, dcmread, read_dataset, read_preamble
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import FileMetaDataset
+from pydicom.filereader import read_partial
 from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import BaseTag
 from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
+    UID,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     MediaStorageDirectoryStorage,
-    UID,
 )
+from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 
 from tui_pacs import __version__
 from tui_pacs.core.matching import normalize_date
 from tui_pacs.core.model import InstanceRecord
+from tui_pacs.store.integrity import (
+    MalformedDataset,
+    RawElements,
+    scan_dataset,
+    scan_file_meta,
+)
 
 IMPLEMENTATION_CLASS_UID = "2.25.136048614514864443276279383414494404193"
 IMPLEMENTATION_VERSION_NAME = f"TUIPACS_{__version__}"[:16]
 PREAMBLE = b"\x00" * 128 + b"DICM"
 UID_MAX_LENGTH = 64
+# Files up to this size are read into memory, larger ones memory-mapped.
+MAP_ABOVE = 4 * 1_048_576
+# Enough of a bare dataset for pydicom to guess its encoding and find its UIDs.
+GUESS_BYTES = 65_536
 
 # Files that are not DICOM are skipped without a warning from pydicom.
 pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
@@ -52,7 +69,7 @@ class InvalidInstance(Exception):
 class ParsedFile:
     """A DICOM file ready to be copied into the archive."""
 
-    header: Dataset
+    header: Header
     transfer_syntax: UID
     # Bytes to write before the rest of the source file (b"" when copied as is).
     new_prefix: bytes
@@ -62,66 +79,56 @@ class ParsedFile:
     dataset_offset: int
 
 
-def _stop_at_pixels(tag: BaseTag, vr: str | None, length: int) -> bool:
-    return tag >= 0x7FE00000
+def parse_dataset_bytes(data: bytes | memoryview, transfer_syntax: str) -> Header:
+    """Check a dataset encoded in ``transfer_syntax`` and read its indexed values.
 
-
-def parse_dataset_bytes(data: bytes | memoryview, transfer_syntax: str) -> Dataset:
-    """The header of a dataset encoded in ``transfer_syntax`` (as a C-STORE carries it)."""
+    Raises InvalidInstance when the bytes are malformed or truncated.
+    """
     ts = UID(transfer_syntax)
+    try:
+        implicit, little = ts.is_implicit_VR, ts.is_little_endian
+    except ValueError:
+        raise InvalidInstance(f"unknown transfer syntax {transfer_syntax}") from None
     buffer: bytes | memoryview = data
-    if ts == DeflatedExplicitVRLittleEndian:
+    if ts.is_deflated:
         try:
             buffer = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data)
         except zlib.error as exc:
             raise InvalidInstance(f"deflated dataset does not inflate: {exc}") from None
     try:
-        implicit, little = ts.is_implicit_VR, ts.is_little_endian
-    except ValueError:
-        raise InvalidInstance(f"unknown transfer syntax {transfer_syntax}") from None
-    try:
-        ds = read_dataset(io.BytesIO(buffer), implicit, little, stop_when=_stop_at_pixels)
-        ds.set_original_encoding(implicit, little, None)
-        return ds
-    except Exception as exc:  # pydicom raises many kinds on malformed input
-        raise InvalidInstance(f"dataset cannot be parsed: {_brief(exc)}") from None
+        elements = scan_dataset(buffer, implicit, little, INDEXED_TAGS)
+    except MalformedDataset as exc:
+        raise InvalidInstance(f"malformed dataset: {exc}") from None
+    return Header(elements, little)
 
 
-def parse_file(fp: BinaryIO) -> ParsedFile:
-    """Read a file's header and decide how to store it.
+def parse_file(data: bytes | mmap.mmap) -> ParsedFile:
+    """Check a file and decide how to store it.
 
-    Part 10 files with a usable file meta header are copied byte for byte.
-    Others (bare datasets, missing transfer syntax) get a new file meta
+    ``data`` is the whole file in memory or memory-mapped (see :func:`load`):
+    reading it makes no system calls, which matters when many threads share
+    the GIL (each call lets another thread take it for up to 5 ms). Part 10 files with
+    a usable file meta header are copied byte for byte. Others (bare
+    datasets, a meta header without transfer syntax) get a new file meta
     header in front of their unchanged dataset bytes.
     """
-    try:
-        read_preamble(fp, force=False)
-        part10 = True
-    except InvalidDicomError:
-        part10 = False
-    fp.seek(0)
-    try:
-        ds = dcmread(fp, force=True, stop_before_pixels=True)
-    except Exception as exc:
-        if part10:
-            raise InvalidInstance(f"cannot be parsed: {_brief(exc)}") from None
-        raise NotDicom() from None
-    if not part10 and not _looks_like_dataset(ds):
-        raise NotDicom()
-
-    meta = ds.file_meta if part10 else FileMetaDataset()
-    if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
-        raise NotDicom("a DICOMDIR (media directory), not an instance")
-    meta_ts = meta.get("TransferSyntaxUID")
-    offset = dataset_offset(fp) if part10 else 0
-    if part10 and meta_ts and _meta_complete(meta):
-        return ParsedFile(ds, UID(meta_ts), b"", 0, offset)
-
-    # Rebuild the meta header; keep the dataset bytes exactly as they are.
-    transfer_syntax = UID(meta_ts) if meta_ts else _guess_transfer_syntax(ds)
-    identifiers = require_identifiers(ds)
-    prefix = part10_prefix(identifiers[3], identifiers[2], transfer_syntax, "")
-    return ParsedFile(ds, transfer_syntax, prefix, offset, offset)
+    meta: RawElements = {}
+    offset = 0
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        try:
+            meta, offset = scan_file_meta(data, 132)
+        except MalformedDataset as exc:
+            raise InvalidInstance(f"malformed file meta header: {exc}") from None
+        if _ascii(meta, 0x00020002) == MediaStorageDirectoryStorage:
+            raise NotDicom("a DICOMDIR (media directory), not an instance")
+    transfer_syntax = _ascii(meta, 0x00020010) or _guess_transfer_syntax(data, offset)
+    with memoryview(data) as whole, whole[offset:] as dataset:
+        header = parse_dataset_bytes(dataset, transfer_syntax)
+    if _ascii(meta, 0x00020010) and _ascii(meta, 0x00020002) and _ascii(meta, 0x00020003):
+        return ParsedFile(header, UID(transfer_syntax), b"", 0, offset)
+    study, series, sop, sop_class = header.identifiers()
+    prefix = part10_prefix(sop_class, sop, transfer_syntax, "")
+    return ParsedFile(header, UID(transfer_syntax), prefix, offset, offset)
 
 
 def part10_prefix(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str,
@@ -141,56 +148,40 @@ def part10_prefix(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: st
     return buffer.getvalue()
 
 
-def require_identifiers(ds: Dataset) -> tuple[str, str, str, str]:
-    """(StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, SOPClassUID), validated."""
-    values = []
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
-        value = _text(ds, keyword)
-        if not value:
-            raise InvalidInstance(f"{keyword} is missing")
-        if len(value) > UID_MAX_LENGTH:
-            raise InvalidInstance(
-                f"{keyword} is {len(value)} characters long (the limit is {UID_MAX_LENGTH})"
-            )
-        if not value.isprintable() or "\\" in value:
-            raise InvalidInstance(f"{keyword} {value!r} is not a valid UID")
-        values.append(value)
-    return values[0], values[1], values[2], values[3]
-
-
-def record_from_header(ds: Dataset, transfer_syntax: str, file_size: int,
+def record_from_header(header: Header, transfer_syntax: str, file_size: int,
                        source_aet: str) -> InstanceRecord:
     """The index record of an instance, from its parsed header."""
-    study_uid, series_uid, sop_uid, sop_class_uid = require_identifiers(ds)
+    study_uid, series_uid, sop_uid, sop_class_uid = header.identifiers()
+    text, integer = header.text, header.integer
     return InstanceRecord(
-        patient_id=_text(ds, "PatientID"),
-        issuer_of_patient_id=_text(ds, "IssuerOfPatientID"),
-        patient_name=_text(ds, "PatientName"),
-        patient_birth_date=normalize_date(_text(ds, "PatientBirthDate")),
-        patient_sex=_text(ds, "PatientSex"),
+        patient_id=text("PatientID"),
+        issuer_of_patient_id=text("IssuerOfPatientID"),
+        patient_name=text("PatientName"),
+        patient_birth_date=normalize_date(text("PatientBirthDate")),
+        patient_sex=text("PatientSex"),
         study_uid=study_uid,
-        study_date=normalize_date(_text(ds, "StudyDate")),
-        study_time=_text(ds, "StudyTime"),
-        accession_number=_text(ds, "AccessionNumber"),
-        study_id=_text(ds, "StudyID"),
-        study_description=_text(ds, "StudyDescription"),
-        referring_physician_name=_text(ds, "ReferringPhysicianName"),
+        study_date=normalize_date(text("StudyDate")),
+        study_time=text("StudyTime"),
+        accession_number=text("AccessionNumber"),
+        study_id=text("StudyID"),
+        study_description=text("StudyDescription"),
+        referring_physician_name=text("ReferringPhysicianName"),
         series_uid=series_uid,
-        modality=_text(ds, "Modality"),
-        series_number=_integer(ds, "SeriesNumber"),
-        series_description=_text(ds, "SeriesDescription"),
-        body_part_examined=_text(ds, "BodyPartExamined"),
-        series_date=normalize_date(_text(ds, "SeriesDate")),
-        series_time=_text(ds, "SeriesTime"),
+        modality=text("Modality"),
+        series_number=integer("SeriesNumber"),
+        series_description=text("SeriesDescription"),
+        body_part_examined=text("BodyPartExamined"),
+        series_date=normalize_date(text("SeriesDate")),
+        series_time=text("SeriesTime"),
         sop_uid=sop_uid,
         sop_class_uid=sop_class_uid,
-        instance_number=_integer(ds, "InstanceNumber"),
+        instance_number=integer("InstanceNumber"),
         transfer_syntax_uid=str(transfer_syntax),
-        rows=_integer(ds, "Rows"),
-        columns=_integer(ds, "Columns"),
-        number_of_frames=_integer(ds, "NumberOfFrames"),
-        image_position=_text(ds, "ImagePositionPatient"),
-        image_orientation=_text(ds, "ImageOrientationPatient"),
+        rows=integer("Rows"),
+        columns=integer("Columns"),
+        number_of_frames=integer("NumberOfFrames"),
+        image_position=text("ImagePositionPatient"),
+        image_orientation=text("ImageOrientationPatient"),
         file_size=file_size,
         source_aet=source_aet.strip(),
     )
@@ -199,64 +190,133 @@ def record_from_header(ds: Dataset, transfer_syntax: str, file_size: int,
 def read_record(path: Path, source_aet: str = "") -> InstanceRecord:
     """Parse a stored file's header into its index record (used by check/repair)."""
     with open(path, "rb") as fp:
-        parsed = parse_file(fp)
+        data = load(fp)
+        try:
+            parsed = parse_file(data)
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
     return record_from_header(parsed.header, parsed.transfer_syntax, path.stat().st_size,
                               source_aet)
 
 
-def _text(ds: Dataset, keyword: str) -> str:
-    """An attribute as display text; empty when absent or unreadable."""
+def load(fp: BinaryIO) -> bytes | mmap.mmap:
+    """The whole file: read when small, memory-mapped when large (pixel data of
+    a multi-frame study is not copied into memory). NotDicom when empty."""
+    size = os.fstat(fp.fileno()).st_size
+    if size == 0:
+        raise NotDicom("empty file")
+    if size <= MAP_ABOVE:
+        return fp.read()
+    return mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+class Header:
+    """The indexed attributes of a dataset, decoded from their raw bytes.
+
+    Plain text, numbers and person names, decoded with the dataset's
+    character set the way pydicom would, without building a Dataset.
+    """
+
+    def __init__(self, elements: RawElements, little_endian: bool) -> None:
+        self._elements = elements
+        self._byteorder = "little" if little_endian else "big"
+        charset = self._raw(0x00080005).decode("ascii", "replace").strip(" \x00")
+        self._encodings = convert_encodings(charset.split("\\") if charset else None)
+
+    def text(self, keyword: str) -> str:
+        tag = _TAGS[keyword]
+        vr, value = self._elements.get(tag, (None, b""))
+        if not value:
+            return ""
+        vr = vr or _dictionary_vr(tag)
+        try:
+            if vr == "PN":
+                groups = [decode_bytes(part, self._encodings, PN_DELIMS).strip(" \x00")
+                          for part in value.split(b"=")]
+                text = "=".join(groups).rstrip("=")
+            elif vr in ("US", "UL"):
+                text = str(int.from_bytes(value[:2 if vr == "US" else 4], self._byteorder))
+            elif vr in _CHARSET_VRS:
+                text = decode_bytes(value, self._encodings, TEXT_VR_DELIMS)
+            else:
+                text = value.decode("ascii", "replace")
+        except Exception:  # an undecodable value is shown as empty, never fatal
+            return ""
+        return text.replace("\x00", "").strip()
+
+    def integer(self, keyword: str) -> int | None:
+        text = self.text(keyword).split("\\")[0]
+        try:
+            return int(float(text)) if text else None
+        except (ValueError, OverflowError):
+            return None
+
+    def identifiers(self) -> tuple[str, str, str, str]:
+        """(StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, SOPClassUID), validated."""
+        values = []
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                        "SOPClassUID"):
+            value = self.text(keyword)
+            if not value:
+                raise InvalidInstance(f"{keyword} is missing")
+            if len(value) > UID_MAX_LENGTH:
+                raise InvalidInstance(
+                    f"{keyword} is {len(value)} characters long (the limit is {UID_MAX_LENGTH})"
+                )
+            if not value.isprintable() or "\\" in value:
+                raise InvalidInstance(f"{keyword} {value!r} is not a valid UID")
+            values.append(value)
+        return values[0], values[1], values[2], values[3]
+
+    def _raw(self, tag: int) -> bytes:
+        return self._elements.get(tag, (None, b""))[1]
+
+
+_CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
+_TAGS = {keyword: tag_for_keyword(keyword) for keyword in (
+    "SpecificCharacterSet", "PatientID", "IssuerOfPatientID", "PatientName",
+    "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime",
+    "AccessionNumber", "StudyID", "StudyDescription", "ReferringPhysicianName",
+    "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription", "BodyPartExamined",
+    "SeriesDate", "SeriesTime", "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "Rows",
+    "Columns", "NumberOfFrames", "ImagePositionPatient", "ImageOrientationPatient")}
+INDEXED_TAGS = frozenset(_TAGS.values())
+
+
+@functools.lru_cache(maxsize=256)
+def _dictionary_vr(tag: int) -> str:
     try:
-        value: Any = ds.get(keyword)
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+
+
+def _ascii(elements: RawElements, tag: int) -> str:
+    return elements.get(tag, (None, b""))[1].decode("ascii", "replace").strip(" \x00")
+
+
+def _guess_transfer_syntax(data: bytes | mmap.mmap, offset: int) -> str:
+    """The encoding of a dataset without a file meta header, as pydicom guesses it.
+
+    Raises NotDicom when pydicom does not see a dataset with SOP identifiers.
+    """
+    try:
+        ds = read_partial(io.BytesIO(data[offset:offset + GUESS_BYTES]),
+                          stop_when=_after_sop_identifiers, force=True)
+        found = all(keyword in ds for keyword in ("SOPClassUID", "SOPInstanceUID"))
     except Exception:
-        return ""
-    if value is None:
-        return ""
-    try:
-        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-            text = "\\".join(str(v) for v in value)
-        else:
-            text = str(value)
-    except Exception:
-        return ""
-    return text.replace("\x00", "").strip()
-
-
-def _integer(ds: Dataset, keyword: str) -> int | None:
-    text = _text(ds, keyword).split("\\")[0]
-    try:
-        return int(float(text)) if text else None
-    except (ValueError, OverflowError):
-        return None
-
-
-def _looks_like_dataset(ds: Dataset) -> bool:
-    """A forced read of a non-DICOM file yields junk; a dataset has its identifiers."""
-    try:
-        return all(keyword in ds for keyword in ("SOPClassUID", "SOPInstanceUID"))
-    except Exception:
-        return False
-
-
-def _meta_complete(meta: FileMetaDataset) -> bool:
-    return bool(meta.get("MediaStorageSOPClassUID")) and bool(
-        meta.get("MediaStorageSOPInstanceUID")
-    )
-
-
-def _guess_transfer_syntax(ds: Dataset) -> UID:
+        found = False
+    if not found:
+        raise NotDicom()
     implicit, little = ds.original_encoding
     if little:
         return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
     return ExplicitVRBigEndian
 
 
-def dataset_offset(fp: BinaryIO) -> int:
-    """Where the dataset starts in a Part 10 file (after the file meta group)."""
-    fp.seek(0)
-    read_preamble(fp, force=False)
-    _read_file_meta_info(fp)
-    return fp.tell()
+def _after_sop_identifiers(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag > 0x00080018
 
 
 def _brief(exc: Exception) -> str:

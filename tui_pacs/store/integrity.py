@@ -1,10 +1,12 @@
-"""A structural check of encoded datasets: every element fits inside the bytes.
+"""One pass over encoded DICOM bytes: check their structure, collect a few values.
 
 pydicom reads a truncated file without complaint (the last value is simply
 short), so the archive walks the element headers itself before it accepts
 data: a file cut off mid-transfer, a length that lies or a sequence that
-never ends is refused instead of stored. Values are not decoded, which keeps
-the walk cheap enough for every C-STORE.
+never ends is refused instead of stored. The same walk picks out the raw
+bytes of the top-level attributes the index needs, so ingest never builds a
+pydicom Dataset: on the C-STORE path that costs more than everything else
+put together. Values are not decoded here.
 """
 
 from __future__ import annotations
@@ -18,33 +20,74 @@ UNDEFINED = 0xFFFFFFFF
 ITEM = 0xFFFEE000
 ITEM_END = 0xFFFEE00D
 SEQUENCE_END = 0xFFFEE0DD
+PIXEL_DATA = 0x7FE00010
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
                       b"UN", b"UR", b"UT", b"UV"})
 # Deeper nesting than this is an attack, not a dataset.
 MAX_DEPTH = 64
 
+# tag -> (VR as written, or None in implicit VR; raw value bytes)
+RawElements = dict[int, tuple[str | None, bytes]]
+
 
 class MalformedDataset(ValueError):
     """The bytes do not hold a well-formed dataset; the message says where."""
 
 
-def check_dataset(data: bytes | memoryview, implicit_vr: bool, little_endian: bool) -> None:
-    """Raise MalformedDataset unless ``data`` is a complete sequence of elements."""
-    view = memoryview(data)
-    if not implicit_vr and len(view) >= 6 and not _looks_like_vr(bytes(view[4:6])):
-        # Some writers encode implicit VR under an explicit transfer syntax;
-        # pydicom reads such files, so the check follows it.
-        implicit_vr = True
-    walker = _Walker(view, little_endian)
-    end = walker.elements(0, len(view), depth=0, until=None, implicit=implicit_vr)
-    if end != len(view):
-        raise MalformedDataset(f"unexpected bytes at offset {end}")
+def scan_dataset(data: bytes | memoryview, implicit_vr: bool, little_endian: bool,
+                 collect: frozenset[int] = frozenset()) -> RawElements:
+    """Check that ``data`` is a complete sequence of elements; return the raw
+    values of the top-level tags in ``collect``. Raises MalformedDataset."""
+    problem = None
+    with memoryview(data) as view:
+        if not implicit_vr and len(view) >= 6 and not _looks_like_vr(bytes(view[4:6])):
+            # Some writers encode implicit VR under an explicit transfer syntax;
+            # pydicom reads such files, so the check follows it.
+            implicit_vr = True
+        walker = _Walker(view, little_endian, collect)
+        try:
+            end = walker.elements(0, len(view), depth=0, until=None, implicit=implicit_vr)
+            if end != len(view):
+                problem = f"unexpected bytes at offset {end}"
+        except MalformedDataset as exc:
+            # Keep only the text: a live traceback would pin the buffer.
+            problem = str(exc)
+        walker.data = None
+    if problem:
+        raise MalformedDataset(problem)
+    return walker.collected
+
+
+def scan_file_meta(data: bytes | memoryview, start: int) -> tuple[RawElements, int]:
+    """The File Meta group (explicit VR little endian) from ``start``: its raw
+    elements and the offset where the dataset begins."""
+    problem = None
+    with memoryview(data) as view:
+        walker = _Walker(view, little_endian=True, collect=None)
+        pos = start
+        try:
+            while pos + 8 <= len(view) and walker.u16.unpack_from(view, pos)[0] == 0x0002:
+                tag, vr, length, value = walker.header(pos, implicit=False)
+                if length == UNDEFINED or value + length > len(view):
+                    raise MalformedDataset(f"file meta element at offset {pos} runs past the end")
+                walker.collected[tag] = (vr.decode("ascii") if vr else None,
+                                         bytes(view[value:value + length]))
+                pos = value + length
+        except MalformedDataset as exc:
+            problem = str(exc)
+        walker.data = None
+    if problem:
+        raise MalformedDataset(problem)
+    return walker.collected, pos
 
 
 class _Walker:
-    def __init__(self, data: memoryview, little_endian: bool) -> None:
-        self.data = data
+    def __init__(self, data: memoryview, little_endian: bool,
+                 collect: frozenset[int] | None) -> None:
+        self.data: memoryview | None = data
+        self.collect = collect
+        self.collected: RawElements = {}
         order = "<" if little_endian else ">"
         self.tag = struct.Struct(order + "HH")
         self.u16 = struct.Struct(order + "H")
@@ -72,6 +115,7 @@ class _Walker:
         """Walk elements from ``pos`` to ``end`` (or the ``until`` delimiter); return the end."""
         if depth > MAX_DEPTH:
             raise MalformedDataset(f"sequences nested deeper than {MAX_DEPTH} levels")
+        collect = self.collect if depth == 0 else None
         while pos < end:
             tag, vr, length, value = self.header(pos, implicit)
             if until is not None and tag == until:
@@ -81,17 +125,20 @@ class _Walker:
             if length == UNDEFINED:
                 # An undefined-length UN holds a sequence encoded in implicit VR.
                 nested_implicit = implicit or vr == b"UN"
-                pos = self.sequence(value, end, depth + 1, fragments=tag == 0x7FE00010,
+                pos = self.sequence(value, end, depth + 1, fragments=tag == PIXEL_DATA,
                                     implicit=nested_implicit)
-            else:
-                pos = value + length
-                if pos > end:
-                    raise MalformedDataset(
-                        f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) at offset "
-                        f"{value - 8} claims {length} bytes, only {end - value} remain"
-                    )
-                if vr == b"SQ" or (vr is None and _is_sequence_tag(tag)):
-                    self.defined_sequence(value, pos, depth + 1, implicit)
+                continue
+            pos = value + length
+            if pos > end:
+                raise MalformedDataset(
+                    f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) at offset "
+                    f"{value - 8} claims {length} bytes, only {end - value} remain"
+                )
+            if collect and tag in collect:
+                self.collected[tag] = (vr.decode("ascii") if vr else None,
+                                       bytes(self.data[value:pos]))
+            if vr == b"SQ" or (vr is None and _is_sequence_tag(tag)):
+                self.defined_sequence(value, pos, depth + 1, implicit)
         if until is not None:
             raise MalformedDataset("sequence or item has no end delimiter (truncated)")
         return pos

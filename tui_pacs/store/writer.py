@@ -5,8 +5,14 @@ Every store and delete goes through a single queue. The writer takes what has
 queued up while the previous group was committing, renames the fsynced
 temporary files into place, records them in the index in one transaction,
 and only then tells each waiting caller that its instance is safe. Many
-associations share one fsync of the directories and one commit instead of
-paying for their own (group commit).
+associations share one journal sync, one directory fsync and one commit
+instead of paying for their own (group commit).
+
+A group is one trip to the writer's own thread, which owns the index's only
+writing connection (plain sqlite3). Going through aiosqlite statement by
+statement costs a thread hand-off per statement, and each hand-off waits for
+the GIL behind the threads that parse incoming files: measured, that made
+the index the bottleneck of ingest.
 
 Order matters for crash safety: files are renamed before the commit (a crash
 in between leaves files the index does not know, listed in the journal and
@@ -18,21 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import logging
+import os
 import sqlite3
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
-
-import aiosqlite
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import files, queries
-from tui_pacs.store.layout import JOURNAL_FILE, resolve
-
-log = logging.getLogger(__name__)
+from tui_pacs.store import db, files, queries
+from tui_pacs.store.layout import JOURNAL_PREFIX, resolve
 
 MAX_GROUP = 256
 
@@ -49,7 +53,7 @@ class Outcome(enum.Enum):
 class StoreResult:
     outcome: Outcome
     record: InstanceRecord
-    path: PurePosixPath
+    path: str
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,13 @@ class StagedInstance:
 
     record: InstanceRecord
     temporary: Path
-    relpath: PurePosixPath
+    relpath: str
 
 
 @dataclass
 class _StoreJob:
     staged: StagedInstance
-    future: asyncio.Future[StoreResult]
+    future: asyncio.Future[StoreResult] = field(repr=False)
     action: str = ""
 
 
@@ -88,15 +92,22 @@ class WriterClosed(RuntimeError):
 
 
 class IndexWriter:
-    def __init__(self, conn: aiosqlite.Connection, data_dir: Path, overwrite: bool) -> None:
-        self._conn = conn
+    """Queues stores and deletes; commits them in groups on the writer thread."""
+
+    def __init__(self, index_path: Path, data_dir: Path, overwrite: bool) -> None:
+        self._index_path = index_path
         self._data_dir = data_dir
         self._overwrite = overwrite
         self._queue: asyncio.Queue[_StoreJob | _DeleteJob | None] = asyncio.Queue()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="index-writer")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._committer: _GroupCommitter | None = None
 
-    def start(self) -> None:
+    async def open(self) -> None:
+        """Open the index for writing (applying migrations) and start taking work."""
+        self._committer = await self._on_thread(
+            _GroupCommitter, self._index_path, self._data_dir, self._overwrite)
         self._task = asyncio.create_task(self._run(), name="index-writer")
 
     async def close(self) -> None:
@@ -106,6 +117,10 @@ class IndexWriter:
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self._committer is not None:
+            await self._on_thread(self._committer.close)
+            self._committer = None
+        self._thread.shutdown(wait=True)
 
     async def store(self, staged: StagedInstance) -> StoreResult:
         """Commit a staged instance; returns once it is durable and indexed."""
@@ -123,7 +138,8 @@ class IndexWriter:
         await self._queue.put(_DeleteJob(level, matchers, future))
         return await future
 
-    # --- the writer task ------------------------------------------------------
+    async def _on_thread(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
     async def _run(self) -> None:
         while True:
@@ -134,107 +150,138 @@ class IndexWriter:
             while len(group) < MAX_GROUP and not self._queue.empty():
                 nxt = self._queue.get_nowait()
                 if nxt is None:
-                    # Put the stop mark back behind this group.
-                    self._queue.put_nowait(None)
+                    self._queue.put_nowait(None)  # stop after this group
                     break
                 group.append(nxt)
             for run in _runs(group):
                 if isinstance(run[0], _DeleteJob):
-                    await self._delete(run[0])  # type: ignore[arg-type]
+                    await self._settle(run, partial(
+                        _as_list, self._committer.delete, run[0].level, run[0].matchers))
                 else:
-                    await self._store_group(run)  # type: ignore[arg-type]
+                    await self._settle(run, partial(
+                        self._committer.store_group, [j.staged for j in run]))
 
-    async def _store_group(self, jobs: list[_StoreJob]) -> None:
+    async def _settle(self, jobs: list, work) -> None:
+        """Run one group on the writer thread and answer every waiting caller."""
         try:
-            known = await self._existing({j.staged.record.sop_uid for j in jobs})
+            results = await self._on_thread(work)
+        except Exception as exc:
             for job in jobs:
-                sop = job.staged.record.sop_uid
-                if sop not in known:
-                    job.action = "insert"
-                    known.add(sop)
-                else:
-                    job.action = "replace" if self._overwrite else "discard"
-            renamed = await asyncio.to_thread(self._place_files, jobs)
-        except BaseException as exc:
-            await asyncio.to_thread(_remove_all, [j.staged.temporary for j in jobs])
-            _fail_all(jobs, exc)
-            if not isinstance(exc, Exception):
-                raise
+                if not job.future.done():
+                    job.future.set_exception(exc)
             return
+        for job, result in zip(jobs, results):
+            if not job.future.done():
+                job.future.set_result(result)
 
+
+class _GroupCommitter:
+    """The synchronous half of the writer; every method runs on the writer thread."""
+
+    def __init__(self, index_path: Path, data_dir: Path, overwrite: bool) -> None:
+        self._conn = db.connect_writer(index_path)
+        self._data_dir = data_dir
+        self._overwrite = overwrite
+        self._journal = Journal(data_dir / f"{JOURNAL_PREFIX}{os.getpid()}")
+
+    def close(self) -> None:
+        # Fold the WAL back into the main file so the next start is quick.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.close()
+        self._journal.close()
+
+    # --- stores -----------------------------------------------------------------
+
+    def store_group(self, staged: list[StagedInstance]) -> list[StoreResult]:
+        actions, superseded = self._decide(staged)
         try:
-            await self._index_group([j for j in jobs if j.action != "discard"])
-        except BaseException as exc:
+            placed = self._place_files(staged, actions)
+        except BaseException:
+            _remove_all(s.temporary for s in staged)
+            raise
+        try:
+            with self._transaction():
+                self._index(staged, actions)
+        except BaseException:
             # Nothing is acknowledged: take back the new files so that the
             # index and the files keep agreeing.
-            await self._rollback()
-            fresh = [self._absolute(j.staged.relpath) for j in renamed if j.action == "insert"]
-            await asyncio.to_thread(_remove_all, fresh)
-            _fail_all(jobs, exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-
+            _remove_all(placed)
+            raise
+        # A replacement whose study changed landed in another directory.
+        _remove_all(superseded)
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
                     "discard": Outcome.DUPLICATE}
-        for job in jobs:
-            if not job.future.done():
-                job.future.set_result(
-                    StoreResult(outcomes[job.action], job.staged.record, job.staged.relpath)
-                )
+        return [StoreResult(outcomes[a], s.record, s.relpath) for s, a in zip(staged, actions)]
 
-    def _place_files(self, jobs: list[_StoreJob]) -> list[_StoreJob]:
-        """Journal, rename into place, sync directories (runs in a thread)."""
-        moving = [j for j in jobs if j.action != "discard"]
-        for job in jobs:
-            if job.action == "discard":
-                files.remove_quietly(job.staged.temporary)
+    def _decide(self, staged: list[StagedInstance]) -> tuple[list[str], list[Path]]:
+        """insert, replace or discard (a duplicate we keep) for each instance."""
+        known = self._existing({s.record.sop_uid for s in staged})
+        actions: list[str] = []
+        superseded: list[Path] = []
+        for item in staged:
+            sop = item.record.sop_uid
+            if sop not in known:
+                actions.append("insert")
+            elif self._overwrite:
+                actions.append("replace")
+                if known[sop] != item.relpath:
+                    superseded.append(self._absolute(known[sop]))
+            else:
+                actions.append("discard")
+            known[sop] = item.relpath
+        return actions, superseded
+
+    def _existing(self, sop_uids: set[str]) -> dict[str, str]:
+        """SOP Instance UID -> stored path, for those already in the index."""
+        found: dict[str, str] = {}
+        uids = list(sop_uids)
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            rows = self._conn.execute(
+                f"SELECT sop_uid, path FROM instances WHERE sop_uid IN ({_marks(chunk)})", chunk)
+            found.update(rows)
+        return found
+
+    def _place_files(self, staged: list[StagedInstance], actions: list[str]) -> list[Path]:
+        """Journal, rename into place, sync directories; return the new files."""
+        moving = [s for s, a in zip(staged, actions) if a != "discard"]
+        for item, action in zip(staged, actions):
+            if action == "discard":
+                files.remove_quietly(item.temporary)
         if not moving:
             return []
-        journal = "".join(f"{j.staged.relpath}\n" for j in moving).encode()
-        files.write_file_atomically(self._data_dir / JOURNAL_FILE, journal)
+        self._journal.record(s.relpath for s in moving)
         placed: list[Path] = []
         directories: set[Path] = set()
         try:
-            for job in moving:
-                final = self._absolute(job.staged.relpath)
-                files.move_into_place(job.staged.temporary, final)
-                directories.add(final.parent)
-                if job.action == "insert":
+            for item, action in zip(staged, actions):
+                if action == "discard":
+                    continue
+                final = self._absolute(item.relpath)
+                directories.update(files.move_into_place(item.temporary, final))
+                if action == "insert":
                     placed.append(final)
             files.sync_directories(directories)
         except BaseException:
             _remove_all(placed)
             raise
-        return moving
+        return placed
 
-    async def _existing(self, sop_uids: set[str]) -> set[str]:
-        found: set[str] = set()
-        uids = list(sop_uids)
-        for start in range(0, len(uids), 500):
-            chunk = uids[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
-            async with self._conn.execute(
-                f"SELECT sop_uid FROM instances WHERE sop_uid IN ({marks})", chunk
-            ) as cursor:
-                found.update(row[0] for row in await cursor.fetchall())
-        return found
-
-    async def _index_group(self, jobs: list[_StoreJob]) -> None:
-        if not jobs:
-            return
+    def _index(self, staged: list[StagedInstance], actions: list[str]) -> None:
         conn = self._conn
         now = _now()
-        await conn.execute("BEGIN IMMEDIATE")
         patients: dict[tuple[str, str, str, str], int] = {}
         studies: dict[str, int] = {}
         series: dict[str, int] = {}
-        touched_series: set[int] = set()
-        for job in jobs:
-            r = job.staged.record
+        touched: set[int] = set()
+        rows = []
+        for item, action in zip(staged, actions):
+            if action == "discard":
+                continue
+            r = item.record
             pkey = (r.patient_id, r.issuer_of_patient_id, r.patient_name, r.patient_birth_date)
             if pkey not in patients:
-                patients[pkey] = await _returning_id(conn, """
+                patients[pkey] = _returning_id(conn, """
                     INSERT INTO patients (patient_id, issuer, patient_name, patient_name_fold,
                                           birth_date, sex)
                     VALUES (?, ?, ?, ?, ?, ?)
@@ -242,7 +289,7 @@ class IndexWriter:
                     DO UPDATE SET sex = sex RETURNING id""",
                     (*pkey[:3], fold(r.patient_name), r.patient_birth_date, r.patient_sex))
             if r.study_uid not in studies:
-                studies[r.study_uid] = await _returning_id(conn, """
+                studies[r.study_uid] = _returning_id(conn, """
                     INSERT INTO studies (patient_ref, study_uid, study_date, study_time,
                         accession_number, study_id, description, referring, referring_fold,
                         received_at)
@@ -253,7 +300,7 @@ class IndexWriter:
                      r.accession_number, r.study_id, r.study_description,
                      r.referring_physician_name, fold(r.referring_physician_name), now))
             if r.series_uid not in series:
-                series[r.series_uid] = await _returning_id(conn, """
+                series[r.series_uid] = _returning_id(conn, """
                     INSERT INTO series (study_ref, series_uid, modality, series_number,
                         description, body_part, series_date, series_time)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -262,76 +309,85 @@ class IndexWriter:
                     (studies[r.study_uid], r.series_uid, r.modality, r.series_number,
                      r.series_description, r.body_part_examined, r.series_date,
                      r.series_time))
-            if job.action == "replace":
-                touched_series.update(await _series_of(conn, r.sop_uid))
-                await conn.execute("DELETE FROM instances WHERE sop_uid = ?", (r.sop_uid,))
-            touched_series.add(series[r.series_uid])
-            await conn.execute("""
-                INSERT INTO instances (series_ref, sop_uid, sop_class_uid, instance_number,
-                    transfer_syntax, rows, columns, frames, image_position, image_orientation,
-                    path, file_size, received_at, source_aet)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (series[r.series_uid], r.sop_uid, r.sop_class_uid, r.instance_number,
-                 r.transfer_syntax_uid, r.rows, r.columns, r.number_of_frames,
-                 r.image_position, r.image_orientation, str(job.staged.relpath),
-                 r.file_size, now, r.source_aet))
-        await _recount(conn, touched_series)
-        await conn.execute("COMMIT")
+            if action == "replace":
+                touched.update(row[0] for row in conn.execute(
+                    "SELECT series_ref FROM instances WHERE sop_uid = ?", (r.sop_uid,)))
+                conn.execute("DELETE FROM instances WHERE sop_uid = ?", (r.sop_uid,))
+            touched.add(series[r.series_uid])
+            rows.append((series[r.series_uid], r.sop_uid, r.sop_class_uid, r.instance_number,
+                         r.transfer_syntax_uid, r.rows, r.columns, r.number_of_frames,
+                         r.image_position, r.image_orientation, item.relpath,
+                         r.file_size, now, r.source_aet))
+        conn.executemany("""
+            INSERT INTO instances (series_ref, sop_uid, sop_class_uid, instance_number,
+                transfer_syntax, rows, columns, frames, image_position, image_orientation,
+                path, file_size, received_at, source_aet)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        _recount(conn, touched)
 
-    async def _delete(self, job: _DeleteJob) -> None:
-        try:
-            result = await self._delete_matching(job.level, job.matchers)
-        except BaseException as exc:
-            await self._rollback()
-            if not job.future.done():
-                job.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        if not job.future.done():
-            job.future.set_result(result)
+    # --- deletes ------------------------------------------------------------------
 
-    async def _delete_matching(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
+    def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
         conn = self._conn
         where, params = queries.where_clause(level, matchers)
-        sql = (f"SELECT i.id, i.path, se.id, st.id, p.id FROM {queries.FROM[Level.IMAGE]}"
-               f"{where}")
-        async with conn.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
+        rows = conn.execute(
+            f"SELECT i.id, i.path, se.id FROM {queries.FROM[Level.IMAGE]}{where}", params
+        ).fetchall()
         if not rows:
             return DeleteResult(0, 0, 0, 0)
         # Files first: a crash now leaves rows without files, which check drops.
-        await asyncio.to_thread(_remove_all, [self._absolute(row[1]) for row in rows])
-        await conn.execute("BEGIN IMMEDIATE")
-        instance_ids = [row[0] for row in rows]
-        for start in range(0, len(instance_ids), 500):
-            chunk = instance_ids[start:start + 500]
-            await conn.execute(
-                f"DELETE FROM instances WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-            )
-        series_ids = {row[2] for row in rows}
-        study_ids = {row[3] for row in rows}
-        patient_ids = {row[4] for row in rows}
-        await _recount(conn, series_ids)
-        removed = []
-        for table, ids in (("series", series_ids), ("studies", study_ids),
-                           ("patients", patient_ids)):
-            counter = "num_studies" if table == "patients" else "num_instances"
-            cursor = await conn.execute(
-                f"DELETE FROM {table} WHERE {counter} = 0 AND id IN "
-                f"({', '.join('?' * len(ids))})", list(ids))
-            removed.append(cursor.rowcount)
-        await conn.execute("COMMIT")
-        return DeleteResult(len(rows), removed[1], removed[0], removed[2])
+        _remove_all(self._absolute(row[1]) for row in rows)
+        with self._transaction():
+            ids = [row[0] for row in rows]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                conn.execute(f"DELETE FROM instances WHERE id IN ({_marks(chunk)})", chunk)
+            series, studies, patients = _recount(conn, {row[2] for row in rows})
+        return DeleteResult(len(rows), studies, series, patients)
 
-    async def _rollback(self) -> None:
-        try:
-            await self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # no transaction was open
+    def _transaction(self):
+        return _Transaction(self._conn)
 
-    def _absolute(self, relpath: str | PurePosixPath) -> Path:
+    def _absolute(self, relpath: str) -> Path:
         return resolve(self._data_dir, relpath)
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self._conn.execute("COMMIT")
+        else:
+            self._conn.execute("ROLLBACK")
+
+
+class Journal:
+    """The paths the current group is about to rename into place.
+
+    Rewritten in place and synced once per group: after a crash it lists
+    the only files that can be on disk without an index row.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        files.sync_directories([path.parent])
+
+    def record(self, relpaths: Iterable[str]) -> None:
+        data = "".join(f"{p}\n" for p in relpaths).encode()
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        """After a clean shutdown every listed file is committed: drop the journal."""
+        os.close(self._fd)
+        files.remove_quietly(self._path)
 
 
 def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
@@ -349,61 +405,68 @@ def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _Del
         yield run
 
 
-async def _returning_id(conn: aiosqlite.Connection, sql: str, params: tuple) -> int:
-    async with conn.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0])
+def _as_list(function, *args):
+    return [function(*args)]
 
 
-async def _series_of(conn: aiosqlite.Connection, sop_uid: str) -> set[int]:
-    async with conn.execute("SELECT series_ref FROM instances WHERE sop_uid = ?",
-                            (sop_uid,)) as cursor:
-        return {row[0] for row in await cursor.fetchall()}
+def _returning_id(conn: sqlite3.Connection, sql: str, params: tuple) -> int:
+    return int(conn.execute(sql, params).fetchone()[0])
 
 
-async def _recount(conn: aiosqlite.Connection, series_ids: set[int]) -> None:
-    """Bring the derived counts and ModalitiesInStudy up to date above these series."""
+def _marks(values: list) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, int]:
+    """Bring derived counts and ModalitiesInStudy up to date above these series, and
+    remove the series, studies and patients left empty; returns how many of each."""
     if not series_ids:
-        return
+        return 0, 0, 0
     ids = list(series_ids)
-    marks = ", ".join("?" * len(ids))
-    await conn.execute(f"""
+    parents = conn.execute(
+        f"SELECT DISTINCT se.study_ref, st.patient_ref FROM series se "
+        f"JOIN studies st ON st.id = se.study_ref WHERE se.id IN ({_marks(ids)})", ids
+    ).fetchall()
+    study_ids = sorted({row[0] for row in parents})
+    patient_ids = sorted({row[1] for row in parents})
+    conn.execute(f"""
         UPDATE series SET num_instances =
             (SELECT count(*) FROM instances WHERE series_ref = series.id)
-        WHERE id IN ({marks})""", ids)
-    study_ids = f"SELECT study_ref FROM series WHERE id IN ({marks})"
-    await conn.execute(f"""
+        WHERE id IN ({_marks(ids)})""", ids)
+    removed_series = _delete_empty(conn, "series", "num_instances", ids)
+    conn.execute(f"""
         UPDATE studies SET
-            num_series = (SELECT count(*) FROM series
-                          WHERE study_ref = studies.id AND num_instances > 0),
+            num_series = (SELECT count(*) FROM series WHERE study_ref = studies.id),
             num_instances = (SELECT coalesce(sum(num_instances), 0) FROM series
                              WHERE study_ref = studies.id),
             modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM
                           (SELECT DISTINCT modality FROM series
                            WHERE study_ref = studies.id AND modality != ''
-                             AND num_instances > 0 ORDER BY modality))
-        WHERE id IN ({study_ids})""", ids)
-    await conn.execute(f"""
+                           ORDER BY modality))
+        WHERE id IN ({_marks(study_ids)})""", study_ids)
+    removed_studies = _delete_empty(conn, "studies", "num_instances", study_ids)
+    conn.execute(f"""
         UPDATE patients SET
-            num_studies = (SELECT count(*) FROM studies
-                           WHERE patient_ref = patients.id AND num_instances > 0),
+            num_studies = (SELECT count(*) FROM studies WHERE patient_ref = patients.id),
             num_series = (SELECT coalesce(sum(num_series), 0) FROM studies
                           WHERE patient_ref = patients.id),
             num_instances = (SELECT coalesce(sum(num_instances), 0) FROM studies
                              WHERE patient_ref = patients.id)
-        WHERE id IN (SELECT patient_ref FROM studies WHERE id IN ({study_ids}))""", ids)
+        WHERE id IN ({_marks(patient_ids)})""", patient_ids)
+    removed_patients = _delete_empty(conn, "patients", "num_studies", patient_ids)
+    return removed_series, removed_studies, removed_patients
 
 
-def _remove_all(paths: list[Path]) -> None:
+def _delete_empty(conn: sqlite3.Connection, table: str, counter: str, ids: list[int]) -> int:
+    # table and counter are constants of this module, never user input.
+    return conn.execute(
+        f"DELETE FROM {table} WHERE {counter} = 0 AND id IN ({_marks(ids)})", ids).rowcount
+
+
+def _remove_all(paths: Iterable[Path]) -> None:
     for path in paths:
         files.remove_quietly(path)
 
 
-def _fail_all(jobs: list[_StoreJob], exc: BaseException) -> None:
-    for job in jobs:
-        if not job.future.done():
-            job.future.set_exception(exc if isinstance(exc, Exception) else WriterClosed())
-
-
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
