@@ -17,6 +17,7 @@ from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.net.ae import add_storage_scp_contexts, make_ae
 from tui_pacs.net.send import Outgoing, contexts_for, inspect_file, split_by_contexts
+from tui_pacs.store.integrity import scan_file_meta
 
 JPEG_FILE = "SC_rgb_jpeg_dcmtk.dcm"
 
@@ -170,8 +171,5 @@ def test_send_on_the_command_line(storescp, write_config, tmp_path):
 
 def _dataset_bytes(path: Path) -> bytes:
     """The bytes after the file meta group."""
-    from tui_pacs.store.ingest import dataset_offset
-
-    with open(path, "rb") as fp:
-        fp.seek(dataset_offset(fp))
-        return fp.read()
+    data = path.read_bytes()
+    return data[scan_file_meta(data, 132)[1]:]

@@ -21,12 +21,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import build_context
 from pynetdicom.dsutils import encode
@@ -38,11 +35,14 @@ from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendR
 from tui_pacs.net.association import Cancellation, Session
 from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED
 from tui_pacs.net.upper_layer import StoreAssociation
-from tui_pacs.store.ingest import dataset_offset
+from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
 
 ProgressCallback = Callable[[SendProgress], None]
 # Preamble and "DICM": the file meta group starts after them.
 _META_START = 132
+# Enough of a file for its meta header, nearly always.
+_HEAD_BYTES = 16_384
+_SOP_CLASS, _SOP_INSTANCE, _SYNTAX = 0x00020002, 0x00020003, 0x00020010
 
 
 class NotSendable(Exception):
@@ -66,18 +66,19 @@ class Outgoing:
 
 
 def inspect_file(path: Path) -> Outgoing:
-    """Read a file's meta header (cheap), or its dataset header when it has none."""
+    """What a file's meta header says it is, or, without one, its dataset."""
     try:
-        meta = read_file_meta_info(path)
-        sop_class = meta.get("MediaStorageSOPClassUID")
-        sop_instance = meta.get("MediaStorageSOPInstanceUID")
-        syntax = meta.get("TransferSyntaxUID")
-        if sop_class and sop_instance and syntax:
-            return Outgoing(path, str(sop_class), str(sop_instance), str(syntax))
-    except InvalidDicomError:
-        pass  # no preamble: perhaps a bare dataset
+        with open(path, "rb") as fp:
+            head = fp.read(_HEAD_BYTES)
+            meta = _file_meta(head)
+            if meta is None and len(head) == _HEAD_BYTES:
+                meta = _file_meta(head + fp.read())
     except OSError as exc:
         raise NotSendable(exc.strerror or str(exc)) from None
+    if meta is not None:
+        identity = [_text(meta, tag) for tag in (_SOP_CLASS, _SOP_INSTANCE, _SYNTAX)]
+        if all(identity):
+            return Outgoing(path, *identity)
     try:
         ds = dcmread(path, force=True, stop_before_pixels=True)
     except Exception as exc:  # pydicom raises many kinds on files that are not DICOM
@@ -86,10 +87,26 @@ def inspect_file(path: Path) -> Outgoing:
     if not sop_class or not sop_instance:
         raise NotSendable("not a DICOM instance (no SOPClassUID or SOPInstanceUID)")
     implicit, little = ds.original_encoding
-    syntax = "1.2.840.10008.1.2" if implicit else ExplicitVRLittleEndian
     if not little:
         raise NotSendable("a big endian dataset without a file meta header")
-    return Outgoing(path, str(sop_class), str(sop_instance), str(syntax), streamable=False)
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    return Outgoing(path, str(sop_class), str(sop_instance), syntax, streamable=False)
+
+
+def _file_meta(data: bytes) -> RawElements | None:
+    """The file meta group of a Part 10 file's first bytes; None when they hold no
+    complete one."""
+    if len(data) < _META_START or data[128:_META_START] != b"DICM":
+        return None
+    try:
+        return scan_file_meta(data, _META_START)[0]
+    except MalformedDataset:
+        return None
+
+
+def _text(meta: RawElements, tag: int) -> str:
+    value = meta.get(tag)
+    return value[1].decode("ascii", "replace").strip("\0 ") if value else ""
 
 
 def contexts_for(items: Iterable[Outgoing]) -> list[PresentationContext]:
@@ -222,15 +239,18 @@ def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending
             sending.succeeded(item)
 
 
-def _payload(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[str, bytes, bool]:
+def _payload(item: Outgoing, accepted: set[tuple[str, str]]
+             ) -> tuple[str, bytes | memoryview, bool]:
     """(transfer syntax, encoded dataset, decompressed?) for a context the remote accepted."""
     if item.streamable and (item.sop_class, item.transfer_syntax) in accepted:
         try:
-            with open(item.path, "rb") as fp:
-                fp.seek(_dataset_offset(fp))
-                return item.transfer_syntax, fp.read(), False
+            data = item.path.read_bytes()
+            _, offset = scan_file_meta(data, _META_START)
         except OSError as exc:
             raise NotSendable(f"cannot read: {exc.strerror or exc}") from None
+        except MalformedDataset as exc:
+            raise NotSendable(f"malformed file meta header: {exc}") from None
+        return item.transfer_syntax, memoryview(data)[offset:], False
     ds, decompressed = _converted(item, accepted)
     explicit = (item.sop_class, ExplicitVRLittleEndian) in accepted
     syntax = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
@@ -238,15 +258,6 @@ def _payload(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[str, bytes
     if data is None:
         raise NotSendable("the dataset could not be encoded for the remote")
     return syntax, data, decompressed
-
-
-def _dataset_offset(fp: BinaryIO) -> int:
-    """Where a Part 10 file's dataset starts: read from the file meta group's length
-    when it comes first, as it should, else by parsing the group."""
-    head = fp.read(_META_START + 12)
-    if head[128:132] == b"DICM" and head[132:138] == b"\x02\x00\x00\x00UL":
-        return _META_START + 12 + int.from_bytes(head[140:144], "little")
-    return dataset_offset(fp)
 
 
 def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset, bool]:

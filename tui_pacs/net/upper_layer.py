@@ -108,7 +108,7 @@ class StoreAssociation:
         return cls(sock, session, accepted, max_pdu, connection)
 
     def store(self, sop_class: str, sop_instance: str, transfer_syntax: str,
-              data: bytes) -> Dataset:
+              data: bytes | memoryview) -> Dataset:
         """C-STORE an encoded dataset; the response's status dataset.
 
         Raises RemoteFailure when the association is lost on the way.
