@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydicom.uid import CTImageStorage, SecondaryCaptureImageStorage
 from pynetdicom import evt
 
 from tests.client.conftest import NODE_AET, our_entry
@@ -17,6 +18,8 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.net.ae import add_storage_scp_contexts, make_ae
+from tui_pacs.net.association import Cancellation, Session
+from tui_pacs.net.retrieve import RetrieveRequest, expected_sop_classes
 
 pytestmark = pytest.mark.interop
 
@@ -185,6 +188,20 @@ async def test_get_into_the_archive(client, archive, pacs):
     assert seen[-1].received == 3
     rows = await archive.index.query(Level.IMAGE)
     assert sorted(r["SOPInstanceUID"] for r in rows) == [uid(1, 1, n) for n in (1, 2, 3)]
+
+
+def test_a_get_asks_which_sop_classes_to_expect(pacs, settings):
+    session = Session(target_of(pacs), NODE_AET, settings.limits)
+
+    def expected(level, **keys):
+        return expected_sop_classes(session, RetrieveRequest(level, "study", keys),
+                                    Cancellation())
+
+    assert expected(Level.STUDY, StudyInstanceUID=RICHARD_STUDY) == [
+        SecondaryCaptureImageStorage]
+    assert expected(Level.SERIES, StudyInstanceUID=JANE_STUDY,
+                    SeriesInstanceUID=uid(1, 1)) == [CTImageStorage]
+    assert expected(Level.STUDY, StudyInstanceUID="1.2.3.4.404") == []
 
 
 def test_get_on_the_command_line(pacs, write_config):

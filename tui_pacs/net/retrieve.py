@@ -179,18 +179,35 @@ def get(session: Session, request: RetrieveRequest, archive: Archive,
 
 def expected_sop_classes(session: Session, request: RetrieveRequest,
                          cancellation: Cancellation) -> list[str]:
-    """The SOP classes a C-GET will bring, from a C-FIND at IMAGE level; [] when the
-    remote does not say (it may not answer at that level, or not to us)."""
-    identifier = find_identifier(Level.IMAGE, request.keys,
-                                 return_keys=("SOPClassUID", "SOPInstanceUID"))
+    """The SOP classes a C-GET will bring, asked with a C-FIND first; [] when the
+    remote does not say (it may not answer that query, or not to us).
+
+    A study or patient asks for SOPClassesInStudy (one answer per study);
+    when a study leaves it out, and for series and instances, an IMAGE level
+    query asks each instance's SOPClassUID.
+    """
     try:
-        rows = scu.find(session, request.model, identifier, cancellation)
-        return list(dict.fromkeys(row["SOPClassUID"] for row in rows
-                                  if row.get("SOPClassUID")))
+        if request.level in (Level.PATIENT, Level.STUDY):
+            classes = _ask(session, request, cancellation, Level.STUDY, "SOPClassesInStudy")
+            if classes is not None:
+                return classes
+        return _ask(session, request, cancellation, Level.IMAGE, "SOPClassUID") or []
     except RemoteFailure as exc:
         if exc.diagnosis.failure in _QUERY_REFUSALS:
             return []
         raise
+
+
+def _ask(session: Session, request: RetrieveRequest, cancellation: Cancellation,
+         level: Level, keyword: str) -> list[str] | None:
+    """The values of ``keyword`` over the matches at ``level``; None if one lacks it."""
+    identifier = find_identifier(level, request.keys,
+                                 return_keys=(keyword, level.unique_key))
+    values = [row.get(keyword) for row in
+              scu.find(session, request.model, identifier, cancellation)]
+    if not all(values):
+        return None
+    return list(dict.fromkeys(uid for value in values for uid in str(value).split("\\")))
 
 
 def get_storage_contexts(sop_classes: list[str]) -> list[PresentationContext]:
