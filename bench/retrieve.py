@@ -49,29 +49,23 @@ def main() -> None:
             orthanc.upload(*files)
             key = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}"]
             peer = ["127.0.0.1", str(orthanc.dicom_port)]
+            dcmtk = {
+                "move": ["movescu", "-S", "-aet", "MOVESCU", "-aec", orthanc.aet, "-aem",
+                         "MOVESCU", "+P", str(movescu_port), *key, *peer],
+                "get": ["getscu", "-S", "-aet", "GETSCU", "-aec", orthanc.aet, *key, *peer],
+            }
             for run in range(args.runs):
-                out = work / f"movescu-{run}"
-                out.mkdir()
-                seconds, _ = run_timed(["movescu", "-S", "-aet", "MOVESCU", "-aec", orthanc.aet,
-                                    "-aem", "MOVESCU", "+P", str(movescu_port), "-od", str(out),
-                                    *key, *peer])
-                results["movescu"].append(seconds)
-                config = _config(work / f"tui-pacs-move-{run}", node_port)
-                seconds, output = timed(tui_pacs, "move", orthanc.target, "--config", config,
-                                        "-k", f"StudyInstanceUID={study_uid}")
-                results["tui-pacs move (command)"].append(seconds)
-                results["tui-pacs move (retrieve)"].append(reported_seconds(output.stdout))
-
-                out = work / f"getscu-{run}"
-                out.mkdir()
-                seconds, _ = run_timed(["getscu", "-S", "-aet", "GETSCU", "-aec", orthanc.aet,
-                                    "-od", str(out), *key, *peer])
-                results["getscu"].append(seconds)
-                config = _config(work / f"tui-pacs-get-{run}", node_port)
-                seconds, output = timed(tui_pacs, "get", orthanc.target, "--config", config,
-                                        "-k", f"StudyInstanceUID={study_uid}")
-                results["tui-pacs get (command)"].append(seconds)
-                results["tui-pacs get (retrieve)"].append(reported_seconds(output.stdout))
+                for service, command in dcmtk.items():
+                    out = work / f"{command[0]}-{run}"
+                    out.mkdir()
+                    seconds, _ = run_timed([*command, "-od", str(out)])
+                    results[command[0]].append(seconds)
+                    config = _config(work / f"tui-pacs-{service}-{run}", node_port)
+                    seconds, output = timed(tui_pacs, service, orthanc.target, "--config",
+                                            config, "-k", f"StudyInstanceUID={study_uid}")
+                    results[f"tui-pacs {service} (command)"].append(seconds)
+                    results[f"tui-pacs {service} (retrieve)"].append(
+                        reported_seconds(output.stdout))
 
     print(f"retrieve {args.instances} CT 512x512 from Orthanc 1.10, {args.runs} runs, "
           "TCP_NODELAY on everywhere")

@@ -24,21 +24,26 @@ def _require(program: str) -> None:
         pytest.skip(f"{program} is not installed")
 
 
+def _factory(peer_class: type, tmp_path_factory) -> Iterator[Callable[..., Any]]:
+    """Start peers of one kind, each in a temporary directory; stop them all after."""
+    started: list[Any] = []
+
+    def start(**options: Any) -> Any:
+        workdir = tmp_path_factory.mktemp(f"{peer_class.__name__.lower()}{next(_numbers)}")
+        peer = peer_class(workdir, **options)
+        started.append(peer)
+        return peer.start()
+
+    yield start
+    for peer in started:
+        peer.stop()
+
+
 @pytest.fixture
 def orthanc_factory(tmp_path_factory) -> Iterator[Callable[..., Orthanc]]:
     """Start an Orthanc: ``orthanc_factory(modalities={...}, DicomCheckCalledAet=True)``."""
     _require(ORTHANC)
-    started: list[Orthanc] = []
-
-    def start(**options: Any) -> Orthanc:
-        workdir = tmp_path_factory.mktemp(f"orthanc{next(_numbers)}")
-        server = Orthanc(workdir, **options)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _factory(Orthanc, tmp_path_factory)
 
 
 @pytest.fixture
@@ -51,16 +56,7 @@ def orthanc(orthanc_factory) -> Orthanc:
 def storescp_factory(tmp_path_factory) -> Iterator[Callable[..., StoreSCP]]:
     """Start DCMTK storescp: ``storescp_factory(options=("+xa",))``."""
     _require(STORESCP)
-    started: list[StoreSCP] = []
-
-    def start(**options: Any) -> StoreSCP:
-        server = StoreSCP(tmp_path_factory.mktemp(f"storescp{next(_numbers)}"), **options)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _factory(StoreSCP, tmp_path_factory)
 
 
 @pytest.fixture

@@ -231,7 +231,9 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     except BadKey as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     streaming = not args.json and not sys.stdout.isatty()
-    counter = _Counter(f"matches from {target.aet}") if stderr_is_terminal() else None
+    from tui_pacs.cli.output import ProgressBar
+
+    counter = ProgressBar(f"matches from {target.aet}") if stderr_is_terminal() else None
     rows: list[dict[str, Any]] = []
     count = 0
 
@@ -272,33 +274,6 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-class _Counter:
-    """A live count on stderr while matches arrive."""
-
-    def __init__(self, label: str) -> None:
-        from rich.status import Status
-
-        from tui_pacs.cli.output import stderr_console
-
-        self.count = 0
-        self._label = label
-        self._status = Status(self._text(), console=stderr_console())
-
-    def _text(self) -> str:
-        return f"{self.count} {self._label}…"
-
-    def advance(self) -> None:
-        self.count += 1
-        self._status.update(self._text())
-
-    def __enter__(self) -> _Counter:
-        self._status.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._status.stop()
-
-
 # --- move and get ------------------------------------------------------------------
 
 
@@ -312,11 +287,19 @@ def run_get(args: argparse.Namespace, settings: Settings) -> int:
 
 def _retrieve(args: argparse.Namespace, settings: Settings, service: str) -> int:
     from tui_pacs.core.keys import BadKey
-    from tui_pacs.core.remote import RemoteFailure
+    from tui_pacs.core.remote import RemoteFailure, RetrieveProgress
 
     keys = _keys(args)
     into_archive = service == "get" or (args.dest or settings.node.aet) == settings.node.aet
-    bar = _RetrieveBar() if stderr_is_terminal() else None
+    from tui_pacs.cli.output import ProgressBar
+
+    bar = ProgressBar("retrieving") if stderr_is_terminal() else None
+
+    def on_progress(progress: RetrieveProgress) -> None:
+        done = progress.completed + progress.failed + progress.warning
+        note = f"{progress.failed} failed" if progress.failed else ""
+        if bar:
+            bar.update(done, progress.total, note)
 
     async def go() -> RetrieveReport:
         async with AsyncExitStack() as stack:
@@ -328,9 +311,9 @@ def _retrieve(args: argparse.Namespace, settings: Settings, service: str) -> int
             if service == "move":
                 return await client.move(target, keys, level=args.level, model=args.model,
                                          destination=args.dest, timeout=args.timeout,
-                                         on_progress=bar and bar.update)
+                                         on_progress=on_progress)
             return await client.get(target, keys, level=args.level, model=args.model,
-                                    timeout=args.timeout, on_progress=bar and bar.update)
+                                    timeout=args.timeout, on_progress=on_progress)
 
     try:
         with bar or nullcontext():
@@ -366,33 +349,6 @@ def retrieve_summary(report: RetrieveReport) -> str:
             f"{arrived}; {report.seconds:.2f} s")
 
 
-class _RetrieveBar:
-    """Sub-operations done out of the total the remote announces."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        from tui_pacs.cli.output import stderr_console
-
-        self._progress = Progress("retrieving", BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.fields[detail]}"),
-                                  console=stderr_console(), transient=True)
-        self._task = self._progress.add_task("retrieve", total=None, detail="")
-
-    def update(self, progress: Any) -> None:
-        done = progress.completed + progress.failed + progress.warning
-        detail = f"failed {progress.failed}" if progress.failed else ""
-        self._progress.update(self._task, completed=done, total=progress.total,
-                              detail=detail)
-
-    def __enter__(self) -> _RetrieveBar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._progress.stop()
-
-
 # --- send --------------------------------------------------------------------------
 
 
@@ -406,7 +362,9 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     if bool(archived) == bool(args.paths):
         raise CliError("say what to send: files and directories, or one of --patient, "
                        "--study, --series", EXIT_USAGE)
-    bar = _SendBar() if stderr_is_terminal() else None
+    from tui_pacs.cli.output import ProgressBar
+
+    bar = ProgressBar("sending", eta=True) if stderr_is_terminal() else None
 
     def on_progress(progress: SendProgress) -> None:
         if not progress.ok:
@@ -416,7 +374,7 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 print(line, file=sys.stderr)
         if bar:
-            bar.update(progress)
+            bar.update(progress.done, progress.total)
 
     async def go() -> SendReport:
         async with AsyncExitStack() as stack:
@@ -454,29 +412,6 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     if report.cancelled:
         print("cancelled before the end", file=sys.stderr)
     return 0 if report.ok else EXIT_FAILED
-
-
-class _SendBar:
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        from tui_pacs.cli.output import stderr_console
-
-        self._progress = Progress("sending", BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), console=stderr_console(),
-                                  transient=True)
-        self.console = self._progress.console
-        self._task = self._progress.add_task("send", total=None)
-
-    def update(self, progress: Any) -> None:
-        self._progress.update(self._task, completed=progress.done, total=progress.total)
-
-    def __enter__(self) -> _SendBar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._progress.stop()
 
 
 # --- doctor ------------------------------------------------------------------------
