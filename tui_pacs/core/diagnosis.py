@@ -110,6 +110,17 @@ def network_unreachable(target: Target, address: str, reason: str) -> Diagnosis:
     )
 
 
+def tls_failed(target: Target, reason: str) -> Diagnosis:
+    return Diagnosis(
+        Failure.TLS_FAILED,
+        f"the TLS handshake with {target.host} port {target.port} failed: {reason}",
+        ("here: [tls] ca must name the certificate authority that signed the remote's "
+         "certificate, and the host name must be one the certificate names",
+         "on the remote: check that this port speaks DICOM over TLS, and whether it "
+         "wants a client certificate ([tls] certificate and key here)"),
+    )
+
+
 def association_rejected(target: Target, calling_aet: str, result: int, source: int,
                          reason: int) -> Diagnosis:
     permanence = "transient" if result == 2 else "permanent"

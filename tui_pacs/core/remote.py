@@ -21,6 +21,7 @@ class Failure(enum.Enum):
     CONNECTION_REFUSED = ("connection refused", 4)
     CONNECTION_TIMEOUT = ("connection timed out", 5)
     NETWORK_UNREACHABLE = ("network unreachable", 5)
+    TLS_FAILED = ("TLS handshake failed", 11)
     ASSOCIATION_REJECTED = ("association rejected", 6)
     ASSOCIATION_ABORTED = ("association aborted", 7)
     NO_ASSOCIATION_ANSWER = ("no answer to the association request", 7)

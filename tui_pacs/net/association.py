@@ -158,8 +158,17 @@ def probe_tcp(target: Target, address: str, timeout: float) -> float:
 
 
 def wrap_tls(sock: socket.socket, session: Session) -> ssl.SSLSocket:
-    context, host = _tls_args(session)
-    return context.wrap_socket(sock, server_hostname=host)
+    """The TLS handshake on a connected socket, or RemoteFailure saying why it failed."""
+    try:
+        context, host = _tls_args(session)
+        return context.wrap_socket(sock, server_hostname=host)
+    except RemoteFailure:
+        sock.close()
+        raise
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise RemoteFailure(diagnosis.tls_failed(session.target, str(reason))) from None
 
 
 class _Watch:
@@ -233,7 +242,10 @@ def _why_not(session: Session, assoc: Association, address: str, watch: _Watch,
     target = session.target
     if watch.connected_at is None:
         # pynetdicom logs the connect error but does not keep it: ask again.
-        probe_tcp(target, address, session.connect_timeout)
+        if target.tls:
+            wrap_tls(connect_tcp(target, address, session.connect_timeout), session).close()
+        else:
+            probe_tcp(target, address, session.connect_timeout)
         return diagnosis.network_unreachable(
             target, address, "the connection failed, then worked on a second try; "
             "the network or the remote is unstable")
@@ -263,8 +275,12 @@ def _service_name(sop_class: str) -> str:
 def _tls_args(session: Session) -> tuple[ssl.SSLContext, str]:
     """Verify the remote against our CA (or the system's); offer our certificate."""
     tls = session.tls
-    context = ssl.create_default_context(
-        ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca) if tls and tls.ca else None)
-    if tls and tls.certificate and tls.key:
-        context.load_cert_chain(str(tls.certificate), str(tls.key))
+    try:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca) if tls and tls.ca else None)
+        if tls and tls.certificate and tls.key:
+            context.load_cert_chain(str(tls.certificate), str(tls.key))
+    except (ssl.SSLError, OSError) as exc:
+        reason = f"our certificates cannot be loaded: {exc.strerror or exc}"
+        raise RemoteFailure(diagnosis.tls_failed(session.target, reason)) from None
     return context, session.target.host
