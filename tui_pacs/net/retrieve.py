@@ -8,7 +8,9 @@ storage contexts (with the SCP role) for the SOP classes it expects.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -74,31 +76,37 @@ class OwnNode:
 
 
 class _Tally:
-    """Sub-operation counts from the responses, and what arrived here."""
+    """Sub-operation counts from the responses, and what arrived here.
+
+    Responses come on the retrieve's thread, arrivals on the listener's
+    association threads: one lock keeps each progress report whole.
+    """
 
     def __init__(self, on_progress: ProgressCallback | None) -> None:
         self.progress = RetrieveProgress()
         self._on_progress = on_progress
+        self._lock = threading.Lock()
 
     def update(self, answer: Dataset) -> None:
         def count(keyword: str, default: int | None) -> int | None:
             value = answer.get(keyword)
             return int(value) if value is not None else default
 
-        self.progress = RetrieveProgress(
-            completed=count("NumberOfCompletedSuboperations", self.progress.completed) or 0,
-            remaining=count("NumberOfRemainingSuboperations", self.progress.remaining),
-            failed=count("NumberOfFailedSuboperations", self.progress.failed) or 0,
-            warning=count("NumberOfWarningSuboperations", self.progress.warning) or 0,
-            received=self.progress.received,
-        )
-        self._notify()
+        with self._lock:
+            now = self.progress
+            self.progress = dataclasses.replace(
+                now,
+                completed=count("NumberOfCompletedSuboperations", now.completed) or 0,
+                remaining=count("NumberOfRemainingSuboperations", now.remaining),
+                failed=count("NumberOfFailedSuboperations", now.failed) or 0,
+                warning=count("NumberOfWarningSuboperations", now.warning) or 0,
+            )
+            self._notify()
 
     def arrived(self, received: int) -> None:
-        self.progress = RetrieveProgress(self.progress.completed, self.progress.remaining,
-                                         self.progress.failed, self.progress.warning,
-                                         received)
-        self._notify()
+        with self._lock:
+            self.progress = dataclasses.replace(self.progress, received=received)
+            self._notify()
 
     def _notify(self) -> None:
         if self._on_progress is not None:

@@ -20,16 +20,16 @@ from pynetdicom.sop_class import (
 )
 
 from tui_pacs.core import diagnosis, status
-from tui_pacs.core.query import PATIENT_ROOT, row_from_identifier
+from tui_pacs.core.query import PATIENT_ROOT, STUDY_ROOT, row_from_identifier
 from tui_pacs.core.remote import Diagnosis, EchoReport, EchoResult, RemoteFailure
 from tui_pacs.net.association import Cancellation, Cancelled, Session, open_association
 
 FIND_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelFind,
-               "study": StudyRootQueryRetrieveInformationModelFind}
+               STUDY_ROOT: StudyRootQueryRetrieveInformationModelFind}
 MOVE_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelMove,
-               "study": StudyRootQueryRetrieveInformationModelMove}
+               STUDY_ROOT: StudyRootQueryRetrieveInformationModelMove}
 GET_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelGet,
-              "study": StudyRootQueryRetrieveInformationModelGet}
+              STUDY_ROOT: StudyRootQueryRetrieveInformationModelGet}
 
 # The Message ID of the one request each association carries at a time.
 MESSAGE_ID = 1
