@@ -216,6 +216,7 @@ def run_echo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_find(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.output import ProgressBar, print_rows
     from tui_pacs.core.keys import BadKey
     from tui_pacs.core.remote import RemoteFailure
 
@@ -231,8 +232,6 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     except BadKey as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     streaming = not args.json and not sys.stdout.isatty()
-    from tui_pacs.cli.output import ProgressBar
-
     counter = ProgressBar(f"matches from {target.aet}") if stderr_is_terminal() else None
     rows: list[dict[str, Any]] = []
     count = 0
@@ -263,8 +262,6 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(rows)
     elif not streaming:
-        from tui_pacs.cli.output import print_rows
-
         print_rows(rows, columns)
     elif not count:
         header()
