@@ -18,7 +18,7 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
 
-MATCHES = 200
+MATCHES = 60
 
 
 class SlowFindSCP:
@@ -72,7 +72,7 @@ async def test_rows_stream_in_as_pending_responses_arrive(client, find_scp):
     assert len(arrivals) == MATCHES
     assert arrivals[0][1]["PatientName"] == "PATIENT^0"
     # The first row came long before the last: streamed, not collected.
-    assert arrivals[-1][0] - arrivals[0][0] > 1.0
+    assert arrivals[-1][0] - arrivals[0][0] > 0.3
 
 
 async def test_a_limit_cancels_the_rest(client, find_scp):
