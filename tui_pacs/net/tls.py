@@ -1,8 +1,9 @@
 """TLS for DICOM (PS3.15 B.1): contexts for our server and for our client side.
 
-Certificates are checked against ``tls.ca`` when it is set. Host names are
-not checked: DICOM nodes are usually addressed by IP address and known by
-their certificate (and AE title), so trust comes from the CA alone.
+The server checks client certificates against ``tls.ca`` (when it is set).
+As a client (C-MOVE to a modality marked ``tls``) the node checks the
+modality's certificate and host name against ``tls.ca``, or the system's
+CAs, and offers its own certificate: the same rules as ``tui-pacs send``.
 """
 
 from __future__ import annotations
@@ -30,11 +31,8 @@ def server_context(tls: TLSConfig) -> ssl.SSLContext:
 
 def client_context(tls: TLSConfig) -> ssl.SSLContext:
     """The context for associations we request to modalities marked ``tls``."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = False
-    if tls.ca is None:
-        context.verify_mode = ssl.CERT_NONE
     _load(context, tls)
     return context
 
