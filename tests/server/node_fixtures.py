@@ -81,7 +81,7 @@ def query(level: str, **keys: Any) -> Dataset:
 class Receiver:
     """A pynetdicom storage SCP that keeps what it receives (a move destination)."""
 
-    def __init__(self, aet: str = "RECEIVER") -> None:
+    def __init__(self, aet: str = "RECEIVER", ssl_context: Any = None) -> None:
         self.aet = aet
         self.port = free_port()
         self.received: dict[str, bytes] = {}
@@ -89,6 +89,7 @@ class Receiver:
         for context in StoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax)
         self._server = ae.start_server(("127.0.0.1", self.port), block=False,
+                                       ssl_context=ssl_context,
                                        evt_handlers=[(evt.EVT_C_STORE, self._store)])
 
     def _store(self, event: Any) -> int:

@@ -31,12 +31,13 @@ def pki(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("pki")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             "-subj", "/CN=test CA", "-keyout", folder / "ca.key", "-out", folder / "ca.pem")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     for name in ("node", "client"):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
                 "-keyout", folder / f"{name}.key", "-out", folder / f"{name}.csr")
         openssl("x509", "-req", "-in", folder / f"{name}.csr", "-CA", folder / "ca.pem",
                 "-CAkey", folder / "ca.key", "-CAcreateserial", "-days", "2",
-                "-out", folder / f"{name}.pem")
+                "-extfile", folder / "san.ext", "-out", folder / f"{name}.pem")
     return folder
 
 
@@ -121,3 +122,36 @@ def test_server_context_names_the_bad_file(tmp_path):
     bad.write_text("not a certificate")
     with pytest.raises(TLSSetupError, match="tls.certificate .*cert.pem"):
         server_context(TLSConfig(enabled=True, certificate=bad, key=bad))
+
+
+async def test_move_to_a_tls_modality(tmp_path, pki):
+    """C-MOVE connects with TLS to a modality marked tls, checking its certificate."""
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+
+    from tests.dicom_factory import make_dataset, write_instance
+    from tests.server.node_fixtures import Receiver, associate, query
+
+    receiver_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    receiver_context.load_cert_chain(pki / "client.pem", pki / "client.key")
+    receiver = Receiver(ssl_context=receiver_context)
+    modality = dataclasses.replace(receiver.modality, tls=True)
+    settings = dataclasses.replace(tls_settings(tmp_path, pki), modalities=(modality,))
+    node = await started(settings)
+    source = make_dataset()
+    await node.archive.store_file(write_instance(tmp_path / "i.dcm", source))
+
+    def move():
+        assoc = associate(node, [StudyRootQueryRetrieveInformationModelMove])
+        try:
+            return list(assoc.send_c_move(query("STUDY", StudyInstanceUID=source.StudyInstanceUID),
+                                          receiver.aet, StudyRootQueryRetrieveInformationModelMove))
+        finally:
+            assoc.release()
+
+    try:
+        responses = await asyncio.to_thread(move)
+    finally:
+        await node.stop()
+        receiver.close()
+    assert responses[-1][0].Status == 0x0000
+    assert set(receiver.received) == {source.SOPInstanceUID}
