@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.server.programs import compiled_program  # noqa: E402
+
 NODELAY_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 
@@ -33,16 +37,11 @@ def free_port() -> int:
 
 
 def program(name: str) -> str:
-    """A compiled DCMTK program (pynetdicom installs Python scripts of the same names)."""
-    for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin", "/usr/sbin"]:
-        path = Path(folder) / name
-        try:
-            with open(path, "rb") as fp:
-                if fp.read(4) == b"\x7fELF":
-                    return str(path)
-        except OSError:
-            continue
-    raise SystemExit(f"bench: {name} is not installed (apt-get install dcmtk orthanc)")
+    """A compiled DCMTK or Orthanc program, or exit saying it is missing."""
+    found = compiled_program(name)
+    if found is None:
+        raise SystemExit(f"bench: {name} is not installed (apt-get install dcmtk orthanc)")
+    return found
 
 
 def wait_for_port(port: int, timeout: float = 60.0) -> None:

@@ -6,10 +6,8 @@ directory and is stopped by the fixture's finalizer.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,34 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, cli_env, free_port
+from tests.server.programs import compiled_program
 
-DCMTK_PROGRAMS = ("echoscu", "storescu", "findscu", "movescu", "getscu", "storescp")
 START_TIMEOUT = 30.0
 
 
 def dcmtk(name: str) -> str:
-    """The DCMTK program ``name``: the first on PATH that is a compiled binary
-    (pynetdicom installs Python scripts with the same names)."""
-    for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
-        path = Path(folder) / name
-        try:
-            with open(path, "rb") as fp:
-                if fp.read(4) == b"\x7fELF":
-                    return str(path)
-        except OSError:
-            continue
-    pytest.skip(f"DCMTK's {name} is not installed")
-
-
-def wait_for_port(port: int, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+    """DCMTK's program ``name``; the test is skipped when it is not installed."""
+    return compiled_program(name) or pytest.skip(f"DCMTK's {name} is not installed")
 
 
 def run(*args: str | Path, timeout: float = 120, cwd: Path | None = None,
@@ -121,42 +99,6 @@ def start_node(tmp_path: Path) -> Iterator:
     yield start
     for node in nodes:
         node.stop()
-
-
-@dataclass
-class RunningStorescp:
-    aet: str
-    port: int
-    directory: Path
-    process: subprocess.Popen = field(repr=False)
-
-
-@pytest.fixture
-def start_storescp(tmp_path: Path) -> Iterator:
-    """A DCMTK storescp accepting every transfer syntax (+xa) and writing what it
-    receives bit for bit (+B)."""
-    running: list[RunningStorescp] = []
-
-    def start(aet: str = "STORESCP") -> RunningStorescp:
-        directory = tmp_path / f"storescp-{aet}"
-        directory.mkdir()
-        port = free_port()
-        process = subprocess.Popen(
-            [dcmtk("storescp"), "-aet", aet, "+B", "+xa", "-od", str(directory), str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        receiver = RunningStorescp(aet, port, directory, process)
-        running.append(receiver)
-        wait_for_port(port)
-        return receiver
-
-    yield start
-    for receiver in running:
-        receiver.process.terminate()
-        try:
-            receiver.process.wait(10)
-        except subprocess.TimeoutExpired:
-            receiver.process.kill()
-            receiver.process.wait(10)
 
 
 def modalities_config(*entries: tuple[str, int], **access: list[str]) -> str:

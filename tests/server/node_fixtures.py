@@ -112,3 +112,14 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
 
+
+
+def move(node: Node, identifier: Dataset, destination: str) -> list[tuple[Dataset, Any]]:
+    """C-MOVE (Study Root) to ``destination``: every (status, identifier) response."""
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
+
+    assoc = associate(node, [MOVE])
+    try:
+        return list(assoc.send_c_move(identifier, destination, MOVE))
+    finally:
+        assoc.release()

@@ -40,8 +40,8 @@ def test_getscu_retrieves_a_study_byte_for_byte(start_node, archive, tmp_path):
     assert "completed=4 failed=0 warning=0" in log
 
 
-def test_movescu_to_a_configured_storescp(start_node, start_storescp, archive):
-    destination = start_storescp("ARCHIVE2")
+def test_movescu_to_a_configured_storescp(start_node, storescp_factory, archive):
+    destination = storescp_factory(aet="ARCHIVE2", options=("+B",))
     node = start_node(modalities_config(("MOVESCU", 11999), ("ARCHIVE2", destination.port)),
                       data=archive)
     result = run(dcmtk("movescu"), "-v", "-S", "-aet", "MOVESCU", "-aec", node.aet,
@@ -50,7 +50,7 @@ def test_movescu_to_a_configured_storescp(start_node, start_storescp, archive):
                  "-k", f"SeriesInstanceUID={series_uid(2, 1)}", "127.0.0.1", node.port)
     assert result.returncode == 0, result.stderr
     assert "Received Final Move Response (Success)" in result.stderr
-    got = received(destination.directory)
+    got = received(destination.received_dir)
     assert set(got) == {instance_uid(2, 1, n) for n in (1, 2, 3)}
     for uid, path in got.items():
         assert dataset_bytes(path) == dataset_bytes(stored_file(archive, uid))

@@ -14,7 +14,6 @@ from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
     UltrasoundImageStorage,
 )
 
@@ -25,6 +24,7 @@ from tests.server.node_fixtures import (
     Receiver,
     associate,
     find,
+    move,
     query,
     settings_for,
     started,
@@ -125,16 +125,9 @@ async def test_move_with_a_missing_file_is_a_warning_naming_it(tmp_path):
     lost = await node.archive.index.file_of(uid(1, 1, 2))
     node.archive.path_of(lost).unlink()
 
-    def move():
-        assoc = associate(node, [StudyRootQueryRetrieveInformationModelMove])
-        try:
-            return list(assoc.send_c_move(query("STUDY", StudyInstanceUID=uid(1)),
-                                          receiver.aet, StudyRootQueryRetrieveInformationModelMove))
-        finally:
-            assoc.release()
-
     try:
-        responses = await asyncio.to_thread(move)
+        responses = await asyncio.to_thread(move, node, query("STUDY", StudyInstanceUID=uid(1)),
+                                            receiver.aet)
     finally:
         await node.stop()
         receiver.close()

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, cli_env, free_port, run_cli
+from tests.peers.ports import wait_for_port
 from tests.server.conftest import dcmtk, run
 
 pytestmark = pytest.mark.interop
@@ -90,9 +91,7 @@ def test_no_command_runs_the_node(tmp_path):
          str(port), "--bind", "127.0.0.1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO)
     try:
-        from tests.server.conftest import wait_for_port
-
-        wait_for_port(port)
+        wait_for_port(port, timeout=30)
         assert run(dcmtk("echoscu"), "-aec", "TUIPACS", "127.0.0.1", port).returncode == 0
     finally:
         process.send_signal(signal.SIGINT)

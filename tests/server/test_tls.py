@@ -126,10 +126,8 @@ def test_server_context_names_the_bad_file(tmp_path):
 
 async def test_move_to_a_tls_modality(tmp_path, pki):
     """C-MOVE connects with TLS to a modality marked tls, checking its certificate."""
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
-
     from tests.dicom_factory import make_dataset, write_instance
-    from tests.server.node_fixtures import Receiver, associate, query
+    from tests.server.node_fixtures import Receiver, move, query
 
     receiver_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     receiver_context.load_cert_chain(pki / "client.pem", pki / "client.key")
@@ -140,16 +138,9 @@ async def test_move_to_a_tls_modality(tmp_path, pki):
     source = make_dataset()
     await node.archive.store_file(write_instance(tmp_path / "i.dcm", source))
 
-    def move():
-        assoc = associate(node, [StudyRootQueryRetrieveInformationModelMove])
-        try:
-            return list(assoc.send_c_move(query("STUDY", StudyInstanceUID=source.StudyInstanceUID),
-                                          receiver.aet, StudyRootQueryRetrieveInformationModelMove))
-        finally:
-            assoc.release()
-
     try:
-        responses = await asyncio.to_thread(move)
+        responses = await asyncio.to_thread(
+            move, node, query("STUDY", StudyInstanceUID=source.StudyInstanceUID), receiver.aet)
     finally:
         await node.stop()
         receiver.close()
