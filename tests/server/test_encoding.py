@@ -15,7 +15,7 @@ from pydicom.uid import (
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 
-from tui_pacs.net.encoding import encode_dataset, find_response_command
+from tui_pacs.net.encoding import C_FIND_RSP, C_STORE_RSP, encode_dataset, response_command
 
 ELEMENTS = [
     (0x00200010, "SH", "S1"),
@@ -60,7 +60,7 @@ def test_utf8_identifier():
 
 @pytest.mark.parametrize("has_dataset", [True, False])
 def test_command_set_equals_pynetdicom(has_dataset):
-    from pynetdicom.dimse_messages import C_FIND_RSP
+    from pynetdicom.dimse_messages import C_FIND_RSP as Message
 
     rsp = C_FIND()
     rsp.MessageIDBeingRespondedTo = 7
@@ -68,8 +68,25 @@ def test_command_set_equals_pynetdicom(has_dataset):
     rsp.Status = 0xFF00
     if has_dataset:
         rsp.Identifier = BytesIO(b"x")
-    message = C_FIND_RSP()
+    message = Message()
     message.primitive_to_message(rsp)
     expected = encode(message.command_set, True, True)
-    assert find_response_command("1.2.840.10008.5.1.4.1.2.2.1", 7, 0xFF00, has_dataset) == \
-        expected
+    assert response_command(C_FIND_RSP, "1.2.840.10008.5.1.4.1.2.2.1", 7, 0xFF00,
+                            has_dataset) == expected
+
+
+@pytest.mark.parametrize("code", [0x0000, 0xA700])
+def test_store_response_equals_pynetdicom(code):
+    from pynetdicom.dimse_messages import C_STORE_RSP as Message
+    from pynetdicom.dimse_primitives import C_STORE
+
+    rsp = C_STORE()
+    rsp.MessageIDBeingRespondedTo = 300
+    rsp.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    rsp.AffectedSOPInstanceUID = "1.2.3.4.5"
+    rsp.Status = code
+    message = Message()
+    message.primitive_to_message(rsp)
+    expected = encode(message.command_set, True, True)
+    assert response_command(C_STORE_RSP, "1.2.840.10008.5.1.4.1.1.2", 300, code,
+                            sop_instance_uid="1.2.3.4.5") == expected

@@ -16,23 +16,26 @@ from typing import Any
 
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import decode
-from pynetdicom.pdu_primitives import P_DATA
 
 from tui_pacs.core import status
 from tui_pacs.net.context import INDEX_TIMEOUT, ServerContext
-from tui_pacs.net.encoding import encode_dataset, find_response_command
+from tui_pacs.net.encoding import (
+    C_FIND_RSP,
+    DATASET_FRAGMENT,
+    LAST_COMMAND_FRAGMENT,
+    LAST_DATASET_FRAGMENT,
+    encode_dataset,
+    p_data,
+    response_command,
+)
 from tui_pacs.net.qr_model import QueryError, model_of, parse_find, response_elements
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-# Message control headers of presentation data values (PS3.8 E.2).
-_LAST_COMMAND_FRAGMENT = 0x03
-_DATASET_FRAGMENT = 0x00
-_LAST_DATASET_FRAGMENT = 0x02
-# Bytes of a PDV item besides its value (control header + fragment): the
-# 4-byte item length and the context ID.
-_ITEM_HEADER = 5
+# Bytes of a PDV item besides its fragment: the 4-byte item length, the
+# context ID and the message control header.
+_ITEM_HEADER = 6
 
 
 class FindSCP:
@@ -103,22 +106,24 @@ class _FindResponder:
         self.req = req
         self.context_id = presentation_context.context_id
         self.transfer_syntax = presentation_context.transfer_syntax[0]
-        self._pending_command = find_response_command(
-            req.AffectedSOPClassUID, req.MessageID, status.PENDING, has_dataset=True)
+        self._pending_command = response_command(
+            C_FIND_RSP, req.AffectedSOPClassUID, req.MessageID, status.PENDING,
+            has_dataset=True)
         # The largest P-DATA-TF the peer takes (its variable field; 0: no limit).
         self._max_length = assoc.requestor.maximum_length or 0
 
     def pending(self, identifier: bytes) -> None:
         """A pending response carrying ``identifier`` (already encoded)."""
-        items = [(self.context_id, bytes([_LAST_COMMAND_FRAGMENT]) + self._pending_command)]
-        items += [(self.context_id, bytes([header]) + fragment)
+        items = [(self.context_id, LAST_COMMAND_FRAGMENT, self._pending_command)]
+        items += [(self.context_id, header, fragment)
                   for header, fragment in self._fragments(identifier)]
+        send = self.assoc.dul.send_pdu
         if not self._max_length or \
-                sum(_ITEM_HEADER + len(value) for _, value in items) <= self._max_length:
-            self._send(items)  # command and identifier in one P-DATA-TF
+                sum(_ITEM_HEADER + len(item[2]) for item in items) <= self._max_length:
+            send(p_data(items))  # command and identifier in one P-DATA-TF
         else:
             for item in items:
-                self._send([item])
+                send(p_data([item]))
 
     def final(self, code: int, comment: str = "") -> None:
         rsp = C_FIND()
@@ -131,12 +136,7 @@ class _FindResponder:
 
     def _fragments(self, data: bytes) -> list[tuple[int, bytes]]:
         """(control header, fragment) pieces that each fit in one P-DATA-TF."""
-        size = self._max_length - _ITEM_HEADER - 1 if self._max_length else len(data) or 1
+        size = self._max_length - _ITEM_HEADER if self._max_length else len(data) or 1
         chunks = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
-        return [(_LAST_DATASET_FRAGMENT if n == len(chunks) - 1 else _DATASET_FRAGMENT, chunk)
+        return [(LAST_DATASET_FRAGMENT if n == len(chunks) - 1 else DATASET_FRAGMENT, chunk)
                 for n, chunk in enumerate(chunks)]
-
-    def _send(self, values: list[tuple[int, bytes]]) -> None:
-        primitive = P_DATA()
-        primitive.presentation_data_value_list = [list(value) for value in values]
-        self.assoc.dul.send_pdu(primitive)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, _config, evt, sop_class
-from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE
+from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
@@ -31,7 +31,7 @@ from tui_pacs.net.echo_scp import handle_echo
 from tui_pacs.net.find_scp import FindSCP
 from tui_pacs.net.reactor import TunedAssociation, TunedServer
 from tui_pacs.net.retrieve_scp import RetrieveSCP
-from tui_pacs.net.store_scp import handle_store
+from tui_pacs.net.store_scp import StoreSCP
 from tui_pacs.net.tls import server_context
 from tui_pacs.store.archive import Archive
 
@@ -65,6 +65,7 @@ class DicomServer:
                  on_event: Callable[[NodeEvent], None]) -> None:
         self.context = ServerContext(settings, archive, bridge, on_event)
         self.monitor = AssociationMonitor(self.context)
+        self.store = StoreSCP(self.context)
         self.find = FindSCP(self.context)
         self.retrieve = RetrieveSCP(self.context)
         self.listeners: list[Listener] = []
@@ -83,10 +84,9 @@ class DicomServer:
             *NODELAY_HANDLERS,
             *self.monitor.handlers(),
             (evt.EVT_C_ECHO, handle_echo, [self.context]),
-            (evt.EVT_C_STORE, handle_store, [self.context]),
         ]
-        overrides = {C_FIND: self.find.serve, C_MOVE: self.retrieve.serve_move,
-                     C_GET: self.retrieve.serve_get}
+        overrides = {C_STORE: self.store.serve, C_FIND: self.find.serve,
+                     C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get}
         try:
             for listener, ssl_context in self._planned_listeners(settings):
                 server = self._listen(listener, ssl_context, handlers, overrides)
