@@ -2,10 +2,13 @@
 
 :class:`DicomServer` assembles pynetdicom: presentation contexts (C-ECHO,
 C-STORE of every storage SOP class in every transfer syntax, C-FIND, C-MOVE
-and C-GET in Patient Root and Study Root), the handlers of this package, the
-association monitor (access policy, events) and the tuned association
-machinery of :mod:`tui_pacs.net.reactor`. Everything here blocks; the node
-(:mod:`tui_pacs.services.node`) calls it from worker threads.
+and C-GET in Patient Root and Study Root), the service classes of this
+package (C-ECHO through a pynetdicom handler; C-STORE, C-FIND, C-MOVE and
+C-GET served by :class:`StoreSCP`, :class:`FindSCP` and :class:`RetrieveSCP`
+in place of pynetdicom's), the association monitor (access policy, events)
+and the tuned association machinery of :mod:`tui_pacs.net.reactor`.
+Everything here blocks; the node (:mod:`tui_pacs.services.node`) calls it
+from worker threads.
 """
 
 from __future__ import annotations
