@@ -29,6 +29,13 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str],
         for row in rows:
             print("\t".join(display_value(c, row.get(c)) for c in columns))
         return
+    console = stdout_console()
+    console.print(table_of(rows, columns, console.width, title))
+
+
+def table_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int,
+             title: str | None = None) -> Table:
+    """The rows as a table no wider than ``width`` characters."""
     cells = [[display_value(c, row.get(c)) for c in columns] for row in rows]
     # A column empty in every row only takes room from the others.
     shown = [i for i in range(len(columns)) if not rows or any(row[i] for row in cells)]
@@ -37,15 +44,14 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str],
     kinds = [_kind(columns[i]) for i in shown]
     content = [max((len(row[n]) for row in values), default=0) for n in range(len(shown))]
     widths = [max(len(label), content[n]) for n, label in enumerate(labels)]
-    console = stdout_console()
-    _fit(widths, content, kinds, console.width - 2 * (len(shown) - 1))
+    _fit(widths, content, kinds, width - 2 * (len(shown) - 1))
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for n, label in enumerate(labels):
         table.add_column(_shorten(label, widths[n], "text"), width=widths[n], no_wrap=True,
                          justify="right" if kinds[n] == "number" else "left")
     for row in values:
         table.add_row(*(_shorten(value, widths[n], kinds[n]) for n, value in enumerate(row)))
-    console.print(table)
+    return table
 
 
 def _kind(keyword: str) -> str:
