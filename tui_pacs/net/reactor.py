@@ -337,6 +337,12 @@ class TunedAssociation(Association):
         # after any EVT_RELEASED or EVT_ABORTED.
         self.on_end: Any = None
         self.dul = TunedDUL(self)
+        # The timers are the new DUL's: pynetdicom set the timeouts on the one
+        # it made. Left at their defaults (ARTIM 30 s, idle 60 s), a peer that
+        # connects and says nothing, or garbage, or stops mid-association,
+        # would hold its thread that long whatever the config says.
+        self.acse_timeout = self.ae.acse_timeout
+        self.network_timeout = self.ae.network_timeout
         self.dul.to_user_queue = _UserQueue(self._activity, self._give_up_waiting)
         self.dimse.msg_queue = _SignallingQueue(self._activity)
 
