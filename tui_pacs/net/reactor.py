@@ -505,21 +505,48 @@ class TunedServer(ThreadedAssociationServer):
     ``on_tls_failure(address, exc)`` is called (in the connection's thread)
     when a client fails the TLS handshake; ``service_overrides`` and
     ``on_association_end`` are given to every association (see
-    :class:`TunedAssociation`).
+    :class:`TunedAssociation`). At most ``max_waiting`` connections may wait
+    for their A-ASSOCIATE-RQ: beyond that the one waiting longest is closed.
+    Real peers ask at once; a flood of idle connections (a scanner, a
+    slowloris) would otherwise take a thread pair and a file descriptor each
+    until the ACSE timeout, and then every file descriptor the process may have.
     """
 
     # Stopping the accept loop must not wait for every association to end.
     block_on_close = False
     daemon_threads = True
+    # The listen backlog: socketserver's 5 overflows when a few peers connect
+    # at once while the accept loop shares the GIL with their new threads, and
+    # each overflowing peer's connection then waits a second for the SYN
+    # to be sent again.
+    request_queue_size = 128
 
     def __init__(self, *args: Any, on_tls_failure: Any = None,
                  service_overrides: dict[type, Any] | None = None,
-                 on_association_end: Any = None, **kwargs: Any) -> None:
+                 on_association_end: Any = None, max_waiting: int = 128,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("request_handler", TunedRequestHandler)
         self._on_tls_failure = on_tls_failure
         self.on_association_end = on_association_end
         self.service_overrides = dict(service_overrides or {})
+        self.max_waiting = max_waiting
         super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._close_longest_waiting()
+        super().process_request(request, client_address)
+
+    def _close_longest_waiting(self) -> None:
+        """Make room for one more connection waiting for its association request."""
+        waiting = [a for a in self.ae.active_associations
+                   if a.is_acceptor and getattr(a.requestor, "primitive", None) is None]
+        for assoc in waiting[:max(0, len(waiting) - self.max_waiting + 1)]:
+            sock = getattr(assoc.dul.socket, "socket", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)  # its DUL sees the end at once
+                except OSError:
+                    pass  # already gone
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock = cast(socket.socket, self.socket)
