@@ -157,6 +157,8 @@ class TunedDUL(DULServiceProvider):
         self._wake_closed = False
         # The peer closed the connection or it failed (Evt17 was queued).
         self.transport_closed = False
+        # The peer sent something that is not DICOM (and was told, and logged).
+        self._refused = False
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
@@ -217,13 +219,11 @@ class TunedDUL(DULServiceProvider):
             return
         pdu_type, _, length = struct.unpack(">BBL", header)
         if pdu_type not in _PDU_TYPES:
-            LOGGER.error("Unknown PDU type received '0x%02X'", pdu_type)
-            self.event_queue.put("Evt19")  # unrecognised or invalid PDU
+            self._refuse(_unknown_pdu(pdu_type))
             return
         limit = pdu_size_limit(self.assoc.ae.maximum_pdu_size)
         if length > limit:
-            LOGGER.error("PDU of %d bytes refused (the limit is %d)", length, limit)
-            self.event_queue.put("Evt19")
+            self._refuse(f"a PDU of {length} bytes announced, more than the {limit} accepted")
             return
         buffer = bytearray(6 + length)
         buffer[:6] = header
@@ -232,17 +232,30 @@ class TunedDUL(DULServiceProvider):
         except (OSError, TimeoutError):
             complete = False
         if not complete:
-            LOGGER.error("Connection closed before the entire PDU was received")
+            if not self._refused:
+                LOGGER.warning("%s: the connection ended (or stalled past "
+                               "limits.network_timeout) in the middle of a PDU", self._peer())
             self._transport_closed()
             return
         try:
             pdu, event = self._decode_pdu(buffer)
         except Exception as exc:
-            LOGGER.error("Unable to decode the received PDU data: %s", exc)
-            self.event_queue.put("Evt19")
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._refuse(f"a PDU that cannot be decoded ({reason})")
             return
         self.event_queue.put(event)
         self._recv_pdu.put(pdu)
+
+    def _refuse(self, what: str) -> None:
+        """The peer sent something that is not DICOM: abort, and say so once
+        (what follows until the connection closes is read as more PDUs)."""
+        if not self._refused:
+            self._refused = True
+            LOGGER.warning("%s sent %s: aborting the connection", self._peer(), what)
+        self.event_queue.put("Evt19")  # unrecognised or invalid PDU
+
+    def _peer(self) -> str:
+        return str(self.assoc.requestor.address or "the peer")
 
     def _peer_sent_something(self) -> bool:
         """Data from the peer is waiting, in a state where reading it is normal."""
@@ -434,7 +447,8 @@ class TunedAssociation(Association):
                 return
 
             if self.dul.idle_timer_expired():
-                LOGGER.error("Network timeout reached")
+                LOGGER.warning("%s sent nothing for %s s (limits.network_timeout): aborting",
+                               self.requestor.address, self.network_timeout)
                 if self.network_timeout_response == "A-RELEASE":
                     self._is_paused = True
                     self._reactor_checkpoint.wait()
@@ -571,6 +585,15 @@ class TunedServer(ThreadedAssociationServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         LOGGER.exception("error handling a connection from %s", client_address)
+
+
+def _unknown_pdu(first_byte: int) -> str:
+    """What a peer whose first byte is no PDU type probably sent."""
+    if first_byte == 0x16:
+        return "a TLS handshake, to a port without TLS"
+    if chr(first_byte) in "GHPO":
+        return "an HTTP request (GET, HEAD, POST, OPTIONS?), not DICOM"
+    return f"a PDU of unknown type 0x{first_byte:02X} (not DICOM?)"
 
 
 def pdu_size_limit(maximum_pdu_size: int) -> int:
