@@ -168,3 +168,17 @@ def test_a_delete_killed_midway_is_finished_at_the_next_start(tmp_path):
     assert listing.stdout.strip() == "[]"
     assert not any(directory.iterdir()) if directory.exists() else True
     assert run_cli("check", "--data", data).returncode == 0
+
+
+async def test_a_series_under_two_studies_in_one_group_keeps_the_index_true(tmp_path):
+    """The first instance of the series wins; the other is refused, even when
+    both arrive in the same group commit."""
+    first = make_dataset(study=1, instance=1)
+    other = make_dataset(study=2, instance=2, series_uid=first.SeriesInstanceUID)
+    paths = [write_instance(tmp_path / f"{n}.dcm", ds) for n, ds in enumerate((first, other))]
+    async with await Archive.open(tmp_path / "data", StorageConfig(min_free_mb=0)) as archive:
+        stored, refused = await archive.store_files(paths)
+        assert stored.record.sop_uid == first.SOPInstanceUID
+        assert refused.invalid and "archived under another study" in str(refused)
+    assert check_archive(tmp_path / "data").ok
+    assert indexed(tmp_path / "data", "SELECT count(*) FROM studies") == [(1,)]

@@ -37,6 +37,7 @@ from tui_pacs.store.writer import (
     IndexWriter,
     Outcome,
     Recovery,
+    SeriesConflict,
     StagedInstance,
     StoreResult,
     WriterClosed,
@@ -375,6 +376,8 @@ def _commit_failure(exc: Exception) -> StoreFailure:
     """Why the writer could not commit an instance, as a StoreFailure."""
     if isinstance(exc, WriterClosed):
         return StoreFailure(str(exc))
+    if isinstance(exc, SeriesConflict):
+        return StoreFailure(str(exc), invalid=True)
     if isinstance(exc, OSError):
         return _failure_from_os_error(exc)
     # sqlite3 errors: disk I/O, full, corrupt

@@ -130,6 +130,15 @@ class WriterClosed(RuntimeError):
     """The archive is shutting down and takes no more work."""
 
 
+class SeriesConflict(ValueError):
+    """An instance whose SeriesInstanceUID the index holds under another study.
+
+    Filed under its own study's directory but indexed under the series'
+    study, it would make the index and the files disagree (and leave an
+    empty study behind), so it is refused.
+    """
+
+
 class IndexWriter:
     """Queues stores and deletes; commits them in groups on the writer thread.
 
@@ -271,7 +280,11 @@ def _settle(jobs: list, work) -> None:
                 job.future.set_exception(exc)
         return
     for job, result in zip(jobs, results):
-        if job.future.set_running_or_notify_cancel():
+        if not job.future.set_running_or_notify_cancel():
+            continue
+        if isinstance(result, Exception):
+            job.future.set_exception(result)
+        else:
             job.future.set_result(result)
 
 
@@ -329,13 +342,14 @@ class _GroupCommitter:
 
     # --- stores -----------------------------------------------------------------
 
-    def store_group(self, staged: list[StagedInstance]) -> list[StoreResult]:
+    def store_group(self, staged: list[StagedInstance]
+                    ) -> list[StoreResult | SeriesConflict]:
         actions, superseded = self._decide(staged)
         for item, action in zip(staged, actions):
-            if action == "discard" and item.temporary:
+            if action not in ("insert", "replace") and item.temporary:
                 files.remove_quietly(item.temporary)
         keeping = [(item, action) for item, action in zip(staged, actions)
-                   if action != "discard"]
+                   if action in ("insert", "replace")]
         if keeping:
             try:
                 with self._transaction():
@@ -349,15 +363,24 @@ class _GroupCommitter:
         _remove_all(superseded)
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
                     "discard": Outcome.DUPLICATE}
-        return [StoreResult(outcomes[a], s.record, s.relpath) for s, a in zip(staged, actions)]
+        return [action if isinstance(action, SeriesConflict)
+                else StoreResult(outcomes[action], item.record, item.relpath)
+                for item, action in zip(staged, actions)]
 
-    def _decide(self, staged: list[StagedInstance]) -> tuple[list[str], list[Path]]:
-        """insert, replace or discard (a duplicate we keep) for each instance."""
+    def _decide(self, staged: list[StagedInstance]
+                ) -> tuple[list[str | SeriesConflict], list[Path]]:
+        """insert, replace, discard (a duplicate we keep), or the SeriesConflict
+        that refuses it, for each instance."""
         known = self._existing({s.record.sop_uid for s in staged})
-        actions: list[str] = []
+        owners = self._studies_of({s.record.series_uid for s in staged})
+        actions: list[str | SeriesConflict] = []
         superseded: list[Path] = []
         for item in staged:
-            sop = item.record.sop_uid
+            sop, series, study = item.record.sop_uid, item.record.series_uid, item.record.study_uid
+            if owners.setdefault(series, study) != study:
+                actions.append(SeriesConflict(f"SeriesInstanceUID {series} is archived under "
+                                              f"another study ({owners[series]})"))
+                continue
             if sop not in known:
                 actions.append("insert")
             elif self._overwrite:
@@ -368,6 +391,16 @@ class _GroupCommitter:
                 actions.append("discard")
             known[sop] = item.relpath
         return actions, superseded
+
+    def _studies_of(self, series_uids: set[str]) -> dict[str, str]:
+        """SeriesInstanceUID -> its StudyInstanceUID, for series already indexed."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(series_uids)):
+            found.update(self._conn.execute(
+                "SELECT se.series_uid, st.study_uid FROM series se "
+                f"JOIN studies st ON st.id = se.study_ref WHERE se.series_uid IN ({_marks(chunk)})",
+                chunk))
+        return found
 
     def _existing(self, sop_uids: set[str]) -> dict[str, str]:
         """SOP Instance UID -> stored path, for those already in the index."""
