@@ -82,7 +82,10 @@ def store_request(dataset: bytes, sop_instance_uid: str = "1.2.3.4", message_id:
     primitive.AffectedSOPInstanceUID = sop_instance_uid
     primitive.Priority = 0
     primitive.DataSet = io.BytesIO(dataset)
-    return dimse_request(primitive, context_id)
+    pdus = dimse_request(primitive, context_id)
+    if not dataset:  # pynetdicom sends no fragment at all; an empty one is sent here
+        pdus.append(p_data(context_id, 0x02, b""))
+    return pdus
 
 
 def find_request(identifier: bytes, message_id: int = 1, context_id: int = 1) -> list[bytes]:
