@@ -64,6 +64,7 @@ from pynetdicom._handlers import (
 )
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.fsm import TRANSITION_TABLE
 from pynetdicom.pdu import A_ABORT_RQ, P_DATA_TF
 from pynetdicom.transport import (
     AssociationSocket,
@@ -74,6 +75,8 @@ from pynetdicom.transport import (
 LOGGER = logging.getLogger(__name__)
 
 _PDU_TYPES = frozenset(range(0x01, 0x08))
+# State machine events that are primitives from our own side (PS3.8 9.2).
+_LOCAL_EVENTS = frozenset({"Evt1", "Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"})
 # The largest PDU read when our maximum PDU size is 0 ("no limit"), and for
 # association requests, which come before any size is agreed.
 PDU_SIZE_FLOOR = 16 * 1024 * 1024
@@ -320,8 +323,34 @@ class TunedDUL(DULServiceProvider):
             except queue.Empty:
                 idle = True
                 continue
-            self.state_machine.do_action(event)
             idle = False
+            if (event, self.state_machine.current_state) in TRANSITION_TABLE:
+                self.state_machine.do_action(event)
+            else:
+                self._out_of_turn(event)
+
+    def _out_of_turn(self, event: str) -> None:
+        """An event the state machine has no transition for in its state.
+
+        Our side may answer (accept the association, send a response) just
+        after a bad PDU from the peer has aborted the association, or after
+        the peer has gone: reading before sending makes that more likely.
+        There is no one to send it to, so it is dropped. pynetdicom would
+        raise in this thread (a traceback in the log) or, while awaiting the
+        close (Sta13), look at the same primitive again until the ARTIM timer
+        runs out.
+        """
+        state = self.state_machine.current_state
+        if event in _LOCAL_EVENTS:
+            try:
+                self.to_provider_queue.get_nowait()  # the primitive behind the event
+            except queue.Empty:
+                pass
+            LOGGER.debug("%s from our side in %s: dropped", event, state)
+            return
+        LOGGER.warning("%s: unexpected %s in %s: aborting the association", self._peer(),
+                       event, state)
+        self._abort_hard()
 
     def _abort_hard(self) -> None:
         """pynetdicom's last resort: send an A-ABORT bypassing the state machine."""
