@@ -1,10 +1,13 @@
-"""DCMTK storescu as the sending modality, and what it says was acknowledged."""
+"""Well-behaved peers: DCMTK storescu as the sending modality (and what it
+says was acknowledged), and a pynetdicom SCU."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from pathlib import Path
+
+from pynetdicom import AE
 
 from tests.dicom_factory import make_dataset, write_instance
 from tests.server.conftest import dcmtk
@@ -44,3 +47,12 @@ def acknowledged(output: str) -> list[Path]:
             done.append(current)
             current = None
     return done
+
+
+def scu(aet: str, *contexts: str) -> AE:
+    """A pynetdicom AE requesting ``contexts``, with 20 s timeouts."""
+    ae = AE(ae_title=aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    for context in contexts:
+        ae.add_requested_context(context)
+    return ae

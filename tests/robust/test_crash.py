@@ -18,7 +18,7 @@ import pytest
 from pydicom import dcmread
 
 from tests.conftest import run_cli
-from tests.robust.senders import acknowledged, start_storescu, write_batches
+from tests.robust.clients import acknowledged, start_storescu, write_batches
 from tests.server.helpers import dataset_bytes, indexed, sop_instance_uid, stored_file
 
 pytestmark = pytest.mark.interop

@@ -12,7 +12,6 @@ import struct
 
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -20,6 +19,7 @@ from pynetdicom.sop_class import (
 )
 
 from tests.dicom_factory import make_dataset
+from tests.robust.clients import scu
 from tests.robust.conftest import ESCAPE_TARGET
 from tests.robust.hostile import (
     ASSOCIATE_AC,
@@ -147,14 +147,6 @@ def test_a_series_sent_again_under_another_study_is_refused(hostile_node, unharm
 
 
 # --- queries, retrieves, callers ------------------------------------------------
-
-
-def scu(aet: str, *contexts: str) -> AE:
-    ae = AE(ae_title=aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    for context in contexts:
-        ae.add_requested_context(context)
-    return ae
 
 
 def find_studies(node, aet: str = "FRIEND", **keys: str) -> tuple[list[str], int]:
