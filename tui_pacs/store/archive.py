@@ -388,5 +388,5 @@ def _commit_failure(exc: Exception) -> StoreFailure:
 
 def _failure_from_os_error(exc: OSError) -> StoreFailure:
     if files.is_out_of_space(exc):
-        return StoreFailure(f"out of disk space ({exc.strerror or exc})", out_of_space=True)
+        return StoreFailure(f"out of disk space: {exc.strerror or exc}", out_of_space=True)
     return StoreFailure(f"cannot write: {exc.strerror or exc}")
