@@ -51,6 +51,10 @@ def configure(debug: bool = False, json_format: bool = False) -> None:
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # pynetdicom logs every PDU at INFO; its warnings and errors are enough.
     logging.getLogger("pynetdicom").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # ...except its decoder of AE titles and UIDs, which logs a traceback for
+    # each byte that is not ASCII a peer sends; the association's own line says
+    # what went wrong.
+    logging.getLogger("pynetdicom.utils").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     # pydicom logs each oddity of a file it reads; we report what matters ourselves.
     logging.getLogger("pydicom").setLevel(logging.DEBUG if debug else logging.ERROR)

@@ -135,8 +135,14 @@ class AssociationMonitor:
 
 
 def _active_acceptors(assoc: Any) -> int:
-    """Associations this AE accepted that are still running, this one included."""
-    return sum(1 for a in assoc.ae.active_associations if a.is_acceptor)
+    """Associations this AE accepted that are still running, this one included.
+
+    Connections still waiting for their A-ASSOCIATE-RQ do not count: port
+    scanners and stalled peers would otherwise lock every modality out until
+    the ACSE timeout closes them.
+    """
+    return sum(1 for a in assoc.ae.active_associations
+               if a.is_acceptor and getattr(a.requestor, "primitive", None) is not None)
 
 
 def _tls_reason(exc: Exception) -> str:

@@ -150,7 +150,7 @@ def parse_find(identifier: Dataset, model: InformationModel) -> FindQuery:
         elif elem.tag.is_private and elem.tag.element < 0x0100:
             returns.append(ReturnKey(tag, "LO", fixed=_text(elem)))
         else:
-            returns.append(ReturnKey(tag, elem.VR or _vr(tag)))
+            returns.append(ReturnKey(tag, _response_vr(tag, elem.VR)))
     unique = level.unique_key
     if unique not in matchers:
         attribute = ATTRIBUTES_BY_KEYWORD[unique]
@@ -235,11 +235,17 @@ def _text(elem: DataElement | Any) -> str:
     return str(value).strip(" \x00")
 
 
-def _vr(tag: int) -> str:
+def _response_vr(tag: int, requested: str | None) -> str:
+    """The VR a returned key is answered in: the data dictionary's, whatever
+    the requester wrote (RetrieveAETitle sent as US must still come back as
+    our AE title); the requester's where the dictionary offers a choice it
+    made, or does not know the tag."""
     try:
-        return dictionary_VR(tag)
+        known = dictionary_VR(tag)
     except KeyError:
-        return "UN"
+        return requested or "UN"
+    choices = known.split(" or ")
+    return requested if requested in choices else choices[0]
 
 
 def _element_value(stored: Any, vr: str) -> Any:

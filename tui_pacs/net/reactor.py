@@ -64,6 +64,7 @@ from pynetdicom._handlers import (
 )
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.fsm import TRANSITION_TABLE
 from pynetdicom.pdu import A_ABORT_RQ, P_DATA_TF
 from pynetdicom.transport import (
     AssociationSocket,
@@ -74,6 +75,8 @@ from pynetdicom.transport import (
 LOGGER = logging.getLogger(__name__)
 
 _PDU_TYPES = frozenset(range(0x01, 0x08))
+# State machine events that are primitives from our own side (PS3.8 9.2).
+_LOCAL_EVENTS = frozenset({"Evt1", "Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"})
 # The largest PDU read when our maximum PDU size is 0 ("no limit"), and for
 # association requests, which come before any size is agreed.
 PDU_SIZE_FLOOR = 16 * 1024 * 1024
@@ -157,6 +160,8 @@ class TunedDUL(DULServiceProvider):
         self._wake_closed = False
         # The peer closed the connection or it failed (Evt17 was queued).
         self.transport_closed = False
+        # The peer sent something that is not DICOM (and was told, and logged).
+        self._refused = False
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
@@ -217,13 +222,11 @@ class TunedDUL(DULServiceProvider):
             return
         pdu_type, _, length = struct.unpack(">BBL", header)
         if pdu_type not in _PDU_TYPES:
-            LOGGER.error("Unknown PDU type received '0x%02X'", pdu_type)
-            self.event_queue.put("Evt19")  # unrecognised or invalid PDU
+            self._refuse(_unknown_pdu(pdu_type))
             return
         limit = pdu_size_limit(self.assoc.ae.maximum_pdu_size)
         if length > limit:
-            LOGGER.error("PDU of %d bytes refused (the limit is %d)", length, limit)
-            self.event_queue.put("Evt19")
+            self._refuse(f"a PDU of {length} bytes announced, more than the {limit} accepted")
             return
         buffer = bytearray(6 + length)
         buffer[:6] = header
@@ -232,17 +235,30 @@ class TunedDUL(DULServiceProvider):
         except (OSError, TimeoutError):
             complete = False
         if not complete:
-            LOGGER.error("Connection closed before the entire PDU was received")
+            if not self._refused:
+                LOGGER.warning("%s: the connection ended (or stalled past "
+                               "limits.network_timeout) in the middle of a PDU", self._peer())
             self._transport_closed()
             return
         try:
             pdu, event = self._decode_pdu(buffer)
         except Exception as exc:
-            LOGGER.error("Unable to decode the received PDU data: %s", exc)
-            self.event_queue.put("Evt19")
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._refuse(f"a PDU that cannot be decoded ({reason})")
             return
         self.event_queue.put(event)
         self._recv_pdu.put(pdu)
+
+    def _refuse(self, what: str) -> None:
+        """The peer sent something that is not DICOM: abort, and say so once
+        (what follows until the connection closes is read as more PDUs)."""
+        if not self._refused:
+            self._refused = True
+            LOGGER.warning("%s sent %s: aborting the connection", self._peer(), what)
+        self.event_queue.put("Evt19")  # unrecognised or invalid PDU
+
+    def _peer(self) -> str:
+        return str(self.assoc.requestor.address or "the peer")
 
     def _peer_sent_something(self) -> bool:
         """Data from the peer is waiting, in a state where reading it is normal."""
@@ -307,8 +323,34 @@ class TunedDUL(DULServiceProvider):
             except queue.Empty:
                 idle = True
                 continue
-            self.state_machine.do_action(event)
             idle = False
+            if (event, self.state_machine.current_state) in TRANSITION_TABLE:
+                self.state_machine.do_action(event)
+            else:
+                self._out_of_turn(event)
+
+    def _out_of_turn(self, event: str) -> None:
+        """An event the state machine has no transition for in its state.
+
+        Our side may answer (accept the association, send a response) just
+        after a bad PDU from the peer has aborted the association, or after
+        the peer has gone: reading before sending makes that more likely.
+        There is no one to send it to, so it is dropped. pynetdicom would
+        raise in this thread (a traceback in the log) or, while awaiting the
+        close (Sta13), look at the same primitive again until the ARTIM timer
+        runs out.
+        """
+        state = self.state_machine.current_state
+        if event in _LOCAL_EVENTS:
+            try:
+                self.to_provider_queue.get_nowait()  # the primitive behind the event
+            except queue.Empty:
+                pass
+            LOGGER.debug("%s from our side in %s: dropped", event, state)
+            return
+        LOGGER.warning("%s: unexpected %s in %s: aborting the association", self._peer(),
+                       event, state)
+        self._abort_hard()
 
     def _abort_hard(self) -> None:
         """pynetdicom's last resort: send an A-ABORT bypassing the state machine."""
@@ -337,6 +379,12 @@ class TunedAssociation(Association):
         # after any EVT_RELEASED or EVT_ABORTED.
         self.on_end: Any = None
         self.dul = TunedDUL(self)
+        # The timers are the new DUL's: pynetdicom set the timeouts on the one
+        # it made. Left at their defaults (ARTIM 30 s, idle 60 s), a peer that
+        # connects and says nothing, or garbage, or stops mid-association,
+        # would hold its thread that long whatever the config says.
+        self.acse_timeout = self.ae.acse_timeout
+        self.network_timeout = self.ae.network_timeout
         self.dul.to_user_queue = _UserQueue(self._activity, self._give_up_waiting)
         self.dimse.msg_queue = _SignallingQueue(self._activity)
 
@@ -428,7 +476,8 @@ class TunedAssociation(Association):
                 return
 
             if self.dul.idle_timer_expired():
-                LOGGER.error("Network timeout reached")
+                LOGGER.warning("%s sent nothing for %s s (limits.network_timeout): aborting",
+                               self.requestor.address, self.network_timeout)
                 if self.network_timeout_response == "A-RELEASE":
                     self._is_paused = True
                     self._reactor_checkpoint.wait()
@@ -499,21 +548,48 @@ class TunedServer(ThreadedAssociationServer):
     ``on_tls_failure(address, exc)`` is called (in the connection's thread)
     when a client fails the TLS handshake; ``service_overrides`` and
     ``on_association_end`` are given to every association (see
-    :class:`TunedAssociation`).
+    :class:`TunedAssociation`). At most ``max_waiting`` connections may wait
+    for their A-ASSOCIATE-RQ: beyond that the one waiting longest is closed.
+    Real peers ask at once; a flood of idle connections (a scanner, a
+    slowloris) would otherwise take a thread pair and a file descriptor each
+    until the ACSE timeout, and then every file descriptor the process may have.
     """
 
     # Stopping the accept loop must not wait for every association to end.
     block_on_close = False
     daemon_threads = True
+    # The listen backlog: socketserver's 5 overflows when a few peers connect
+    # at once while the accept loop shares the GIL with their new threads, and
+    # each overflowing peer's connection then waits a second for the SYN
+    # to be sent again.
+    request_queue_size = 128
 
     def __init__(self, *args: Any, on_tls_failure: Any = None,
                  service_overrides: dict[type, Any] | None = None,
-                 on_association_end: Any = None, **kwargs: Any) -> None:
+                 on_association_end: Any = None, max_waiting: int = 128,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("request_handler", TunedRequestHandler)
         self._on_tls_failure = on_tls_failure
         self.on_association_end = on_association_end
         self.service_overrides = dict(service_overrides or {})
+        self.max_waiting = max_waiting
         super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._close_longest_waiting()
+        super().process_request(request, client_address)
+
+    def _close_longest_waiting(self) -> None:
+        """Make room for one more connection waiting for its association request."""
+        waiting = [a for a in self.ae.active_associations
+                   if a.is_acceptor and getattr(a.requestor, "primitive", None) is None]
+        for assoc in waiting[:max(0, len(waiting) - self.max_waiting + 1)]:
+            sock = getattr(assoc.dul.socket, "socket", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)  # its DUL sees the end at once
+                except OSError:
+                    pass  # already gone
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock = cast(socket.socket, self.socket)
@@ -538,6 +614,15 @@ class TunedServer(ThreadedAssociationServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         LOGGER.exception("error handling a connection from %s", client_address)
+
+
+def _unknown_pdu(first_byte: int) -> str:
+    """What a peer whose first byte is no PDU type probably sent."""
+    if first_byte == 0x16:
+        return "a TLS handshake, to a port without TLS"
+    if chr(first_byte) in "GHPO":
+        return "an HTTP request (GET, HEAD, POST, OPTIONS?), not DICOM"
+    return f"a PDU of unknown type 0x{first_byte:02X} (not DICOM?)"
 
 
 def pdu_size_limit(maximum_pdu_size: int) -> int:

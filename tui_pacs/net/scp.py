@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ QUERY_RETRIEVE_CLASSES = (
 )
 # How often the accept loop looks for a stop request (seconds).
 ACCEPT_POLL = 0.2
+# Connections that may wait for their association request, per association
+# allowed (the oldest waiting is closed beyond that: see TunedServer).
+WAITING_PER_ASSOCIATION = 4
 
 
 class ListenError(Exception):
@@ -140,6 +144,10 @@ class DicomServer:
 
     def _make_ae(self, settings: Settings) -> Any:
         ae = make_ae(settings.node.aet, settings.limits)
+        # The access policy enforces limits.max_associations and counts only
+        # peers that asked for an association; pynetdicom's own count would
+        # include idle connections (see AssociationMonitor.on_requested).
+        ae.maximum_associations = sys.maxsize
         for uid in (sop_class.Verification, *QUERY_RETRIEVE_CLASSES):
             ae.add_supported_context(uid, DEFAULT_TRANSFER_SYNTAXES)
         add_storage_scp_contexts(ae, retrieve_roles=True)
@@ -167,6 +175,7 @@ class DicomServer:
                 on_tls_failure=self.monitor.tls_failed,
                 on_association_end=self.monitor.on_end,
                 service_overrides=overrides,
+                max_waiting=WAITING_PER_ASSOCIATION * self.context.settings.limits.max_associations,
             )
         except OSError as exc:
             raise ListenError(_listen_problem(listener, exc)) from None

@@ -14,6 +14,7 @@ import logging
 import mmap
 import os
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,7 @@ from tui_pacs.store.writer import (
     IndexWriter,
     Outcome,
     Recovery,
+    SeriesConflict,
     StagedInstance,
     StoreResult,
     WriterClosed,
@@ -94,12 +96,18 @@ class Archive:
         except OSError as exc:
             raise ArchiveError(f"{self.data_dir}: cannot create the data directory: "
                                f"{exc.strerror or exc}") from None
-        crashed = self._take_lock()
+        alone, crashed = self._take_lock()
         index_path = self.data_dir / INDEX_FILE
         self._writer = IndexWriter(index_path, self.data_dir, self.data_dir / TMP_DIR,
                                    self.storage.overwrite_duplicates)
+        started = time.monotonic()
         try:
-            self.recovery = await self._writer.open(recover=crashed)
+            # Alone, whatever is half done was left by a process that is gone
+            # (the last one, or one killed while others ran): finish it. That
+            # looks only at marked rows and at tmp/, so it is quick.
+            recovery = await self._writer.open(recover=alone)
+            if alone:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_SH)  # others may come in now
             self._read_conn = await db.connect_reader(index_path)
         except Exception as exc:
             await self._writer.close()
@@ -109,10 +117,9 @@ class Archive:
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
         self.index = Index(self._read_conn)
-        if self.recovery and (self.recovery.completed or self.recovery.removed_temporary):
-            log.warning("recovered from an unclean shutdown: %d instance(s) put in place, "
-                        "%d unacknowledged temporary file(s) removed",
-                        self.recovery.completed, self.recovery.removed_temporary)
+        if recovery is not None and (crashed or recovery.changed_anything):
+            self.recovery = recovery
+            _log_recovery(recovery, crashed, time.monotonic() - started)
 
     async def close(self) -> None:
         """Finish pending writes, close the index, and mark a clean shutdown."""
@@ -299,25 +306,37 @@ class Archive:
 
     # --- process lock -----------------------------------------------------------
 
-    def _take_lock(self) -> bool:
-        """Share the archive with other processes; return True after a crash.
+    def _take_lock(self) -> tuple[bool, bool]:
+        """Share the archive with other processes: (alone, crashed).
 
-        Each process holds a shared lock while it has the archive open. The
-        running marker survives a crash; if we are alone (exclusive lock
-        granted) and the marker is there, the last process did not close.
+        Each process holds a shared lock while it has the archive open. When
+        we are alone, the lock stays exclusive until the index is open, so
+        that no one stores into tmp/ while recovery tidies it. The running
+        marker survives a crash: if we are alone and it is there, the last
+        process did not close.
         """
         fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock_fd = fd
         marker = self.data_dir / RUNNING_MARKER
-        crashed = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            crashed = marker.exists()
-            marker.touch()
         except BlockingIOError:
-            pass
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        self._lock_fd = fd
-        return crashed
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return False, False
+        crashed = marker.exists()
+        marker.touch()
+        return True, crashed
+
+    def in_use_elsewhere(self) -> bool:
+        """Whether another process has this archive open (a running node, an import)."""
+        if self._lock_fd is None:
+            return False
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+        return False
 
     def _release_lock(self) -> None:
         if self._lock_fd is None:
@@ -336,6 +355,19 @@ class Archive:
             self._read_conn = None
 
 
+def _log_recovery(recovery: Recovery, crashed: bool, seconds: float) -> None:
+    what = (f"{recovery.completed} committed instance(s) put in place, "
+            f"{recovery.removed_temporary} unacknowledged temporary file(s) removed, "
+            f"{recovery.deleted} instance(s) of interrupted deletes removed, "
+            f"{recovery.dropped} index row(s) without a file dropped")
+    if crashed:
+        log.warning("the previous run did not shut down cleanly; quick check done in "
+                    "%.2f s: %s (`tui-pacs check` compares every file with the index)",
+                    seconds, what)
+    else:
+        log.warning("finished what an interrupted process left: %s", what)
+
+
 def _relpath(record: InstanceRecord) -> str:
     return instance_relpath(record.study_uid, record.sop_uid)
 
@@ -344,6 +376,8 @@ def _commit_failure(exc: Exception) -> StoreFailure:
     """Why the writer could not commit an instance, as a StoreFailure."""
     if isinstance(exc, WriterClosed):
         return StoreFailure(str(exc))
+    if isinstance(exc, SeriesConflict):
+        return StoreFailure(str(exc), invalid=True)
     if isinstance(exc, OSError):
         return _failure_from_os_error(exc)
     # sqlite3 errors: disk I/O, full, corrupt
@@ -354,5 +388,5 @@ def _commit_failure(exc: Exception) -> StoreFailure:
 
 def _failure_from_os_error(exc: OSError) -> StoreFailure:
     if files.is_out_of_space(exc):
-        return StoreFailure(f"out of disk space ({exc.strerror or exc})", out_of_space=True)
+        return StoreFailure(f"out of disk space: {exc.strerror or exc}", out_of_space=True)
     return StoreFailure(f"cannot write: {exc.strerror or exc}")

@@ -55,12 +55,16 @@ class SpaceGuard:
                 self._free = shutil.disk_usage(self._directory).free
                 self._checked = now
             if self._free - needed < self._reserve:
-                raise OutOfSpace(
-                    errno.ENOSPC,
-                    f"only {self._free // 1_048_576} MB free, "
-                    f"{self._reserve // 1_048_576} MB are kept in reserve",
-                )
+                kept = (f"{_size(self._reserve)} kept in reserve (storage.min_free_mb)"
+                        if self._reserve else f"{_size(needed)} needed")
+                raise OutOfSpace(errno.ENOSPC, f"{_size(self._free)} free, {kept}")
             self._free -= needed
+
+
+def _size(count: int) -> str:
+    if count < 1_048_576:
+        return f"{count // 1024} KB"
+    return f"{count / 1_048_576:.1f} MB"
 
 
 def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:

@@ -99,9 +99,3 @@ class Index:
         async with self._conn.execute(sql) as cursor:
             row = await cursor.fetchone()
         return dict(zip(("patients", "studies", "series", "instances", "bytes"), row))
-
-    async def all_paths(self) -> dict[str, str]:
-        """path -> SOP Instance UID for every indexed file (used by the archive check)."""
-        async with self._conn.execute("SELECT path, sop_uid FROM instances") as cursor:
-            rows = await cursor.fetchall()
-        return {row[0]: row[1] for row in rows}

@@ -18,11 +18,13 @@ the index the bottleneck of ingest.
 
 Crash safety: a committed row names its temporary file in ``pending`` until
 the rename is done (the column is cleared in the next group's transaction,
-at no extra cost). After a crash, :meth:`_GroupCommitter.recover` finishes
-those renames and removes every other temporary file: an instance is either
-committed and in place, or gone without ever having been acknowledged; no
-scan of the archive is needed. Deletes remove files before rows (a crash
-leaves rows without files, which the archive check drops).
+at no extra cost). A delete first marks its rows ``DELETING``, then removes
+the files, then the rows. After a crash, :meth:`_GroupCommitter.recover`
+looks only at marked rows and at tmp/: it finishes the renames (a row
+whose file is in neither place is dropped: it was never acknowledged),
+finishes the deletes, and removes every other temporary file. An instance
+is either committed and in place, or gone without ever having been
+acknowledged; no scan of the archive is needed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from tui_pacs.store import db, files, queries
 from tui_pacs.store.layout import resolve
 
 MAX_GROUP = 256
+# ``pending`` of a row whose delete has begun; a slash is never in a file name.
+DELETING = "/deleting"
 # How long the writer waits for instances that association threads are
 # still staging before it commits a group without them. Each group costs
 # two flushes (index, directory) on top of each file's own: with four
@@ -98,6 +102,15 @@ class Recovery:
     completed: int
     # Temporary files of instances never acknowledged, removed.
     removed_temporary: int
+    # Committed rows whose file was in neither place (lost with the directory
+    # entry of an unsynced temporary file in a power cut; never acknowledged).
+    dropped: int = 0
+    # Instances whose interrupted delete was finished.
+    deleted: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.completed or self.removed_temporary or self.dropped or self.deleted)
 
 
 @dataclass
@@ -115,6 +128,15 @@ class _DeleteJob:
 
 class WriterClosed(RuntimeError):
     """The archive is shutting down and takes no more work."""
+
+
+class SeriesConflict(ValueError):
+    """An instance whose SeriesInstanceUID the index holds under another study.
+
+    Filed under its own study's directory but indexed under the series'
+    study, it would make the index and the files disagree (and leave an
+    empty study behind), so it is refused.
+    """
 
 
 class IndexWriter:
@@ -258,7 +280,11 @@ def _settle(jobs: list, work) -> None:
                 job.future.set_exception(exc)
         return
     for job, result in zip(jobs, results):
-        if job.future.set_running_or_notify_cancel():
+        if not job.future.set_running_or_notify_cancel():
+            continue
+        if isinstance(result, Exception):
+            job.future.set_exception(result)
+        else:
             job.future.set_result(result)
 
 
@@ -283,35 +309,47 @@ class _GroupCommitter:
         self._conn.close()
 
     def recover(self) -> Recovery:
-        """Finish the renames a crash interrupted; remove unacknowledged files."""
-        pending = self._conn.execute(
-            "SELECT sop_uid, path, pending FROM instances WHERE pending != ''").fetchall()
+        """Finish the renames and deletes a crash interrupted; remove unacknowledged files."""
+        marked = self._conn.execute(
+            "SELECT i.id, i.path, i.pending, i.series_ref FROM instances i "
+            "WHERE i.pending != ''").fetchall()
         directories: set[Path] = set()
         completed = 0
-        for _, relpath, name in pending:
-            temporary = self._tmp_dir / name
+        gone: list[tuple[int, int]] = []  # (row id, series id) of rows to delete
+        deleted = 0
+        for row_id, relpath, pending, series_ref in marked:
+            final = self._absolute(relpath)
+            if pending == DELETING:
+                files.remove_quietly(final)
+                gone.append((row_id, series_ref))
+                deleted += 1
+                continue
+            temporary = self._tmp_dir / pending
             if temporary.parent == self._tmp_dir and temporary.exists():
-                directories.update(files.move_into_place(temporary, self._absolute(relpath)))
+                directories.update(files.move_into_place(temporary, final))
                 completed += 1
+            elif not final.exists():
+                gone.append((row_id, series_ref))
         files.sync_directories(directories)
-        self._settled = [row[0] for row in pending]
         with self._transaction():
-            self._clear_pending()
+            self._conn.execute("UPDATE instances SET pending = '' WHERE pending != ''")
+            self._delete_rows(gone)
         removed = 0
         for leftover in self._tmp_dir.iterdir():
             files.remove_quietly(leftover)
             removed += 1
-        return Recovery(completed, removed)
+        return Recovery(completed, removed, dropped=len(gone) - deleted, deleted=deleted)
 
     # --- stores -----------------------------------------------------------------
 
-    def store_group(self, staged: list[StagedInstance]) -> list[StoreResult]:
+    def store_group(self, staged: list[StagedInstance]
+                    ) -> list[StoreResult | SeriesConflict]:
         actions, superseded = self._decide(staged)
         for item, action in zip(staged, actions):
-            if action == "discard" and item.temporary:
+            if action not in ("insert", "replace") and item.temporary:
                 files.remove_quietly(item.temporary)
         keeping = [(item, action) for item, action in zip(staged, actions)
-                   if action != "discard"]
+                   if action in ("insert", "replace")]
         if keeping:
             try:
                 with self._transaction():
@@ -325,15 +363,24 @@ class _GroupCommitter:
         _remove_all(superseded)
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
                     "discard": Outcome.DUPLICATE}
-        return [StoreResult(outcomes[a], s.record, s.relpath) for s, a in zip(staged, actions)]
+        return [action if isinstance(action, SeriesConflict)
+                else StoreResult(outcomes[action], item.record, item.relpath)
+                for item, action in zip(staged, actions)]
 
-    def _decide(self, staged: list[StagedInstance]) -> tuple[list[str], list[Path]]:
-        """insert, replace or discard (a duplicate we keep) for each instance."""
+    def _decide(self, staged: list[StagedInstance]
+                ) -> tuple[list[str | SeriesConflict], list[Path]]:
+        """insert, replace, discard (a duplicate we keep), or the SeriesConflict
+        that refuses it, for each instance."""
         known = self._existing({s.record.sop_uid for s in staged})
-        actions: list[str] = []
+        owners = self._studies_of({s.record.series_uid for s in staged})
+        actions: list[str | SeriesConflict] = []
         superseded: list[Path] = []
         for item in staged:
-            sop = item.record.sop_uid
+            sop, series, study = item.record.sop_uid, item.record.series_uid, item.record.study_uid
+            if owners.setdefault(series, study) != study:
+                actions.append(SeriesConflict(f"SeriesInstanceUID {series} is archived under "
+                                              f"another study ({owners[series]})"))
+                continue
             if sop not in known:
                 actions.append("insert")
             elif self._overwrite:
@@ -345,12 +392,20 @@ class _GroupCommitter:
             known[sop] = item.relpath
         return actions, superseded
 
+    def _studies_of(self, series_uids: set[str]) -> dict[str, str]:
+        """SeriesInstanceUID -> its StudyInstanceUID, for series already indexed."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(series_uids)):
+            found.update(self._conn.execute(
+                "SELECT se.series_uid, st.study_uid FROM series se "
+                f"JOIN studies st ON st.id = se.study_ref WHERE se.series_uid IN ({_marks(chunk)})",
+                chunk))
+        return found
+
     def _existing(self, sop_uids: set[str]) -> dict[str, str]:
         """SOP Instance UID -> stored path, for those already in the index."""
         found: dict[str, str] = {}
-        uids = list(sop_uids)
-        for start in range(0, len(uids), 500):
-            chunk = uids[start:start + 500]
+        for chunk in _chunks(list(sop_uids)):
             rows = self._conn.execute(
                 f"SELECT sop_uid, path FROM instances WHERE sop_uid IN ({_marks(chunk)})", chunk)
             found.update(rows)
@@ -461,15 +516,23 @@ class _GroupCommitter:
         ).fetchall()
         if not rows:
             return DeleteResult(0, 0, 0, 0)
-        # Files first: a crash now leaves rows without files, which check drops.
+        ids = [row[0] for row in rows]
+        # Marked first: a crash while the files go leaves rows that recovery
+        # (or the archive check) knows to finish deleting.
+        with self._transaction():
+            for chunk in _chunks(ids):
+                conn.execute(f"UPDATE instances SET pending = ? WHERE id IN ({_marks(chunk)})",
+                             [DELETING, *chunk])
         _remove_all(self._absolute(row[1]) for row in rows)
         with self._transaction():
-            ids = [row[0] for row in rows]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                conn.execute(f"DELETE FROM instances WHERE id IN ({_marks(chunk)})", chunk)
-            series, studies, patients = _recount(conn, {row[2] for row in rows})
+            series, studies, patients = self._delete_rows([(row[0], row[2]) for row in rows])
         return DeleteResult(len(rows), studies, series, patients)
+
+    def _delete_rows(self, rows: list[tuple[int, int]]) -> tuple[int, int, int]:
+        """Delete instance rows (id, series id) and bring the levels above up to date."""
+        for chunk in _chunks([row[0] for row in rows]):
+            self._conn.execute(f"DELETE FROM instances WHERE id IN ({_marks(chunk)})", chunk)
+        return _recount(self._conn, {row[1] for row in rows})
 
     def _transaction(self):
         return _Transaction(self._conn)
@@ -513,6 +576,12 @@ def _as_list(function, *args):
 
 def _returning_id(conn: sqlite3.Connection, sql: str, params: tuple) -> int:
     return int(conn.execute(sql, params).fetchone()[0])
+
+
+def _chunks(values: list, size: int = 500) -> Iterable[list]:
+    """Pieces small enough for one statement's parameters."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def _marks(values: list) -> str:

@@ -1,0 +1,84 @@
+"""SIGKILL during a busy ingest: nothing acknowledged is lost, nothing partial is seen.
+
+Four DCMTK storescu processes send 200 instances each while the node is
+killed at some moment; storescu's own log says which instances got a
+success status. After a restart (no manual step), each of those is in the
+index with its file readable and identical to what was sent, tmp/ is empty,
+and the archive check finds index and files in agreement. The senders then
+send everything again, as a modality retries, and the archive ends up whole.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import pytest
+from pydicom import dcmread
+
+from tests.conftest import run_cli
+from tests.robust.clients import acknowledged, start_storescu, write_batches
+from tests.server.helpers import dataset_bytes, indexed, sop_instance_uid, stored_file
+
+pytestmark = pytest.mark.interop
+
+SENDERS = 4
+INSTANCES = 200
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory):
+    return write_batches(tmp_path_factory.mktemp("crash-input"), SENDERS, INSTANCES)
+
+
+def stores_logged(node) -> int:
+    return node.log().count("C-STORE ")
+
+
+def send_all(node, batches) -> list[str]:
+    senders = [start_storescu(node.port, files) for files in batches]
+    return [sender.communicate(timeout=240)[1] for sender in senders]
+
+
+# Instances the node has stored (by its log) when it is killed: before the
+# first one, early, midway, and near the end; then a few milliseconds more
+# (seeded), so that the kill falls at some point of a group commit.
+@pytest.mark.parametrize("kill_after", [0, 60, 350, 700])
+def test_sigkill_while_four_senders_store(start_node, batches, kill_after):
+    node = start_node()
+    senders = [start_storescu(node.port, files) for files in batches]
+    try:
+        if kill_after:
+            deadline = time.monotonic() + 120
+            while stores_logged(node) < kill_after and time.monotonic() < deadline:
+                time.sleep(0.002)
+        else:
+            node.wait_for_log("association accepted")
+        time.sleep(random.Random(kill_after).uniform(0, 0.02))
+        assert node.stop(signal.SIGKILL) == -signal.SIGKILL
+        outputs = [sender.communicate(timeout=60)[1] for sender in senders]
+    finally:
+        for sender in senders:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+    safe = [path for output in outputs for path in acknowledged(output)]
+    assert len(safe) < SENDERS * INSTANCES, "the kill came after every instance was sent"
+
+    restarted = start_node(data=node.data)
+    assert "did not shut down cleanly" in restarted.log()
+    assert list((node.data / "tmp").iterdir()) == []
+    for path in safe:
+        stored = stored_file(node.data, sop_instance_uid(path))
+        assert dataset_bytes(stored) == dataset_bytes(path), path
+        assert dcmread(stored).SOPInstanceUID == sop_instance_uid(path)
+    check = run_cli("check", "--data", node.data)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    # The modalities send again: duplicates succeed, the rest arrives.
+    for output in send_all(restarted, batches):
+        assert len(acknowledged(output)) == INSTANCES, output[-2000:]
+    assert indexed(node.data, "SELECT count(*) FROM instances") == [(SENDERS * INSTANCES,)]
+    assert restarted.stop() == 0
+    assert "Traceback" not in node.log() + restarted.log()
