@@ -28,6 +28,7 @@ from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.net.ae import NODELAY_HANDLERS, make_ae
+from tui_pacs.net.requestor import request_association
 
 
 @dataclass(frozen=True)
@@ -207,10 +208,9 @@ def open_association(
     ae.dimse_timeout = session.dimse_timeout
     watch = _Watch()
     started = time.perf_counter()
-    assoc = ae.associate(
-        address, target.port, contexts=list(contexts), ae_title=target.aet,
-        ext_neg=ext_neg, evt_handlers=[*NODELAY_HANDLERS, *watch.handlers,
-                                       *(evt_handlers or [])],
+    assoc = request_association(
+        ae, address, target.port, contexts, ae_title=target.aet, ext_neg=ext_neg or (),
+        evt_handlers=[*NODELAY_HANDLERS, *watch.handlers, *(evt_handlers or [])],
         tls_args=_tls_args(session) if target.tls else None,
     )
     ended = time.perf_counter()

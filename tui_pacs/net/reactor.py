@@ -81,8 +81,7 @@ PDU_SIZE_FLOOR = 16 * 1024 * 1024
 # Longest sleep of an idle reactor: bounds how late a timer (ARTIM, network
 # timeout) is noticed. Data and primitives wake the reactors at once.
 IDLE_WAIT = 0.05
-# pynetdicom's per-PDU and per-message log handlers format every PDU even when
-# nothing is logged; they are bound only when pynetdicom's logger shows debug.
+# pynetdicom's per-PDU and per-message log handlers (unbind_log_handlers).
 _STANDARD_LOG_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
     (evt.EVT_DIMSE_SENT, standard_dimse_sent_handler),
@@ -131,6 +130,13 @@ class _UserQueue(_SignallingQueue):
 
 class TunedSocket(AssociationSocket):
     """A PDU is read straight into one buffer, without growing it 4 KiB at a time."""
+
+    def connect(self, primitive: Any) -> None:
+        super().connect(primitive)
+        if self._is_connected and self.socket is not None:
+            # pynetdicom leaves a requested connection without a timeout once
+            # it is up: a peer that stops mid-PDU would pin the reactor.
+            self.socket.settimeout(self.assoc.network_timeout)
 
     def read_into(self, view: memoryview) -> int:
         """Fill ``view`` from the socket; return how many bytes arrived before
@@ -191,8 +197,11 @@ class TunedDUL(DULServiceProvider):
             return
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return  # decrypted bytes already buffered: select() cannot see them
+        # A requestor's socket is not connected until the A-ASSOCIATE request
+        # is on its way (and select() finds an unconnected socket readable).
+        watched = [sock, self._wake_read] if wrapper._is_connected else [self._wake_read]
         try:
-            select.select([sock, self._wake_read], [], [], IDLE_WAIT)
+            select.select(watched, [], [], IDLE_WAIT)
         except (OSError, ValueError):
             time.sleep(self._run_loop_delay)
         try:
@@ -324,7 +333,11 @@ class TunedDUL(DULServiceProvider):
 
 
 class TunedAssociation(Association):
-    """An acceptor association whose reactor waits for messages instead of polling."""
+    """An association whose reactor waits for messages instead of polling.
+
+    Accepted by :class:`TunedServer`, or requested with
+    :func:`tui_pacs.net.requestor.request_association`.
+    """
 
     def __init__(self, ae: Any, mode: str) -> None:
         super().__init__(ae, mode)
@@ -382,15 +395,20 @@ class TunedAssociation(Association):
     def _run_reactor(self) -> None:
         # pynetdicom 3.0 Association._run_reactor, waiting on `_activity`
         # instead of sleeping 1 ms per turn, and stopping between operations
-        # when asked to.
-        self._is_paused = False
+        # when asked to. While it waits it counts as paused: pynetdicom's
+        # send_*() methods pause the reactor (clear the checkpoint, then spin
+        # until `_is_paused`) before they read the responses themselves, and
+        # must not wait for it to come round. Having unpaused itself, it
+        # looks at the checkpoint again: a send_*() call that paused it
+        # meanwhile owns the messages queued for it.
         while not self._kill:
+            self._is_paused = True
             self._activity.wait(IDLE_WAIT)
             self._activity.clear()
-
-            self._is_paused = True
             self._reactor_checkpoint.wait()
             self._is_paused = False
+            if not self._reactor_checkpoint.is_set():
+                continue
 
             context_id, msg = self.dimse.get_msg(block=False)
             if msg:
@@ -487,9 +505,7 @@ class TunedRequestHandler(RequestHandler):
             elif isinstance(event, evt.NotificationEvent):
                 for handler, args in cast(list, handlers):
                     assoc.bind(event, handler, args)
-        if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
-            for event, handler in _STANDARD_LOG_HANDLERS:
-                assoc.unbind(event, handler)
+        unbind_log_handlers(assoc)
         return assoc
 
 
@@ -538,6 +554,15 @@ class TunedServer(ThreadedAssociationServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         LOGGER.exception("error handling a connection from %s", client_address)
+
+
+def unbind_log_handlers(assoc: Association) -> None:
+    """Unbind pynetdicom's per-PDU and per-message log handlers unless its
+    logger shows debug messages (they format every PDU even when nothing
+    is logged)."""
+    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
+        for event, handler in _STANDARD_LOG_HANDLERS:
+            assoc.unbind(event, handler)
 
 
 def pdu_size_limit(maximum_pdu_size: int) -> int:
