@@ -138,6 +138,24 @@ class TunedSocket(AssociationSocket):
             # it is up: a peer that stops mid-PDU would pin the reactor.
             self.socket.settimeout(self.assoc.network_timeout)
 
+    def read_start(self, view: memoryview) -> int | None:
+        """Read the first bytes of a PDU into ``view`` without waiting, once
+        select() found the socket readable: how many came (0: the peer closed
+        the connection), or None when what made a TLS socket readable was no
+        data (a session ticket after the handshake, say), so that the reactor
+        does not wait for a PDU while it has one to send."""
+        sock = cast(socket.socket, self.socket)
+        if not isinstance(sock, ssl.SSLSocket):
+            return sock.recv_into(view)
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            return sock.recv_into(view)
+        except ssl.SSLWantReadError:
+            return None
+        finally:
+            sock.settimeout(timeout)
+
     def read_into(self, view: memoryview) -> int:
         """Fill ``view`` from the socket; return how many bytes arrived before
         the peer closed the connection (less than ``len(view)`` if it did)."""
@@ -197,6 +215,8 @@ class TunedDUL(DULServiceProvider):
             return
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return  # decrypted bytes already buffered: select() cannot see them
+        if not self.to_provider_queue.empty():
+            return  # a primitive whose wake-up was already taken
         # A requestor's socket is not connected until the A-ASSOCIATE request
         # is on its way (and select() finds an unconnected socket readable).
         watched = [sock, self._wake_read] if wrapper._is_connected else [self._wake_read]
@@ -218,7 +238,10 @@ class TunedDUL(DULServiceProvider):
         sock = cast(TunedSocket, self.socket)
         header = bytearray(6)
         try:
-            complete = sock.read_into(memoryview(header)) == 6
+            started = sock.read_start(memoryview(header))
+            if started is None:
+                return
+            complete = started > 0 and sock.read_into(memoryview(header)[started:]) == 6 - started
         except (OSError, TimeoutError):
             complete = False
         if not complete:
