@@ -59,6 +59,8 @@ class GetRun:
         self._lock = threading.Lock()
         self._outcomes: list[Outcome] = []
         self._failure: RemoteFailure | None = None
+        # Associations opened, once run() returns.
+        self.associations = 0
 
     def run(self, associations: int) -> Outcome:
         """Retrieve every piece; raises RemoteFailure when the first association
@@ -80,6 +82,8 @@ class GetRun:
     def _open(self, cancellation: Cancellation) -> GetAssociation:
         link = GetAssociation.open(self._session, self._model, self._storage)
         cancellation.attach(link)
+        with self._lock:
+            self.associations += 1
         return link
 
     def _help(self, cancellation: Cancellation) -> None:

@@ -71,6 +71,8 @@ from pynetdicom.transport import (
     ThreadedAssociationServer,
 )
 
+from tui_pacs.net.pdv import fragment_size, write_message
+
 LOGGER = logging.getLogger(__name__)
 
 _PDU_TYPES = frozenset(range(0x01, 0x08))
@@ -179,12 +181,36 @@ class TunedDUL(DULServiceProvider):
         os.set_blocking(self._wake_write, False)
         self._wake_lock = threading.Lock()
         self._wake_closed = False
+        self._send_lock = threading.Lock()
         # The peer closed the connection or it failed (Evt17 was queued).
         self.transport_closed = False
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
         self._wake()
+
+    def send_message(self, context_id: int, command: bytes,
+                     dataset: bytes | bytearray | memoryview | None = None) -> None:
+        """Write a DIMSE message straight to the socket, from the association's
+        thread (see :mod:`tui_pacs.net.pdv`).
+
+        The queue to this thread and the state machine take every PDU one by
+        one: an image sent as a C-GET sub-operation crossed them in dozens
+        of PDUs. A P-DATA leaves the state where it is, so only the state is
+        checked; a lock keeps this thread's own PDUs (A-ABORT, A-RELEASE,
+        queued P-DATA) whole. Raises ConnectionError when the association is
+        no longer established, OSError when the connection fails.
+        """
+        with self._send_lock:
+            sock = self.socket.socket if self.socket is not None else None
+            if sock is None or self.state_machine.current_state != "Sta6":
+                raise ConnectionError("the association is not established")
+            fragment = fragment_size(int(self.assoc.dimse.maximum_pdu_size or 0))
+            write_message(sock, context_id, command, dataset, fragment)
+
+    def _send(self, pdu: Any) -> None:
+        with self._send_lock:
+            super()._send(pdu)
 
     def kill_dul(self) -> None:
         super().kill_dul()

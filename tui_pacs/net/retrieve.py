@@ -111,23 +111,24 @@ def get(session: Session, request: RetrieveRequest, archive: Archive,
     plan = plan_get(session, request, cancellation, associations)
     tally = Tally(on_progress)
     receiver = Receiver(archive, tally.arrived)
-    outcome = GetRun(session, plan, receiver, tally, cancellation).run(associations)
+    run = GetRun(session, plan, receiver, tally, cancellation)
+    outcome = run.run(associations)
     if plan.split and not receiver.received and _failed(outcome):
         # The remote refused every piece (some do not take lists of UIDs):
         # the retrieve as asked, in one C-GET.
         log.info("C-GET from %s: the pieces were refused (0x%04X), retrieving as one request",
                  session.target, outcome.status or 0)
+        plan = GetPlan(plan.sop_classes, [Piece(request)])
         tally = Tally(on_progress)
         receiver = Receiver(archive, tally.arrived)
-        whole = GetPlan(plan.sop_classes, [Piece(request)])
-        outcome = GetRun(session, whole, receiver, tally, cancellation).run(1)
+        run = GetRun(session, plan, receiver, tally, cancellation)
+        outcome = run.run(1)
     problem = None
     if _failed(outcome):
         problem = diagnosis.failure_status("C-GET", outcome.status or 0, outcome.comment)
     return _report(session, "C-GET", session.calling_aet, outcome, tally.progress, receiver,
-                   "this association (C-GET)" if not plan.split else
-                   f"{min(associations, len(plan.pieces))} associations (C-GET)",
-                   started, problem)
+                   f"{run.associations} associations (C-GET)" if run.associations > 1
+                   else "this association (C-GET)", started, problem)
 
 
 def _failed(outcome: Outcome) -> bool:

@@ -215,7 +215,7 @@ def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending
             sending.failed(item.source, f"not sent: {lost}")
             continue
         try:
-            syntax, data, decompressed = _payload(item, accepted)
+            syntax, data, decompressed = payload(item, accepted)
         except NotSendable as exc:
             sending.failed(item.source, str(exc))
             continue
@@ -239,9 +239,10 @@ def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending
             sending.succeeded(item)
 
 
-def _payload(item: Outgoing, accepted: set[tuple[str, str]]
-             ) -> tuple[str, bytes | memoryview, bool]:
-    """(transfer syntax, encoded dataset, decompressed?) for a context the remote accepted."""
+def payload(item: Outgoing, accepted: set[tuple[str, str]]
+            ) -> tuple[str, bytes | memoryview, bool]:
+    """(transfer syntax, encoded dataset, decompressed?) for a context the remote
+    accepted; raises NotSendable."""
     if item.streamable and (item.sop_class, item.transfer_syntax) in accepted:
         try:
             data = item.path.read_bytes()

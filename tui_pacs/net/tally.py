@@ -72,7 +72,11 @@ class Tally:
             self._notify()
 
     def arrived(self, received: int) -> None:
+        """``received`` instances are here so far. Association threads report
+        concurrently, a later count possibly before an earlier one."""
         with self._lock:
+            if received <= self.progress.received:
+                return
             self.progress = dataclasses.replace(self.progress, received=received)
             self._notify()
 

@@ -54,6 +54,7 @@ from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, Diagnosis, RemoteFailure
 from tui_pacs.net.association import Session, connect_tcp, resolve, wrap_tls
+from tui_pacs.net.pdv import COMMAND, LAST, fragment_size, write_message
 from tui_pacs.net.reactor import PDU_SIZE_FLOOR, pdu_size_limit
 from tui_pacs.store.ingest import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
@@ -63,11 +64,9 @@ APPLICATION_CONTEXT = UID("1.2.840.10008.3.1.1.1")
 _ASSOCIATE_AC, _ASSOCIATE_RJ, _P_DATA = 0x02, 0x03, 0x04
 _RELEASE_RQ, _RELEASE_RP, _ABORT = 0x05, 0x06, 0x07
 # PDU header (type, reserved, length) and PDV item header (length, context, control).
-_HEADER = struct.Struct(">BBLLBB")
 _PDU_HEADER = struct.Struct(">BBL")
 _PDV_HEADER = struct.Struct(">LBB")
 _ELEMENT_HEADER = struct.Struct("<HHL")
-COMMAND, LAST = 0x01, 0x02
 
 # Command set elements (group 0000) and values (PS3.7 E.1).
 AFFECTED_SOP_CLASS = 0x0002
@@ -150,6 +149,19 @@ def command_set(elements: Iterable[tuple[int, bytes]]) -> bytes:
     return _element(0x0000, struct.pack("<L", len(body))) + body
 
 
+def store_request(message_id: int, sop_class: str, sop_instance: str,
+                  originator: tuple[str, int] | None = None) -> bytes:
+    """A C-STORE-RQ command set (PS3.7 9.3.1.1); ``originator``: the AE title and
+    Message ID of the C-MOVE it is a sub-operation of."""
+    elements = [(AFFECTED_SOP_CLASS, ui(sop_class)), (COMMAND_FIELD, us(C_STORE_RQ)),
+                (MESSAGE_ID, us(message_id)), (PRIORITY, us(MEDIUM_PRIORITY)),
+                (DATASET_TYPE, us(DATASET_PRESENT)), (AFFECTED_SOP_INSTANCE, ui(sop_instance))]
+    if originator is not None:
+        elements += [(MOVE_ORIGINATOR_AET, ae(originator[0])),
+                     (MOVE_ORIGINATOR_ID, us(originator[1]))]
+    return command_set(elements)
+
+
 def us(value: int) -> bytes:
     return struct.pack("<H", value)
 
@@ -187,9 +199,7 @@ class UpperLayerAssociation:
         self._socket = sock
         self._session = session
         self.accepted_contexts = {int(cx.context_id): cx for cx in accepted}
-        # The largest PDU the remote takes (0: no limit), minus the PDV headers.
-        self._fragment = (max_pdu - 6) if max_pdu else 1 << 24
-        self._can_gather = not hasattr(sock, "version")  # SSL sockets have no sendmsg
+        self._fragment = fragment_size(max_pdu)
         self._send_lock = threading.Lock()
         self._pdvs: deque[tuple[int, int, memoryview]] = deque()
         self.connection = connection
@@ -250,28 +260,10 @@ class UpperLayerAssociation:
         association is lost on the way."""
         try:
             with self._send_lock:
-                self._socket.sendall(_HEADER.pack(_P_DATA, 0, len(command) + 6,
-                                                  len(command) + 2, context_id,
-                                                  COMMAND | LAST) + command)
-                if dataset is None:
-                    return
-                view = memoryview(dataset)
-                for start in range(0, max(len(view), 1), self._fragment):
-                    part = view[start:start + self._fragment]
-                    last = LAST if start + self._fragment >= len(view) else 0
-                    self._send_pdv(context_id, last, part)
+                write_message(self._socket, context_id, command, dataset, self._fragment)
         except (OSError, ConnectionError) as exc:
             self._lost()
             raise RemoteFailure(self._lost_diagnosis(exc)) from None
-
-    def _send_pdv(self, context_id: int, control: int, part: memoryview) -> None:
-        header = _HEADER.pack(_P_DATA, 0, len(part) + 6, len(part) + 2, context_id, control)
-        if self._can_gather:
-            sent = self._socket.sendmsg([header, part])
-            if sent < len(header) + len(part):
-                self._socket.sendall((header + part.tobytes())[sent:])
-        else:
-            self._socket.sendall(header + part.tobytes())
 
     # --- reading ----------------------------------------------------------------------
 
@@ -382,14 +374,8 @@ class StoreAssociation(UpperLayerAssociation):
         """
         context_id = self._contexts[(sop_class, transfer_syntax)]
         self._message_id = self._message_id % 0xFFFF + 1
-        elements = [(AFFECTED_SOP_CLASS, ui(sop_class)), (COMMAND_FIELD, us(C_STORE_RQ)),
-                    (MESSAGE_ID, us(self._message_id)), (PRIORITY, us(MEDIUM_PRIORITY)),
-                    (DATASET_TYPE, us(DATASET_PRESENT)),
-                    (AFFECTED_SOP_INSTANCE, ui(sop_instance))]
-        if originator is not None:
-            elements += [(MOVE_ORIGINATOR_AET, ae(originator[0])),
-                         (MOVE_ORIGINATOR_ID, us(originator[1]))]
-        self.send_message(context_id, command_set(elements), data)
+        command = store_request(self._message_id, sop_class, sop_instance, originator)
+        self.send_message(context_id, command, data)
         answer = self.read_message().command
         if answer.field != C_STORE_RSP:
             self.abort()
