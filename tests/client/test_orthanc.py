@@ -15,11 +15,12 @@ from tests.peers.orthanc import Orthanc
 from tests.peers.ports import free_port
 from tui_pacs.config import Modality
 from tui_pacs.core.model import Level
+from tui_pacs.core.query import RetrieveRequest
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.net.ae import add_storage_scp_contexts, make_ae
 from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.retrieve import RetrieveRequest, expected_sop_classes
+from tui_pacs.net.get_plan import expected_sop_classes
 
 pytestmark = pytest.mark.interop
 

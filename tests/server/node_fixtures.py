@@ -85,6 +85,8 @@ class Receiver:
         self.aet = aet
         self.port = free_port()
         self.received: dict[str, bytes] = {}
+        # SOP Instance UID -> (Move Originator AE Title, Move Originator Message ID).
+        self.originators: dict[str, tuple[str, int]] = {}
         ae = client_ae(aet)
         for context in StoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax)
@@ -93,8 +95,11 @@ class Receiver:
                                        evt_handlers=[(evt.EVT_C_STORE, self._store)])
 
     def _store(self, event: Any) -> int:
-        self.received[str(event.request.AffectedSOPInstanceUID)] = bytes(
-            event.request.DataSet.getvalue())
+        request = event.request
+        sop_uid = str(request.AffectedSOPInstanceUID)
+        self.received[sop_uid] = bytes(request.DataSet.getvalue())
+        self.originators[sop_uid] = (request.MoveOriginatorApplicationEntityTitle,
+                                     request.MoveOriginatorMessageID)
         return 0x0000
 
     @property

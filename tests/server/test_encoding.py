@@ -90,3 +90,36 @@ def test_store_response_equals_pynetdicom(code):
     expected = encode(message.command_set, True, True)
     assert response_command(C_STORE_RSP, "1.2.840.10008.5.1.4.1.1.2", 300, code,
                             sop_instance_uid="1.2.3.4.5") == expected
+
+
+@pytest.mark.parametrize("primitive_name", ["C_MOVE", "C_GET"])
+@pytest.mark.parametrize("code", [0xFF00, 0x0000, 0xFE00])
+def test_retrieve_response_equals_pynetdicom(primitive_name, code):
+    from pynetdicom import dimse_messages, dimse_primitives
+
+    from tui_pacs.net.encoding import (
+        C_GET_RSP,
+        C_MOVE_RSP,
+        COMPLETED,
+        FAILED,
+        REMAINING,
+        WARNING,
+    )
+
+    rsp = getattr(dimse_primitives, primitive_name)()
+    rsp.MessageIDBeingRespondedTo = 3
+    rsp.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.2.2.2"
+    rsp.Status = code
+    counts = [(COMPLETED, 7), (FAILED, 1), (WARNING, 0)]
+    if code != 0x0000:
+        rsp.NumberOfRemainingSuboperations = 12
+        counts.insert(0, (REMAINING, 12))
+    rsp.NumberOfCompletedSuboperations = 7
+    rsp.NumberOfFailedSuboperations = 1
+    rsp.NumberOfWarningSuboperations = 0
+    message = getattr(dimse_messages, f"{primitive_name}_RSP")()
+    message.primitive_to_message(rsp)
+    expected = encode(message.command_set, True, True)
+    field = C_MOVE_RSP if primitive_name == "C_MOVE" else C_GET_RSP
+    assert response_command(field, "1.2.840.10008.5.1.4.1.2.2.2", 3, code,
+                            suboperations=counts) == expected

@@ -8,7 +8,12 @@ import asyncio
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEG2000Lossless
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+)
 from pynetdicom import build_role
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -139,6 +144,8 @@ async def test_move_with_a_missing_file_is_a_warning_naming_it(tmp_path):
     assert identifier.FailedSOPInstanceUIDList == uid(1, 1, 2)
     assert set(receiver.received) == {uid(1, 1, 1), uid(1, 1, 3)}
     assert receiver.received[uid(1, 1, 1)] == dataset_bytes(paths[0])
+    # Each sub-operation names the C-MOVE it belongs to (the client's AE title, Message ID 1).
+    assert set(receiver.originators.values()) == {("CLIENT", 1)}
 
 
 def get(node, identifier, accepted_syntaxes):
@@ -194,6 +201,23 @@ async def test_get_counts_an_unsendable_syntax_as_failed(tmp_path):
     assert final.NumberOfFailedSuboperations == 1
     assert identifier.FailedSOPInstanceUIDList == original.SOPInstanceUID
     assert not received
+
+
+async def test_get_re_encodes_for_a_requester_that_takes_only_implicit_vr(tmp_path):
+    source = pydicom_file("examples_jpeg2k.dcm")
+    node = await seeded(tmp_path, [source])
+    original = dcmread(source)
+    try:
+        responses, received = await asyncio.to_thread(
+            get, node, query("STUDY", StudyInstanceUID=original.StudyInstanceUID),
+            [ImplicitVRLittleEndian])
+    finally:
+        await node.stop()
+    final = responses[-1][0]
+    assert final.Status == 0x0000 and final.NumberOfCompletedSuboperations == 1
+    got = received[original.SOPInstanceUID]
+    assert got.SOPInstanceUID == original.SOPInstanceUID
+    assert got.PixelData == original.pixel_array.tobytes()
 
 
 async def test_get_sends_as_stored_when_the_syntax_is_accepted(tmp_path):

@@ -7,6 +7,7 @@ value asks the remote to return that attribute.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -26,6 +27,18 @@ _QUERY_ONLY = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet", "Retrieve
 _NUMERIC_VRS = frozenset({"US", "UL", "SS", "SL", "UV", "SV"})
 _NUMBER_STRING_VRS = frozenset({"IS"})
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
+
+
+@dataclass(frozen=True)
+class RetrieveRequest:
+    """What to retrieve: a level, an information model and the identifying keys."""
+
+    level: Level
+    model: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def identifier(self) -> Dataset:
+        return retrieve_identifier(self.level, self.keys)
 
 
 def information_model(level: Level, model: str | None) -> str:

@@ -28,6 +28,7 @@ from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.net.ae import NODELAY_HANDLERS, make_ae
+from tui_pacs.net.requestor import request_association
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,11 @@ class Session:
 
 
 class Abortable(Protocol):
-    """An association, pynetdicom's or :class:`~tui_pacs.net.upper_layer.StoreAssociation`."""
+    """An association, pynetdicom's or one of :mod:`tui_pacs.net.upper_layer`.
+
+    Those that carry cancellable requests (C-FIND, C-MOVE, C-GET) also have
+    ``send_c_cancel(message_id, query_model=...)``.
+    """
 
     is_established: bool
 
@@ -64,7 +69,8 @@ class Cancellation:
     ``request()`` sends a C-CANCEL for the C-FIND, C-MOVE or C-GET in
     progress (cheap, safe from the event loop); ``abort()`` aborts the
     association (blocking: call it from a thread) when the remote does not
-    honour the cancel.
+    honour the cancel. An operation that uses several associations gives
+    each a :meth:`branch`.
     """
 
     def __init__(self) -> None:
@@ -72,6 +78,7 @@ class Cancellation:
         self._requested = False
         self._assoc: Abortable | None = None
         self._pending: tuple[int, str] | None = None
+        self._branches: list[Cancellation] = []
 
     @property
     def requested(self) -> bool:
@@ -93,24 +100,41 @@ class Cancellation:
         with self._lock:
             self._pending = None
 
+    def branch(self) -> Cancellation:
+        """The cancellation of one more association of this operation: requested
+        and aborted with this one."""
+        child = Cancellation()
+        with self._lock:
+            self._branches.append(child)
+            late = self._requested
+        if late:
+            child.request()
+        return child
+
     def request(self) -> None:
         with self._lock:
             self._requested = True
+            branches = list(self._branches)
         self._send_cancel()
+        for branch in branches:
+            branch.request()
 
     def abort(self) -> None:
         with self._lock:
-            assoc = self._assoc
+            assoc, branches = self._assoc, list(self._branches)
         if assoc is not None and assoc.is_established:
             assoc.abort()
+        for branch in branches:
+            branch.abort()
 
     def _send_cancel(self) -> None:
         with self._lock:
             assoc, pending = self._assoc, self._pending
-        if not isinstance(assoc, Association) or pending is None or not assoc.is_established:
+        send_c_cancel = getattr(assoc, "send_c_cancel", None)
+        if send_c_cancel is None or pending is None or not assoc.is_established:
             return
         try:
-            assoc.send_c_cancel(pending[0], query_model=pending[1])
+            send_c_cancel(pending[0], query_model=pending[1])
         except (RuntimeError, ValueError):
             pass  # the association ended meanwhile: nothing left to cancel
 
@@ -207,10 +231,9 @@ def open_association(
     ae.dimse_timeout = session.dimse_timeout
     watch = _Watch()
     started = time.perf_counter()
-    assoc = ae.associate(
-        address, target.port, contexts=list(contexts), ae_title=target.aet,
-        ext_neg=ext_neg, evt_handlers=[*NODELAY_HANDLERS, *watch.handlers,
-                                       *(evt_handlers or [])],
+    assoc = request_association(
+        ae, address, target.port, contexts, ae_title=target.aet, ext_neg=ext_neg or (),
+        evt_handlers=[*NODELAY_HANDLERS, *watch.handlers, *(evt_handlers or [])],
         tls_args=_tls_args(session) if target.tls else None,
     )
     ended = time.perf_counter()

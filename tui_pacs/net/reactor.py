@@ -72,6 +72,8 @@ from pynetdicom.transport import (
     ThreadedAssociationServer,
 )
 
+from tui_pacs.net.pdv import fragment_size, write_message
+
 LOGGER = logging.getLogger(__name__)
 
 _PDU_TYPES = frozenset(range(0x01, 0x08))
@@ -84,8 +86,7 @@ PDU_SIZE_FLOOR = 16 * 1024 * 1024
 # Longest sleep of an idle reactor: bounds how late a timer (ARTIM, network
 # timeout) is noticed. Data and primitives wake the reactors at once.
 IDLE_WAIT = 0.05
-# pynetdicom's per-PDU and per-message log handlers format every PDU even when
-# nothing is logged; they are bound only when pynetdicom's logger shows debug.
+# pynetdicom's per-PDU and per-message log handlers (unbind_log_handlers).
 _STANDARD_LOG_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
     (evt.EVT_DIMSE_SENT, standard_dimse_sent_handler),
@@ -135,6 +136,31 @@ class _UserQueue(_SignallingQueue):
 class TunedSocket(AssociationSocket):
     """A PDU is read straight into one buffer, without growing it 4 KiB at a time."""
 
+    def connect(self, primitive: Any) -> None:
+        super().connect(primitive)
+        if self._is_connected and self.socket is not None:
+            # pynetdicom leaves a requested connection without a timeout once
+            # it is up: a peer that stops mid-PDU would pin the reactor.
+            self.socket.settimeout(self.assoc.network_timeout)
+
+    def read_start(self, view: memoryview) -> int | None:
+        """Read the first bytes of a PDU into ``view`` without waiting, once
+        select() found the socket readable: how many came (0: the peer closed
+        the connection), or None when what made a TLS socket readable was no
+        data (a session ticket after the handshake, say), so that the reactor
+        does not wait for a PDU while it has one to send."""
+        sock = cast(socket.socket, self.socket)
+        if not isinstance(sock, ssl.SSLSocket):
+            return sock.recv_into(view)
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            return sock.recv_into(view)
+        except ssl.SSLWantReadError:
+            return None
+        finally:
+            sock.settimeout(timeout)
+
     def read_into(self, view: memoryview) -> int:
         """Fill ``view`` from the socket; return how many bytes arrived before
         the peer closed the connection (less than ``len(view)`` if it did)."""
@@ -158,6 +184,7 @@ class TunedDUL(DULServiceProvider):
         os.set_blocking(self._wake_write, False)
         self._wake_lock = threading.Lock()
         self._wake_closed = False
+        self._send_lock = threading.Lock()
         # The peer closed the connection or it failed (Evt17 was queued).
         self.transport_closed = False
         # The peer sent something that is not DICOM (and was told, and logged).
@@ -166,6 +193,29 @@ class TunedDUL(DULServiceProvider):
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
         self._wake()
+
+    def send_message(self, context_id: int, command: bytes,
+                     dataset: bytes | bytearray | memoryview | None = None) -> None:
+        """Write a DIMSE message straight to the socket, from the association's
+        thread (see :mod:`tui_pacs.net.pdv`).
+
+        The queue to this thread and the state machine take every PDU one by
+        one: an image sent as a C-GET sub-operation crossed them in dozens
+        of PDUs. A P-DATA leaves the state where it is, so only the state is
+        checked; a lock keeps this thread's own PDUs (A-ABORT, A-RELEASE,
+        queued P-DATA) whole. Raises ConnectionError when the association is
+        no longer established, OSError when the connection fails.
+        """
+        with self._send_lock:
+            sock = self.socket.socket if self.socket is not None else None
+            if sock is None or self.state_machine.current_state != "Sta6":
+                raise ConnectionError("the association is not established")
+            fragment = fragment_size(int(self.assoc.dimse.maximum_pdu_size or 0))
+            write_message(sock, context_id, command, dataset, fragment)
+
+    def _send(self, pdu: Any) -> None:
+        with self._send_lock:
+            super()._send(pdu)
 
     def kill_dul(self) -> None:
         super().kill_dul()
@@ -196,8 +246,13 @@ class TunedDUL(DULServiceProvider):
             return
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return  # decrypted bytes already buffered: select() cannot see them
+        if not self.to_provider_queue.empty():
+            return  # a primitive whose wake-up was already taken
+        # A requestor's socket is not connected until the A-ASSOCIATE request
+        # is on its way (and select() finds an unconnected socket readable).
+        watched = [sock, self._wake_read] if wrapper._is_connected else [self._wake_read]
         try:
-            select.select([sock, self._wake_read], [], [], IDLE_WAIT)
+            select.select(watched, [], [], IDLE_WAIT)
         except (OSError, ValueError):
             time.sleep(self._run_loop_delay)
         try:
@@ -214,7 +269,10 @@ class TunedDUL(DULServiceProvider):
         sock = cast(TunedSocket, self.socket)
         header = bytearray(6)
         try:
-            complete = sock.read_into(memoryview(header)) == 6
+            started = sock.read_start(memoryview(header))
+            if started is None:
+                return
+            complete = started > 0 and sock.read_into(memoryview(header)[started:]) == 6 - started
         except (OSError, TimeoutError):
             complete = False
         if not complete:
@@ -366,7 +424,11 @@ class TunedDUL(DULServiceProvider):
 
 
 class TunedAssociation(Association):
-    """An acceptor association whose reactor waits for messages instead of polling."""
+    """An association whose reactor waits for messages instead of polling.
+
+    Accepted by :class:`TunedServer`, or requested with
+    :func:`tui_pacs.net.requestor.request_association`.
+    """
 
     def __init__(self, ae: Any, mode: str) -> None:
         super().__init__(ae, mode)
@@ -430,15 +492,20 @@ class TunedAssociation(Association):
     def _run_reactor(self) -> None:
         # pynetdicom 3.0 Association._run_reactor, waiting on `_activity`
         # instead of sleeping 1 ms per turn, and stopping between operations
-        # when asked to.
-        self._is_paused = False
+        # when asked to. While it waits it counts as paused: pynetdicom's
+        # send_*() methods pause the reactor (clear the checkpoint, then spin
+        # until `_is_paused`) before they read the responses themselves, and
+        # must not wait for it to come round. Having unpaused itself, it
+        # looks at the checkpoint again: a send_*() call that paused it
+        # meanwhile owns the messages queued for it.
         while not self._kill:
+            self._is_paused = True
             self._activity.wait(IDLE_WAIT)
             self._activity.clear()
-
-            self._is_paused = True
             self._reactor_checkpoint.wait()
             self._is_paused = False
+            if not self._reactor_checkpoint.is_set():
+                continue
 
             context_id, msg = self.dimse.get_msg(block=False)
             if msg:
@@ -536,9 +603,7 @@ class TunedRequestHandler(RequestHandler):
             elif isinstance(event, evt.NotificationEvent):
                 for handler, args in cast(list, handlers):
                     assoc.bind(event, handler, args)
-        if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
-            for event, handler in _STANDARD_LOG_HANDLERS:
-                assoc.unbind(event, handler)
+        unbind_log_handlers(assoc)
         return assoc
 
 
@@ -623,6 +688,15 @@ def _unknown_pdu(first_byte: int) -> str:
     if chr(first_byte) in "GHPO":
         return "an HTTP request (GET, HEAD, POST, OPTIONS?), not DICOM"
     return f"a PDU of unknown type 0x{first_byte:02X} (not DICOM?)"
+
+
+def unbind_log_handlers(assoc: Association) -> None:
+    """Unbind pynetdicom's per-PDU and per-message log handlers unless its
+    logger shows debug messages (they format every PDU even when nothing
+    is logged)."""
+    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
+        for event, handler in _STANDARD_LOG_HANDLERS:
+            assoc.unbind(event, handler)
 
 
 def pdu_size_limit(maximum_pdu_size: int) -> int:

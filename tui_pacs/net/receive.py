@@ -1,9 +1,10 @@
 """Receiving the instances a retrieve brings: counted as they are archived.
 
-:class:`Receiver` is the EVT_C_STORE handler of a C-GET (the sub-operations
-arrive on our own association) and of :class:`StorageListener`, the
-temporary storage SCP that receives a C-MOVE to ourselves when no node is
-listening, as DCMTK's movescu does.
+:class:`Receiver` stores the sub-operations of a C-GET (they arrive on our
+own association, :class:`~tui_pacs.net.get_scu.GetAssociation`) and is the
+EVT_C_STORE handler of :class:`StorageListener`, the temporary storage SCP
+that receives a C-MOVE to ourselves when no node is listening, as DCMTK's
+movescu does.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from tui_pacs.config import LimitsConfig
 from tui_pacs.net.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
-from tui_pacs.net.storage import store_event
-from tui_pacs.store.archive import Archive, Outcome
+from tui_pacs.net.get_scu import Incoming, StoreOutcome
+from tui_pacs.net.storage import store_dataset, store_event
+from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 
 class Receiver:
@@ -44,6 +46,20 @@ class Receiver:
     def handle_store(self, event: evt.Event) -> int | Dataset:
         """EVT_C_STORE handler: runs in the association's thread."""
         code, result = store_event(event, self._archive)
+        self._count(result)
+        return code
+
+    def store(self, incoming: Incoming, source_aet: str) -> StoreOutcome:
+        """Store a C-GET sub-operation (:class:`~tui_pacs.net.get_scu.GetAssociation`
+        callback, in the association's thread); the status and why it failed."""
+        code, result = store_dataset(self._archive, memoryview(incoming.dataset),
+                                     incoming.transfer_syntax, source_aet)
+        self._count(result)
+        if isinstance(code, Dataset):
+            return int(code.Status), str(code.get("ErrorComment", ""))
+        return code, ""
+
+    def _count(self, result: StoreResult | None) -> None:
         with self._lock:
             if result is None:
                 self.failures += 1
@@ -54,7 +70,6 @@ class Receiver:
             received = self.received
         if self._on_received is not None:
             self._on_received(received)
-        return code
 
     @property
     def handlers(self) -> list[Any]:

@@ -1,9 +1,8 @@
 """C-MOVE and C-GET SCP: archived instances sent as C-STORE sub-operations.
 
 pynetdicom's own Q/R retrieve SCP wants every instance as a decoded
-``Dataset``, which it re-encodes; this one sends the stored files as they are
-(``send_c_store`` with a path and ``STORE_SEND_CHUNKED_DATASET``), so a
-retrieved instance leaves the archive byte for byte as it came in. It is
+``Dataset``, which it re-encodes; this one sends the stored files as they are,
+so a retrieved instance leaves the archive byte for byte as it came in. It is
 plugged into :class:`~tui_pacs.net.reactor.TunedAssociation` in place of the
 Q/R service class for C-MOVE and C-GET requests, and follows PS3.4 C.4.2
 and C.4.3: pending responses with sub-operation counts, a warning (0xB000)
@@ -11,13 +10,16 @@ with the Failed SOP Instance UID List when some sub-operations fail, 0xA702
 when all do, 0xFE00 on C-CANCEL (or when the node stops).
 
 C-MOVE sends to a destination resolved only from the configured
-``[[modalities]]``, over a new association with TCP_NODELAY. C-GET sends
-back over the requesting association, for the SOP classes and transfer
-syntaxes the requester accepted in the SCP role. An instance whose transfer
-syntax the receiver did not accept is converted when that is lossless and
-possible: JPEG, JPEG-LS, JPEG 2000 and RLE are decompressed with pydicom, and
-Explicit and Implicit VR Little Endian are re-encoded into each other;
-otherwise the sub-operation fails.
+``[[modalities]]``, over an association of our own upper layer
+(:class:`~tui_pacs.net.upper_layer.StoreAssociation`, the sender of
+``tui-pacs send``, TCP_NODELAY on). C-GET sends back over the requesting
+association (pynetdicom's ``send_c_store`` with a path and
+``STORE_SEND_CHUNKED_DATASET``), for the SOP classes and transfer syntaxes
+the requester accepted in the SCP role. An instance whose transfer syntax
+the receiver did not accept is converted when that is lossless and
+possible: JPEG, JPEG-LS, JPEG 2000 and RLE are decompressed with pydicom,
+and Explicit and Implicit VR Little Endian are re-encoded into each other
+(a C-MOVE also inflates deflated data); otherwise the sub-operation fails.
 """
 
 from __future__ import annotations
@@ -28,19 +30,31 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom.dimse_primitives import C_GET, C_MOVE
+from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import build_context
 
 from tui_pacs.config import Modality
 from tui_pacs.core import status
-from tui_pacs.net.ae import NODELAY_HANDLERS
+from tui_pacs.core.remote import RemoteFailure
+from tui_pacs.core.target import Target
+from tui_pacs.net.association import Session
 from tui_pacs.net.context import INDEX_TIMEOUT, Operation, ServerContext
+from tui_pacs.net.encoding import (
+    C_GET_RSP,
+    C_MOVE_RSP,
+    COMPLETED,
+    FAILED,
+    REMAINING,
+    WARNING,
+    response_command,
+)
 from tui_pacs.net.qr_model import QueryError, model_of, parse_retrieve
-from tui_pacs.net.tls import TLSSetupError, client_context
+from tui_pacs.net.send import NotSendable, Outgoing, payload
+from tui_pacs.net.upper_layer import StoreAssociation, store_request
+from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import StoredFile
 
 log = logging.getLogger(__name__)
@@ -100,8 +114,10 @@ class RetrieveSCP:
             responder.final(status.SUCCESS, Progress(0))
             operation.finish(status.SUCCESS, Progress(0).counts(), f"{where}: nothing matched")
             return
-        store_assoc, problem = self._connect(assoc, modality, files)
-        if store_assoc is None:
+        try:
+            link = StoreAssociation.open(self._session_with(modality), _contexts_for(files))
+        except RemoteFailure as exc:
+            problem = exc.diagnosis.summary
             log.warning("C-MOVE from %s: cannot send %s: %s",
                         operation.peer.calling_aet, where, problem)
             responder.final(status.OUT_OF_RESOURCES_SUBOPERATIONS,
@@ -109,12 +125,12 @@ class RetrieveSCP:
             operation.finish(status.OUT_OF_RESOURCES_SUBOPERATIONS,
                              detail=f"{where}: {problem}")
             return
+        originator = (operation.peer.calling_aet, req.MessageID)
         try:
-            self._send_all(store_assoc, files, req, responder, operation, where,
-                           originator=operation.peer.calling_aet)
+            self._send_all(_MoveSender(link, self.context.archive, originator), files, req,
+                           responder, operation, where)
         finally:
-            if store_assoc.is_established:
-                store_assoc.release()
+            link.release()
 
     def serve_get(self, assoc: Any, req: C_GET, presentation_context: Any) -> None:
         operation = self.context.operation(assoc, "C-GET")
@@ -126,8 +142,8 @@ class RetrieveSCP:
             responder.final(status.SUCCESS, Progress(0))
             operation.finish(status.SUCCESS, Progress(0).counts(), "nothing matched")
             return
-        self._send_all(assoc, files, req, responder, operation, "over the same association",
-                       originator="")
+        self._send_all(_GetSender(assoc, self.context.archive), files, req, responder,
+                       operation, "over the same association")
 
     # --- steps ----------------------------------------------------------------------
 
@@ -168,34 +184,16 @@ class RetrieveSCP:
             return None
         return files
 
-    def _connect(self, assoc: Any, modality: Modality,
-                 files: list[StoredFile]) -> tuple[Any | None, str]:
-        """An association to the move destination, or (None, why not)."""
-        kwargs: dict[str, Any] = {
-            "ae_title": modality.aet,
-            "contexts": _contexts_for(files),
-            "evt_handlers": NODELAY_HANDLERS,
-        }
-        if modality.tls:
-            try:
-                kwargs["tls_args"] = (client_context(self.context.settings.tls), modality.host)
-            except TLSSetupError as exc:
-                return None, f"TLS is not usable: {exc}"
-        try:
-            store_assoc = assoc.ae.associate(modality.host, modality.port, **kwargs)
-        except Exception as exc:  # bad host name and the like
-            return None, str(exc)
-        if store_assoc.is_established:
-            return store_assoc, ""
-        if store_assoc.is_rejected:
-            return None, "it rejected the association"
-        if store_assoc.is_aborted:
-            return None, "it aborted the association"
-        return None, "no answer (connection refused or timed out)"
+    def _session_with(self, modality: Modality) -> Session:
+        """How this node calls a move destination: as itself, with its limits and
+        TLS settings (the same rules as ``tui-pacs send``)."""
+        settings = self.context.settings
+        target = Target(modality.aet, modality.host, modality.port, modality.name,
+                        modality.tls)
+        return Session(target, settings.node.aet, settings.limits, tls=settings.tls)
 
-    def _send_all(self, target: Any, files: list[StoredFile], req: Any,
-                  responder: _Responder, operation: Operation, where: str,
-                  originator: str) -> None:
+    def _send_all(self, sender: _MoveSender | _GetSender, files: list[StoredFile], req: Any,
+                  responder: _Responder, operation: Operation, where: str) -> None:
         progress = Progress(len(files))
         for number, stored in enumerate(files, start=1):
             cancelled = responder.assoc.dimse.cancel_req.pop(req.MessageID, None) is not None
@@ -204,12 +202,12 @@ class RetrieveSCP:
                 responder.final(status.CANCEL, progress)
                 operation.finish(status.CANCEL, progress.counts(), f"{where}: {why}")
                 return
-            if not target.is_established:
+            if not sender.is_established:
                 progress.failed += progress.remaining
                 progress.failed_uids += [f.sop_instance_uid for f in files[number - 1:]]
                 progress.remaining = 0
                 break
-            outcome = self._send_one(target, stored, number, req.MessageID, originator)
+            outcome = sender.send(stored, message_id=number % 65536 or 1)
             progress.remaining -= 1
             if outcome == "failed":
                 progress.failed += 1
@@ -226,44 +224,94 @@ class RetrieveSCP:
         responder.final(code, progress)
         operation.finish(code, progress.counts(), where)
 
-    def _send_one(self, target: Any, stored: StoredFile, msg_id: int, originator_id: int,
-                  originator_aet: str) -> str:
+
+class _MoveSender:
+    """C-MOVE sub-operations: each file sent as it is stored, over our own
+    association to the destination (:class:`StoreAssociation`: about 4x what
+    pynetdicom's send_c_store managed, bench/serve_retrieve.py), converted
+    when the destination does not take it as stored."""
+
+    def __init__(self, link: StoreAssociation, archive: Archive,
+                 originator: tuple[str, int]) -> None:
+        self._link = link
+        self._archive = archive
+        self._originator = originator
+
+    @property
+    def is_established(self) -> bool:
+        return self._link.is_established
+
+    def send(self, stored: StoredFile, message_id: int) -> str:
         """Send one instance: "completed", "converted", "warning" or "failed"."""
-        path = self.context.archive.path_of(stored)
-        sop_class = UID(stored.sop_class_uid)
-        ts = UID(stored.transfer_syntax_uid)
-        accepted = [cx for cx in target.accepted_contexts
-                    if cx.abstract_syntax == sop_class and cx.as_scu]
-        exact = any(cx.transfer_syntax[0] == ts for cx in accepted)
+        item = Outgoing(self._archive.path_of(stored), stored.sop_class_uid,
+                        stored.sop_instance_uid, stored.transfer_syntax_uid)
         try:
-            if exact:
-                dataset: Any = path
-                converted = False
-            else:
-                dataset = _converted(path, ts, [cx.transfer_syntax[0] for cx in accepted])
-                if dataset is None:
-                    log.info("%s not sent: the receiver accepted no transfer syntax it can "
-                             "be sent in (stored as %s)", stored.sop_instance_uid, ts.name)
-                    return "failed"
-                converted = True
-            result = target.send_c_store(
-                dataset, msg_id=msg_id % 65536 or 1,
-                originator_aet=originator_aet or None,
-                originator_id=originator_id if originator_aet else None)
-        except Exception as exc:  # unreadable file, encoding error, connection lost
+            syntax, data, _ = payload(item, self._link.accepted)
+            answer = self._link.store(item.sop_class, item.sop_instance, syntax, data,
+                                      originator=self._originator)
+        except NotSendable as exc:
+            log.info("%s not sent: %s", stored.sop_instance_uid, exc)
+            return "failed"
+        except RemoteFailure as exc:
+            log.warning("%s not sent: %s", stored.sop_instance_uid, exc.diagnosis.summary)
+            return "failed"
+        converted = syntax != stored.transfer_syntax_uid
+        return _sub_operation(stored, answer.status, converted)
+
+
+class _GetSender:
+    """C-GET sub-operations, over the requesting association, for the SOP
+    classes and transfer syntaxes the requester accepted in the SCP role.
+
+    Each file goes out as it is stored (converted when the requester does
+    not take it so), written straight to the socket by the association's
+    thread (:meth:`~tui_pacs.net.reactor.TunedDUL.send_message`); the answer
+    comes back through pynetdicom."""
+
+    def __init__(self, assoc: Any, archive: Archive) -> None:
+        self._assoc = assoc
+        self._archive = archive
+        self._contexts = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])): cx.context_id
+                          for cx in assoc.accepted_contexts if cx.as_scu}
+
+    @property
+    def is_established(self) -> bool:
+        return bool(self._assoc.is_established)
+
+    def send(self, stored: StoredFile, message_id: int) -> str:
+        """Send one instance: "completed", "converted", "warning" or "failed"."""
+        item = Outgoing(self._archive.path_of(stored), stored.sop_class_uid,
+                        stored.sop_instance_uid, stored.transfer_syntax_uid)
+        try:
+            syntax, data, _ = payload(item, set(self._contexts))
+            command = store_request(message_id, item.sop_class, item.sop_instance)
+            self._assoc.dul.send_message(self._contexts[(item.sop_class, syntax)], command,
+                                         data)
+        except NotSendable as exc:
+            log.info("%s not sent: %s", stored.sop_instance_uid, exc)
+            return "failed"
+        except (ConnectionError, OSError) as exc:
             log.warning("%s not sent: %s", stored.sop_instance_uid, exc)
             return "failed"
-        code = result.get("Status") if result is not None else None
-        if code is None:
+        _, answer = self._assoc.dimse.get_msg(block=True)
+        if not isinstance(answer, C_STORE) or answer.MessageIDBeingRespondedTo != message_id:
+            log.warning("%s: no C-STORE response from the requester", stored.sop_instance_uid)
             return "failed"
-        kind = status.category(int(code))
-        if kind == "success":
-            return "converted" if converted else "completed"
-        if kind == "warning":
-            return "warning"
-        log.info("%s refused by the receiver with status 0x%04X", stored.sop_instance_uid,
-                 int(code))
+        converted = syntax != stored.transfer_syntax_uid
+        return _sub_operation(stored, answer.Status, converted)
+
+
+def _sub_operation(stored: StoredFile, code: int | None, converted: bool) -> str:
+    """What the receiver's answer makes of a sub-operation."""
+    if code is None:
         return "failed"
+    kind = status.category(code)
+    if kind == "success":
+        return "converted" if converted else "completed"
+    if kind == "warning":
+        return "warning"
+    log.info("%s refused by the receiver with status 0x%04X", stored.sop_instance_uid, code)
+    return "failed"
 
 
 class _Responder:
@@ -275,6 +323,7 @@ class _Responder:
         self.context_id = presentation_context.context_id
         self.transfer_syntax = presentation_context.transfer_syntax[0]
         self.primitive = primitive
+        self.command_field = C_MOVE_RSP if primitive is C_MOVE else C_GET_RSP
 
     def pending(self, progress: Progress) -> None:
         self._send(status.PENDING, progress, with_failed=False)
@@ -284,6 +333,9 @@ class _Responder:
 
     def _send(self, code: int, progress: Progress | None, with_failed: bool,
               comment: str = "") -> None:
+        if not comment and not (with_failed and progress is not None and progress.failed_uids):
+            self._send_counts(code, progress)
+            return
         rsp = self.primitive()
         rsp.MessageIDBeingRespondedTo = self.req.MessageID
         rsp.AffectedSOPClassUID = self.req.AffectedSOPClassUID
@@ -304,6 +356,22 @@ class _Responder:
                                             ts.is_deflated))
         self.assoc.dimse.send_msg(rsp, self.context_id)
 
+    def _send_counts(self, code: int, progress: Progress | None) -> None:
+        """A response of a status and counts only (every pending one), encoded by hand."""
+        counts: list[tuple[int, int]] = []
+        if progress is not None:
+            if code in (status.PENDING, status.CANCEL):
+                counts.append((REMAINING, progress.remaining))
+            counts += [(COMPLETED, progress.completed), (FAILED, progress.failed),
+                       (WARNING, progress.warning)]
+        command = response_command(self.command_field, self.req.AffectedSOPClassUID,
+                                   self.req.MessageID, code, suboperations=counts)
+        try:
+            # Straight to the socket, in order with C-GET sub-operations.
+            self.assoc.dul.send_message(self.context_id, command)
+        except (ConnectionError, OSError):
+            pass  # the requester went away: nobody is waiting for this response
+
 
 def _final_status(progress: Progress) -> int:
     if not progress.failed and not progress.warning:
@@ -323,19 +391,3 @@ def _contexts_for(files: list[StoredFile]) -> list[Any]:
     fallback = [build_context(sop, list(UNCOMPRESSED_LITTLE_ENDIAN))
                 for sop in sorted(fallback_classes)]
     return (exact + fallback)[:MAX_CONTEXTS]
-
-
-def _converted(path: Any, stored_ts: UID, accepted: list[UID]) -> Dataset | None:
-    """The instance decoded for a transfer syntax the receiver accepted, or None."""
-    usable = [ts for ts in accepted if ts in UNCOMPRESSED_LITTLE_ENDIAN]
-    if not usable:
-        return None
-    if stored_ts in UNCOMPRESSED_LITTLE_ENDIAN:
-        return dcmread(path)  # pynetdicom re-encodes Explicit <-> Implicit VR
-    if not stored_ts.is_compressed:
-        return None  # big endian or deflated: not converted
-    ds = dcmread(path)
-    # To Explicit VR Little Endian with the pylibjpeg/pyjpegls plugins. A new
-    # transfer syntax is the same instance: it keeps its SOP Instance UID.
-    ds.decompress(generate_instance_uid=False)
-    return ds

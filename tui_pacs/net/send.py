@@ -34,7 +34,7 @@ from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
 from tui_pacs.net.association import Cancellation, Session
 from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED
-from tui_pacs.net.upper_layer import StoreAssociation
+from tui_pacs.net.upper_layer import ERROR_COMMENT, Command, StoreAssociation
 from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
 
 ProgressCallback = Callable[[SendProgress], None]
@@ -215,7 +215,7 @@ def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending
             sending.failed(item.source, f"not sent: {lost}")
             continue
         try:
-            syntax, data, decompressed = _payload(item, accepted)
+            syntax, data, decompressed = payload(item, accepted)
         except NotSendable as exc:
             sending.failed(item.source, str(exc))
             continue
@@ -225,7 +225,7 @@ def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending
             lost = exc.diagnosis.summary
             sending.failed(item.source, lost)
             continue
-        code = int(answer.get("Status", 0xFFFF))
+        code = answer.status if answer.status is not None else 0xFFFF
         category = status.category(code)
         if category == "failure":
             sending.failed(item.source, _status_text(code, answer))
@@ -239,9 +239,10 @@ def _send_group(link: StoreAssociation, group: list[Outgoing], sending: _Sending
             sending.succeeded(item)
 
 
-def _payload(item: Outgoing, accepted: set[tuple[str, str]]
-             ) -> tuple[str, bytes | memoryview, bool]:
-    """(transfer syntax, encoded dataset, decompressed?) for a context the remote accepted."""
+def payload(item: Outgoing, accepted: set[tuple[str, str]]
+            ) -> tuple[str, bytes | memoryview, bool]:
+    """(transfer syntax, encoded dataset, decompressed?) for a context the remote
+    accepted; raises NotSendable."""
     if item.streamable and (item.sop_class, item.transfer_syntax) in accepted:
         try:
             data = item.path.read_bytes()
@@ -286,9 +287,9 @@ def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset,
     return ds, False
 
 
-def _status_text(code: int, answer: Dataset) -> str:
+def _status_text(code: int, answer: Command) -> str:
     text = f"status 0x{code:04X}"
     if meaning := STATUS_MEANINGS.get(code):
         text += f" ({meaning})"
-    comment = answer.get("ErrorComment")
+    comment = answer.text(ERROR_COMMENT)
     return f"{text}: {comment}" if comment else text

@@ -27,7 +27,18 @@ def store_event(event: evt.Event, archive: Archive) -> tuple[int | Dataset, Stor
     except AttributeError:
         return failure(status.CANNOT_UNDERSTAND, "no dataset in the request"), None
     try:
-        result = archive.store_received(raw, event.context.transfer_syntax, calling)
+        return store_dataset(archive, raw, event.context.transfer_syntax, calling)
+    finally:
+        del raw
+
+
+def store_dataset(archive: Archive, dataset: bytes | bytearray | memoryview,
+                  transfer_syntax: str, source_aet: str
+                  ) -> tuple[int | Dataset, StoreResult | None]:
+    """Store an encoded dataset sent by ``source_aet``; return (status for the
+    peer, result or None), as :func:`store_event`."""
+    try:
+        result = archive.store_received(dataset, transfer_syntax, source_aet)
     except StoreFailure as exc:
         if exc.out_of_space:
             code = status.OUT_OF_RESOURCES
@@ -35,10 +46,8 @@ def store_event(event: evt.Event, archive: Archive) -> tuple[int | Dataset, Stor
             code = status.CANNOT_UNDERSTAND
         else:
             code = status.PROCESSING_FAILURE
-        log.warning("C-STORE from %s refused (0x%04X): %s", calling, code, exc)
+        log.warning("C-STORE from %s refused (0x%04X): %s", source_aet, code, exc)
         return failure(code, str(exc)), None
-    finally:
-        del raw
     return status.SUCCESS, result
 
 

@@ -43,7 +43,12 @@ from tui_pacs.config import Settings
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level
-from tui_pacs.core.query import find_identifier, infer_level, information_model
+from tui_pacs.core.query import (
+    RetrieveRequest,
+    find_identifier,
+    infer_level,
+    information_model,
+)
 from tui_pacs.core.remote import (
     Check,
     EchoReport,
@@ -57,7 +62,7 @@ from tui_pacs.core.remote import (
 from tui_pacs.core.target import Target, parse_target
 from tui_pacs.net import doctor, retrieve, scu, send
 from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.retrieve import OwnNode, RetrieveRequest
+from tui_pacs.net.retrieve import OwnNode
 from tui_pacs.services.worker import run_blocking, stream_blocking
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.importer import iter_files
@@ -136,17 +141,14 @@ class RemoteClient:
                   model: str | None = None, timeout: float | None = None,
                   on_progress: Callable[[RetrieveProgress], None] | None = None,
                   ) -> RetrieveReport:
-        """C-GET into the archive over the same association."""
+        """C-GET into the archive; a large study comes over a few associations at once."""
         request = self._retrieve_request(keys, level, model)
         archive = self._archive()
         session = self._session(target, timeout)
         progress = self._on_loop(on_progress)
 
-        def work(cancellation: Cancellation) -> RetrieveReport:
-            sop_classes = retrieve.expected_sop_classes(session, request, cancellation)
-            return retrieve.get(session, request, archive, sop_classes, progress, cancellation)
-
-        return await run_blocking(work, name="get")
+        return await run_blocking(
+            lambda c: retrieve.get(session, request, archive, progress, c), name="get")
 
     # --- send -------------------------------------------------------------------
 
