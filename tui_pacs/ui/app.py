@@ -1,0 +1,176 @@
+"""The Textual app: the archive browser and the node's controls in one terminal.
+
+``PacsApp(settings)`` starts its backend (the archive and the services) on
+its own event loop when it mounts and stops it when it unmounts, so
+``tui-pacs``, the pilot tests and the snapshot tests run the same app.
+Screens reach the services through ``app.backend``; app-wide changes reach
+screens through reactives they watch (``status``, ``archive_generation``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from functools import partial
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.theme import Theme
+from textual.timer import Timer
+
+from tui_pacs import paths
+from tui_pacs.config import ConfigError, Settings
+from tui_pacs.store.archive import ArchiveError, StoreResult
+from tui_pacs.ui.backend import Backend
+from tui_pacs.ui.commands import PacsCommands, PaletteEntry
+from tui_pacs.ui.screens.studies import StudiesScreen
+from tui_pacs.ui.status import StatusSnapshot
+from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
+from tui_pacs.ui.widgets.status_bar import SECTIONS
+
+# New instances are shown at most this often while they pour in.
+ARCHIVE_REFRESH_DELAY = 0.5
+TERMINAL_CHECK_INTERVAL = 5.0
+
+
+class PacsApp(App[int]):
+    TITLE = "tui-pacs"
+    CSS_PATH: ClassVar = ["styles/app.tcss", "styles/tables.tcss", "styles/dialogs.tcss"]
+    COMMANDS = App.COMMANDS | {PacsCommands}
+
+    BINDINGS: ClassVar = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("question_mark", "help", "Help"),
+        *[Binding(key, f"section('{section}')", title, show=False)
+          for key, section, title in SECTIONS],
+    ]
+
+    MODES: ClassVar = {
+        "local": StudiesScreen,
+    }
+
+    status: reactive[StatusSnapshot | None] = reactive(None)
+    # Goes up each time the archive's content changed (debounced).
+    archive_generation: reactive[int] = reactive(0)
+
+    def __init__(self, settings: Settings, *, backend: Backend | None = None,
+                 clock: Callable[[], datetime] = datetime.now) -> None:
+        super().__init__()
+        self.settings = settings
+        self.backend = backend or Backend(settings)
+        self.clock = clock
+        self._refresh_timer: Timer | None = None
+        self._theme_problems = self._register_themes()
+
+    # --- themes ----------------------------------------------------------------
+
+    def _register_themes(self) -> list[str]:
+        loaded = load_themes(paths.user_theme_dir(self.settings.path))
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        problems = list(loaded.problems)
+        wanted = self.settings.ui.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            problems.append(f"theme {wanted!r} not found; using {DEFAULT_THEME}")
+            self.theme = DEFAULT_THEME
+        return problems
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self.settings.ui.theme:
+            self._save_theme(theme.name)
+
+    @work(thread=True, group="config", exit_on_error=False)
+    def _save_theme(self, name: str) -> None:
+        from tui_pacs import config_writer
+
+        try:
+            self.settings = config_writer.set_theme(self.settings.path, name)
+        except ConfigError as exc:
+            self.notify(f"The theme was not saved: {exc}", severity="error")
+
+    # --- start and stop ------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        try:
+            await self.backend.start()
+        except ArchiveError as exc:
+            self.exit(return_code=1, message=f"tui-pacs: {exc}")
+            return
+        for problem in self._theme_problems:
+            self.notify(problem, severity="warning")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.backend.archive.add_listener(self._instance_stored)
+        self.refresh_status()
+        self._watch_terminal()
+        await self.switch_mode("local")
+
+    async def on_unmount(self) -> None:
+        await self.backend.stop()
+
+    def _watch_terminal(self) -> None:
+        """Leave cleanly when the terminal goes away (a dropped SSH session)."""
+        if self.is_headless:
+            return
+        loop = self._loop
+        for number in (signal.SIGHUP, signal.SIGTERM):
+            loop.add_signal_handler(number, self._terminal_gone)
+        self.set_interval(TERMINAL_CHECK_INTERVAL, self._check_terminal)
+
+    def _check_terminal(self) -> None:
+        if not os.isatty(sys.__stdin__.fileno()):
+            self._terminal_gone()
+
+    def _terminal_gone(self) -> None:
+        self.exit(return_code=0)
+
+    # --- sections and screens ---------------------------------------------------------
+
+    async def action_section(self, section: str) -> None:
+        if section in self.MODES and section != self.current_mode:
+            await self.switch_mode(section)
+
+    def action_help(self) -> None:
+        from tui_pacs.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def palette_entries(self) -> Iterator[PaletteEntry]:
+        for key, section, title in SECTIONS:
+            if section in self.MODES:
+                yield PaletteEntry(f"Go to {title}", f"key: {key}",
+                                   partial(self.run_action, f"section('{section}')"))
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    # --- the archive changed ------------------------------------------------------------
+
+    def _instance_stored(self, result: StoreResult) -> None:
+        self.archive_changed()
+
+    def archive_changed(self) -> None:
+        """Something was stored or deleted: refresh lists and counts, soon and once."""
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(ARCHIVE_REFRESH_DELAY, self._archive_settled)
+
+    def _archive_settled(self) -> None:
+        self._refresh_timer = None
+        self.archive_generation += 1
+        self.refresh_status()
+
+    @work(group="status", exclusive=True, exit_on_error=False)
+    async def refresh_status(self) -> None:
+        totals = await self.backend.archive.index.totals()
+        node = self.settings.node
+        self.status = StatusSnapshot(aet=node.aet, port=node.port, listening=False,
+                                     studies=totals["studies"])
+

@@ -1,0 +1,31 @@
+"""What every screen of the app shares: the services, the section, palette entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.screen import Screen
+
+from tui_pacs.ui.commands import PaletteEntry
+
+if TYPE_CHECKING:
+    from tui_pacs.ui.app import PacsApp
+    from tui_pacs.ui.backend import Backend
+
+
+class PacsScreen(Screen):
+    # The section of the app this screen belongs to (see widgets.status_bar.SECTIONS).
+    SECTION: ClassVar[str] = "local"
+
+    @property
+    def pacs(self) -> PacsApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def backend(self) -> Backend:
+        return self.pacs.backend
+
+    def palette_entries(self) -> Iterator[PaletteEntry]:
+        """Commands this screen offers beyond its key bindings (e.g. one per column)."""
+        return iter(())
