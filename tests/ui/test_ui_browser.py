@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tests.ui.conftest import make_app, screen_text, settle
+from tui_pacs.core.matching import Single
+from tui_pacs.core.model import Level
 from tui_pacs.ui.screens.instances import InstancesScreen
 from tui_pacs.ui.screens.patients import PatientsScreen
 from tui_pacs.ui.screens.series import SeriesScreen
@@ -139,6 +141,11 @@ async def test_delete_asks_first(seeded):
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        archive = app.backend.archive
+        first = app.screen.table.cursor_value["StudyInstanceUID"]
+        paths = [archive.path_of(f) for f in await archive.index.files(
+            Level.STUDY, {"StudyInstanceUID": Single(first)})]
+        assert len(paths) == 6 and all(p.exists() for p in paths)
         await pilot.press("d")
         await settle(pilot)
         assert "Delete this study?" in screen_text(app)
@@ -155,9 +162,9 @@ async def test_delete_asks_first(seeded):
         await settle(pilot)
         assert [r["AccessionNumber"] for r in app.screen.table.loaded_rows()] == [
             "ACC003", "ACC002", "ACC004"]
-        totals = await app.backend.archive.index.totals()
+        totals = await archive.index.totals()
         assert totals["studies"] == 3
-        assert not any(app.backend.archive.path_of(f"storage/x").exists() for _ in ())
+        assert not any(p.exists() for p in paths)
 
 
 async def test_new_instances_appear_without_refresh(seeded, tmp_path):

@@ -41,7 +41,8 @@ TERMINAL_CHECK_INTERVAL = 5.0
 
 class PacsApp(App[int]):
     TITLE = "tui-pacs"
-    CSS_PATH: ClassVar = ["styles/app.tcss", "styles/tables.tcss", "styles/dialogs.tcss"]
+    CSS_PATH: ClassVar = ["styles/app.tcss", "styles/tables.tcss", "styles/tags.tcss",
+                          "styles/dialogs.tcss"]
     COMMANDS = App.COMMANDS | {PacsCommands}
 
     BINDINGS: ClassVar = [

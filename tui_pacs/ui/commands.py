@@ -55,7 +55,7 @@ class PacsCommands(Provider):
 def _binding_entries(screen) -> Iterator[PaletteEntry]:
     """The screen's and the app's key bindings that have a description."""
     app = screen.app
-    for key, active in screen.active_bindings.items():
+    for active in screen.active_bindings.values():
         node: DOMNode = active.node
         binding = active.binding
         if not binding.description or not active.enabled:

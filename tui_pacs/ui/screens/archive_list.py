@@ -38,6 +38,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("escape,backspace", "back", "Back"),
         Binding("o", "sort_next", "Sort"),
         Binding("r", "sort_reverse", "Reverse", show=False),
+        Binding("t", "tags", "Tags"),
         Binding("d,delete", "delete", "Delete"),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
@@ -120,6 +121,33 @@ class ArchiveListScreen(PacsScreen):
 
     def open_row(self, row: Row) -> None:
         """Enter on a row: show what it holds."""
+
+    # --- the tag inspector ------------------------------------------------------
+
+    def action_tags(self) -> None:
+        row = self.table.cursor_value
+        if row is not None:
+            self._open_tags(row)
+
+    def tags_target(self, row: Row) -> tuple[Level, str, str | None]:
+        """Whose instances the inspector pages through for ``row`` (level, UID),
+        and the SOP Instance UID to start at (None: the first)."""
+        return self.LEVEL, row.get(self.LEVEL.unique_key) or "", None
+
+    @work(group="open", exclusive=True, exit_on_error=False)
+    async def _open_tags(self, row: Row) -> None:
+        from tui_pacs.ui.screens.tags import TagsScreen
+
+        level, identifier, start_at = self.tags_target(row)
+        archive = self.backend.archive
+        stored = await archive.index.files(level, {level.unique_key: Single(identifier)})
+        if not stored:
+            self.notify("No instances to show: they were deleted.", severity="warning")
+            return
+        start = next((n for n, f in enumerate(stored) if f.sop_instance_uid == start_at), 0)
+        here = self.describe(row) if self.LEVEL is not Level.IMAGE else ""
+        context = "  ›  ".join(part for part in (self.context, here) if part)
+        self.app.push_screen(TagsScreen([archive.path_of(f) for f in stored], start, context))
 
     # --- actions -------------------------------------------------------------
 

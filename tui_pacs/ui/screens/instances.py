@@ -32,6 +32,13 @@ class InstancesScreen(ArchiveListScreen):
     def describe(self, row: Row) -> str:
         return describe_instance(row)
 
+    def tags_target(self, row: Row) -> tuple[Level, str, str | None]:
+        # The whole series, starting at this instance: [ and ] step through it.
+        return Level.SERIES, row.get("SeriesInstanceUID") or "", row.get("SOPInstanceUID")
+
+    def open_row(self, row: Row) -> None:
+        self.action_tags()
+
     def delete_question(self, row: Row) -> tuple[str, str]:
         return ("Delete this instance?",
                 f"{self.context}\n{describe_instance(row)}\n\n"
