@@ -294,15 +294,7 @@ def parse_settings(document: dict[str, Any], path: Path) -> Settings:
         if not isinstance(value, dict):
             raise fail(name, f"must be a table ([{name}]), not {_type_name(value)}")
         cls, schema = _SECTIONS[name]
-        values = {}
-        for key, raw in value.items():
-            if key not in schema:
-                raise fail(f"{name}.{key}", f"unknown key (known: {', '.join(schema)})")
-            try:
-                values[key] = schema[key](raw)
-            except _Invalid as exc:
-                raise fail(f"{name}.{key}", str(exc)) from None
-        sections[name] = cls(**values)
+        sections[name] = cls(**_checked_table(value, schema, name, fail))
 
     settings = Settings(**sections, modalities=modalities, path=path)
     tls = settings.tls
@@ -321,14 +313,7 @@ def _parse_modalities(value: Any, fail: Callable[[str, str], ConfigError]) -> tu
         label = f"modalities[{number}]"
         if isinstance(table.get("name"), str):
             label = f'modalities "{table["name"]}"'
-        values = {}
-        for key, raw in table.items():
-            if key not in _MODALITY_KEYS:
-                raise fail(f"{label}.{key}", f"unknown key (known: {', '.join(_MODALITY_KEYS)})")
-            try:
-                values[key] = _MODALITY_KEYS[key](raw)
-            except _Invalid as exc:
-                raise fail(f"{label}.{key}", str(exc)) from None
+        values = _checked_table(table, _MODALITY_KEYS, label, fail)
         missing = [k for k in ("name", "aet", "host", "port") if k not in values]
         if missing:
             raise fail(label, f"missing {', '.join(missing)}")
@@ -336,6 +321,20 @@ def _parse_modalities(value: Any, fail: Callable[[str, str], ConfigError]) -> tu
             raise fail(label, f"duplicate modality name {values['name']!r}")
         result.append(Modality(**values))
     return tuple(result)
+
+
+def _checked_table(table: dict[str, Any], schema: dict[str, Callable[[Any], Any]],
+                   label: str, fail: Callable[[str, str], ConfigError]) -> dict[str, Any]:
+    """Each key of a table checked and converted by its schema entry."""
+    values = {}
+    for key, raw in table.items():
+        if key not in schema:
+            raise fail(f"{label}.{key}", f"unknown key (known: {', '.join(schema)})")
+        try:
+            values[key] = schema[key](raw)
+        except _Invalid as exc:
+            raise fail(f"{label}.{key}", str(exc)) from None
+    return values
 
 
 def _reason(exc: OSError | UnicodeDecodeError) -> str:

@@ -17,7 +17,6 @@ from tui_pacs.cli.context import (
     stderr_is_terminal,
 )
 from tui_pacs.config import Settings
-from tui_pacs.core.keys import BadKey, parse_keys
 from tui_pacs.core.model import DEFAULT_COLUMNS, Level
 from tui_pacs.store.layout import INDEX_FILE
 
@@ -160,6 +159,7 @@ class _ImportProgress:
 
 
 def run_ls(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.keys import BadKey, parse_keys
     from tui_pacs.store.index import UnknownKey, matchers_from_keys
     from tui_pacs.store.queries import keywords_at
 
