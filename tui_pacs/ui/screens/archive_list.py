@@ -38,6 +38,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("escape,backspace", "back", "Back"),
         Binding("o", "sort_next", "Sort"),
         Binding("r", "sort_reverse", "Reverse", show=False),
+        Binding("v", "preview", "View"),
         Binding("t", "tags", "Tags"),
         Binding("d,delete", "delete", "Delete"),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
@@ -121,6 +122,36 @@ class ArchiveListScreen(PacsScreen):
 
     def open_row(self, row: Row) -> None:
         """Enter on a row: show what it holds."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return len(self.app.screen_stack) > 1
+        return True
+
+    # --- the image preview --------------------------------------------------------
+
+    def action_preview(self) -> None:
+        row = self.table.cursor_value
+        if row is not None:
+            self._open_preview(row)
+
+    @work(group="open", exclusive=True, exit_on_error=False)
+    async def _open_preview(self, row: Row) -> None:
+        from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
+
+        if self.LEVEL.depth >= Level.SERIES.depth:
+            series = row
+        else:  # a patient or study: its first series
+            key = self.LEVEL.unique_key
+            found = await self.backend.archive.index.query(
+                Level.SERIES, {key: Single(row.get(key) or "")}, limit=1)
+            if not found:
+                self.notify("Nothing to show: no series any more.", severity="warning")
+                return
+            series = found[0]
+        self.app.push_screen(PreviewScreen(series["SeriesInstanceUID"],
+                                           row.get("SOPInstanceUID"),
+                                           describe_for_preview(series)))
 
     # --- the tag inspector ------------------------------------------------------
 

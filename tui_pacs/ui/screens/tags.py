@@ -76,12 +76,12 @@ class TagsScreen(PacsScreen):
         yield Footer()
 
     @property
-    def tree(self) -> TagTree:
+    def tag_tree(self) -> TagTree:
         return self.query_one(TagTree)
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
-        self.tree.focus()
+        self.tag_tree.focus()
         self.load()
         if len(self.files) > 1:
             self.compare()
@@ -115,12 +115,12 @@ class TagsScreen(PacsScreen):
         entries = self.entries
         if self.only_differing and self.differences is not None:
             entries = [e for e in entries if e.tag in self.differences]
-        self.tree.show(entries, self.differences)
+        self.tag_tree.show(entries, self.differences)
 
     def _show_error(self, message: str) -> None:
         self._error = message
         self.entries = []
-        self.tree.show([])
+        self.tag_tree.show([])
         self.update_title()
 
     @work(thread=True, group="tags-compare", exclusive=True, exit_on_error=False)
@@ -145,7 +145,7 @@ class TagsScreen(PacsScreen):
         if self.only_differing:
             self._fill_tree()
         else:
-            self.tree.mark_differences(differences)
+            self.tag_tree.mark_differences(differences)
         self.update_title()
 
     def update_title(self) -> None:
@@ -218,13 +218,13 @@ class TagsScreen(PacsScreen):
         self.update_title()
 
     def action_expand_all(self) -> None:
-        self.tree.expand_everything()
+        self.tag_tree.expand_everything()
 
     def action_collapse_all(self) -> None:
-        self.tree.collapse_everything()
+        self.tag_tree.collapse_everything()
 
     def action_copy(self) -> None:
-        node = self.tree.cursor_node
+        node = self.tag_tree.cursor_node
         if node is None or node.data is None or node.data.line.is_item:
             return
         self._copy(node.data)
@@ -249,7 +249,7 @@ class TagsScreen(PacsScreen):
     def _close_search(self) -> None:
         search = self.query_one("#search", Input)
         search.display = False
-        self.tree.focus()
+        self.tag_tree.focus()
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -261,13 +261,13 @@ class TagsScreen(PacsScreen):
 
     def _find(self, query: str, *, jump: bool) -> None:
         self.found = search(self.entries, query) if query.strip() else []
-        self.tree.mark_matches(self.found)
+        self.tag_tree.mark_matches(self.found)
         self.update_title()
         if jump and self.found:
-            self.tree.reveal(self.found[0])
+            self.tag_tree.reveal(self.found[0])
 
     def _match_index(self) -> int:
-        node = self.tree.cursor_node
+        node = self.tag_tree.cursor_node
         current = node.data if node is not None else None
         for position, entry in enumerate(self.found):
             if entry is current:
@@ -276,8 +276,8 @@ class TagsScreen(PacsScreen):
 
     def action_next_match(self) -> None:
         if self.found:
-            self.tree.reveal(self.found[(self._match_index() + 1) % len(self.found)])
+            self.tag_tree.reveal(self.found[(self._match_index() + 1) % len(self.found)])
 
     def action_previous_match(self) -> None:
         if self.found:
-            self.tree.reveal(self.found[(self._match_index() - 1) % len(self.found)])
+            self.tag_tree.reveal(self.found[(self._match_index() - 1) % len(self.found)])

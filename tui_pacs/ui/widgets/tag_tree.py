@@ -90,8 +90,12 @@ class TagTree(Tree[TagEntry]):
             node.expand()
         node = self._entry_nodes.get(id(entry))
         if node is not None:
-            self.move_cursor(node)
-            self.scroll_to_node(node, animate=False)
+            # Opened branches get their lines at the next refresh.
+            self.call_after_refresh(self._put_cursor_on, node)
+
+    def _put_cursor_on(self, node: TreeNode[TagEntry]) -> None:
+        self.move_cursor(node)
+        self.scroll_to_node(node, animate=False)
 
     def expand_everything(self) -> None:
         for entry_id in list(self._entry_nodes):
