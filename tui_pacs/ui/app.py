@@ -9,6 +9,7 @@ screens through reactives they watch (``status``, ``archive_generation``).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -27,8 +28,12 @@ from textual.timer import Timer
 from tui_pacs import paths
 from tui_pacs.config import ConfigError, Settings
 from tui_pacs.store.archive import ArchiveError, StoreResult
+from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
+from tui_pacs.ui.log_handler import AppLogHandler
+from tui_pacs.ui.messages import LogArrived
+from tui_pacs.ui.screens.activity import ActivityScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
 from tui_pacs.ui.status import StatusSnapshot
 from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
@@ -36,6 +41,7 @@ from tui_pacs.ui.widgets.status_bar import SECTIONS
 
 # New instances are shown at most this often while they pour in.
 ARCHIVE_REFRESH_DELAY = 0.5
+ACTIVITY_REFRESH_DELAY = 0.25
 TERMINAL_CHECK_INTERVAL = 5.0
 
 
@@ -54,11 +60,14 @@ class PacsApp(App[int]):
 
     MODES: ClassVar = {
         "local": StudiesScreen,
+        "activity": ActivityScreen,
     }
 
     status: reactive[StatusSnapshot | None] = reactive(None)
     # Goes up each time the archive's content changed (debounced).
     archive_generation: reactive[int] = reactive(0)
+    # Goes up when rows were added to the activity log (debounced).
+    activity_generation: reactive[int] = reactive(0)
 
     def __init__(self, settings: Settings, *, backend: Backend | None = None,
                  clock: Callable[[], datetime] = datetime.now) -> None:
@@ -66,7 +75,10 @@ class PacsApp(App[int]):
         self.settings = settings
         self.backend = backend or Backend(settings)
         self.clock = clock
+        self.activity = ActivityLog()
         self._refresh_timer: Timer | None = None
+        self._activity_timer: Timer | None = None
+        self._log_handler = AppLogHandler(self)
         self._theme_problems = self._register_themes()
 
     # --- themes ----------------------------------------------------------------
@@ -100,6 +112,7 @@ class PacsApp(App[int]):
     # --- start and stop ------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        logging.getLogger().addHandler(self._log_handler)
         try:
             await self.backend.start()
         except ArchiveError as exc:
@@ -115,6 +128,7 @@ class PacsApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.backend.stop()
+        logging.getLogger().removeHandler(self._log_handler)
 
     def _watch_terminal(self) -> None:
         """Leave cleanly when the terminal goes away (a dropped SSH session)."""
@@ -152,6 +166,20 @@ class PacsApp(App[int]):
 
     def today(self) -> date:
         return self.clock().date()
+
+    # --- activity ------------------------------------------------------------------------
+
+    def on_log_arrived(self, message: LogArrived) -> None:
+        self.activity.add_log(message.time, message.level, message.logger, message.text)
+        self.activity_changed()
+
+    def activity_changed(self) -> None:
+        if self._activity_timer is None:
+            self._activity_timer = self.set_timer(ACTIVITY_REFRESH_DELAY, self._activity_settled)
+
+    def _activity_settled(self) -> None:
+        self._activity_timer = None
+        self.activity_generation += 1
 
     # --- the archive changed ------------------------------------------------------------
 
