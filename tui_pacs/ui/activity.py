@@ -137,15 +137,23 @@ def _association_row(event: AssociationEvent) -> Row:
 def _operation_row(event: OperationEvent) -> Row:
     kind = category(event.status)
     counts = ", ".join(f"{name} {value}" for name, value in event.counts.items()
-                       if name != "bytes" and value)
+                       if name not in ("bytes", "instances") and value)
     if event.counts.get("bytes"):
         counts = ", ".join(filter(None, [counts, byte_size(event.counts["bytes"])]))
-    status = kind if event.status == 0 else f"{kind} {event.status:04X}"
     severity = {"failure": "error", "warning": "warning", "cancel": "warning"}.get(kind)
     return {"Time": event.time, "Kind": "network", "Service": event.service,
-            "Peer": event.peer, "AETs": _aets(event), "Counts": counts, "Status": status,
-            "Duration": duration(event.duration), "Detail": event.detail,
-            "Severity": severity or "success"}
+            "Peer": event.peer, "AETs": _aets(event), "Counts": counts,
+            "Status": status_text(event.status), "Duration": duration(event.duration),
+            "Detail": event.detail, "Severity": severity or "success"}
+
+
+def status_text(code: int) -> str:
+    """A DIMSE status in a few characters: ``ok``, ``fail A700``, ``warn B000``."""
+    kind = category(code)
+    if code == 0:
+        return "ok"
+    short = {"failure": "fail", "warning": "warn"}.get(kind, kind)
+    return f"{short} {code:04X}"
 
 
 def matches_kind(row: Row, kind: str) -> bool:

@@ -52,7 +52,7 @@ class PacsApp(App[int]):
     COMMANDS = App.COMMANDS | {PacsCommands}
 
     BINDINGS: ClassVar = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("question_mark", "help", "Help"),
         *[Binding(key, f"section('{section}')", title, show=False)
           for key, section, title in SECTIONS],
@@ -148,14 +148,20 @@ class PacsApp(App[int]):
 
     # --- sections and screens ---------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "section":
+            return parameters[0] in self.MODES
+        return True
+
     async def action_section(self, section: str) -> None:
         if section in self.MODES and section != self.current_mode:
             await self.switch_mode(section)
 
     def action_help(self) -> None:
+        from tui_pacs.ui.screens.base import PacsScreen
         from tui_pacs.ui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, PacsScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def palette_entries(self) -> Iterator[PaletteEntry]:

@@ -31,10 +31,10 @@ def _time(row: Row) -> str:
 ACTIVITY_COLUMNS = [
     Column("Time", 8, format=_time),
     Column("Service", 7),
-    Column("AETs", 20, label="Calling→called"),
+    Column("AETs", 18, label="Calling→called"),
     Column("Peer", 15, drop=3),
-    Column("Counts", 14, drop=2),
-    Column("Status", 10),
+    Column("Counts", 12, drop=2),
+    Column("Status", 9),
     Column("Duration", 7, justify="right", drop=4, label="Took"),
     Column("Detail", 10, flex=1),
 ]

@@ -36,7 +36,7 @@ class ArchiveListScreen(PacsScreen):
 
     BINDINGS: ClassVar = [
         Binding("escape,backspace", "back", "Back"),
-        Binding("o", "sort_next", "Sort"),
+        Binding("o", "sort_next", "Sort", show=False),
         Binding("r", "sort_reverse", "Reverse", show=False),
         Binding("v", "preview", "View"),
         Binding("t", "tags", "Tags"),
@@ -124,8 +124,8 @@ class ArchiveListScreen(PacsScreen):
         """Enter on a row: show what it holds."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":
-            return len(self.app.screen_stack) > 1
+        if action == "back":  # the first screen of a section has nowhere to go back to
+            return self.app.screen_stack[0] is not self
         return True
 
     # --- the image preview --------------------------------------------------------
@@ -183,8 +183,7 @@ class ArchiveListScreen(PacsScreen):
     # --- actions -------------------------------------------------------------
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+        self.app.pop_screen()
 
     def action_reload(self) -> None:
         self.table.reload(keep_cursor=True)

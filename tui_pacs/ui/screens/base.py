@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 class PacsScreen(Screen):
     # The section of the app this screen belongs to (see widgets.status_bar.SECTIONS).
     SECTION: ClassVar[str] = "local"
+    # What the help screen calls this screen.
+    HELP_TITLE: ClassVar[str] = "tui-pacs"
 
     @property
     def pacs(self) -> PacsApp:

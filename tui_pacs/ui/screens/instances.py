@@ -26,6 +26,7 @@ def describe_instance(row: Row) -> str:
 class InstancesScreen(ArchiveListScreen):
     LEVEL = Level.IMAGE
     COLUMNS = INSTANCE_COLUMNS
+    HELP_TITLE = "instances of a series"
     NOUN = ("instance", "instances")
     EMPTY = "This series has no instances any more."
 

@@ -37,6 +37,7 @@ def describe_patient(row: Row) -> str:
 class PatientsScreen(ArchiveListScreen):
     LEVEL = Level.PATIENT
     COLUMNS = PATIENT_COLUMNS
+    HELP_TITLE = "patients in the local archive"
     NOUN = ("patient", "patients")
     EMPTY = "No patients in the archive."
 

@@ -28,6 +28,7 @@ def describe_series(row: Row) -> str:
 class SeriesScreen(ArchiveListScreen):
     LEVEL = Level.SERIES
     COLUMNS = SERIES_COLUMNS
+    HELP_TITLE = "series of a study"
     NOUN = ("series", "series")
     EMPTY = "This study has no series any more."
 

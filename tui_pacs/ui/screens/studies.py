@@ -48,6 +48,7 @@ def describe_study(row: Row) -> str:
 class StudiesScreen(ArchiveListScreen):
     LEVEL = Level.STUDY
     COLUMNS = STUDY_COLUMNS
+    HELP_TITLE = "studies in the local archive"
     NOUN = ("study", "studies")
     EMPTY = ("No studies. Import files (tui-pacs import DIR) or send them to this node.")
 

@@ -1,0 +1,129 @@
+"""Each screen as the terminal shows it, at 80x24 and at 120x40.
+
+Deterministic: fixed UIDs, dates and clock, no cursor blink, activity rows
+with fixed times. Update with ``pytest tests/ui --snapshot-update`` after
+checking the report; the SVGs are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from tests.conftest import pydicom_file
+from tests.ui.conftest import make_app, seed, settle
+from tui_pacs.core.events import AssociationEvent, OperationEvent
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def keys(*pressed: str):
+    """A run_before that presses keys, waiting for the app after each."""
+
+    async def run(pilot) -> None:
+        await settle(pilot)
+        for key in pressed:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_studies(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_studies_filtered(snap_compare, seeded, size):
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("slash", *"doe", "enter")
+        await pilot.pause(0.4)
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_patients(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("p"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_series(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_instances(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_delete_confirmation(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("d"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tags_of_a_series(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "t", "slash", *"patient", "escape"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, seeded, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("question_mark"))
+
+
+@pytest.fixture
+def ct(settings):
+    asyncio.run(seed(settings.node.data, [pydicom_file("CT_small.dcm")]))
+    return settings
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_preview(snap_compare, ct, size):
+    assert snap_compare(make_app(ct), terminal_size=size, run_before=keys("v", "w"))
+
+
+def activity_rows(app) -> None:
+    """The activity log of a small, fixed afternoon."""
+    app.activity.rows.clear()
+    at = datetime(2024, 1, 15, 14, 2, 7)
+    app.activity.add_event(AssociationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "accepted"))
+    for n in range(3):
+        app.activity.add_event(OperationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "C-STORE", 0,
+                                              0.012, {"instances": 1, "bytes": 526_336},
+                                              f"1.2.3.{n}"))
+    app.activity.add_event(OperationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "C-STORE",
+                                          0xA700, 0.003, {"bytes": 526_336},
+                                          "1.2.3.9: out of disk space"))
+    app.activity.add_event(AssociationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "released",
+                                            "4 operations", 1.5))
+    app.activity.add_event(AssociationEvent(at, "10.9.9.9", "INTRUDER", "TUIPACS", "rejected",
+                                            "calling AE title not recognised"))
+    app.activity.add_log(at, 30, "tui_pacs.node", "C-STORE from CT3 refused (0xA700)")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_activity(snap_compare, seeded, size):
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        activity_rows(pilot.app)
+        pilot.app.screen.table.reload(keep_cursor=False)
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("theme", ["tui-pacs-light", "tui-pacs-high-contrast", "tui-pacs-ansi"])
+def test_themes(snap_compare, seeded, theme):
+    app = make_app(seeded)
+    app.theme = theme
+    assert snap_compare(app, terminal_size=(80, 24), run_before=keys())
