@@ -74,3 +74,6 @@ def run_cli(*args: str | Path, timeout: float = 120, input: str | None = None,
         capture_output=True, text=True, timeout=timeout, env=cli_env(), input=input,
         cwd=cwd or REPO,
     )
+
+# Real DICOM peers (Orthanc, DCMTK storescp) as fixtures for interop tests.
+pytest_plugins = ["tests.peers.fixtures"]

@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from tui_pacs import __version__
-from tui_pacs.cli import archive_commands, show
+from tui_pacs.cli import archive_commands, client_commands, show
 from tui_pacs.cli.context import EXIT_INTERNAL, CliError, common_options, load_settings_or_exit
 
-COMMAND_MODULES = [archive_commands, show]
+COMMAND_MODULES = [archive_commands, show, client_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,9 +96,10 @@ async def open_archive(settings: Settings, *, must_exist: bool = False) -> Async
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.output import ProgressBar
     from tui_pacs.store.importer import import_files, iter_files
 
-    progress = _ImportProgress() if stderr_is_terminal() else None
+    progress = ProgressBar("importing", eta=True) if stderr_is_terminal() else None
     failures_shown = 0
 
     def on_progress(path: Path, outcome: str) -> None:
@@ -127,32 +128,6 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
     report = run_async(go)
     print(report.summary())
     return EXIT_FAILED if report.failures else 0
-
-
-class _ImportProgress:
-    """A progress bar on stderr while importing."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        from tui_pacs.cli.output import stderr_console
-
-        self._progress = Progress("importing", BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), console=stderr_console(),
-                                  transient=True)
-        self.console = self._progress.console
-        self._task = None
-
-    def start(self, total: int) -> None:
-        self._task = self._progress.add_task("import", total=total)
-        self._progress.start()
-
-    def advance(self) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task)
-
-    def stop(self) -> None:
-        self._progress.stop()
 
 
 # --- ls -----------------------------------------------------------------------

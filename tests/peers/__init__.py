@@ -1,0 +1,1 @@
+"""Real DICOM peers for tests: Orthanc and DCMTK's storescp, started on loopback."""

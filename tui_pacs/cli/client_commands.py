@@ -1,0 +1,440 @@
+"""Commands that talk to remote nodes: echo, find, move, get, send, doctor.
+
+A failure to reach the remote prints what failed and what to change on which
+side, and exits with the status of its class (see README, "Exit statuses").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from contextlib import AsyncExitStack, aclosing, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui_pacs.cli.archive_commands import add_key_option, add_level_option, open_archive
+from tui_pacs.cli.context import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CliError,
+    print_json,
+    run_async,
+    stderr_is_terminal,
+)
+from tui_pacs.config import Settings
+from tui_pacs.core.aetitle import ae_title_problem
+from tui_pacs.core.model import DEFAULT_COLUMNS, LABELS, Level, display_value
+
+if TYPE_CHECKING:
+    from tui_pacs.core.remote import Diagnosis, RetrieveReport
+    from tui_pacs.core.target import Target
+    from tui_pacs.services.client import RemoteClient
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("target", metavar="TARGET",
+                        help="a configured modality's name, or AET@host:port")
+    remote.add_argument("--aet", type=_ae_title, metavar="AET",
+                        help="calling AE title (default: the node's, [node] aet)")
+    remote.add_argument("--timeout", type=_seconds, metavar="S",
+                        help="seconds to wait for the connection and each response "
+                             "(default: [limits] in the config)")
+
+    p = commands.add_parser("echo", parents=[common, remote], help="check that a node answers",
+                            description="Send C-ECHO requests and time each round trip. On "
+                                        "failure, say which step failed (name resolution, "
+                                        "TCP, association, service) and what to check.")
+    p.add_argument("-c", "--count", type=_positive, default=1, metavar="N",
+                   help="C-ECHOs to send over the association (default: 1)")
+    p.set_defaults(func=run_echo)
+
+    p = commands.add_parser("find", parents=[common, remote], help="query a node (C-FIND)",
+                            description="Query a remote node. Keys match as in `ls`: "
+                                        "wildcards * and ?, date ranges A-B, UID lists; "
+                                        "-k Keyword alone asks for that attribute back.")
+    add_level_option(p, default=Level.STUDY)
+    _add_model_option(p)
+    add_key_option(p)
+    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
+    p.add_argument("--limit", type=_positive, metavar="N",
+                   help="stop after N matches (the rest is cancelled)")
+    p.set_defaults(func=run_find)
+
+    p = commands.add_parser("move", parents=[common, remote],
+                            help="retrieve with C-MOVE (into the archive by default)",
+                            description="Ask a remote node to send instances to a destination: "
+                                        "this node by default, into its archive. When no node "
+                                        "is listening on our port, this command listens there "
+                                        "for the duration of the move.")
+    _add_retrieve_options(p)
+    p.add_argument("--dest", type=_ae_title, metavar="AET",
+                   help="move destination AE title (default: this node's)")
+    p.set_defaults(func=run_move)
+
+    p = commands.add_parser("get", parents=[common, remote],
+                            help="retrieve with C-GET into the archive",
+                            description="Retrieve instances over the same association "
+                                        "(C-GET) and store them in the archive.")
+    _add_retrieve_options(p)
+    p.set_defaults(func=run_get)
+
+    p = commands.add_parser("send", parents=[common, remote], help="send instances (C-STORE)",
+                            description="Send files (directories recursively) or archived "
+                                        "instances to a remote node.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--patient", metavar="ID", help="the archived patient(s) with this ID")
+    which.add_argument("--study", metavar="UID", help="an archived study")
+    which.add_argument("--series", metavar="UID", help="an archived series")
+    p.set_defaults(func=run_send)
+
+    p = commands.add_parser("doctor", parents=[common, remote],
+                            help="check everything a query/retrieve needs",
+                            description="Check, in order: name resolution, TCP, the "
+                                        "association, C-ECHO, C-FIND, and the reverse path of "
+                                        "C-MOVE (one small instance moved here). Each failure "
+                                        "says what to change on which side.")
+    p.set_defaults(func=run_doctor)
+
+
+def _add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--model", choices=("patient", "study"),
+                        help="Q/R information model (default: patient root for PATIENT "
+                             "level, else study root)")
+
+
+def _add_retrieve_options(parser: argparse.ArgumentParser) -> None:
+    add_key_option(parser)
+    parser.add_argument("-l", "--level", type=Level.parse, metavar="patient|study|series|instance",
+                        help="retrieve level (default: that of the deepest unique key given)")
+    _add_model_option(parser)
+
+
+def _ae_title(text: str) -> str:
+    problem = ae_title_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"AE title {text!r} {problem}")
+    return text.strip()
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
+
+
+# --- shared ------------------------------------------------------------------------
+
+
+def _client(settings: Settings, args: argparse.Namespace, archive: Any = None) -> RemoteClient:
+    from tui_pacs.services.client import RemoteClient
+
+    if not getattr(args, "debug", False):
+        # pynetdicom logs each failure as it meets it; the diagnosis says it better.
+        logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    return RemoteClient(settings, archive, calling_aet=args.aet)
+
+
+def _target(client: RemoteClient, text: str) -> Target:
+    from tui_pacs.core.target import BadTarget
+
+    try:
+        return client.target(text)
+    except BadTarget as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _keys(args: argparse.Namespace) -> dict[str, str]:
+    from tui_pacs.core.keys import BadKey, parse_keys
+
+    try:
+        return parse_keys(args.keys)
+    except BadKey as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def report_failure(what: str, problem: Diagnosis) -> int:
+    """Print what failed and the advice; return the exit status of its class."""
+    print(f"tui-pacs: {what}: {problem.summary}", file=sys.stderr)
+    for line in problem.advice:
+        print(f"  {line}", file=sys.stderr)
+    return problem.failure.exit_code
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _plural(count: int, level: Level) -> str:
+    if level is Level.STUDY:
+        return f"{count} stud{'y' if count == 1 else 'ies'}"
+    if level is Level.SERIES:
+        return f"{count} series"
+    return f"{count} {level.label}{'' if count == 1 else 's'}"
+
+
+# --- echo --------------------------------------------------------------------------
+
+
+def run_echo(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    report = run_async(lambda: client.echo(target, args.count, timeout=args.timeout))
+    print(f"C-ECHO {report.calling_aet} -> {target}")
+    if report.connection is not None:
+        c = report.connection
+        resolved = f"{c.address}, " if c.address != target.host else ""
+        print(f"  {resolved}connected in {_ms(c.connect_seconds)}, association accepted in "
+              f"{_ms(c.associate_seconds)} ({c.remote_implementation or 'unnamed'}, "
+              f"max PDU {c.remote_max_pdu or 'unlimited'})")
+    for number, echo in enumerate(report.echoes, start=1):
+        outcome = "success" if echo.ok else (
+            f"status 0x{echo.status:04X}" if echo.status is not None else "no response")
+        print(f"  echo {number}: {outcome} in {_ms(echo.seconds)}")
+    if report.diagnosis is not None:
+        return report_failure(f"echo {target.address} failed", report.diagnosis)
+    times = [e.seconds for e in report.echoes]
+    print(f"{len(times)} of {args.count} succeeded; round trip min/avg/max "
+          f"{_ms(min(times))} / {_ms(sum(times) / len(times))} / {_ms(max(times))}")
+    return 0
+
+
+# --- find --------------------------------------------------------------------------
+
+
+def run_find(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.output import ProgressBar, print_rows
+    from tui_pacs.core.keys import BadKey
+    from tui_pacs.core.remote import RemoteFailure
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    level: Level = args.level
+    keys = _keys(args)
+    columns = list(DEFAULT_COLUMNS[level]) + [k for k in keys if k not in DEFAULT_COLUMNS[level]]
+    try:
+        rows_iterator = client.find(target, level, keys, model=args.model,
+                                    return_keys=tuple(columns), limit=args.limit,
+                                    timeout=args.timeout)
+    except BadKey as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    streaming = not args.json and not sys.stdout.isatty()
+    counter = ProgressBar(f"matches from {target.aet}") if stderr_is_terminal() else None
+    rows: list[dict[str, Any]] = []
+    count = 0
+
+    def header() -> None:
+        print("\t".join(LABELS.get(c, c) for c in columns), flush=True)
+
+    async def collect() -> None:
+        nonlocal count
+        async with aclosing(rows_iterator) as matches:
+            async for row in matches:
+                if streaming:
+                    if not count:
+                        header()
+                    print("\t".join(display_value(c, row.get(c)) for c in columns), flush=True)
+                else:
+                    rows.append(row)
+                count += 1
+                if counter:
+                    counter.advance()
+
+    started = time.perf_counter()
+    try:
+        with counter or nullcontext():
+            run_async(collect)
+    except RemoteFailure as exc:
+        return report_failure(f"find on {target.address} failed", exc.diagnosis)
+    if args.json:
+        print_json(rows)
+    elif not streaming:
+        print_rows(rows, columns)
+    elif not count:
+        header()
+    limited = " (--limit reached)" if args.limit and count >= args.limit else ""
+    print(f"{_plural(count, level)} on {target.aet}{limited} in "
+          f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
+    return 0
+
+
+# --- move and get ------------------------------------------------------------------
+
+
+def run_move(args: argparse.Namespace, settings: Settings) -> int:
+    return _retrieve(args, settings, "move")
+
+
+def run_get(args: argparse.Namespace, settings: Settings) -> int:
+    return _retrieve(args, settings, "get")
+
+
+def _retrieve(args: argparse.Namespace, settings: Settings, service: str) -> int:
+    from tui_pacs.core.keys import BadKey
+    from tui_pacs.core.remote import RemoteFailure, RetrieveProgress
+
+    keys = _keys(args)
+    into_archive = service == "get" or (args.dest or settings.node.aet) == settings.node.aet
+    from tui_pacs.cli.output import ProgressBar
+
+    bar = ProgressBar("retrieving") if stderr_is_terminal() else None
+
+    def on_progress(progress: RetrieveProgress) -> None:
+        done = progress.completed + progress.failed + progress.warning
+        note = f"{progress.failed} failed" if progress.failed else ""
+        if bar:
+            bar.update(done, progress.total, note)
+
+    async def go() -> RetrieveReport:
+        async with AsyncExitStack() as stack:
+            archive = None
+            if into_archive:
+                archive = await stack.enter_async_context(open_archive(settings))
+            client = _client(settings, args, archive)
+            target = _target(client, args.target)
+            if service == "move":
+                return await client.move(target, keys, level=args.level, model=args.model,
+                                         destination=args.dest, timeout=args.timeout,
+                                         on_progress=on_progress)
+            return await client.get(target, keys, level=args.level, model=args.model,
+                                    timeout=args.timeout, on_progress=on_progress)
+
+    try:
+        with bar or nullcontext():
+            report = run_async(go)
+    except BadKey as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except RemoteFailure as exc:
+        return report_failure(f"{service} from {args.target} failed", exc.diagnosis)
+    print(retrieve_summary(report))
+    for uid in report.failed_instances[:10]:
+        print(f"  failed: {uid}", file=sys.stderr)
+    if len(report.failed_instances) > 10:
+        print(f"  ... and {len(report.failed_instances) - 10} more", file=sys.stderr)
+    if report.diagnosis is not None:
+        return report_failure(f"{report.service} from {report.target.address}",
+                              report.diagnosis)
+    return 0 if report.ok else EXIT_FAILED
+
+
+def retrieve_summary(report: RetrieveReport) -> str:
+    counts = (f"{report.completed} completed, {report.failed} failed, "
+              f"{report.warning} warning")
+    if report.cancelled:
+        counts += ", then cancelled"
+    if report.received is None:
+        arrived = f"received by {report.receiver}"
+    else:
+        arrived = (f"{report.received} stored here ({report.new} new, {report.duplicates} "
+                   f"already held) by {report.receiver}")
+        if report.store_failures:
+            arrived += f", {report.store_failures} could not be stored"
+    return (f"{report.service} from {report.target.aet} to {report.destination}: {counts}; "
+            f"{arrived}; {report.seconds:.2f} s")
+
+
+# --- send --------------------------------------------------------------------------
+
+
+def run_send(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.remote import RemoteFailure, SendProgress, SendReport
+    from tui_pacs.services.client import NotInArchive
+
+    archived = [(level, value) for level, value in (
+        (Level.PATIENT, args.patient), (Level.STUDY, args.study), (Level.SERIES, args.series))
+        if value is not None]
+    if bool(archived) == bool(args.paths):
+        raise CliError("say what to send: files and directories, or one of --patient, "
+                       "--study, --series", EXIT_USAGE)
+    from tui_pacs.cli.output import ProgressBar
+
+    bar = ProgressBar("sending", eta=True) if stderr_is_terminal() else None
+
+    def on_progress(progress: SendProgress) -> None:
+        if not progress.ok:
+            line = f"failed: {progress.source}: {progress.detail}"
+            if bar:
+                bar.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr)
+        if bar:
+            bar.update(progress.done, progress.total)
+
+    async def go() -> SendReport:
+        async with AsyncExitStack() as stack:
+            archive = None
+            if archived:
+                archive = await stack.enter_async_context(open_archive(settings,
+                                                                       must_exist=True))
+            client = _client(settings, args, archive)
+            target = _target(client, args.target)
+            if archived:
+                level, value = archived[0]
+                return await client.send_archived(target, level, value, timeout=args.timeout,
+                                                  on_progress=on_progress)
+            return await client.send_files(target, args.paths, timeout=args.timeout,
+                                           on_progress=on_progress)
+
+    try:
+        with bar or nullcontext():
+            report = run_async(go)
+    except NotInArchive as exc:
+        raise CliError(f"nothing to send: {exc}") from None
+    except RemoteFailure as exc:
+        return report_failure(f"send to {args.target} failed", exc.diagnosis)
+    rate = f" ({report.sent / report.seconds:.0f}/s)" if report.seconds and report.sent else ""
+    line = (f"sent {report.sent} of {report.total} instance(s) to {report.target.aet} in "
+            f"{report.seconds:.2f} s{rate}; {len(report.failures)} failed")
+    if report.warnings:
+        line += f", {report.warnings} stored with a warning"
+    if report.associations > 1:
+        line += f"; {report.associations} associations (more than 128 presentation contexts)"
+    print(line)
+    if report.decompressed:
+        print(f"{report.decompressed} instance(s) were decompressed before sending: the "
+              "remote accepts only uncompressed data for them")
+    if report.cancelled:
+        print("cancelled before the end", file=sys.stderr)
+    return 0 if report.ok else EXIT_FAILED
+
+
+# --- doctor ------------------------------------------------------------------------
+
+
+def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.remote import Check, CheckState
+
+    first_failure: list[Check] = []
+
+    async def go() -> None:
+        async with open_archive(settings) as archive:
+            client = _client(settings, args, archive)
+            target = _target(client, args.target)
+            print(f"doctor: {client.calling_aet} -> {target}")
+            async with aclosing(client.doctor(target, timeout=args.timeout)) as checks:
+                async for check in checks:
+                    print(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
+                          flush=True)
+                    for line in check.advice:
+                        print(f"  {'':<8} {'':<22} {line}", flush=True)
+                    if check.state is CheckState.FAIL and not first_failure:
+                        first_failure.append(check)
+
+    run_async(go)
+    if not first_failure:
+        return 0
+    failure = first_failure[0].failure
+    return failure.exit_code if failure else EXIT_FAILED

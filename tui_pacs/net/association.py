@@ -1,0 +1,286 @@
+"""Opening an association to a remote node, or saying which step failed and why.
+
+Blocking code, run in a worker thread. The steps a connection goes through
+are told apart so a person knows what to fix: name resolution, the TCP
+connection (refused, timed out, unreachable), the association (rejected with
+its source and reason, aborted, closed, unanswered), and the presentation
+contexts (the service asked for not accepted).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pynetdicom import evt
+from pynetdicom.association import Association
+from pynetdicom.pdu import A_ABORT_RQ
+from pynetdicom.presentation import PresentationContext
+
+from tui_pacs.config import LimitsConfig, TLSConfig
+from tui_pacs.core import diagnosis
+from tui_pacs.core.remote import Connection, RemoteFailure
+from tui_pacs.core.target import Target
+from tui_pacs.net.ae import NODELAY_HANDLERS, make_ae
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who calls whom, and how patiently: what every operation needs to connect."""
+
+    target: Target
+    calling_aet: str
+    limits: LimitsConfig
+    # Overrides the connection, ACSE and DIMSE timeouts for this operation.
+    timeout: float | None = None
+    tls: TLSConfig | None = None
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.timeout or self.limits.acse_timeout
+
+    @property
+    def dimse_timeout(self) -> float:
+        return self.timeout or self.limits.dimse_timeout
+
+
+class Abortable(Protocol):
+    """An association, pynetdicom's or :class:`~tui_pacs.net.upper_layer.StoreAssociation`."""
+
+    is_established: bool
+
+    def abort(self) -> None: ...
+
+
+class Cancellation:
+    """Lets the asyncio side stop an operation that runs in a worker thread.
+
+    ``request()`` sends a C-CANCEL for the C-FIND, C-MOVE or C-GET in
+    progress (cheap, safe from the event loop); ``abort()`` aborts the
+    association (blocking: call it from a thread) when the remote does not
+    honour the cancel.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requested = False
+        self._assoc: Abortable | None = None
+        self._pending: tuple[int, str] | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self._requested
+
+    def attach(self, assoc: Abortable) -> None:
+        with self._lock:
+            self._assoc = assoc
+
+    def started(self, message_id: int, query_model: str) -> None:
+        """A cancellable request is in progress on the attached association."""
+        with self._lock:
+            self._pending = (message_id, query_model)
+            late = self._requested
+        if late:
+            self._send_cancel()
+
+    def finished(self) -> None:
+        with self._lock:
+            self._pending = None
+
+    def request(self) -> None:
+        with self._lock:
+            self._requested = True
+        self._send_cancel()
+
+    def abort(self) -> None:
+        with self._lock:
+            assoc = self._assoc
+        if assoc is not None and assoc.is_established:
+            assoc.abort()
+
+    def _send_cancel(self) -> None:
+        with self._lock:
+            assoc, pending = self._assoc, self._pending
+        if not isinstance(assoc, Association) or pending is None or not assoc.is_established:
+            return
+        try:
+            assoc.send_c_cancel(pending[0], query_model=pending[1])
+        except (RuntimeError, ValueError):
+            pass  # the association ended meanwhile: nothing left to cancel
+
+
+class Cancelled(Exception):
+    """The operation stopped because it was cancelled."""
+
+
+def resolve(target: Target) -> tuple[str, float]:
+    """The address ``target.host`` stands for, and how long resolving it took."""
+    try:
+        ipaddress.ip_address(target.host)
+        return target.host, 0.0
+    except ValueError:
+        pass
+    started = time.perf_counter()
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise RemoteFailure(diagnosis.name_not_resolved(target, reason or str(exc))) from None
+    return str(infos[0][4][0]), time.perf_counter() - started
+
+
+def connect_tcp(target: Target, address: str, timeout: float) -> socket.socket:
+    """A TCP connection with TCP_NODELAY; raises RemoteFailure saying why it failed."""
+    try:
+        sock = socket.create_connection((address, target.port), timeout=timeout)
+    except ConnectionRefusedError:
+        raise RemoteFailure(diagnosis.connection_refused(target, address)) from None
+    except TimeoutError:
+        raise RemoteFailure(diagnosis.connection_timed_out(target, address, timeout)) from None
+    except OSError as exc:  # no route, network down, address not available...
+        reason = exc.strerror or str(exc)
+        raise RemoteFailure(diagnosis.network_unreachable(target, address, reason)) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def probe_tcp(target: Target, address: str, timeout: float) -> float:
+    """Open and close a TCP connection: how long it took, or RemoteFailure."""
+    started = time.perf_counter()
+    connect_tcp(target, address, timeout).close()
+    return time.perf_counter() - started
+
+
+def wrap_tls(sock: socket.socket, session: Session) -> ssl.SSLSocket:
+    """The TLS handshake on a connected socket, or RemoteFailure saying why it failed."""
+    try:
+        context, host = _tls_args(session)
+        return context.wrap_socket(sock, server_hostname=host)
+    except RemoteFailure:
+        sock.close()
+        raise
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise RemoteFailure(diagnosis.tls_failed(session.target, str(reason))) from None
+
+
+class _Watch:
+    """Notes what happened while an association was being opened."""
+
+    def __init__(self) -> None:
+        self.connected_at: float | None = None
+        self.abort: A_ABORT_RQ | None = None
+
+    def on_open(self, event: evt.Event) -> None:
+        self.connected_at = time.perf_counter()
+
+    def on_pdu(self, event: evt.Event) -> None:
+        if isinstance(event.pdu, A_ABORT_RQ):
+            self.abort = event.pdu
+
+    @property
+    def handlers(self) -> list[Any]:
+        return [(evt.EVT_CONN_OPEN, self.on_open), (evt.EVT_PDU_RECV, self.on_pdu)]
+
+
+def open_association(
+    session: Session,
+    contexts: Sequence[PresentationContext],
+    *,
+    ext_neg: list[Any] | None = None,
+    evt_handlers: list[Any] | None = None,
+    cancellation: Cancellation | None = None,
+) -> tuple[Association, Connection]:
+    """An established association proposing ``contexts``, or RemoteFailure."""
+    target = session.target
+    address, resolve_seconds = resolve(target)
+    ae = make_ae(session.calling_aet, session.limits)
+    ae.connection_timeout = session.connect_timeout
+    ae.acse_timeout = session.connect_timeout
+    ae.dimse_timeout = session.dimse_timeout
+    watch = _Watch()
+    started = time.perf_counter()
+    assoc = ae.associate(
+        address, target.port, contexts=list(contexts), ae_title=target.aet,
+        ext_neg=ext_neg, evt_handlers=[*NODELAY_HANDLERS, *watch.handlers,
+                                       *(evt_handlers or [])],
+        tls_args=_tls_args(session) if target.tls else None,
+    )
+    ended = time.perf_counter()
+    if not assoc.is_established:
+        raise RemoteFailure(_why_not(session, assoc, address, watch, ended - started))
+    assoc.unbind(evt.EVT_PDU_RECV, watch.on_pdu)
+    connected_at = watch.connected_at or started
+    accepted = assoc.acceptor
+    connection = Connection(
+        address=address,
+        local_address=str(assoc.requestor.address),
+        resolve_seconds=resolve_seconds,
+        connect_seconds=connected_at - started,
+        associate_seconds=ended - connected_at,
+        remote_max_pdu=int(accepted.maximum_length or 0),
+        remote_implementation=str(accepted.implementation_version_name or
+                                  accepted.implementation_class_uid or ""),
+    )
+    if cancellation is not None:
+        cancellation.attach(assoc)
+        if cancellation.requested:
+            assoc.abort()
+            raise Cancelled()
+    return assoc, connection
+
+
+def _why_not(session: Session, assoc: Association, address: str, watch: _Watch,
+             seconds: float):
+    target = session.target
+    if watch.connected_at is None:
+        # pynetdicom logs the connect error but does not keep it: ask again.
+        if target.tls:
+            wrap_tls(connect_tcp(target, address, session.connect_timeout), session).close()
+        else:
+            probe_tcp(target, address, session.connect_timeout)
+        return diagnosis.network_unreachable(
+            target, address, "the connection failed, then worked on a second try; "
+            "the network or the remote is unstable")
+    answer = assoc.acceptor.primitive
+    if assoc.is_rejected and answer is not None:
+        return diagnosis.association_rejected(
+            target, session.calling_aet, int(answer.result), int(answer.result_source),
+            int(answer.diagnostic))
+    if answer is not None and answer.result == 0x00:
+        refusals = [(_service_name(cx.abstract_syntax), int(cx.result))
+                    for cx in assoc.rejected_contexts]
+        return diagnosis.service_not_accepted(target, refusals)
+    if watch.abort is not None:
+        return diagnosis.association_aborted(target, watch.abort.source,
+                                             watch.abort.reason_diagnostic)
+    if seconds >= session.connect_timeout * 0.9:
+        return diagnosis.no_association_answer(target, session.connect_timeout)
+    return diagnosis.connection_closed(target)
+
+
+def _service_name(sop_class: str) -> str:
+    from pydicom.uid import UID
+
+    return UID(sop_class).name
+
+
+def _tls_args(session: Session) -> tuple[ssl.SSLContext, str]:
+    """Verify the remote against our CA (or the system's); offer our certificate."""
+    tls = session.tls
+    try:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca) if tls and tls.ca else None)
+        if tls and tls.certificate and tls.key:
+            context.load_cert_chain(str(tls.certificate), str(tls.key))
+    except (ssl.SSLError, OSError) as exc:
+        reason = f"our certificates cannot be loaded: {exc.strerror or exc}"
+        raise RemoteFailure(diagnosis.tls_failed(session.target, reason)) from None
+    return context, session.target.host

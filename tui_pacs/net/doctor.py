@@ -1,0 +1,210 @@
+"""The checks a query/retrieve needs, in the order a connection makes them.
+
+Blocking, for a worker thread: yields each :class:`Check` as soon as it is
+known. A failed step skips the steps that depend on it, saying so. The
+reverse path of C-MOVE is tested for real: one small instance found by
+C-FIND is moved to this node (and so lands in the archive).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import build_context
+from pynetdicom.association import Association
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from tui_pacs.core import diagnosis
+from tui_pacs.core.model import Level
+from tui_pacs.core.query import STUDY_ROOT
+from tui_pacs.core.remote import Check, CheckState, RemoteFailure
+from tui_pacs.net.association import (
+    Cancellation,
+    Session,
+    open_association,
+    probe_tcp,
+    resolve,
+)
+from tui_pacs.net.retrieve import OwnNode, RetrieveRequest, move
+from tui_pacs.net.scu import no_answer, release, responses
+
+# Studies looked at to find a small instance to move.
+STUDIES_SAMPLED = 10
+
+NAME_RESOLUTION = "name resolution"
+TCP = "TCP connection"
+ASSOCIATION = "association"
+ECHO = "C-ECHO"
+FIND = "C-FIND (study level)"
+LISTENING = "listening for C-MOVE"
+
+
+def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Iterator[Check]:
+    target = session.target
+    move_check = f"C-MOVE to {own.aet}"
+    names = [NAME_RESOLUTION, TCP, ASSOCIATION, ECHO, FIND, LISTENING, move_check]
+
+    def skip_rest(after: str, reason: str) -> Iterator[Check]:
+        for name in names[names.index(after) + 1:]:
+            yield Check.skipped(name, reason)
+
+    try:
+        address, _ = resolve(target)
+    except RemoteFailure as exc:
+        yield Check.failed(NAME_RESOLUTION, exc.diagnosis)
+        yield from skip_rest(NAME_RESOLUTION, "needs the remote's address")
+        return
+    same = address == target.host
+    yield Check.ok(NAME_RESOLUTION, f"{target.host} is an address" if same
+                   else f"{target.host} is {address}")
+
+    try:
+        seconds = probe_tcp(target, address, session.connect_timeout)
+    except RemoteFailure as exc:
+        yield Check.failed(TCP, exc.diagnosis)
+        yield from skip_rest(TCP, "needs a TCP connection")
+        return
+    yield Check.ok(TCP, f"port {target.port} accepts connections ({_ms(seconds)})")
+
+    contexts = [build_context(Verification),
+                build_context(StudyRootQueryRetrieveInformationModelFind),
+                build_context(StudyRootQueryRetrieveInformationModelMove)]
+    try:
+        assoc, _ = open_association(session, contexts, cancellation=cancellation)
+    except RemoteFailure as exc:
+        yield Check.failed(ASSOCIATION, exc.diagnosis)
+        yield from skip_rest(ASSOCIATION, "needs an association")
+        return
+    yield Check.ok(ASSOCIATION, f"accepted for calling AE title {session.calling_aet}, "
+                                f"called AE title {target.aet}")
+    try:
+        offered = {cx.abstract_syntax for cx in assoc.accepted_contexts}
+        yield _echo(session, assoc, offered)
+        find_check, sample = _find_sample(session, assoc, offered, cancellation)
+        yield find_check
+    finally:
+        release(assoc)
+
+    listening = _listening(own)
+    yield listening
+    if find_check.state is not CheckState.OK or listening.state is not CheckState.OK:
+        yield Check.skipped(move_check, "needs C-FIND and a listener")
+    elif StudyRootQueryRetrieveInformationModelMove not in offered:
+        yield Check.failed(move_check, diagnosis.service_not_accepted(
+            target, [("Study Root C-MOVE", 3)]))
+    elif sample is None:
+        yield Check.skipped(move_check, "the remote has no instance to move: this step "
+                                        "could not be tested")
+    else:
+        yield _move(session, own, sample, move_check, cancellation)
+
+
+def _echo(session: Session, assoc: Association, offered: set[str]) -> Check:
+    if Verification not in offered:
+        return Check.failed(ECHO, diagnosis.service_not_accepted(
+            session.target, [("Verification", 3)]))
+    started = time.perf_counter()
+    answer = assoc.send_c_echo()
+    seconds = time.perf_counter() - started
+    code = answer.get("Status")
+    if code is None:
+        return Check.failed(ECHO, no_answer(session, assoc, "C-ECHO", seconds))
+    if int(code) != 0:
+        return Check.failed(ECHO, diagnosis.failure_status("C-ECHO", int(code)))
+    return Check.ok(ECHO, f"success ({_ms(seconds)})")
+
+
+def _find_sample(session: Session, assoc: Association, offered: set[str],
+                 cancellation: Cancellation) -> tuple[Check, dict[str, Any] | None]:
+    """The C-FIND check, and a small instance found on the way (or None)."""
+    model = StudyRootQueryRetrieveInformationModelFind
+    if model not in offered:
+        return Check.failed(FIND, diagnosis.service_not_accepted(
+            session.target, [("Study Root C-FIND", 3)])), None
+
+    def query(level: Level, limit: int | None, **keys: str) -> list[dict[str, Any]]:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = level.value
+        for keyword, value in keys.items():
+            setattr(ds, keyword, value)
+        return list(responses(session, assoc, ds, model, cancellation, limit))
+
+    try:
+        studies = query(Level.STUDY, STUDIES_SAMPLED, StudyInstanceUID="",
+                        NumberOfStudyRelatedInstances="")
+        if not studies:
+            return Check.ok(FIND, "answered: the remote has no studies"), None
+        shown = (f"{len(studies)} or more studies" if len(studies) == STUDIES_SAMPLED
+                 else f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
+        check = Check.ok(FIND, f"answered: {shown}")
+        study = _smallest(studies, "NumberOfStudyRelatedInstances")
+        series = query(Level.SERIES, None, StudyInstanceUID=study["StudyInstanceUID"],
+                       SeriesInstanceUID="", NumberOfSeriesRelatedInstances="")
+        if not series:
+            return check, None
+        chosen = _smallest(series, "NumberOfSeriesRelatedInstances")
+        instances = query(Level.IMAGE, 1, StudyInstanceUID=study["StudyInstanceUID"],
+                          SeriesInstanceUID=chosen["SeriesInstanceUID"], SOPInstanceUID="")
+    except RemoteFailure as exc:
+        return Check.failed(FIND, exc.diagnosis), None
+    if not instances or not instances[0].get("SOPInstanceUID"):
+        return check, None
+    return check, {"StudyInstanceUID": study["StudyInstanceUID"],
+                   "SeriesInstanceUID": chosen["SeriesInstanceUID"],
+                   "SOPInstanceUID": instances[0]["SOPInstanceUID"]}
+
+
+def _smallest(rows: list[dict[str, Any]], count_key: str) -> dict[str, Any]:
+    """The row with the fewest instances but at least one (counts may be missing)."""
+    def size(row: dict[str, Any]) -> int:
+        value = row.get(count_key)
+        return value if isinstance(value, int) and value > 0 else 1 << 30
+    return min(rows, key=size)
+
+
+def _listening(own: OwnNode) -> Check:
+    """Whether a move to us can be received: a node listens, or a listener can."""
+    with socket.socket(socket.AF_INET6 if ":" in own.bind else socket.AF_INET) as probe:
+        # As the listener will: only a listening socket, not old connections, is in the way.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((own.bind, own.port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return Check.ok(LISTENING, f"a node already listens on port {own.port}")
+            return Check.failed(LISTENING, diagnosis.cannot_listen(
+                own.bind, own.port, exc.strerror or str(exc)))
+    return Check.ok(LISTENING, f"port {own.port} is free: a temporary listener will receive "
+                               "the move")
+
+
+def _move(session: Session, own: OwnNode, sample: dict[str, str], name: str,
+          cancellation: Cancellation) -> Check:
+    request = RetrieveRequest(Level.IMAGE, STUDY_ROOT, sample)
+    try:
+        report = move(session, request, own.aet, own, None, cancellation)
+    except RemoteFailure as exc:
+        return Check.failed(name, exc.diagnosis)
+    if report.diagnosis is not None:
+        return Check.failed(name, report.diagnosis)
+    if not report.completed and not report.received:
+        return Check.skipped(name, "the remote found nothing to move: this step could not "
+                                   "be tested")
+    if report.received is None:
+        return Check.ok(name, f"the remote reports {report.completed} instance(s) sent; "
+                              f"{report.receiver} received them")
+    return Check.ok(name, f"{report.received} instance(s) arrived and stored "
+                          f"({_ms(report.seconds)})")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"

@@ -1,0 +1,219 @@
+"""Talking to remote DICOM nodes: the service the CLI and the app share.
+
+Every operation can be used from the app's event loop without blocking it:
+the pynetdicom work runs in a worker thread (:mod:`tui_pacs.services.worker`)
+and only plain values from :mod:`tui_pacs.core.remote` come back.
+
+    client = RemoteClient(settings, archive)
+    target = client.target("orthanc")               # or "ORTHANC@10.0.0.5:4242"
+
+    report = await client.echo(target, count=3)     # EchoReport: round trips, diagnosis
+    async with aclosing(client.find(target, Level.STUDY, {"PatientName": "SMITH*"})) as rows:
+        async for row in rows:                      # dicts keyed by keyword, as they arrive
+            ...
+    report = await client.move(target, {"StudyInstanceUID": uid}, on_progress=show)
+    report = await client.get(target, {"StudyInstanceUID": uid}, on_progress=show)
+    report = await client.send_files(target, [Path("study/")], on_progress=show)
+    report = await client.send_archived(target, Level.STUDY, uid, on_progress=show)
+    async for check in client.doctor(target):       # Check: OK / FAIL / SKIPPED, advice
+        ...
+
+Failures to reach the remote raise :class:`RemoteFailure`, whose
+``diagnosis`` says which step failed and what to change on which side
+(``echo`` and ``doctor`` report them instead of raising). Bad keys raise
+:class:`BadKey`, bad targets :class:`BadTarget`.
+
+Cancelling the awaiting task (or leaving an ``async for`` early) sends a
+C-CANCEL for a C-FIND, C-MOVE or C-GET in progress and aborts the
+association if the remote has not stopped within a few seconds; ``send``
+stops after the instance in flight. ``timeout`` overrides the configured
+connection and DIMSE timeouts for one operation; wrap a call in
+``asyncio.wait_for`` for a deadline on the whole of it. Progress callbacks
+are called on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tui_pacs.config import Settings
+from tui_pacs.core.keys import BadKey
+from tui_pacs.core.matching import Single
+from tui_pacs.core.model import Level
+from tui_pacs.core.query import find_identifier, infer_level, information_model
+from tui_pacs.core.remote import (
+    Check,
+    EchoReport,
+    RemoteFailure,
+    RetrieveProgress,
+    RetrieveReport,
+    SendFailure,
+    SendProgress,
+    SendReport,
+)
+from tui_pacs.core.target import Target, parse_target
+from tui_pacs.net import doctor, retrieve, scu, send
+from tui_pacs.net.association import Cancellation, Session
+from tui_pacs.net.retrieve import OwnNode, RetrieveRequest
+from tui_pacs.services.worker import run_blocking, stream_blocking
+from tui_pacs.store.archive import Archive
+from tui_pacs.store.importer import iter_files
+
+__all__ = ["BadKey", "NotInArchive", "RemoteClient", "RemoteFailure"]
+
+P = TypeVar("P")
+
+
+class NotInArchive(LookupError):
+    """What was asked to be sent is not in the archive."""
+
+
+class RemoteClient:
+    """The client side of this node, calling as ``calling_aet`` (default: the node's AE
+    title). ``archive`` receives what move and get retrieve, and is what
+    ``send_archived`` sends from."""
+
+    def __init__(self, settings: Settings, archive: Archive | None = None,
+                 calling_aet: str | None = None) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.calling_aet = calling_aet or settings.node.aet
+
+    def target(self, text: str) -> Target:
+        """A configured modality's name or AET@host:port; raises BadTarget."""
+        return parse_target(text, self.settings.modalities)
+
+    # --- verification ---------------------------------------------------------
+
+    async def echo(self, target: Target, count: int = 1, *,
+                   timeout: float | None = None) -> EchoReport:
+        session = self._session(target, timeout)
+        return await run_blocking(lambda c: scu.echo(session, max(1, count), c), name="echo")
+
+    def doctor(self, target: Target, *, timeout: float | None = None) -> AsyncIterator[Check]:
+        """The checklist of a query/retrieve, check by check. Moves one instance here."""
+        session = self._session(target, timeout)
+        own = self._own_node()
+        return stream_blocking(lambda c: doctor.checkup(session, own, c), name="doctor")
+
+    # --- query ----------------------------------------------------------------
+
+    def find(self, target: Target, level: Level, keys: dict[str, str], *,
+             model: str | None = None, return_keys: tuple[str, ...] | None = None,
+             limit: int | None = None, timeout: float | None = None,
+             ) -> AsyncIterator[dict[str, Any]]:
+        """Matches as they arrive, each a dict keyed by DICOM keyword.
+
+        Raises BadKey (at once) for keys or models that make no query.
+        """
+        model = information_model(level, model)
+        identifier = find_identifier(level, keys, return_keys)
+        session = self._session(target, timeout)
+        return stream_blocking(lambda c: scu.find(session, model, identifier, c, limit),
+                               name="find")
+
+    # --- retrieve ---------------------------------------------------------------
+
+    async def move(self, target: Target, keys: dict[str, str], *, level: Level | None = None,
+                   model: str | None = None, destination: str | None = None,
+                   timeout: float | None = None,
+                   on_progress: Callable[[RetrieveProgress], None] | None = None,
+                   ) -> RetrieveReport:
+        """C-MOVE to ``destination`` (default: this node, into the archive)."""
+        request = self._retrieve_request(keys, level, model)
+        destination = (destination or self.settings.node.aet).strip()
+        own = self._own_node() if destination == self.settings.node.aet else None
+        session = self._session(target, timeout)
+        progress = self._on_loop(on_progress)
+        return await run_blocking(
+            lambda c: retrieve.move(session, request, destination, own, progress, c),
+            name="move")
+
+    async def get(self, target: Target, keys: dict[str, str], *, level: Level | None = None,
+                  model: str | None = None, timeout: float | None = None,
+                  on_progress: Callable[[RetrieveProgress], None] | None = None,
+                  ) -> RetrieveReport:
+        """C-GET into the archive over the same association."""
+        request = self._retrieve_request(keys, level, model)
+        archive = self._archive()
+        session = self._session(target, timeout)
+        progress = self._on_loop(on_progress)
+
+        def work(cancellation: Cancellation) -> RetrieveReport:
+            sop_classes = retrieve.expected_sop_classes(session, request, cancellation)
+            return retrieve.get(session, request, archive, sop_classes, progress, cancellation)
+
+        return await run_blocking(work, name="get")
+
+    # --- send -------------------------------------------------------------------
+
+    async def send_files(self, target: Target, paths: Iterable[Path], *,
+                         timeout: float | None = None,
+                         on_progress: Callable[[SendProgress], None] | None = None,
+                         ) -> SendReport:
+        """C-STORE files and the files under directories (recursively)."""
+        session = self._session(target, timeout)
+        progress = self._on_loop(on_progress)
+        paths = list(paths)
+
+        def work(cancellation: Cancellation) -> SendReport:
+            items, unreadable = [], []
+            for path in iter_files(paths):
+                try:
+                    items.append(send.inspect_file(path))
+                except send.NotSendable as exc:
+                    unreadable.append(SendFailure(str(path), str(exc)))
+            return send.send(session, items, unreadable, progress, cancellation)
+
+        return await run_blocking(work, name="send")
+
+    async def send_archived(self, target: Target, level: Level, identifier: str, *,
+                            timeout: float | None = None,
+                            on_progress: Callable[[SendProgress], None] | None = None,
+                            ) -> SendReport:
+        """C-STORE every archived instance of a patient (by PatientID), study or series."""
+
+        archive = self._archive()
+        stored = await archive.index.files(level, {level.unique_key: Single(identifier)})
+        if not stored:
+            raise NotInArchive(f"no {level.label} with {level.unique_key} {identifier!r} "
+                               "in the archive")
+        items = [send.Outgoing(archive.path_of(f), f.sop_class_uid, f.sop_instance_uid,
+                               f.transfer_syntax_uid) for f in stored]
+        session = self._session(target, timeout)
+        progress = self._on_loop(on_progress)
+        return await run_blocking(lambda c: send.send(session, items, [], progress, c),
+                                  name="send")
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _session(self, target: Target, timeout: float | None) -> Session:
+        return Session(target, self.calling_aet, self.settings.limits, timeout,
+                       self.settings.tls)
+
+    def _archive(self) -> Archive:
+        if self.archive is None:
+            raise RuntimeError("this operation stores into the archive: open one first")
+        return self.archive
+
+    def _own_node(self) -> OwnNode:
+        node = self.settings.node
+        return OwnNode(node.aet, node.bind, node.port, self._archive())
+
+    def _retrieve_request(self, keys: dict[str, str], level: Level | None,
+                          model: str | None) -> RetrieveRequest:
+        if not any(value.strip() for value in keys.values()):
+            raise BadKey("say what to retrieve, e.g. -k StudyInstanceUID=1.2.3")
+        level = level or infer_level(keys)
+        return RetrieveRequest(level, information_model(level, model), dict(keys))
+
+    @staticmethod
+    def _on_loop(callback: Callable[[P], None] | None) -> Callable[[P], None] | None:
+        """``callback`` called on the event loop, whichever thread reports progress."""
+        if callback is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return lambda value: loop.call_soon_threadsafe(callback, value)
