@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from tui_pacs import __version__
-from tui_pacs.cli import archive_commands, client_commands, show
+from tui_pacs.cli import archive_commands, client_commands, serve, show
 from tui_pacs.cli.context import EXIT_INTERNAL, CliError, common_options, load_settings_or_exit
 
-COMMAND_MODULES = [archive_commands, show, client_commands]
+COMMAND_MODULES = [archive_commands, show, client_commands, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"tui-pacs {__version__}")
+    serve.add_node_options(parser)
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands, common)
@@ -36,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        # Until the app exists, no command runs the node as `serve` does.
+        args.func = serve.run_serve
     settings = load_settings_or_exit(args)
     try:
         return int(args.func(args, settings) or 0)

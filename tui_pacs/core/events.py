@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tui_pacs.core.model import InstanceRecord
+
 
 @dataclass(frozen=True)
 class AssociationEvent:
@@ -36,4 +38,14 @@ class OperationEvent:
     detail: str = ""
 
 
-NodeEvent = AssociationEvent | OperationEvent
+@dataclass(frozen=True)
+class InstanceStored:
+    """An instance was committed to the archive (received, retrieved or imported)."""
+
+    time: datetime
+    record: InstanceRecord
+    # True when it replaced an archived copy (storage.overwrite_duplicates).
+    replaced: bool = False
+
+
+NodeEvent = AssociationEvent | OperationEvent | InstanceStored

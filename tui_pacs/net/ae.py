@@ -41,15 +41,19 @@ def make_ae(ae_title: str, limits: LimitsConfig | None = None) -> AE:
     return ae
 
 
-def add_storage_scp_contexts(ae: AE, sop_classes: list[str] | None = None) -> None:
+def add_storage_scp_contexts(ae: AE, sop_classes: list[str] | None = None, *,
+                             retrieve_roles: bool = False) -> None:
     """Accept storage of every SOP class pynetdicom knows (or those given), in every
     transfer syntax pynetdicom can negotiate, compressed ones included.
 
     The acceptor keeps the requestor's preference order of transfer syntaxes,
     so data arrives as the sender holds it and is stored without transcoding.
+    ``retrieve_roles`` also accepts the SCU role when a C-GET requester asks
+    for it (SCP/SCU role selection), so that instances can be sent back.
     """
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 
+    roles = {"scu_role": True, "scp_role": True} if retrieve_roles else {}
     classes = sop_classes or [cx.abstract_syntax for cx in AllStoragePresentationContexts]
     for sop_class in classes:
-        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES, **roles)

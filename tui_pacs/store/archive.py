@@ -196,26 +196,30 @@ class Archive:
         """Store a dataset received by C-STORE; blocks the calling (association) thread.
 
         Returns only when the file is durable and indexed; raises StoreFailure.
+        The instance goes to the writer thread directly: the acknowledgement
+        does not wait for the event loop.
         """
-        staged = self._stage_received(dataset, transfer_syntax, source_aet)
-        future = asyncio.run_coroutine_threadsafe(self._commit(staged), self._loop)
+        self._writer.expect()
         try:
-            return future.result(COMMIT_TIMEOUT)
+            staged = self._stage_received(dataset, transfer_syntax, source_aet)
+        except BaseException:
+            self._writer.unexpect()
+            raise
+        try:
+            result = self._writer.store_blocking(staged, COMMIT_TIMEOUT)
         except TimeoutError:
-            future.cancel()
             raise StoreFailure("the index did not commit in time") from None
+        except Exception as exc:
+            raise _commit_failure(exc) from None
+        if result.outcome is not Outcome.DUPLICATE:
+            self._loop.call_soon_threadsafe(self._notify, result)
+        return result
 
     async def _commit(self, staged: StagedInstance) -> StoreResult:
         try:
             result = await self._writer.store(staged)
-        except WriterClosed as exc:
-            raise StoreFailure(str(exc)) from None
-        except OSError as exc:
-            raise _failure_from_os_error(exc) from None
-        except Exception as exc:  # sqlite3 errors: disk I/O, full, corrupt
-            if "full" in str(exc).lower():
-                raise StoreFailure("the disk is full", out_of_space=True) from None
-            raise StoreFailure(f"the index could not be written: {exc}") from None
+        except Exception as exc:
+            raise _commit_failure(exc) from None
         if result.outcome is not Outcome.DUPLICATE:
             self._notify(result)
         return result
@@ -371,6 +375,18 @@ class Archive:
 
 def _relpath(record: InstanceRecord) -> str:
     return instance_relpath(record.study_uid, record.sop_uid)
+
+
+def _commit_failure(exc: Exception) -> StoreFailure:
+    """Why the writer could not commit an instance, as a StoreFailure."""
+    if isinstance(exc, WriterClosed):
+        return StoreFailure(str(exc))
+    if isinstance(exc, OSError):
+        return _failure_from_os_error(exc)
+    # sqlite3 errors: disk I/O, full, corrupt
+    if "full" in str(exc).lower():
+        return StoreFailure("the disk is full", out_of_space=True)
+    return StoreFailure(f"the index could not be written: {exc}")
 
 
 def _failure_from_os_error(exc: OSError) -> StoreFailure:

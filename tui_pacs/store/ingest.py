@@ -21,9 +21,7 @@ from typing import BinaryIO
 from pydicom import config as pydicom_config
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import FileMetaDataset
 from pydicom.filereader import read_partial
-from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
@@ -133,19 +131,38 @@ def parse_file(data: bytes | mmap.mmap) -> ParsedFile:
 
 def part10_prefix(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str,
                   source_aet: str) -> bytes:
-    """Preamble, 'DICM' and a file meta group for a dataset we store."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    meta.TransferSyntaxUID = transfer_syntax
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    """Preamble, 'DICM' and a file meta group for a dataset we store.
+
+    Encoded here rather than by pydicom's writer, which took a tenth of the
+    time an association thread spends on each received instance; the bytes
+    are the same (tests compare them with pydicom's).
+    """
+    elements = [
+        _meta_element(0x0001, b"OB", b"\x00\x01"),
+        _meta_element(0x0002, b"UI", _padded(sop_class_uid, b"\x00")),
+        _meta_element(0x0003, b"UI", _padded(sop_instance_uid, b"\x00")),
+        _meta_element(0x0010, b"UI", _padded(transfer_syntax, b"\x00")),
+        _meta_element(0x0012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\x00")),
+        _meta_element(0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME, b" ")),
+    ]
     if source_aet:
-        meta.SourceApplicationEntityTitle = source_aet
-    buffer = io.BytesIO()
-    buffer.write(PREAMBLE)
-    write_file_meta_info(buffer, meta, enforce_standard=True)
-    return buffer.getvalue()
+        elements.append(_meta_element(0x0016, b"AE", _padded(source_aet, b" ")))
+    body = b"".join(elements)
+    group_length = _meta_element(0x0000, b"UL", len(body).to_bytes(4, "little"))
+    return PREAMBLE + group_length + body
+
+
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element of group 0002."""
+    header = (0x0002).to_bytes(2, "little") + element.to_bytes(2, "little") + vr
+    if vr in (b"OB", b"UN"):
+        return header + b"\x00\x00" + len(value).to_bytes(4, "little") + value
+    return header + len(value).to_bytes(2, "little") + value
+
+
+def _padded(text: str, pad: bytes) -> bytes:
+    value = text.encode("ascii")
+    return value + pad if len(value) % 2 else value
 
 
 def record_from_header(header: Header, transfer_syntax: str, file_size: int,

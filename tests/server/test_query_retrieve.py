@@ -1,0 +1,217 @@
+"""C-FIND, C-MOVE and C-GET in-process with pynetdicom peers, where DCMTK is awkward:
+C-CANCEL, character sets, partial failures, transfer syntax conversion."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEG2000Lossless
+from pynetdicom import build_role
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    UltrasoundImageStorage,
+)
+
+from tests.conftest import pydicom_file
+from tests.dicom_factory import make_dataset, uid, write_instance
+from tests.server.helpers import dataset_bytes
+from tests.server.node_fixtures import (
+    Receiver,
+    associate,
+    find,
+    move,
+    query,
+    settings_for,
+    started,
+)
+from tui_pacs.store.importer import import_files
+
+
+async def seeded(tmp_path, paths, **changes):
+    node = await started(settings_for(tmp_path / "data", **changes))
+    report = await import_files(node.archive, paths)
+    assert not report.failures, report.failures
+    return node
+
+
+def studies(tmp_path, count):
+    return [write_instance(tmp_path / "in" / f"{n}.dcm",
+                           make_dataset(study=n, rows=8, columns=8, patient_id=f"P{n}"))
+            for n in range(1, count + 1)]
+
+
+async def test_c_cancel_stops_the_pending_responses(tmp_path):
+    # Enough matches that the responses are still being produced when the
+    # C-CANCEL sent after the first one arrives.
+    node = await seeded(tmp_path, studies(tmp_path, 2000))
+
+    def find_then_cancel():
+        assoc = associate(node, [StudyRootQueryRetrieveInformationModelFind])
+        try:
+            pending, final = 0, None
+            responses = assoc.send_c_find(query("STUDY", StudyInstanceUID=""),
+                                          StudyRootQueryRetrieveInformationModelFind, msg_id=7)
+            for status, _ in responses:
+                if status.Status == 0xFF00:
+                    pending += 1
+                    if pending == 1:
+                        assoc.send_c_cancel(
+                            7, query_model=StudyRootQueryRetrieveInformationModelFind)
+                else:
+                    final = status.Status
+            return pending, final
+        finally:
+            assoc.release()
+
+    try:
+        pending, final = await asyncio.to_thread(find_then_cancel)
+    finally:
+        await node.stop()
+    assert final == 0xFE00
+    assert 1 <= pending < 2000
+
+
+@pytest.mark.parametrize("charset, name", [("ISO_IR 192", "müller*"),
+                                           ("ISO_IR 100", "MÜLLER*")])
+async def test_names_match_across_character_sets_and_come_back_in_utf8(tmp_path, charset, name):
+    stored = make_dataset(patient_name="Müller^Jürgen", charset="ISO_IR 100")
+    node = await seeded(tmp_path, [write_instance(tmp_path / "m.dcm", stored)])
+    identifier = query("PATIENT", SpecificCharacterSet=charset, PatientName=name,
+                       PatientID="")
+    try:
+        found, final = await asyncio.to_thread(
+            find, node, identifier, PatientRootQueryRetrieveInformationModelFind)
+    finally:
+        await node.stop()
+    assert final == 0x0000 and len(found) == 1
+    assert found[0].SpecificCharacterSet == "ISO_IR 192"
+    assert str(found[0].PatientName) == "Müller^Jürgen"
+
+
+async def test_iso_2022_japanese_names(tmp_path):
+    node = await seeded(tmp_path, [pydicom_file("chrH32.dcm")])
+    try:
+        found, final = await asyncio.to_thread(
+            find, node, query("STUDY", SpecificCharacterSet="ISO_IR 192", PatientName="ﾔﾏﾀﾞ*",
+                              StudyInstanceUID=""))
+    finally:
+        await node.stop()
+    expected = dcmread(pydicom_file("chrH32.dcm")).PatientName
+    assert final == 0x0000 and len(found) == 1
+    assert str(found[0].PatientName) == str(expected)
+
+
+async def test_ascii_answers_carry_no_character_set(tmp_path):
+    node = await seeded(tmp_path, studies(tmp_path, 1))
+    try:
+        found, _ = await asyncio.to_thread(
+            find, node, query("STUDY", PatientName="", StudyInstanceUID=""))
+    finally:
+        await node.stop()
+    assert "SpecificCharacterSet" not in found[0]
+
+
+async def test_move_with_a_missing_file_is_a_warning_naming_it(tmp_path):
+    paths = [write_instance(tmp_path / "in" / f"{n}.dcm", make_dataset(instance=n, rows=8,
+                                                                      columns=8))
+             for n in (1, 2, 3)]
+    receiver = Receiver()
+    node = await seeded(tmp_path, paths, modalities=(receiver.modality,))
+    lost = await node.archive.index.file_of(uid(1, 1, 2))
+    node.archive.path_of(lost).unlink()
+
+    try:
+        responses = await asyncio.to_thread(move, node, query("STUDY", StudyInstanceUID=uid(1)),
+                                            receiver.aet)
+    finally:
+        await node.stop()
+        receiver.close()
+    pending = [s for s, _ in responses if s.Status == 0xFF00]
+    final, identifier = responses[-1]
+    assert [s.NumberOfRemainingSuboperations for s in pending] == [2, 1]
+    assert final.Status == 0xB000
+    assert (final.NumberOfCompletedSuboperations, final.NumberOfFailedSuboperations) == (2, 1)
+    assert identifier.FailedSOPInstanceUIDList == uid(1, 1, 2)
+    assert set(receiver.received) == {uid(1, 1, 1), uid(1, 1, 3)}
+    assert receiver.received[uid(1, 1, 1)] == dataset_bytes(paths[0])
+
+
+def get(node, identifier, accepted_syntaxes):
+    """C-GET as a viewer does it, accepting ultrasound images only in ``accepted_syntaxes``."""
+    received = {}
+
+    def keep(event):
+        received[str(event.request.AffectedSOPInstanceUID)] = event.dataset
+        return 0x0000
+
+    from pynetdicom import evt
+
+    assoc = associate(
+        node, [StudyRootQueryRetrieveInformationModelGet,
+               (UltrasoundImageStorage, accepted_syntaxes)],
+        ext_neg=[build_role(UltrasoundImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, keep)])
+    try:
+        responses = list(assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet))
+    finally:
+        assoc.release()
+    return responses, received
+
+
+async def test_get_decompresses_for_a_requester_that_takes_only_uncompressed(tmp_path):
+    source = pydicom_file("examples_jpeg2k.dcm")  # JPEG 2000 lossless ultrasound
+    node = await seeded(tmp_path, [source])
+    original = dcmread(source)
+    try:
+        responses, received = await asyncio.to_thread(
+            get, node, query("STUDY", StudyInstanceUID=original.StudyInstanceUID),
+            [ExplicitVRLittleEndian])
+    finally:
+        await node.stop()
+    final = responses[-1][0]
+    assert final.Status == 0x0000 and final.NumberOfCompletedSuboperations == 1
+    got = received[original.SOPInstanceUID]
+    assert got.PixelData == original.pixel_array.tobytes()
+
+
+async def test_get_counts_an_unsendable_syntax_as_failed(tmp_path):
+    source = pydicom_file("ExplVR_BigEnd.dcm")  # big endian ultrasound: not converted
+    node = await seeded(tmp_path, [source])
+    original = dcmread(source, stop_before_pixels=True)
+    try:
+        responses, received = await asyncio.to_thread(
+            get, node, query("STUDY", StudyInstanceUID=original.StudyInstanceUID),
+            [JPEG2000Lossless])
+    finally:
+        await node.stop()
+    final, identifier = responses[-1]
+    assert final.Status == 0xA702
+    assert final.NumberOfFailedSuboperations == 1
+    assert identifier.FailedSOPInstanceUIDList == original.SOPInstanceUID
+    assert not received
+
+
+async def test_get_sends_as_stored_when_the_syntax_is_accepted(tmp_path):
+    source = pydicom_file("ExplVR_BigEnd.dcm")
+    node = await seeded(tmp_path, [source])
+    original = dcmread(source, stop_before_pixels=True)
+    try:
+        responses, received = await asyncio.to_thread(
+            get, node, query("STUDY", StudyInstanceUID=original.StudyInstanceUID),
+            [ExplicitVRBigEndian])
+    finally:
+        await node.stop()
+    assert responses[-1][0].Status == 0x0000
+    assert set(received) == {original.SOPInstanceUID}
+
+
+def test_find_identifier_without_level_is_refused_in_process():
+    from tui_pacs.net.qr_model import STUDY_ROOT, QueryError, parse_find
+
+    with pytest.raises(QueryError, match="QueryRetrieveLevel is missing"):
+        parse_find(Dataset(), STUDY_ROOT)

@@ -1,0 +1,45 @@
+"""From pynetdicom's association threads to the event loop, and back.
+
+Handlers run in association threads; the archive's index and every listener
+live on the event loop. :meth:`LoopBridge.post` hands a callback to the loop
+without waiting (events for logs and the UI); :meth:`LoopBridge.run` waits
+for a coroutine's result (an index query), so it must never be called on the
+loop itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopGone(RuntimeError):
+    """The event loop stopped or did not answer in time."""
+
+
+class LoopBridge:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the loop and wait (in this thread) for its result."""
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        except RuntimeError:
+            coro.close()
+            raise LoopGone("the node is shutting down") from None
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise LoopGone(f"no answer from the index within {timeout:g} s") from None
+
+    def post(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` on the loop soon; never blocks."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is left to tell

@@ -1,0 +1,262 @@
+"""Query/Retrieve identifiers and the archive's index rows (PS3.4 Annex C).
+
+C-FIND: an identifier names a level, the keys to match and the keys to
+return. Keys the index holds are matched there (:mod:`tui_pacs.core.matching`
+rules: wildcards, ranges, UID lists, person names without regard to case);
+every requested key comes back, filled from the index, or empty when the
+index does not hold it. Choices where PS3.4 leaves room:
+
+* Keys of the query level and the levels above it are matched, whichever
+  model is used (Study Root STUDY queries may match PatientName). The unique
+  keys of the levels above are not required: many SCUs leave them out of a
+  SERIES or IMAGE query, and matching without them is the relational query
+  PS3.4 C.4.1.2.2 describes.
+* Keys below the query level, sequences and attributes the index does not
+  hold match everything and are returned empty (private creators are
+  returned as sent, so private blocks stay well formed).
+* The unique key of the query level is always returned, requested or not.
+  RetrieveAETitle is answered with our AE title and InstanceAvailability
+  with ONLINE when they are requested.
+* Values are decoded with the request's Specific Character Set; responses
+  are plain ASCII when they can be, ISO_IR 192 (UTF-8) otherwise.
+* Responses are built as plain (tag, VR, value) elements, which
+  :mod:`tui_pacs.net.encoding` writes without pydicom's dataset machinery.
+
+C-MOVE and C-GET: the identifier must carry the unique key of the retrieve
+level with a value (one UID or a list); the unique keys of the levels above
+narrow it further; other keys are ignored, as PS3.4 C.4.2.2.1 prescribes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pynetdicom import sop_class
+
+from tui_pacs.core import status
+from tui_pacs.core.matching import Matcher, Universal, parse_match
+from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level
+
+QUERY_RETRIEVE_LEVEL = 0x00080052
+SPECIFIC_CHARACTER_SET = 0x00080005
+RETRIEVE_AE_TITLE = 0x00080054
+INSTANCE_AVAILABILITY = 0x00080056
+UTF8 = "ISO_IR 192"
+# Text VRs whose values may need a character set other than ASCII.
+_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "PN", "UC"})
+# VRs that hold several values separated by backslashes.
+_MULTI_VALUE_VRS = frozenset({"CS", "DS", "IS", "UI", "AE", "DA", "TM", "DT", "SH", "LO",
+                              "PN", "UC"})
+
+
+class QueryError(Exception):
+    """An identifier the SCP cannot serve; carries the DIMSE status to answer."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class InformationModel:
+    name: str
+    levels: tuple[Level, ...]
+
+
+PATIENT_ROOT = InformationModel("Patient Root", tuple(Level))
+STUDY_ROOT = InformationModel("Study Root", (Level.STUDY, Level.SERIES, Level.IMAGE))
+
+MODELS: dict[str, InformationModel] = {
+    sop_class.PatientRootQueryRetrieveInformationModelFind: PATIENT_ROOT,
+    sop_class.PatientRootQueryRetrieveInformationModelMove: PATIENT_ROOT,
+    sop_class.PatientRootQueryRetrieveInformationModelGet: PATIENT_ROOT,
+    sop_class.StudyRootQueryRetrieveInformationModelFind: STUDY_ROOT,
+    sop_class.StudyRootQueryRetrieveInformationModelMove: STUDY_ROOT,
+    sop_class.StudyRootQueryRetrieveInformationModelGet: STUDY_ROOT,
+}
+
+
+def model_of(sop_class_uid: str) -> InformationModel:
+    try:
+        return MODELS[str(sop_class_uid)]
+    except KeyError:
+        raise QueryError(status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                         f"unsupported information model {sop_class_uid}") from None
+
+
+def level_of(identifier: Dataset, model: InformationModel) -> Level:
+    """The Query/Retrieve Level, checked against the information model."""
+    text = _text(identifier.get(QUERY_RETRIEVE_LEVEL))
+    if not text:
+        raise QueryError(status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                         "QueryRetrieveLevel is missing")
+    try:
+        level = Level(text.upper())
+    except ValueError:
+        raise QueryError(status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                         f"QueryRetrieveLevel {text!r} is not PATIENT, STUDY, SERIES "
+                         "or IMAGE") from None
+    if level not in model.levels:
+        raise QueryError(status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                         f"{model.name} has no {level.value} level")
+    return level
+
+
+@dataclass(frozen=True)
+class ReturnKey:
+    """An attribute the response identifier carries."""
+
+    tag: int
+    vr: str
+    # The index keyword whose value fills it, or "" for an empty value.
+    keyword: str = ""
+    # A value that does not come from the index (private creators, ...).
+    fixed: Any = None
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    model: InformationModel
+    level: Level
+    matchers: dict[str, Matcher]
+    returns: tuple[ReturnKey, ...]
+
+    def describe(self) -> str:
+        """A short description for the log: model, level and the matched keys."""
+        keys = ", ".join(k for k, m in self.matchers.items() if not isinstance(m, Universal))
+        return f"{self.model.name} {self.level.value}" + (f" ({keys})" if keys else "")
+
+
+def parse_find(identifier: Dataset, model: InformationModel) -> FindQuery:
+    level = level_of(identifier, model)
+    usable = _INDEXED_KEYWORDS[level]
+    matchers: dict[str, Matcher] = {}
+    returns: list[ReturnKey] = []
+    for elem in _elements(identifier):
+        tag = int(elem.tag)
+        if tag in (QUERY_RETRIEVE_LEVEL, SPECIFIC_CHARACTER_SET):
+            continue
+        keyword = elem.keyword
+        if keyword in usable:
+            vr = ATTRIBUTES_BY_KEYWORD[keyword].vr
+            matchers[keyword] = parse_match(_text(elem), vr)
+            returns.append(ReturnKey(tag, vr, keyword))
+        elif elem.tag.is_private and elem.tag.element < 0x0100:
+            returns.append(ReturnKey(tag, "LO", fixed=_text(elem)))
+        else:
+            returns.append(ReturnKey(tag, elem.VR or _vr(tag)))
+    unique = level.unique_key
+    if unique not in matchers:
+        attribute = ATTRIBUTES_BY_KEYWORD[unique]
+        returns.append(ReturnKey(int(Tag(unique)), attribute.vr, unique))
+    return FindQuery(model, level, matchers, tuple(returns))
+
+
+def response_elements(query: FindQuery, row: dict[str, Any],
+                      our_aet: str) -> tuple[list[tuple[int, str, Any]], str]:
+    """The C-FIND response for one index row: exactly the keys asked for, as
+    (tag, VR, value) elements, and the text encoding ("ascii" or "utf-8")."""
+    elements: list[tuple[int, str, Any]] = [(QUERY_RETRIEVE_LEVEL, "CS", query.level.value)]
+    for key in query.returns:
+        if key.fixed is not None:
+            value = key.fixed
+        elif key.keyword:
+            value = _element_value(row.get(key.keyword), key.vr)
+        elif key.tag == RETRIEVE_AE_TITLE:
+            value = our_aet
+        elif key.tag == INSTANCE_AVAILABILITY:
+            value = "ONLINE"
+        else:
+            value = None
+        elements.append((key.tag, key.vr or "UN", value))
+    if all(vr not in _TEXT_VRS or _is_ascii(value) for _, vr, value in elements):
+        return elements, "ascii"
+    elements.append((SPECIFIC_CHARACTER_SET, "CS", UTF8))
+    return elements, "utf-8"
+
+
+def parse_retrieve(identifier: Dataset,
+                   model: InformationModel) -> tuple[Level, dict[str, Matcher]]:
+    """The level and the unique-key matchers of a C-MOVE or C-GET identifier."""
+    level = level_of(identifier, model)
+    matchers: dict[str, Matcher] = {}
+    for above in model.levels[:model.levels.index(level) + 1]:
+        keyword = above.unique_key
+        if keyword not in identifier:
+            continue
+        matcher = parse_match(_text(identifier[keyword]), ATTRIBUTES_BY_KEYWORD[keyword].vr)
+        if not isinstance(matcher, Universal):
+            matchers[keyword] = matcher
+    if level.unique_key not in matchers:
+        raise QueryError(status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                         f"{level.unique_key} is needed to retrieve at {level.value} level")
+    return level, matchers
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+# Keys the index matches at each level: its own and those of the levels above
+# (TransferSyntaxUID is file meta information, never part of an identifier).
+_INDEXED_KEYWORDS: dict[Level, frozenset[str]] = {
+    level: frozenset(a.keyword for a in ATTRIBUTES_BY_KEYWORD.values()
+                     if a.level.depth <= level.depth and a.keyword != "TransferSyntaxUID")
+    for level in Level
+}
+
+
+def _elements(identifier: Dataset) -> Iterator[DataElement]:
+    for tag in identifier.keys():
+        if tag.group in (0x0000, 0x0002):
+            continue
+        try:
+            yield identifier[tag]
+        except Exception:  # a value pydicom cannot convert: keep it raw
+            yield identifier.get_item(tag)  # type: ignore[misc]
+
+
+def _text(elem: DataElement | Any) -> str:
+    """A query value as text (multiple values joined by backslashes)."""
+    if elem is None:
+        return ""
+    value = elem.value if isinstance(elem, DataElement) else elem
+    if value is None or isinstance(value, (bytes, bytearray)):
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    if isinstance(value, Dataset) or type(value).__name__ == "Sequence":
+        return ""
+    return str(value).strip(" \x00")
+
+
+def _vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+
+
+def _element_value(stored: Any, vr: str) -> Any:
+    """An index value as a pydicom element value of ``vr``."""
+    if stored is None or stored == "":
+        return None
+    if isinstance(stored, int):
+        return stored if vr in ("US", "UL", "SS", "SL", "IS") else str(stored)
+    text = str(stored)
+    if "\\" in text and vr in _MULTI_VALUE_VRS:
+        return text.split("\\")
+    return text
+
+
+def _is_ascii(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, list):
+        return all(_is_ascii(v) for v in value)
+    return str(value).isascii()

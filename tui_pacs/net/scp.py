@@ -1,0 +1,200 @@
+"""The node's DICOM server: one AE, plain and/or TLS listeners, every service.
+
+:class:`DicomServer` assembles pynetdicom: presentation contexts (C-ECHO,
+C-STORE of every storage SOP class in every transfer syntax, C-FIND, C-MOVE
+and C-GET in Patient Root and Study Root), the service classes of this
+package (C-ECHO through a pynetdicom handler; C-STORE, C-FIND, C-MOVE and
+C-GET served by :class:`StoreSCP`, :class:`FindSCP` and :class:`RetrieveSCP`
+in place of pynetdicom's), the association monitor (access policy, events)
+and the tuned association machinery of :mod:`tui_pacs.net.reactor`.
+Everything here blocks; the node (:mod:`tui_pacs.services.node`) calls it
+from worker threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, _config, evt, sop_class
+from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
+
+from tui_pacs.config import Settings
+from tui_pacs.core.events import NodeEvent
+from tui_pacs.net.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
+from tui_pacs.net.associations import AssociationMonitor
+from tui_pacs.net.bridge import LoopBridge
+from tui_pacs.net.context import ServerContext
+from tui_pacs.net.echo_scp import handle_echo
+from tui_pacs.net.find_scp import FindSCP
+from tui_pacs.net.reactor import TunedAssociation, TunedServer
+from tui_pacs.net.retrieve_scp import RetrieveSCP
+from tui_pacs.net.store_scp import StoreSCP
+from tui_pacs.net.tls import server_context
+from tui_pacs.store.archive import Archive
+
+log = logging.getLogger(__name__)
+
+QUERY_RETRIEVE_CLASSES = (
+    sop_class.PatientRootQueryRetrieveInformationModelFind,
+    sop_class.PatientRootQueryRetrieveInformationModelMove,
+    sop_class.PatientRootQueryRetrieveInformationModelGet,
+    sop_class.StudyRootQueryRetrieveInformationModelFind,
+    sop_class.StudyRootQueryRetrieveInformationModelMove,
+    sop_class.StudyRootQueryRetrieveInformationModelGet,
+)
+# How often the accept loop looks for a stop request (seconds).
+ACCEPT_POLL = 0.2
+
+
+class ListenError(Exception):
+    """The node cannot listen; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    address: str
+    port: int
+    tls: bool
+
+
+class DicomServer:
+    def __init__(self, settings: Settings, archive: Archive, bridge: LoopBridge,
+                 on_event: Callable[[NodeEvent], None]) -> None:
+        self.context = ServerContext(settings, archive, bridge, on_event)
+        self.monitor = AssociationMonitor(self.context)
+        self.store = StoreSCP(self.context)
+        self.find = FindSCP(self.context)
+        self.retrieve = RetrieveSCP(self.context)
+        self.listeners: list[Listener] = []
+        self._servers: list[TunedServer] = []
+        self._threads: list[threading.Thread] = []
+        self.ae: Any = None
+
+    # --- starting and stopping (blocking) ------------------------------------------
+
+    def start(self) -> list[Listener]:
+        """Listen on every configured port; raise ListenError (or TLSSetupError)."""
+        settings = self.context.settings
+        _configure_pynetdicom(settings)
+        self.ae = self._make_ae(settings)
+        handlers = [
+            *NODELAY_HANDLERS,
+            *self.monitor.handlers(),
+            (evt.EVT_C_ECHO, handle_echo, [self.context]),
+        ]
+        overrides = {C_STORE: self.store.serve, C_FIND: self.find.serve,
+                     C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get}
+        try:
+            for listener, ssl_context in self._planned_listeners(settings):
+                server = self._listen(listener, ssl_context, handlers, overrides)
+                self._servers.append(server)
+                self.listeners.append(listener)
+        except BaseException:
+            self.stop_accepting()
+            raise
+        for server, listener in zip(self._servers, self.listeners):
+            thread = threading.Thread(target=server.serve_forever, args=(ACCEPT_POLL,),
+                                      name=f"dicom-listener-{listener.port}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return list(self.listeners)
+
+    def update(self, settings: Settings) -> None:
+        """Apply new access rules, modalities and storage options to the next
+        associations (AE title, ports and TLS need a restart)."""
+        self.context.update(settings)
+        _configure_pynetdicom(settings)
+
+    def stop_accepting(self) -> None:
+        """Close the listening sockets; running associations go on."""
+        for server in self._servers:
+            server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers.clear()
+        self._threads.clear()
+
+    def request_stop(self) -> None:
+        """Ask every association to end once its current operation is done."""
+        self.context.stopping.set()
+        for assoc in self.active_associations():
+            assoc.request_stop()
+
+    def abort_all(self) -> None:
+        for assoc in self.active_associations():
+            assoc.abort()
+
+    def active_associations(self) -> list[TunedAssociation]:
+        if self.ae is None:
+            return []
+        return [a for a in self.ae.active_associations
+                if isinstance(a, TunedAssociation) and a.is_alive()]
+
+    # --- assembly --------------------------------------------------------------------
+
+    def _make_ae(self, settings: Settings) -> Any:
+        ae = make_ae(settings.node.aet, settings.limits)
+        for uid in (sop_class.Verification, *QUERY_RETRIEVE_CLASSES):
+            ae.add_supported_context(uid, DEFAULT_TRANSFER_SYNTAXES)
+        add_storage_scp_contexts(ae, retrieve_roles=True)
+        return ae
+
+    def _planned_listeners(self, settings: Settings) -> list[tuple[Listener, Any]]:
+        node, tls = settings.node, settings.tls
+        address = "127.0.0.1" if node.bind == "localhost" else node.bind
+        planned: list[tuple[Listener, Any]] = []
+        if not tls.enabled or tls.port is not None:
+            planned.append((Listener(address, node.port, tls=False), None))
+        if tls.enabled:
+            port = tls.port if tls.port is not None else node.port
+            planned.append((Listener(address, port, tls=True), server_context(tls)))
+        return planned
+
+    def _listen(self, listener: Listener, ssl_context: Any, handlers: list[Any],
+                overrides: dict[type, Any]) -> TunedServer:
+        try:
+            return self.ae.make_server(
+                (listener.address, listener.port),
+                ssl_context=ssl_context,
+                evt_handlers=handlers,
+                server_class=TunedServer,
+                on_tls_failure=self.monitor.tls_failed,
+                on_association_end=self.monitor.on_end,
+                service_overrides=overrides,
+            )
+        except OSError as exc:
+            raise ListenError(_listen_problem(listener, exc)) from None
+
+
+def _configure_pynetdicom(settings: Settings) -> None:
+    """pynetdicom's process-wide switches, as the node needs them."""
+    # Retrieved instances are streamed from their files, never decoded.
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    # Storage SOP classes pynetdicom does not know (private ones, newer ones).
+    _config.UNRESTRICTED_STORAGE_SERVICE = settings.storage.accept_unknown_sop_classes
+    # Dumping every identifier costs time even when the log level hides it.
+    verbose = logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG)
+    _config.LOG_REQUEST_IDENTIFIERS = verbose
+    _config.LOG_RESPONSE_IDENTIFIERS = verbose
+
+
+def _listen_problem(listener: Listener, exc: OSError) -> str:
+    where = f"{listener.address}:{listener.port}" + (" (TLS)" if listener.tls else "")
+    if exc.errno == errno.EADDRINUSE:
+        why = "the port is already in use (another DICOM node, or tui-pacs already running?)"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        why = ("permission denied (ports below 1024 need root or the "
+               "CAP_NET_BIND_SERVICE capability)")
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "this machine has no such address (check node.bind)"
+    elif isinstance(exc, socket.gaierror):
+        why = f"the address cannot be resolved ({exc.strerror})"
+    else:
+        why = exc.strerror or str(exc)
+    return f"cannot listen on {where}: {why}"

@@ -1,0 +1,212 @@
+"""The node: the archive and the DICOM server, run by ``tui-pacs serve`` and by the app.
+
+API (everything on the event loop; imports neither Textual nor anything that does)::
+
+    node = Node(settings)
+    await node.start()          # opens the archive (node.archive), starts listening
+    node.status                 # NodeStatus snapshot: listening, listen_error, counters
+    unsubscribe = node.subscribe(callback)
+    node.apply_settings(new)    # access, modalities, storage options: live
+    await node.stop()           # stop accepting, finish operations, close the archive
+
+``start()`` raises :class:`~tui_pacs.store.archive.ArchiveError` when the
+data directory cannot be used. A port that cannot be bound (in use,
+permission denied) or unusable TLS files do not raise: the archive stays
+open and ``node.status.listen_error`` holds one line saying why, so the app
+can still open and show it (``tui-pacs serve`` exits with status 1).
+
+``subscribe(callback)`` calls ``callback(event)`` on the event loop, never in
+a pynetdicom thread, for every
+:class:`~tui_pacs.core.events.AssociationEvent` (accepted, rejected,
+released, aborted), :class:`~tui_pacs.core.events.OperationEvent` (one per
+C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) and
+:class:`~tui_pacs.core.events.InstanceStored` (every instance committed to
+the archive, by the server or by anything else using ``node.archive``).
+Callbacks must be quick: the association threads never wait for them, but
+the loop does. It returns a function that unsubscribes.
+
+``stop()`` closes the listening sockets first, then lets every association
+finish the operation in progress (a C-STORE being received is stored and
+acknowledged; C-FIND, C-MOVE and C-GET end between responses with status
+Cancel) and aborts it; associations still busy after ``timeout`` seconds
+(default: limits.dimse_timeout) are aborted outright. The archive closes
+last, after its writer has committed everything queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tui_pacs.config import Settings
+from tui_pacs.core.events import AssociationEvent, InstanceStored, NodeEvent, OperationEvent
+from tui_pacs.core.status import category
+from tui_pacs.net.bridge import LoopBridge
+from tui_pacs.net.scp import DicomServer, ListenError
+from tui_pacs.net.tls import TLSSetupError
+from tui_pacs.services.event_log import log_event
+from tui_pacs.store.archive import Archive, Outcome, StoreResult
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[NodeEvent], None]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    aet: str
+    port: int
+    bind: str
+    # The TLS port when TLS is on (equal to ``port`` when TLS replaces plain DICOM).
+    tls_port: int | None
+    listening: bool
+    # Why the node is not listening, in one line ("" when it is).
+    listen_error: str
+    active_associations: int
+    # Accepted since the start.
+    associations: int
+    instances_received: int
+    bytes_received: int
+    failed_operations: int
+    started_at: datetime | None
+
+
+class Node:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.archive: Archive | None = None
+        self._server: DicomServer | None = None
+        self._subscribers: list[Subscriber] = []
+        self._listening = False
+        self._listen_error = ""
+        self._started_at: datetime | None = None
+        self._associations = 0
+        self._instances = 0
+        self._bytes = 0
+        self._failed = 0
+        self._hurry = asyncio.Event()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        settings = self._settings
+        self.archive = await Archive.open(settings.node.data, settings.storage)
+        self.archive.add_listener(self._on_stored)
+        self._started_at = datetime.now()
+        server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),
+                             self._dispatch)
+        self._server = server
+        try:
+            listeners = await asyncio.to_thread(server.start)
+        except (ListenError, TLSSetupError) as exc:
+            self._listen_error = str(exc)
+            return
+        self._listening = True
+        for listener in listeners:
+            log.info("listening on %s:%d%s as %s", listener.address, listener.port,
+                     " (TLS)" if listener.tls else "", settings.node.aet)
+
+    async def stop(self, timeout: float | None = None) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(server.stop_accepting)
+            self._listening = False
+            await self._drain(server, self._settings.limits.dimse_timeout
+                              if timeout is None else timeout)
+        if self.archive is not None:
+            self.archive.remove_listener(self._on_stored)
+            await self.archive.close()
+
+    async def _drain(self, server: DicomServer, timeout: float) -> None:
+        """Let associations finish their operation in progress, then end them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            server.request_stop()
+            busy = server.active_associations()
+            if not busy:
+                return
+            if time.monotonic() >= deadline or self._hurry.is_set():
+                log.warning("aborting %d association(s) still busy", len(busy))
+                await asyncio.to_thread(server.abort_all)
+                return
+            await asyncio.sleep(0.05)
+
+    def hurry_stop(self) -> None:
+        """Make a running stop() abort busy associations now instead of waiting."""
+        self._hurry.set()
+
+    def apply_settings(self, settings: Settings) -> bool:
+        """Use new settings; True when some changes need a restart of the node.
+
+        Access rules, modalities and storage options apply to the next
+        associations; the AE title, addresses, ports, limits, TLS and the data
+        directory apply at the next start.
+        """
+        restart = (settings.node != self._settings.node or settings.tls != self._settings.tls
+                   or settings.limits != self._settings.limits)
+        self._settings = settings
+        if self._server is not None:
+            self._server.update(settings)
+        return restart
+
+    # --- state and events ---------------------------------------------------------------
+
+    @property
+    def status(self) -> NodeStatus:
+        node, tls = self._settings.node, self._settings.tls
+        server = self._server
+        return NodeStatus(
+            aet=node.aet,
+            port=node.port,
+            bind=node.bind,
+            tls_port=(tls.port or node.port) if tls.enabled else None,
+            listening=self._listening,
+            listen_error=self._listen_error,
+            active_associations=len(server.active_associations()) if server else 0,
+            associations=self._associations,
+            instances_received=self._instances,
+            bytes_received=self._bytes,
+            failed_operations=self._failed,
+            started_at=self._started_at,
+        )
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _on_stored(self, result: StoreResult) -> None:
+        self._dispatch(InstanceStored(datetime.now(), result.record,
+                                      replaced=result.outcome is Outcome.REPLACED))
+
+    def _dispatch(self, event: NodeEvent) -> None:
+        """On the loop: count, log, and tell every subscriber."""
+        if isinstance(event, OperationEvent):
+            if category(event.status) == "failure":
+                self._failed += 1
+            elif event.service == "C-STORE":
+                self._instances += event.counts.get("instances", 0)
+                self._bytes += event.counts.get("bytes", 0)
+            log_event(event)
+        elif isinstance(event, AssociationEvent):
+            if event.kind == "accepted":
+                self._associations += 1
+            log_event(event)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("a node event subscriber failed")
+
