@@ -1,4 +1,4 @@
-"""Logging to stderr, as text for people or as JSON lines for machines.
+"""Logging to stderr (or to a file under the app), as text for people or as JSON lines.
 
 Structured details travel in ``extra={"fields": {...}}``: the text format
 shows the message, the JSON format adds each field as a key.
@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
-_HANDLER_NAME = "tui-pacs-stderr"
+_HANDLER_NAME = "tui-pacs-log"
+# The app's log file: rotated at this size, this many old files kept.
+FILE_BYTES = 5 << 20
+FILE_BACKUPS = 3
 
 
 class TextFormatter(logging.Formatter):
@@ -38,13 +43,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(debug: bool = False, json_format: bool = False) -> None:
-    """(Re)configure the root logger; safe to call more than once."""
+def configure(debug: bool = False, json_format: bool = False, file: Path | None = None) -> None:
+    """(Re)configure the root logger; safe to call more than once.
+
+    Logs go to stderr, or to ``file`` (rotated) when the terminal belongs to
+    the app: nothing may be written under it.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+            handler.close()
+    if file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS, encoding="utf-8")
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root.addHandler(handler)

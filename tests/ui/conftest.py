@@ -10,6 +10,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from tests.conftest import free_port
 from tests.dicom_factory import write_study
 from tui_pacs.config import Settings
 from tui_pacs.store.archive import Archive
@@ -58,8 +59,14 @@ def seeded(settings, tmp_path) -> Settings:
     return settings
 
 
-def make_app(settings: Settings) -> PacsApp:
-    return PacsApp(settings, clock=lambda: TODAY)
+def make_app(settings: Settings, *, listen: bool = False) -> PacsApp:
+    """The app on a fixed clock; without its DICOM server unless ``listen``."""
+    return PacsApp(settings, listen=listen, clock=lambda: TODAY)
+
+
+def listening(settings: Settings, aet: str = "TUIPACS") -> Settings:
+    """The settings with the node on a free loopback port."""
+    return settings.with_node(aet=aet, port=free_port(), bind="127.0.0.1")
 
 
 async def settle(pilot: Pilot) -> None:

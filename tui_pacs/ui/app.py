@@ -27,12 +27,13 @@ from textual.timer import Timer
 
 from tui_pacs import paths
 from tui_pacs.config import ConfigError, Settings
+from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.store.archive import ArchiveError, StoreResult
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
 from tui_pacs.ui.log_handler import AppLogHandler
-from tui_pacs.ui.messages import LogArrived
+from tui_pacs.ui.messages import InstanceStored, LogArrived, NodeEventArrived
 from tui_pacs.ui.screens.activity import ActivityScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
 from tui_pacs.ui.status import StatusSnapshot
@@ -42,6 +43,7 @@ from tui_pacs.ui.widgets.status_bar import SECTIONS
 # New instances are shown at most this often while they pour in.
 ARCHIVE_REFRESH_DELAY = 0.5
 ACTIVITY_REFRESH_DELAY = 0.25
+STATUS_INTERVAL = 1.0
 TERMINAL_CHECK_INTERVAL = 5.0
 
 
@@ -69,11 +71,12 @@ class PacsApp(App[int]):
     # Goes up when rows were added to the activity log (debounced).
     activity_generation: reactive[int] = reactive(0)
 
-    def __init__(self, settings: Settings, *, backend: Backend | None = None,
+    def __init__(self, settings: Settings, *, listen: bool = True,
                  clock: Callable[[], datetime] = datetime.now) -> None:
         super().__init__()
         self.settings = settings
-        self.backend = backend or Backend(settings)
+        self.backend = Backend(settings, listen=listen)
+        self._studies: int | None = None
         self.clock = clock
         self.activity = ActivityLog()
         self._refresh_timer: Timer | None = None
@@ -114,7 +117,7 @@ class PacsApp(App[int]):
     async def on_mount(self) -> None:
         logging.getLogger().addHandler(self._log_handler)
         try:
-            await self.backend.start()
+            await self.backend.start(self._node_event)
         except ArchiveError as exc:
             self.exit(return_code=1, message=f"tui-pacs: {exc}")
             return
@@ -122,7 +125,8 @@ class PacsApp(App[int]):
             self.notify(problem, severity="warning")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.backend.archive.add_listener(self._instance_stored)
-        self.refresh_status()
+        self.count_studies()
+        self.set_interval(STATUS_INTERVAL, self.show_status)
         self._watch_terminal()
         await self.switch_mode("local")
 
@@ -176,7 +180,7 @@ class PacsApp(App[int]):
     # --- activity ------------------------------------------------------------------------
 
     def on_log_arrived(self, message: LogArrived) -> None:
-        self.activity.add_log(message.time, message.level, message.logger, message.text)
+        self.activity.add_log(message.created, message.level, message.logger, message.text)
         self.activity_changed()
 
     def activity_changed(self) -> None:
@@ -190,6 +194,9 @@ class PacsApp(App[int]):
     # --- the archive changed ------------------------------------------------------------
 
     def _instance_stored(self, result: StoreResult) -> None:
+        self.post_message(InstanceStored())
+
+    def on_instance_stored(self, message: InstanceStored) -> None:
         self.archive_changed()
 
     def archive_changed(self) -> None:
@@ -200,12 +207,36 @@ class PacsApp(App[int]):
     def _archive_settled(self) -> None:
         self._refresh_timer = None
         self.archive_generation += 1
-        self.refresh_status()
+        self.count_studies()
 
     @work(group="status", exclusive=True, exit_on_error=False)
-    async def refresh_status(self) -> None:
+    async def count_studies(self) -> None:
         totals = await self.backend.archive.index.totals()
-        node = self.settings.node
-        self.status = StatusSnapshot(aet=node.aet, port=node.port, listening=False,
-                                     studies=totals["studies"])
+        self._studies = totals["studies"]
+        self.show_status()
 
+    def show_status(self) -> None:
+        node = self.backend.node_status
+        if node is None:
+            settings = self.settings.node
+            self.status = StatusSnapshot(settings.aet, settings.port, listening=False,
+                                         studies=self._studies)
+            return
+        self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
+                                     self._studies, node.active_associations,
+                                     node.instances_received, node.bytes_received)
+
+    # --- the node's events --------------------------------------------------------------
+
+    def _node_event(self, event: NodeEvent) -> None:
+        """From the node: associations and operations go to the activity log."""
+        if isinstance(event, (AssociationEvent, OperationEvent)):
+            self.post_message(NodeEventArrived(event))
+        # Stored instances reach the lists through the archive's listener.
+
+    def on_node_event_arrived(self, message: NodeEventArrived) -> None:
+        notice = self.activity.add_event(message.event)
+        if notice is not None:
+            self.notify(notice.message, title=notice.title, severity=notice.severity)
+        self.activity_changed()
+        self.show_status()
