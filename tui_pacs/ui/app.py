@@ -28,16 +28,27 @@ from textual.timer import Timer
 from tui_pacs import paths
 from tui_pacs.config import ConfigError, Settings
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
+from tui_pacs.core.model import Level
+from tui_pacs.core.target import Target
 from tui_pacs.store.archive import ArchiveError, StoreResult
+from tui_pacs.ui import transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
 from tui_pacs.ui.log_handler import AppLogHandler
-from tui_pacs.ui.messages import InstanceStored, LogArrived, NodeEventArrived
+from tui_pacs.ui.messages import (
+    InstanceStored,
+    LogArrived,
+    NodeEventArrived,
+    TransferProgressed,
+)
 from tui_pacs.ui.screens.activity import ActivityScreen
+from tui_pacs.ui.screens.query import QueryScreen
+from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
 from tui_pacs.ui.status import StatusSnapshot
 from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
+from tui_pacs.ui.transfers import Transfer, Transfers
 from tui_pacs.ui.widgets.status_bar import SECTIONS
 
 # New instances are shown at most this often while they pour in.
@@ -56,12 +67,15 @@ class PacsApp(App[int]):
     BINDINGS: ClassVar = [
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("question_mark", "help", "Help"),
+        Binding("ctrl+x", "cancel_transfers", "Cancel transfers"),
         *[Binding(key, f"section('{section}')", title, show=False)
           for key, section, title in SECTIONS],
     ]
 
     MODES: ClassVar = {
         "local": StudiesScreen,
+        "query": QueryScreen,
+        "remotes": RemotesScreen,
         "activity": ActivityScreen,
     }
 
@@ -70,6 +84,11 @@ class PacsApp(App[int]):
     archive_generation: reactive[int] = reactive(0)
     # Goes up when rows were added to the activity log (debounced).
     activity_generation: reactive[int] = reactive(0)
+    # Go up when a transfer starts or ends, and when one moves on.
+    transfers_started: reactive[int] = reactive(0)
+    transfers_progress: reactive[int] = reactive(0)
+    # Goes up when the settings changed (a modality added, edited or deleted).
+    settings_generation: reactive[int] = reactive(0)
 
     def __init__(self, settings: Settings, *, listen: bool = True,
                  clock: Callable[[], datetime] = datetime.now) -> None:
@@ -79,6 +98,7 @@ class PacsApp(App[int]):
         self._studies: int | None = None
         self.clock = clock
         self.activity = ActivityLog()
+        self.transfers = Transfers()
         self._refresh_timer: Timer | None = None
         self._activity_timer: Timer | None = None
         self._log_handler = AppLogHandler(self)
@@ -155,11 +175,20 @@ class PacsApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "section":
             return parameters[0] in self.MODES
+        if action == "cancel_transfers":
+            return bool(self.transfers.running)
         return True
 
     async def action_section(self, section: str) -> None:
         if section in self.MODES and section != self.current_mode:
             await self.switch_mode(section)
+
+    async def query_modality(self, name: str) -> None:
+        """Open the query screen with ``name`` chosen."""
+        await self.switch_mode("query")
+        query = self.screen_stack[0]
+        if isinstance(query, QueryScreen):
+            query.choose(name)
 
     def action_help(self) -> None:
         from tui_pacs.ui.screens.base import PacsScreen
@@ -190,6 +219,52 @@ class PacsApp(App[int]):
     def _activity_settled(self) -> None:
         self._activity_timer = None
         self.activity_generation += 1
+
+    # --- settings --------------------------------------------------------------------------
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Settings written to the config file (modalities): used from now on."""
+        self.settings = settings
+        self.backend.apply_settings(settings)
+        self.settings_generation += 1
+
+    # --- transfers -----------------------------------------------------------------------
+
+    def start_retrieve(self, target: Target, service: str, level: Level,
+                       keys: dict[str, str], what: str) -> None:
+        """C-MOVE or C-GET into the archive, in the background."""
+        transfer = self._start_transfer(service, what, target)
+        self._run_transfer(transfer, transfer_jobs.retrieve(self, transfer, target, level,
+                                                            keys))
+
+    def start_send(self, target: Target, level: Level, identifier: str, what: str) -> None:
+        """C-STORE an archived patient, study or series, in the background."""
+        transfer = self._start_transfer("C-STORE", what, target)
+        self._run_transfer(transfer, transfer_jobs.send(self, transfer, target, level,
+                                                        identifier))
+
+    def _start_transfer(self, service: str, what: str, target: Target) -> Transfer:
+        return self.transfers.start(service, what, target.name or target.aet, self.clock())
+
+    def _run_transfer(self, transfer: Transfer, job) -> None:
+        self.transfers_started += 1
+        self.run_worker(self._transfer(transfer, job), group="transfers",
+                        exit_on_error=False)
+
+    async def _transfer(self, transfer: Transfer, job) -> None:
+        try:
+            await transfer_jobs.run(self, transfer, job)
+        finally:
+            self.transfers.finish(transfer)
+            self.transfers_started += 1
+
+    def on_transfer_progressed(self, message: TransferProgressed) -> None:
+        if self.transfers.progress(message.number, message.done, message.total,
+                                   message.failed):
+            self.transfers_progress += 1
+
+    def action_cancel_transfers(self) -> None:
+        self.workers.cancel_group(self, "transfers")
 
     # --- the archive changed ------------------------------------------------------------
 

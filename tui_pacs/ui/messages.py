@@ -34,3 +34,13 @@ class NodeEventArrived(Message):
     """An association or operation event of the node."""
 
     event: AssociationEvent | OperationEvent
+
+
+@dataclass
+class TransferProgressed(Message):
+    """A retrieve or send the app started moved on (from a client thread)."""
+
+    number: int
+    done: int
+    total: int | None
+    failed: int

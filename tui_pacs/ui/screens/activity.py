@@ -20,6 +20,7 @@ from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.status_bar import StatusBar
+from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
 
 
@@ -69,6 +70,7 @@ class ActivityScreen(PacsScreen):
                            empty_text="Nothing yet: associations, operations and log "
                                       "messages appear here as they happen.",
                            id="table")
+        yield TransfersView()
         yield Footer()
 
     @property

@@ -16,15 +16,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
+from tui_pacs.config import Modality
 from tui_pacs.core.matching import Matcher, Single
 from tui_pacs.core.model import LABELS, Level
 from tui_pacs.store.archive import DeleteResult
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
+from tui_pacs.ui.dialogs.pick_modality import PickModality
 from tui_pacs.ui.rows import IndexSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.status_bar import StatusBar
+from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
 
 
@@ -40,6 +43,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("r", "sort_reverse", "Reverse", show=False),
         Binding("v", "preview", "View"),
         Binding("t", "tags", "Tags"),
+        Binding("s", "send", "Send"),
         Binding("d,delete", "delete", "Delete"),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
@@ -61,6 +65,7 @@ class ArchiveListScreen(PacsScreen):
         yield Static("", id="title", classes="title", markup=False)
         yield VirtualTable(self.COLUMNS, key=lambda row: row.get(self.LEVEL.unique_key),
                            empty_text=self.EMPTY, id="table")
+        yield TransfersView()
         yield Footer()
 
     def compose_controls(self) -> ComposeResult:
@@ -152,6 +157,23 @@ class ArchiveListScreen(PacsScreen):
         self.app.push_screen(PreviewScreen(series["SeriesInstanceUID"],
                                            row.get("SOPInstanceUID"),
                                            describe_for_preview(series)))
+
+    # --- sending ----------------------------------------------------------------
+
+    def action_send(self) -> None:
+        row = self.table.cursor_value
+        if row is None:
+            return
+        identifier = row.get(self.LEVEL.unique_key) or ""
+        what = f"{self.NOUN[0]} {self.describe(row)}"
+
+        def chosen(modality: Modality | None) -> None:
+            if modality is not None:
+                target = self.backend.client.target(modality.name)
+                self.pacs.start_send(target, self.LEVEL, identifier, what)
+
+        self.app.push_screen(PickModality(f"Send {what} to", self.pacs.settings.modalities),
+                             chosen)
 
     # --- the tag inspector ------------------------------------------------------
 

@@ -28,6 +28,7 @@ from tui_pacs.imaging.window import WindowChoice, WindowState
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.widgets.status_bar import StatusBar
+from tui_pacs.ui.widgets.transfers_view import TransfersView
 
 # How many images ahead (and half as many behind) are prepared while one is shown.
 PREFETCH_AHEAD = 4
@@ -106,6 +107,7 @@ class PreviewScreen(PacsScreen):
         yield Static("", id="overlay-top", classes="title", markup=False)
         yield ImageView("", id="image")
         yield Static("", id="overlay-bottom", classes="overlay", markup=False)
+        yield TransfersView()
         yield Footer()
 
     def on_mount(self) -> None:

@@ -31,6 +31,7 @@ from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.tag_tree import TagTree
+from tui_pacs.ui.widgets.transfers_view import TransfersView
 
 # Report comparison progress every this many files.
 PROGRESS_EVERY = 25
@@ -73,6 +74,7 @@ class TagsScreen(PacsScreen):
         yield Static("", id="detail", classes="detail", markup=False)
         yield Input(placeholder="keyword, tag or value; enter: next, escape: done",
                     id="search", compact=True)
+        yield TransfersView()
         yield Footer()
 
     @property

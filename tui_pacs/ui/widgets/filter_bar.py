@@ -21,13 +21,14 @@ from tui_pacs.ui.filters import StudyFilter
 DEBOUNCE = 0.25
 
 # field id, label, placeholder
-FIELDS: tuple[tuple[str, str, str], ...] = (
+LOCAL_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("name", "Name", "any"),
     ("patient_id", "ID", "any"),
     ("date", "Date", "any, today, 7d…"),
     ("modality", "Mod", "any"),
     ("accession", "Acc", "any"),
 )
+QUERY_FIELDS = LOCAL_FIELDS + (("description", "Desc", "any"),)
 
 
 class FilterBar(Horizontal):
@@ -48,12 +49,14 @@ class FilterBar(Horizontal):
     class Done(Message):
         """Enter or escape in a field: the user is back to the list."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, fields: tuple[tuple[str, str, str], ...] = LOCAL_FIELDS, *,
+                 id: str | None = None) -> None:
+        super().__init__(id=id, classes="filter-bar")
+        self.fields = fields
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        for field, label, placeholder in FIELDS:
+        for field, label, placeholder in self.fields:
             yield Label(label, classes="filter-label")
             yield Input(placeholder=placeholder, id=f"filter-{field}", compact=True,
                         classes=f"filter-input filter-{field}")
@@ -61,13 +64,13 @@ class FilterBar(Horizontal):
     @property
     def value(self) -> StudyFilter:
         return StudyFilter(**{field: self.query_one(f"#filter-{field}", Input).value
-                              for field, _, _ in FIELDS})
+                              for field, _, _ in self.fields})
 
     def set_field(self, field: str, text: str) -> None:
         self.query_one(f"#filter-{field}", Input).value = text
 
     def clear(self) -> None:
-        for field, _, _ in FIELDS:
+        for field, _, _ in self.fields:
             self.set_field(field, "")
 
     def focus_field(self, field: str = "name") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -108,8 +109,8 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup,ctrl+b", "page_up", "Page up", show=False),
         Binding("pagedown,ctrl+f", "page_down", "Page down", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
         Binding("enter", "select", "Open", show=False),
     ]
 
@@ -238,7 +239,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._blocks.clear()
         self._wanted.clear()
         self._error = ""
-        self.run_worker(self._count(self._generation), group="table-count",
+        self.run_worker(partial(self._count, self._generation), group="table-count",
                         exclusive=True, exit_on_error=False)
 
     def row_at(self, index: int) -> Row | None:
@@ -294,7 +295,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._wanted |= missing
         if not self._loader_running:
             self._loader_running = True
-            self.run_worker(self._load_blocks(self._generation),
+            self.run_worker(partial(self._load_blocks, self._generation),
                             group="table-rows", exit_on_error=False)
 
     async def _load_blocks(self, generation: int) -> None:
