@@ -155,12 +155,11 @@ class PacsApp(App[int]):
         logging.getLogger().removeHandler(self._log_handler)
 
     def _watch_terminal(self) -> None:
-        """Leave cleanly when the terminal goes away (a dropped SSH session)."""
+        """Leave cleanly on SIGTERM, and when the terminal goes away (a dropped SSH session)."""
         if self.is_headless:
             return
-        loop = self._loop
-        for number in (signal.SIGHUP, signal.SIGTERM):
-            loop.add_signal_handler(number, self._terminal_gone)
+        self._loop.add_signal_handler(signal.SIGTERM, self.exit)
+        self._loop.add_signal_handler(signal.SIGHUP, self._terminal_gone)
         self.set_interval(TERMINAL_CHECK_INTERVAL, self._check_terminal)
 
     def _check_terminal(self) -> None:
@@ -168,7 +167,19 @@ class PacsApp(App[int]):
             self._terminal_gone()
 
     def _terminal_gone(self) -> None:
-        self.exit(return_code=0)
+        self.run_worker(self._leave_without_terminal, group="leave", exclusive=True)
+
+    async def _leave_without_terminal(self) -> None:
+        """Stop the node and close the archive, then end the process at once.
+
+        Textual's own shutdown would write to the vanished terminal, and wait
+        for those writes forever.
+        """
+        try:
+            await self.backend.stop()
+        finally:
+            logging.shutdown()
+            os._exit(0)
 
     # --- sections and screens ---------------------------------------------------------
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.table import Table
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -50,7 +49,7 @@ _BUILT_IN = {"focus_next", "focus_previous", "app.focus_next", "app.focus_previo
              "copy_text", "screen.copy_text", "app.copy_text", "minimize", "maximize"}
 
 
-def _key_table(screen: PacsScreen) -> Table:
+def _key_table(screen: PacsScreen) -> Content:
     """Keys bound on the screen, then the app's (widgets' own keys are in MOVING)."""
     app = screen.app
     here: dict[str, list[str]] = {}
@@ -65,21 +64,24 @@ def _key_table(screen: PacsScreen) -> Table:
         key = app.get_key_display(binding)
         if key not in keys:
             keys.append(key)
-    table = Table.grid(padding=(0, 2))
-    table.add_column(no_wrap=True, style="bold")
-    table.add_column()
-    table.add_column(no_wrap=True, style="bold")
-    table.add_column()
-    _add_pairs(table, [(" ".join(keys), what) for what, keys in here.items()])
-    table.add_row("", "", "", "")
-    table.add_row(Text("everywhere", style="italic"), "", "", "")
-    _add_pairs(table, [(" ".join(keys), what) for what, keys in everywhere.items()])
-    return table
+    rows = [(" ".join(keys), what) for what, keys in here.items()]
+    rows_everywhere = [(" ".join(keys), what) for what, keys in everywhere.items()]
+    key_width = max((len(key) for key, _ in rows + rows_everywhere), default=1)
+    what_width = max((len(what) for _, what in rows + rows_everywhere), default=1)
+    lines = _pairs(rows, key_width, what_width)
+    lines += [Content(""), Content.from_markup("[i]everywhere[/i]")]
+    lines += _pairs(rows_everywhere, key_width, what_width)
+    return Content("\n").join(lines)
 
 
-def _add_pairs(table: Table, rows: list[tuple[str, str]]) -> None:
+def _pairs(rows: list[tuple[str, str]], key_width: int, what_width: int) -> list[Content]:
     """Key and description twice per line: more keys fit an 80x24 terminal."""
     rows = rows + [("", "")] * (len(rows) % 2)
     half = len(rows) // 2
-    for left, right in zip(rows[:half], rows[half:]):
-        table.add_row(*left, *right)
+    lines = []
+    for (key1, what1), (key2, what2) in zip(rows[:half], rows[half:]):
+        lines.append(Content.from_markup(
+            "[b]$key1[/b]  $what1  [b]$key2[/b]  $what2",
+            key1=key1.ljust(key_width), what1=what1.ljust(what_width),
+            key2=key2.ljust(key_width), what2=what2))
+    return lines

@@ -427,6 +427,8 @@ class VirtualTable(ScrollView, can_focus=True):
         return max(0, min(value, count - 1)) if count else 0
 
     def watch_cursor_row(self, old: int, new: int) -> None:
+        # The cursor was moved since a reload started: where it is now wins.
+        self._highlighted_key = None
         self._scroll_to_cursor()
         self.refresh()
         self._request_visible()
