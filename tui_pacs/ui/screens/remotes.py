@@ -162,8 +162,8 @@ class RemotesScreen(PacsScreen):
     def echo(self, modality: Modality) -> None:
         self.outcomes[modality.name] = EchoOutcome(None, self.pacs.clock())
         self.show_rows()
-        self.run_worker(partial(self._echo, modality), group=f"echo-{modality.name}", exclusive=True,
-                        exit_on_error=False)
+        self.run_worker(partial(self._echo, modality), group=f"echo-{modality.name}",
+                        exclusive=True, exit_on_error=False)
 
     async def _echo(self, modality: Modality) -> None:
         report = await self.backend.client.echo(_target(modality))
