@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
+import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -10,9 +15,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.conftest import free_port
+from tests.conftest import REPO, cli_env, free_port
 from tests.dicom_factory import write_study
-from tui_pacs.config import Settings
+from tui_pacs.config import Modality, Settings
 from tui_pacs.store.archive import Archive
 from tui_pacs.ui.app import PacsApp
 
@@ -83,3 +88,45 @@ async def settle(pilot: Pilot) -> None:
 def screen_text(app: PacsApp) -> str:
     """What the terminal shows, as plain text lines."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+@pytest.fixture
+def remote_node(tmp_path_factory):
+    """Another tui-pacs node (``tui-pacs serve``) holding STUDIES, which lets this app
+    (TUIPACS) query it: a real remote without DCMTK or Orthanc. Stopped at the end."""
+    folder = tmp_path_factory.mktemp("remote")
+    asyncio.run(seed(folder / "data", study_files(folder / "incoming")))
+    port = free_port()
+    config = folder / "config.toml"
+    config.write_text('[[modalities]]\nname = "app"\naet = "TUIPACS"\nhost = "127.0.0.1"\n'
+                      'port = 1\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_pacs", "serve", "--config", str(config), "--data",
+         str(folder / "data"), "--aet", "REMOTE", "--port", str(port), "--bind", "127.0.0.1"],
+        env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        _wait_for_port(port, process)
+        yield Modality("remote", "REMOTE", "127.0.0.1", port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the remote node exited: {process.stderr.read().decode()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("the remote node did not start listening")
+
+
+def with_modalities(settings: Settings, *modalities: Modality) -> Settings:
+    return dataclasses.replace(settings, modalities=modalities)

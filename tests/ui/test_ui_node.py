@@ -10,6 +10,7 @@ import pytest
 
 from tests.dicom_factory import write_study
 from tests.ui.conftest import listening, make_app, screen_text, settle
+from tui_pacs.store.layout import RUNNING_MARKER
 
 
 def storescu(port: int, files, aet: str = "TUIPACS") -> None:
@@ -78,4 +79,4 @@ async def test_quitting_stops_the_node(seeded):
         await pilot.press("ctrl+q")
     with socket.socket() as again:
         again.bind(("127.0.0.1", settings.node.port))  # free again
-    assert not (settings.node.data / "running").exists()
+    assert not (settings.node.data / RUNNING_MARKER).exists()

@@ -13,7 +13,8 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import pydicom_file
-from tests.ui.conftest import make_app, seed, settle
+from tests.ui.conftest import make_app, seed, settle, with_modalities
+from tui_pacs.config import Modality
 from tui_pacs.core.events import AssociationEvent, OperationEvent
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -127,3 +128,52 @@ def test_themes(snap_compare, seeded, theme):
     app = make_app(seeded)
     app.theme = theme
     assert snap_compare(app, terminal_size=(80, 24), run_before=keys())
+
+
+@pytest.fixture
+def with_remotes(seeded):
+    return with_modalities(seeded, Modality("pacs", "PACS", "pacs.example.org", 104),
+                           Modality("ct3", "CT3", "10.0.3.3", 4104, tls=True))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_remotes(snap_compare, with_remotes, size):
+    assert snap_compare(make_app(with_remotes), terminal_size=size, run_before=keys("3"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_modality_form(snap_compare, with_remotes, size):
+    assert snap_compare(make_app(with_remotes), terminal_size=size,
+                        run_before=keys("3", "m"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_send_to(snap_compare, with_remotes, size):
+    assert snap_compare(make_app(with_remotes), terminal_size=size, run_before=keys("s"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_query_form(snap_compare, with_remotes, size):
+    assert snap_compare(make_app(with_remotes), terminal_size=size, run_before=keys("2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_query_results(snap_compare, seeded, remote_node, size):
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press(*"doe", "enter")
+        for _ in range(40):
+            await settle(pilot)
+            if "from remote in" in str(pilot.app.screen.query_one("#title").content):
+                break
+            await pilot.pause(0.1)
+        assert len(pilot.app.screen.results.rows) == 2
+        pilot.app.screen.sort_by("StudyDate", descending=True)
+        # The time the query took changes from run to run.
+        pilot.app.screen.show_state("2 studies from remote")
+        await settle(pilot)
+
+    app = make_app(with_modalities(seeded, remote_node))
+    assert snap_compare(app, terminal_size=size, run_before=run)

@@ -31,9 +31,9 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self._title, classes="dialog-title", markup=False)
             yield Static(self._question, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self._yes} (y)", id="yes",
+                yield Button(f"{self._yes} (y)", id="yes", compact=True,
                              variant="error" if self._danger else "primary")
-                yield Button(f"{self._no} (n)", id="no")
+                yield Button(f"{self._no} (n)", id="no", compact=True)
 
     def on_mount(self) -> None:
         # The safe answer has the focus: enter on a dangerous question says no.

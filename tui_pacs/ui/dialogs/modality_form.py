@@ -40,20 +40,22 @@ class ModalityForm(ModalScreen[Modality | None]):
             with Grid(classes="form"):
                 yield Label("Name")
                 yield Input(m.name if m else "", placeholder="what you call it, e.g. pacs",
-                            id="name")
+                            id="name", compact=True)
                 yield Label("AE title")
                 yield Input(m.aet if m else "", placeholder="up to 16 characters", id="aet",
-                            max_length=16)
+                            max_length=16, compact=True)
                 yield Label("Host")
-                yield Input(m.host if m else "", placeholder="name or IP address", id="host")
+                yield Input(m.host if m else "", placeholder="name or IP address", id="host",
+                            compact=True)
                 yield Label("Port")
-                yield Input(str(m.port) if m else "104", id="port", type="integer")
+                yield Input(str(m.port) if m else "104", id="port", type="integer",
+                            compact=True)
                 yield Label("TLS")
-                yield Checkbox("DICOM over TLS", m.tls if m else False, id="tls")
+                yield Checkbox("DICOM over TLS", m.tls if m else False, id="tls", compact=True)
             yield Static("", id="form-error", classes="error-line", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()

@@ -28,7 +28,7 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.ui.commands import PaletteEntry
-from tui_pacs.ui.filters import BadFilter
+from tui_pacs.ui.filters import BadFilter, next_date_preset
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.patients import PATIENT_COLUMNS
@@ -227,6 +227,7 @@ class QueryScreen(ResultsScreen):
     BINDINGS: ClassVar = [
         Binding("slash", "form", "Form"),
         Binding("l", "next_level", "Level"),
+        Binding("D", "next_date", "Date", show=False),
         Binding("escape", "focus_results", "To the results", show=False),
     ]
 
@@ -293,6 +294,11 @@ class QueryScreen(ResultsScreen):
 
     def action_focus_results(self) -> None:
         self.table.focus()
+
+    def action_next_date(self) -> None:
+        """Cycle the date field: any, today, yesterday, last 7 days, last 30 days."""
+        bar = self.query_one(FilterBar)
+        bar.set_field("date", next_date_preset(bar.value.date))
 
     def action_next_level(self) -> None:
         select = self.query_one("#level", Select)

@@ -139,10 +139,10 @@ class RemotesScreen(PacsScreen):
                           "modality": m}
                          for m in self.settings.modalities)
         self.table.reload(keep_cursor=True)
-        node = self.settings.node
+        count = len(self.settings.modalities)
         self.query_one("#title", Static).update(
-            f"{plural(len(self.settings.modalities), 'remote modality', 'remote modalities')}"
-            f"  ·  calling as {node.aet}  ·  {self.settings.path}")
+            f"{plural(count, 'remote modality', 'remote modalities')}  ·  calling as "
+            f"{self.settings.node.aet}")
 
     def selected(self) -> Modality | None:
         row = self.table.cursor_value
@@ -217,7 +217,7 @@ class RemotesScreen(PacsScreen):
     def _added(self, modality: Modality | None) -> None:
         if modality is not None:
             self._write(partial(config_writer.add_modality, self.settings.path, modality),
-                        f"Added {modality.name}.")
+                        f"Added {modality.name} to {self.settings.path}.")
 
     def action_edit(self) -> None:
         modality = self.selected()
@@ -231,7 +231,7 @@ class RemotesScreen(PacsScreen):
         if modality is not None and modality != self.settings.modality(old_name):
             self.outcomes.pop(old_name, None)
             self._write(partial(config_writer.update_modality, self.settings.path, old_name,
-                                modality), f"Saved {modality.name}.")
+                                modality), f"Saved {modality.name} in {self.settings.path}.")
 
     def action_delete(self) -> None:
         modality = self.selected()
@@ -242,7 +242,8 @@ class RemotesScreen(PacsScreen):
             if yes:
                 self.outcomes.pop(modality.name, None)
                 self._write(partial(config_writer.remove_modality, self.settings.path,
-                                    modality.name), f"Deleted {modality.name}.")
+                                    modality.name),
+                            f"Deleted {modality.name} from {self.settings.path}.")
 
         self.app.push_screen(ConfirmDialog(
             f"Delete {modality.name}?",
