@@ -107,3 +107,16 @@ def test_wheel_carries_the_themes(tmp_path):
     for theme in ("dark", "light", "high-contrast", "ansi"):
         assert f"tui_pacs/themes/{theme}.toml" in names
     assert "tui_pacs/ui/styles/app.tcss" in names
+
+
+def test_styles_use_theme_variables_only():
+    """No colour is written into the app's CSS: themes decide them all."""
+    import re
+
+    styles = sorted((REPO / "tui_pacs" / "ui" / "styles").glob("*.tcss"))
+    assert styles
+    colour = re.compile(r"#[0-9a-fA-F]{3,8}\b|\brgba?\(|\b(?:red|green|blue|yellow|white|black)\b")
+    for path in styles:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("/*")[0]
+            assert not colour.search(code), f"{path.name}:{number}: {line.strip()}"
