@@ -25,7 +25,7 @@ from textual.reactive import reactive
 from textual.theme import Theme
 from textual.timer import Timer
 
-from tui_pacs import paths
+from tui_pacs import config_writer, paths
 from tui_pacs.config import ConfigError, Settings
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
@@ -43,6 +43,8 @@ from tui_pacs.ui.messages import (
     TransferProgressed,
 )
 from tui_pacs.ui.screens.activity import ActivityScreen
+from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
@@ -125,12 +127,13 @@ class PacsApp(App[int]):
 
     @work(thread=True, group="config", exit_on_error=False)
     def _save_theme(self, name: str) -> None:
-        from tui_pacs import config_writer
-
         try:
-            self.settings = config_writer.set_theme(self.settings.path, name)
+            settings = config_writer.set_theme(self.settings.path, name)
         except ConfigError as exc:
-            self.notify(f"The theme was not saved: {exc}", severity="error")
+            self.call_from_thread(self.notify, f"The theme was not saved: {exc}",
+                                  severity="error")
+            return
+        self.call_from_thread(self.apply_settings, settings)
 
     # --- start and stop ------------------------------------------------------------
 
@@ -202,9 +205,6 @@ class PacsApp(App[int]):
             query.choose(name)
 
     def action_help(self) -> None:
-        from tui_pacs.ui.screens.base import PacsScreen
-        from tui_pacs.ui.screens.help import HelpScreen
-
         if isinstance(self.screen, PacsScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -280,6 +280,7 @@ class PacsApp(App[int]):
     # --- the archive changed ------------------------------------------------------------
 
     def _instance_stored(self, result: StoreResult) -> None:
+        # Called outside the app's context (see messages.py): a message brings it in.
         self.post_message(InstanceStored())
 
     def on_instance_stored(self, message: InstanceStored) -> None:
@@ -310,7 +311,7 @@ class PacsApp(App[int]):
             return
         self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
                                      self._studies, node.active_associations,
-                                     node.instances_received, node.bytes_received)
+                                     node.bytes_received)
 
     # --- the node's events --------------------------------------------------------------
 

@@ -14,7 +14,6 @@ class StatusSnapshot:
     listen_error: str = ""
     studies: int | None = None
     active_associations: int = 0
-    instances_received: int = 0
     bytes_received: int = 0
 
 

@@ -3,7 +3,9 @@
 Rows come from a :class:`~tui_pacs.ui.rows.RowSource` in blocks; the block
 under the viewport (and its neighbours) is fetched by an async worker and
 kept, the rest is never asked for. Lines not fetched yet show a placeholder.
-Columns that do not fit the width are dropped, least important first.
+A reload keeps showing the rows it had until their fresh copies arrive, so
+a list refreshed twice a second does not flicker. Columns that do not fit
+the width are dropped, least important first.
 """
 
 from __future__ import annotations
@@ -188,6 +190,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self.empty_text = empty_text
         self.row_count: int | None = None
         self._blocks: dict[int, list[Row]] = {}
+        # Blocks fetched since the last reload; the others are shown until replaced.
+        self._fresh: set[int] = set()
         self._wanted: set[int] = set()
         self._generation = 0
         self._loader_running = False
@@ -229,14 +233,16 @@ class VirtualTable(ScrollView, can_focus=True):
         """Fetch again: the rows changed (new instances arrived, a delete, a re-sort).
 
         With ``keep_cursor`` the cursor stays on the same row (by key) when it
-        is still near, else at the same position.
+        is still near, else at the same position, and the old rows stay on
+        screen until their fresh copies arrive.
         """
         self._highlighted_key = self._key_at(self.cursor_row) if keep_cursor else None
-        if not keep_cursor:
+        if not keep_cursor:  # other rows altogether: nothing old is worth showing
+            self._blocks.clear()
             self.cursor_row = 0
             self.scroll_to(y=0, animate=False)
         self._generation += 1
-        self._blocks.clear()
+        self._fresh.clear()
         self._wanted.clear()
         self._error = ""
         self.run_worker(partial(self._count, self._generation), group="table-count",
@@ -255,8 +261,8 @@ class VirtualTable(ScrollView, can_focus=True):
         return self.row_at(self.cursor_row) if self.row_count else None
 
     def loaded_rows(self) -> list[Row]:
-        """Every row fetched so far, in order (for tests and small tables)."""
-        return [row for number in sorted(self._blocks) for row in self._blocks[number]]
+        """Every row fetched since the last reload, in order (for tests and small tables)."""
+        return [row for number in sorted(self._fresh) for row in self._blocks[number]]
 
     # --- loading ----------------------------------------------------------------
 
@@ -289,7 +295,7 @@ class VirtualTable(ScrollView, can_focus=True):
         cursor_block = self.cursor_row // BLOCK
         needed = {n for n in range(first, last + 1)} | {cursor_block}
         needed = {n for n in needed if n * BLOCK < self.row_count}
-        missing = needed - self._blocks.keys()
+        missing = needed - self._fresh
         if not missing:
             return
         self._wanted |= missing
@@ -307,6 +313,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 if generation != self._generation:
                     break
                 self._blocks[number] = rows
+                self._fresh.add(number)
                 self._forget_far_blocks(number)
                 self.refresh()
                 self._after_block_loaded(number)
@@ -332,8 +339,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def _find_key(self, key: Hashable) -> int | None:
         if self._key is None:
             return None
-        for number, rows in self._blocks.items():
-            for offset, row in enumerate(rows):
+        for number in self._fresh:
+            for offset, row in enumerate(self._blocks[number]):
                 if self._key(row) == key:
                     return number * BLOCK + offset
         return None
@@ -349,6 +356,7 @@ class VirtualTable(ScrollView, can_focus=True):
             if len(self._blocks) <= KEPT_BLOCKS:
                 break
             del self._blocks[number]
+            self._fresh.discard(number)
 
     # --- geometry and drawing -----------------------------------------------------
 
