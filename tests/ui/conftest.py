@@ -85,6 +85,11 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+def column(app: PacsApp, key: str) -> list:
+    """One column of the rows the current screen's table has fetched."""
+    return [row.get(key) for row in app.screen.table.loaded_rows()]
+
+
 def screen_text(app: PacsApp) -> str:
     """What the terminal shows, as plain text lines."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

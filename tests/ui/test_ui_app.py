@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.ui.conftest import make_app, screen_text, settle
+from tests.ui.conftest import column, make_app, screen_text, settle
 from tui_pacs.ui.screens.activity import ActivityScreen
 from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
@@ -65,7 +65,7 @@ async def test_palette_runs_a_command(seeded):
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        names = [r["PatientName"] for r in app.screen.table.loaded_rows()]
+        names = column(app, "PatientName")
         assert names == sorted(names)
         assert app.screen.order_by == "PatientName"
 

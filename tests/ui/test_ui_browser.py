@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from tests.ui.conftest import make_app, screen_text, settle
+from tests.ui.conftest import column, make_app, screen_text, settle
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level
 from tui_pacs.ui.screens.instances import InstancesScreen
 from tui_pacs.ui.screens.patients import PatientsScreen
 from tui_pacs.ui.screens.series import SeriesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
-
-
-def names(app) -> list[str]:
-    return [row["PatientName"] for row in app.screen.table.loaded_rows()]
 
 
 async def test_studies_newest_first(seeded):
@@ -34,7 +30,7 @@ async def test_drill_down_and_back(seeded):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, SeriesScreen)
-        assert [r["SeriesNumber"] for r in app.screen.table.loaded_rows()] == [1, 2]
+        assert column(app, "SeriesNumber") == [1, 2]
         await pilot.press("down", "enter")
         await settle(pilot)
         assert isinstance(app.screen, InstancesScreen)
@@ -56,7 +52,7 @@ async def test_filter_as_you_type(seeded):
         await pilot.press("slash", *"smi")
         await pilot.pause(0.4)
         await settle(pilot)
-        assert names(app) == ["SMITH^JOHN"]
+        assert column(app, "PatientName") == ["SMITH^JOHN"]
         assert "filter: name smi" in screen_text(app)
         await pilot.press("escape")
         assert app.screen.focused is app.screen.table
@@ -69,7 +65,7 @@ async def test_filter_by_modality_and_accession(seeded):
         app.screen.query_one("#filter-modality").value = "mr"
         await pilot.pause(0.4)
         await settle(pilot)
-        assert [r["AccessionNumber"] for r in app.screen.table.loaded_rows()] == ["ACC002"]
+        assert column(app, "AccessionNumber") == ["ACC002"]
         app.screen.query_one("#filter-modality").value = ""
         app.screen.query_one("#filter-accession").value = "ACC00"
         await pilot.pause(0.4)
@@ -83,13 +79,13 @@ async def test_date_presets_cycle(seeded):
         await settle(pilot)
         await pilot.press("D")  # today: 2024-01-15
         await settle(pilot)
-        assert [r["StudyDate"] for r in app.screen.table.loaded_rows()] == ["20240115"]
+        assert column(app, "StudyDate") == ["20240115"]
         await pilot.press("D")  # yesterday
         await settle(pilot)
-        assert [r["StudyDate"] for r in app.screen.table.loaded_rows()] == ["20240114"]
+        assert column(app, "StudyDate") == ["20240114"]
         await pilot.press("D")  # last 7 days
         await settle(pilot)
-        assert [r["StudyDate"] for r in app.screen.table.loaded_rows()] == [
+        assert column(app, "StudyDate") == [
             "20240115", "20240114", "20240110"]
         await pilot.press("x")
         await settle(pilot)
@@ -113,10 +109,10 @@ async def test_sort_by_column_and_reverse(seeded):
         await settle(pilot)
         await pilot.press("o")  # the first column: patient name
         await settle(pilot)
-        assert names(app) == ["DOE^JANE", "DOE^JANE", "MÜLLER^ÅSA", "SMITH^JOHN"]
+        assert column(app, "PatientName") == ["DOE^JANE", "DOE^JANE", "MÜLLER^ÅSA", "SMITH^JOHN"]
         await pilot.press("r")
         await settle(pilot)
-        assert names(app) == ["SMITH^JOHN", "MÜLLER^ÅSA", "DOE^JANE", "DOE^JANE"]
+        assert column(app, "PatientName") == ["SMITH^JOHN", "MÜLLER^ÅSA", "DOE^JANE", "DOE^JANE"]
         assert "by Patient name ▼" in screen_text(app)
 
 
@@ -133,7 +129,7 @@ async def test_patient_view_groups_studies(seeded):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, StudiesScreen)
-        assert [r["AccessionNumber"] for r in app.screen.table.loaded_rows()] == [
+        assert column(app, "AccessionNumber") == [
             "ACC001", "ACC002"]
 
 
@@ -160,7 +156,7 @@ async def test_delete_asks_first(seeded):
         await pilot.press("d", "y")
         await pilot.pause(0.7)
         await settle(pilot)
-        assert [r["AccessionNumber"] for r in app.screen.table.loaded_rows()] == [
+        assert column(app, "AccessionNumber") == [
             "ACC003", "ACC002", "ACC004"]
         totals = await archive.index.totals()
         assert totals["studies"] == 3
@@ -179,5 +175,5 @@ async def test_new_instances_appear_without_refresh(seeded, tmp_path):
         await app.backend.archive.store_files(files)
         await pilot.pause(0.7)
         await settle(pilot)
-        assert names(app)[0] == "LATE^ARRIVAL"
+        assert column(app, "PatientName")[0] == "LATE^ARRIVAL"
         assert "5 studies" in screen_text(app)

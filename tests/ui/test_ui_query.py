@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dicom_factory import write_study
-from tests.ui.conftest import TODAY, listening, screen_text, settle
+from tests.ui.conftest import TODAY, column, listening, screen_text, settle
 from tui_pacs.config import Modality
 from tui_pacs.ui.app import PacsApp
 from tui_pacs.ui.screens.query import QueryScreen, RemoteSeriesScreen
@@ -72,7 +72,7 @@ async def test_query_drill_down_and_move_here(pacs_setup):
         assert app.screen.table.loaded_rows()[0]["AccessionNumber"] == "A1"
         await pilot.press("4")
         await settle(pilot)
-        services = [r["Service"] for r in app.screen.table.loaded_rows()]
+        services = column(app, "Service")
         assert "C-MOVE" in services and services.count("C-STORE") == 6
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import free_port
-from tests.ui.conftest import TODAY, listening, screen_text, settle
+from tests.ui.conftest import TODAY, column, listening, screen_text, settle
 from tui_pacs.config import load_settings
 from tui_pacs.ui.app import PacsApp
 from tui_pacs.ui.dialogs.modality_form import ModalityForm
@@ -82,7 +82,7 @@ async def test_add_edit_delete_written_to_the_config(configured):
         await settle(pilot)
         assert load_settings(path).modality("ct3").port == 4104
         assert app.backend.client.target("ct3").port == 4104
-        assert [r["name"] for r in app.screen.table.loaded_rows()] == ["self", "nobody", "ct3"]
+        assert column(app, "name") == ["self", "nobody", "ct3"]
         # A second one with the same name is refused in the form.
         await pilot.press("n", *"ct3", "enter")
         await settle(pilot)

@@ -32,9 +32,22 @@ def keys(*pressed: str):
     return run
 
 
+# Screens of the seeded archive, and the keys that lead to them from the start.
+SCREENS = {
+    "studies": (),
+    "patients": ("p",),
+    "series": ("enter",),
+    "instances": ("enter", "enter"),
+    "delete_confirmation": ("d",),
+    "tags_of_a_series": ("enter", "t", "slash", *"patient", "escape"),
+    "help": ("question_mark",),
+}
+
+
 @pytest.mark.parametrize("size", SIZES)
-def test_studies(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys())
+@pytest.mark.parametrize("screen", SCREENS)
+def test_screen(snap_compare, seeded, screen, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys(*SCREENS[screen]))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -46,38 +59,6 @@ def test_studies_filtered(snap_compare, seeded, size):
         await settle(pilot)
 
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=run)
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_patients(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("p"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_series(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("enter"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_instances(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size,
-                        run_before=keys("enter", "enter"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_delete_confirmation(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("d"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_tags_of_a_series(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size,
-                        run_before=keys("enter", "t", "slash", *"patient", "escape"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_help(snap_compare, seeded, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("question_mark"))
 
 
 @pytest.fixture
@@ -136,25 +117,19 @@ def with_remotes(seeded):
                            Modality("ct3", "CT3", "10.0.3.3", 4104, tls=True))
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_remotes(snap_compare, with_remotes, size):
-    assert snap_compare(make_app(with_remotes), terminal_size=size, run_before=keys("3"))
+REMOTE_SCREENS = {
+    "remotes": ("3",),
+    "modality_form": ("3", "m"),
+    "send_to": ("s",),
+    "query_form": ("2",),
+}
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_modality_form(snap_compare, with_remotes, size):
+@pytest.mark.parametrize("screen", REMOTE_SCREENS)
+def test_remote_screen(snap_compare, with_remotes, screen, size):
     assert snap_compare(make_app(with_remotes), terminal_size=size,
-                        run_before=keys("3", "m"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_send_to(snap_compare, with_remotes, size):
-    assert snap_compare(make_app(with_remotes), terminal_size=size, run_before=keys("s"))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_query_form(snap_compare, with_remotes, size):
-    assert snap_compare(make_app(with_remotes), terminal_size=size, run_before=keys("2"))
+                        run_before=keys(*REMOTE_SCREENS[screen]))
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -73,10 +73,6 @@ class ActivityScreen(PacsScreen):
         yield TransfersView()
         yield Footer()
 
-    @property
-    def table(self) -> VirtualTable:
-        return self.query_one("#table", VirtualTable)
-
     def on_mount(self) -> None:
         self.watch(self.pacs, "activity_generation", self._activity_changed, init=False)
         self.table.focus()

@@ -72,10 +72,6 @@ class ArchiveListScreen(PacsScreen):
         """Widgets between the status bar and the title (the filter bar)."""
         yield from ()
 
-    @property
-    def table(self) -> VirtualTable:
-        return self.query_one("#table", VirtualTable)
-
     def on_mount(self) -> None:
         self.watch(self.pacs, "archive_generation", self._archive_changed, init=False)
         self.table.focus()

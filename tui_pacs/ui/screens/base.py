@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.screen import Screen
 
 from tui_pacs.ui.commands import PaletteEntry
+from tui_pacs.ui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from tui_pacs.ui.app import PacsApp
@@ -27,6 +28,11 @@ class PacsScreen(Screen):
     @property
     def backend(self) -> Backend:
         return self.pacs.backend
+
+    @property
+    def table(self) -> VirtualTable:
+        """The screen's list (the screens that have one give it the id "table")."""
+        return self.query_one("#table", VirtualTable)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
         """Commands this screen offers beyond its key bindings (e.g. one per column)."""

@@ -90,10 +90,6 @@ class ResultsScreen(PacsScreen):
                             empty_text="Fill in what you know above, then press enter.",
                             id="table")
 
-    @property
-    def table(self) -> VirtualTable:
-        return self.query_one("#table", VirtualTable)
-
     def on_mount(self) -> None:
         self.watch(self.pacs, "archive_generation", self._archive_changed, init=False)
         self.table.reload()

@@ -121,10 +121,6 @@ class RemotesScreen(PacsScreen):
         yield Footer()
 
     @property
-    def table(self) -> VirtualTable:
-        return self.query_one("#table", VirtualTable)
-
-    @property
     def settings(self) -> Settings:
         return self.pacs.settings
 

@@ -128,53 +128,42 @@ class VirtualTable(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0, always_update=True)
 
-    class Highlighted(Message):
+    class _Message(Message):
+        def __init__(self, table: VirtualTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class Highlighted(_Message):
         """The cursor moved to a row (``row`` is None until it is fetched)."""
 
         def __init__(self, table: VirtualTable, index: int, row: Row | None) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.index = index
             self.row = row
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class Selected(Message):
-        """Enter (or a click) on a fetched row."""
+    class Selected(_Message):
+        """Enter (or a double click) on a fetched row."""
 
         def __init__(self, table: VirtualTable, index: int, row: Row) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.index = index
             self.row = row
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class HeaderClicked(Message):
+    class HeaderClicked(_Message):
         def __init__(self, table: VirtualTable, key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.key = key
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class Loaded(Message):
+    class Loaded(_Message):
         """The row count is known after a (re)load."""
 
         def __init__(self, table: VirtualTable, count: int) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.count = count
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     def __init__(self, columns: list[Column], source: RowSource | None = None, *,
                  key: Callable[[Row], Hashable] | None = None,
