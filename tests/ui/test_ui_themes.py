@@ -107,6 +107,7 @@ def test_wheel_carries_the_themes(tmp_path):
     for theme in ("dark", "light", "high-contrast", "ansi"):
         assert f"tui_pacs/themes/{theme}.toml" in names
     assert "tui_pacs/ui/styles/app.tcss" in names
+    assert "tui_pacs/ui/screens/studies.py" in names
 
 
 def test_styles_use_theme_variables_only():

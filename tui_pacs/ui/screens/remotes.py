@@ -125,6 +125,7 @@ class RemotesScreen(PacsScreen):
         return self.pacs.settings
 
     def on_mount(self) -> None:
+        self.watch(self.pacs, "settings_generation", self.show_rows, init=False)
         self.table.focus()
         self.show_rows()
 
@@ -139,6 +140,10 @@ class RemotesScreen(PacsScreen):
         self.query_one("#title", Static).update(
             f"{plural(count, 'remote modality', 'remote modalities')}  ·  calling as "
             f"{self.settings.node.aet}")
+
+    def target(self, modality: Modality) -> Target:
+        """The modality as the client calls it."""
+        return self.backend.client.target(modality.name)
 
     def selected(self) -> Modality | None:
         row = self.table.cursor_value
@@ -162,7 +167,7 @@ class RemotesScreen(PacsScreen):
                         exclusive=True, exit_on_error=False)
 
     async def _echo(self, modality: Modality) -> None:
-        report = await self.backend.client.echo(_target(modality))
+        report = await self.backend.client.echo(self.target(modality))
         self.outcomes[modality.name] = EchoOutcome(report, self.pacs.clock())
         self.show_rows()
         if not report.ok:
@@ -176,7 +181,7 @@ class RemotesScreen(PacsScreen):
         if outcome is None or outcome.report is None:
             self.notify(f"Press e to echo {modality.name}.", timeout=3)
             return
-        self.app.push_screen(ReportDialog(f"Echo {_target(modality)}",
+        self.app.push_screen(ReportDialog(f"Echo {self.target(modality)}",
                                           echo_lines(outcome.report)))
 
     # --- doctor -------------------------------------------------------------------
@@ -185,14 +190,14 @@ class RemotesScreen(PacsScreen):
         modality = self.selected()
         if modality is None:
             return
-        dialog = ReportDialog(f"Checkup of {_target(modality)}, calling as "
+        dialog = ReportDialog(f"Checkup of {self.target(modality)}, calling as "
                               f"{self.settings.node.aet}")
         self.app.push_screen(dialog)
         dialog.run_worker(partial(self._doctor, modality, dialog), group="doctor", exclusive=True,
                           exit_on_error=False)
 
     async def _doctor(self, modality: Modality, dialog: ReportDialog) -> None:
-        async with aclosing(self.backend.client.doctor(_target(modality))) as checks:
+        async with aclosing(self.backend.client.doctor(self.target(modality))) as checks:
             async for check in checks:
                 for line in check_lines(check):
                     dialog.add(line)
@@ -243,7 +248,7 @@ class RemotesScreen(PacsScreen):
 
         self.app.push_screen(ConfirmDialog(
             f"Delete {modality.name}?",
-            f"{_target(modality)} is removed from {self.settings.path}.", yes="Delete",
+            f"{self.target(modality)} is removed from {self.settings.path}.", yes="Delete",
             danger=True), answered)
 
     @work(thread=True, group="config", exclusive=True, exit_on_error=False)
@@ -262,13 +267,8 @@ class RemotesScreen(PacsScreen):
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
         for modality in self.settings.modalities:
-            yield PaletteEntry(f"Echo {modality.name}", str(_target(modality)),
+            yield PaletteEntry(f"Echo {modality.name}", str(self.target(modality)),
                                partial(self.echo, modality))
-
-
-def _target(modality: Modality) -> Target:
-    # The modality as the client names it (its TLS setting included).
-    return Target(modality.aet, modality.host, modality.port, modality.name, modality.tls)
 
 
 def echo_lines(report: EchoReport) -> list[Content]:

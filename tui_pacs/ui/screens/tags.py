@@ -53,10 +53,8 @@ class TagsScreen(PacsScreen):
         Binding("E", "collapse_all", "Collapse all", show=False),
     ]
 
-    def __init__(self, files: list[Path], start: int = 0, context: str = "",
-                 section: str = "local") -> None:
+    def __init__(self, files: list[Path], start: int = 0, context: str = "") -> None:
         super().__init__()
-        self.SECTION = section
         self.files = files
         self.position = max(0, min(start, len(files) - 1))
         self.context = context
