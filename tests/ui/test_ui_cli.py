@@ -110,3 +110,17 @@ def test_app_help_lists_the_node_options():
     assert result.returncode == 0
     for option in ("--aet", "--port", "--bind", "--no-listen", "--data", "--config"):
         assert option in result.stdout
+
+
+def test_256_colour_terminal_gets_256_colours(app_env, tmp_path):
+    """tmux and many SSH setups say TERM=screen-256color and no COLORTERM."""
+    env = {k: v for k, v in app_env.items() if k != "COLORTERM"}
+    env["TERM"] = "screen-256color"
+    pid, fd = spawn(["--no-listen", "--data", str(tmp_path / "data")], env)
+    try:
+        screen = read_until(fd, b"No studies")
+        assert b"\x1b[38;5;" in screen and b"38;2;" not in screen
+        os.write(fd, b"\x11")
+        assert wait_exit(pid, fd) == 0
+    finally:
+        os.close(fd)
