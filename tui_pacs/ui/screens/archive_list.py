@@ -25,6 +25,8 @@ from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.pick_modality import PickModality
 from tui_pacs.ui.rows import IndexSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
+from tui_pacs.ui.screens.tags import TagsScreen
 from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
@@ -83,11 +85,12 @@ class ArchiveListScreen(PacsScreen):
         """What the table shows: the fixed matchers plus any filter."""
         return dict(self.fixed)
 
-    def load(self, *, keep_cursor: bool = False) -> None:
+    def load(self) -> None:
+        """Show the rows from the top: after a new filter or a new order."""
         source = IndexSource(self.backend.archive.index, self.LEVEL, self.matchers(),
                              self.order_by, self.descending)
         self.table.show_sort(self.order_by, self.descending)
-        self.table.set_source(source, keep_cursor=keep_cursor)
+        self.table.set_source(source)
 
     def _archive_changed(self) -> None:
         if self.is_current:
@@ -109,9 +112,10 @@ class ArchiveListScreen(PacsScreen):
         self.query_one("#title", Static).update("  ·  ".join(self.title_parts(count)))
 
     def title_parts(self, count: int | None) -> list[str]:
+        # The count first: a long context is what a narrow terminal cuts.
         parts = [plural(count or 0, *self.NOUN)]
         if self.context:
-            parts.insert(0, self.context)
+            parts.append(self.context)
         if self.order_by:
             arrow = "▼" if self.descending else "▲"
             parts.append(f"by {LABELS.get(self.order_by, self.order_by)} {arrow}")
@@ -138,8 +142,6 @@ class ArchiveListScreen(PacsScreen):
 
     @work(group="open", exclusive=True, exit_on_error=False)
     async def _open_preview(self, row: Row) -> None:
-        from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
-
         if self.LEVEL.depth >= Level.SERIES.depth:
             series = row
         else:  # a patient or study: its first series
@@ -185,8 +187,6 @@ class ArchiveListScreen(PacsScreen):
 
     @work(group="open", exclusive=True, exit_on_error=False)
     async def _open_tags(self, row: Row) -> None:
-        from tui_pacs.ui.screens.tags import TagsScreen
-
         level, identifier, start_at = self.tags_target(row)
         archive = self.backend.archive
         stored = await archive.index.files(level, {level.unique_key: Single(identifier)})

@@ -27,6 +27,7 @@ from tui_pacs.imaging.service import FrameRequest, RenderedFrame
 from tui_pacs.imaging.window import WindowChoice, WindowState
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.screens.tags import TagsScreen
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 
@@ -278,8 +279,6 @@ class PreviewScreen(PacsScreen):
         self.app.pop_screen()
 
     def action_tags(self) -> None:
-        from tui_pacs.ui.screens.tags import TagsScreen
-
         if self.slices:
             self.app.push_screen(TagsScreen([s.path for s in self.slices], self.position,
                                             self.context))
