@@ -87,7 +87,7 @@ class ResultsScreen(PacsScreen):
         return VirtualTable(COLUMNS[self.level], self.results,
                             key=lambda row: row.get(self.level.unique_key),
                             row_class=lambda row: "success" if row.get("_local") else None,
-                            empty_text="Fill in what you know above, then press enter.",
+                            empty_text="No query yet.",
                             id="table")
 
     def on_mount(self) -> None:
@@ -237,8 +237,8 @@ class QueryScreen(ResultsScreen):
             yield Select([(level.label, level) for level in LEVELS], value=Level.STUDY,
                          allow_blank=False, id="level", compact=True)
         yield FilterBar(QUERY_FIELDS, id="form")
-        yield Static("Fill in what you know, then enter.", id="title", classes="title",
-                     markup=False)
+        yield Static("Choose a remote modality, fill in what you know, press enter.",
+                     id="title", classes="title", markup=False)
         yield self.results_table()
         yield TransfersView()
         yield Footer()
