@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import free_port
 from tests.dicom_factory import write_study
-from tests.ui.conftest import TODAY, column, listening, screen_text, settle
+from tests.ui.conftest import TODAY, column, listening, screen_text, settle, with_modalities
 from tui_pacs.config import Modality
 from tui_pacs.ui.app import PacsApp
 from tui_pacs.ui.screens.query import QueryScreen, RemoteSeriesScreen
@@ -27,7 +28,7 @@ def pacs_setup(settings, orthanc_factory, tmp_path):
                          patient_name="DOE^JANE", study_date="20220301", accession="A3")
     server.upload(*files)
     pacs = Modality("pacs", server.aet, "127.0.0.1", server.dicom_port)
-    node = node.__class__(**{**node.__dict__, "modalities": (pacs,)})
+    node = with_modalities(node, pacs)
     return node, server
 
 
@@ -101,12 +102,8 @@ async def test_patient_level_then_get_a_series(pacs_setup):
 
 
 async def test_query_failure_is_explained(settings):
-    node = listening(settings)
-    from tests.conftest import free_port
-
     closed = Modality("gone", "GONE", "127.0.0.1", free_port())
-    node = node.__class__(**{**node.__dict__, "modalities": (closed,)})
-    app = PacsApp(node, listen=False, clock=lambda: TODAY)
+    app = PacsApp(with_modalities(settings, closed), listen=False, clock=lambda: TODAY)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("2", "enter")
