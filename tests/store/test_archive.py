@@ -241,28 +241,52 @@ async def test_free_space_reserve_refuses_with_out_of_space(data_dir, tmp_path):
         assert stored_files(data_dir) == []
 
 
-async def test_recovery_indexes_files_renamed_before_a_crash(data_dir, tmp_path):
+async def test_recovery_finishes_renames_a_crash_interrupted(data_dir, tmp_path):
     async with await Archive.open(data_dir, StorageConfig(min_free_mb=0)) as archive:
-        result = await archive.store_file(write_instance(tmp_path / "1.dcm", make_dataset()))
-        relpath = str(result.path)
-    # Simulate a crash after the rename but before the commit: the row is gone,
-    # the file and the journal stay, the running marker was never removed.
+        first = await archive.store_file(write_instance(tmp_path / "1.dcm", make_dataset()))
+        second = await archive.store_file(write_instance(tmp_path / "2.dcm", make_dataset(
+            instance=2)))
+    # Simulate a crash after the commit of the second instance but before its
+    # rename: its row says pending, its file is still in tmp/. A third was
+    # staged but never committed, and the running marker was never removed.
     import sqlite3
 
+    final = data_dir / second.path
+    staged = data_dir / "tmp" / ".incoming-crashed-1.part"
+    final.rename(staged)
     with sqlite3.connect(data_dir / INDEX_FILE) as conn:
-        conn.execute("DELETE FROM instances")
+        conn.execute("UPDATE instances SET pending = ? WHERE sop_uid = ?",
+                     (staged.name, second.record.sop_uid))
+    (data_dir / "tmp" / ".incoming-crashed-2.part").write_bytes(b"half a file")
     (data_dir / "running").touch()
-    (data_dir / "journal-999999").write_text(relpath + "\n")
-    (data_dir / "tmp" / ".incoming-partial.part").write_bytes(b"half a file")
     async with await Archive.open(data_dir, StorageConfig(min_free_mb=0)) as archive:
         assert archive.recovery is not None
-        assert archive.recovery.reindexed == 1
+        assert archive.recovery.completed == 1
         assert archive.recovery.removed_temporary == 1
-        assert await archive.index.count(Level.IMAGE) == 1
+        assert await archive.index.count(Level.IMAGE) == 2
+    assert final.exists() and (data_dir / first.path).exists()
+    assert list((data_dir / "tmp").iterdir()) == []
     assert not (data_dir / "running").exists()
-    assert not list(data_dir.glob("journal-*"))
+    with sqlite3.connect(data_dir / INDEX_FILE) as conn:
+        assert conn.execute("SELECT count(*) FROM instances WHERE pending != ''").fetchone() == (0,)
     async with await Archive.open(data_dir, StorageConfig(min_free_mb=0)) as archive:
         assert archive.recovery is None
+
+
+async def test_reindex_in_place_indexes_an_orphan_and_refuses_junk(archive, tmp_path, data_dir):
+    result = await archive.store_file(write_instance(tmp_path / "1.dcm", make_dataset()))
+    orphan = data_dir / result.path
+    kept = orphan.read_bytes()
+    await archive.delete(Level.IMAGE, result.record.sop_uid)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(kept)
+    await archive.reindex_in_place(result.path)
+    assert await archive.index.count(Level.IMAGE) == 1
+    junk = orphan.with_name("0" * 64 + ".dcm")
+    junk.write_bytes(b"junk")
+    with pytest.raises(StoreFailure, match="not DICOM"):
+        await archive.reindex_in_place(junk.relative_to(data_dir).as_posix())
+    assert junk.exists()
 
 
 async def test_listeners_hear_each_new_instance(archive, tmp_path):
@@ -289,5 +313,5 @@ async def test_files_are_private_to_storage(archive, tmp_path, data_dir):
     await archive.store_file(write_instance(tmp_path / "1.dcm", make_dataset()))
     entries = {p.name for p in data_dir.iterdir()}
     assert entries <= {"storage", "tmp", "index.sqlite", "index.sqlite-wal",
-                       "index.sqlite-shm", f"journal-{os.getpid()}", "lock", "running"}
+                       "index.sqlite-shm", "lock", "running"}
     assert all(os.path.basename(p).endswith(".dcm") for p in stored_files(data_dir))

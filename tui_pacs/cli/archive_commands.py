@@ -163,7 +163,7 @@ def run_ls(args: argparse.Namespace, settings: Settings) -> int:
 
         print_rows(rows, DEFAULT_COLUMNS[level])
         if sys.stdout.isatty():
-            print(f"{len(rows)} {level.label}{'' if len(rows) == 1 else 's'}")
+            print(level.counted(len(rows)))
     return 0
 
 

@@ -178,14 +178,6 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def _plural(count: int, level: Level) -> str:
-    if level is Level.STUDY:
-        return f"{count} stud{'y' if count == 1 else 'ies'}"
-    if level is Level.SERIES:
-        return f"{count} series"
-    return f"{count} {level.label}{'' if count == 1 else 's'}"
-
-
 # --- echo --------------------------------------------------------------------------
 
 
@@ -266,7 +258,7 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     elif not count:
         header()
     limited = " (--limit reached)" if args.limit and count >= args.limit else ""
-    print(f"{_plural(count, level)} on {target.aet}{limited} in "
+    print(f"{level.counted(count)} on {target.aet}{limited} in "
           f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tui_pacs.core.model import LABELS, display_value
+from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, LABELS, display_value
 
 
 def stdout_console() -> Console:
@@ -29,15 +29,71 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str],
         for row in rows:
             print("\t".join(display_value(c, row.get(c)) for c in columns))
         return
+    console = stdout_console()
+    console.print(table_of(rows, columns, console.width, title))
+
+
+def table_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int,
+             title: str | None = None) -> Table:
+    """The rows as a table no wider than ``width`` characters."""
+    cells = [[display_value(c, row.get(c)) for c in columns] for row in rows]
+    # A column empty in every row only takes room from the others.
+    shown = [i for i in range(len(columns)) if not rows or any(row[i] for row in cells)]
+    labels = [LABELS.get(columns[i], columns[i]) for i in shown]
+    values = [[row[i] for i in shown] for row in cells]
+    kinds = [_kind(columns[i]) for i in shown]
+    content = [max((len(row[n]) for row in values), default=0) for n in range(len(shown))]
+    widths = [max(len(label), content[n]) for n, label in enumerate(labels)]
+    _fit(widths, content, kinds, width - 2 * (len(shown) - 1))
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
-    for column in columns:
-        numeric = column.startswith("NumberOf") or column in ("SeriesNumber", "InstanceNumber")
-        table.add_column(LABELS.get(column, column), justify="right" if numeric else "left",
-                         overflow="ellipsis", no_wrap=True,
-                         min_width=4 if "UID" not in column else 8)
-    for row in rows:
-        table.add_row(*(display_value(c, row.get(c)) for c in columns))
-    stdout_console().print(table)
+    for n, label in enumerate(labels):
+        table.add_column(_shorten(label, widths[n], "text"), width=widths[n], no_wrap=True,
+                         justify="right" if kinds[n] == "number" else "left")
+    for row in values:
+        table.add_row(*(_shorten(value, widths[n], kinds[n]) for n, value in enumerate(row)))
+    return table
+
+
+def _kind(keyword: str) -> str:
+    """'uid', 'number', 'fixed' (dates, codes, IDs: never cut) or 'text'."""
+    vr = ATTRIBUTES_BY_KEYWORD[keyword].vr if keyword in ATTRIBUTES_BY_KEYWORD else ""
+    if vr == "UI":
+        return "uid"
+    if vr in ("IS", "US"):
+        return "number"
+    if vr in ("DA", "TM", "CS") or keyword == "PatientID":
+        return "fixed"
+    return "text"
+
+
+def _fit(widths: list[int], content: list[int], kinds: list[str], room: int) -> None:
+    """Narrow the columns in place until they fit in ``room``, giving up the
+    least useful characters first: the tails of names and descriptions, the
+    starts of UIDs, then titles wider than their values; the values of
+    dates, codes and numbers are never cut."""
+    stages = (
+        ("text", lambda n: 10),
+        ("uid", lambda n: 12),
+        ("fixed", lambda n: max(content[n], 2)),
+        ("number", lambda n: max(content[n], 2)),
+        ("text", lambda n: 4),
+        ("uid", lambda n: 8),
+    )
+    for kind, floor in stages:
+        while sum(widths) > room:
+            candidates = [n for n, k in enumerate(kinds) if k == kind and widths[n] > floor(n)]
+            if not candidates:
+                break
+            widths[max(candidates, key=lambda n: widths[n])] -= 1
+
+
+def _shorten(value: str, width: int, kind: str) -> str:
+    """Text loses its end, a UID its start (its last digits tell it from the next)."""
+    if len(value) <= width:
+        return value
+    if kind == "uid":
+        return "…" + value[len(value) - width + 1:]
+    return value[:width - 1] + "…"
 
 
 class ProgressBar:

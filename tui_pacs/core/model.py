@@ -39,6 +39,11 @@ class Level(enum.Enum):
     def label(self) -> str:
         return "instance" if self is Level.IMAGE else self.value.lower()
 
+    def counted(self, count: int) -> str:
+        """``1 study``, ``2 studies``, ``3 series``."""
+        plural = {"study": "studies", "series": "series"}.get(self.label, self.label + "s")
+        return f"{count} {self.label if count == 1 else plural}"
+
 
 _UNIQUE_KEYS = {
     Level.PATIENT: "PatientID",

@@ -16,7 +16,6 @@ import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from tui_pacs.config import StorageConfig
@@ -26,7 +25,6 @@ from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.layout import (
     INDEX_FILE,
-    JOURNAL_PREFIX,
     RUNNING_MARKER,
     STORAGE_DIR,
     TMP_DIR,
@@ -37,6 +35,7 @@ from tui_pacs.store.writer import (
     DeleteResult,
     IndexWriter,
     Outcome,
+    Recovery,
     StagedInstance,
     StoreResult,
     WriterClosed,
@@ -64,14 +63,6 @@ class StoreFailure(Exception):
         super().__init__(message)
         self.out_of_space = out_of_space
         self.invalid = invalid
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What start-up did after an unclean shutdown."""
-
-    reindexed: int
-    removed_temporary: int
 
 
 class Archive:
@@ -105,9 +96,10 @@ class Archive:
                                f"{exc.strerror or exc}") from None
         crashed = self._take_lock()
         index_path = self.data_dir / INDEX_FILE
-        self._writer = IndexWriter(index_path, self.data_dir, self.storage.overwrite_duplicates)
+        self._writer = IndexWriter(index_path, self.data_dir, self.data_dir / TMP_DIR,
+                                   self.storage.overwrite_duplicates)
         try:
-            await self._writer.open()
+            self.recovery = await self._writer.open(recover=crashed)
             self._read_conn = await db.connect_reader(index_path)
         except Exception as exc:
             await self._writer.close()
@@ -117,8 +109,10 @@ class Archive:
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
         self.index = Index(self._read_conn)
-        if crashed:
-            self.recovery = await self._recover()
+        if self.recovery and (self.recovery.completed or self.recovery.removed_temporary):
+            log.warning("recovered from an unclean shutdown: %d instance(s) put in place, "
+                        "%d unacknowledged temporary file(s) removed",
+                        self.recovery.completed, self.recovery.removed_temporary)
 
     async def close(self) -> None:
         """Finish pending writes, close the index, and mark a clean shutdown."""
@@ -285,54 +279,23 @@ class Archive:
 
     # --- start-up after a crash ---------------------------------------------
 
-    async def _recover(self) -> Recovery:
-        """Quick repair after an unclean shutdown: no scan of the whole archive.
+    async def reindex_in_place(self, relpath: str) -> StoreResult:
+        """Index a file already under storage/ that the index does not know (repair).
 
-        Temporary files were never acknowledged: remove them. Files the last
-        group renamed into place may have missed their commit: index them.
+        Raises StoreFailure when the file cannot be read as an instance or does
+        not belong at its path; the file is left as it is.
         """
-        removed = await asyncio.to_thread(_clear_directory, self.data_dir / TMP_DIR)
-        listed: list[str] = []
-        for journal in self.data_dir.glob(f"{JOURNAL_PREFIX}*"):
-            try:
-                listed += journal.read_text(encoding="utf-8").split()
-            except (OSError, UnicodeDecodeError):
-                pass  # a journal cut short by the crash lists nothing usable
-            if journal.name != f"{JOURNAL_PREFIX}{os.getpid()}":
-                files.remove_quietly(journal)
-        indexed = await self.index.all_paths() if listed else {}
-        reindexed = 0
-        for relpath in listed:
-            if relpath in indexed:
-                continue
-            try:
-                path = self.path_of(relpath)
-            except ValueError:
-                continue
-            if path.exists():
-                await self._reindex_in_place(path, relpath)
-                reindexed += 1
-        if removed or reindexed:
-            log.warning("recovered from an unclean shutdown: %d file(s) indexed again, "
-                        "%d temporary file(s) removed", reindexed, removed)
-        return Recovery(reindexed, removed)
-
-    async def _reindex_in_place(self, path: Path, relpath: str) -> None:
-        """Index a file already under storage/ (used by recovery and repair)."""
+        path = self.path_of(relpath)
         try:
             record = await asyncio.to_thread(ingest.read_record, path)
-        except (ingest.InvalidInstance, ingest.NotDicom, OSError) as exc:
-            log.warning("%s cannot be indexed again (%s); removing it", relpath, exc)
-            files.remove_quietly(path)
-            return
+        except (ingest.InvalidInstance, ingest.NotDicom) as exc:
+            raise StoreFailure(f"{relpath}: {str(exc) or 'not DICOM'}", invalid=True) from None
+        except OSError as exc:
+            raise StoreFailure(f"{relpath}: cannot read: {exc.strerror or exc}") from None
         if _relpath(record) != relpath:
-            log.warning("%s does not belong at this path; leaving it for check", relpath)
-            return
-        # Stage a hard link so the writer's rename leaves the file where it is.
-        temporary = self.data_dir / TMP_DIR / f".reindex-{path.name}"
-        files.remove_quietly(temporary)
-        os.link(path, temporary)
-        await self._writer.store(StagedInstance(record, temporary, _relpath(record)))
+            raise StoreFailure(f"{relpath}: its identifiers belong at {_relpath(record)}",
+                               invalid=True)
+        return await self._writer.store(StagedInstance(record, None, relpath))
 
     # --- process lock -----------------------------------------------------------
 
@@ -393,11 +356,3 @@ def _failure_from_os_error(exc: OSError) -> StoreFailure:
     if files.is_out_of_space(exc):
         return StoreFailure(f"out of disk space ({exc.strerror or exc})", out_of_space=True)
     return StoreFailure(f"cannot write: {exc.strerror or exc}")
-
-
-def _clear_directory(directory: Path) -> int:
-    count = 0
-    for entry in directory.iterdir():
-        files.remove_quietly(entry)
-        count += 1
-    return count

@@ -6,14 +6,17 @@ import errno
 import itertools
 import math
 import os
+import secrets
 import shutil
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-# Names of temporary files: unique within the process, the pid across processes.
+# Names of temporary files: a serial number, unique within the process, after
+# a token unique to the process (a pid alone can come back after a crash).
 _serial = itertools.count()
+_PROCESS = f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class OutOfSpace(OSError):
@@ -66,7 +69,7 @@ def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path
     The caller renames it into place (:func:`move_into_place`) or removes it.
     A failure removes the partial file before raising.
     """
-    path = tmp_dir / f".incoming-{os.getpid()}-{next(_serial)}.part"
+    path = tmp_dir / f".incoming-{_PROCESS}-{next(_serial)}.part"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb", closefd=True) as out:
@@ -113,14 +116,6 @@ def sync_directories(directories: Iterable[Path]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Replace a small file (journal, config) in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = write_temporary(path.parent, [data])
-    os.replace(temporary, path)
-    sync_directories([path.parent])
 
 
 def remove_quietly(path: Path) -> None:

@@ -18,9 +18,6 @@ INDEX_FILE = "index.sqlite"
 STORAGE_DIR = "storage"
 # Temporary files live on the same file system as storage, so rename is atomic.
 TMP_DIR = "tmp"
-# The paths a group is about to rename into place, for recovery after a crash:
-# one journal per process writing to the archive (journal-<pid>).
-JOURNAL_PREFIX = "journal-"
 # Present while a process has the archive open; left behind by a crash.
 RUNNING_MARKER = "running"
 

@@ -78,6 +78,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX instances_series ON instances (series_ref, instance_number);
     """,
+    # 2: rows are committed before their file is renamed into place; `pending`
+    # names the temporary file until the rename is known to be done.
+    """
+    ALTER TABLE instances ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+    CREATE INDEX instances_pending ON instances (pending) WHERE pending != '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,11 +1,11 @@
-"""The one place that changes the archive: files moved into place and index rows,
+"""The one place that changes the archive: index rows and files moved into place,
 committed in groups.
 
 Every store and delete goes through a single queue. The writer takes what has
-queued up while the previous group was committing, renames the fsynced
-temporary files into place, records them in the index in one transaction,
-and only then tells each waiting caller that its instance is safe. Many
-associations share one journal sync, one directory fsync and one commit
+queued up while the previous group was committing, records the group in the
+index in one transaction, renames the fsynced temporary files into place,
+syncs their directories, and only then tells each waiting caller that its
+instance is safe. Many associations share one commit and one directory fsync
 instead of paying for their own (group commit).
 
 A group is one trip to the writer's own thread, which owns the index's only
@@ -16,9 +16,12 @@ statement costs a thread hand-off per statement, and each hand-off waits for
 the GIL behind the threads that parse incoming files: measured, that made
 the index the bottleneck of ingest.
 
-Order matters for crash safety: files are renamed before the commit (a crash
-in between leaves files the index does not know, listed in the journal and
-indexed again at the next start), and deleted before their rows (a crash
+Crash safety: a committed row names its temporary file in ``pending`` until
+the rename is done (the column is cleared in the next group's transaction,
+at no extra cost). After a crash, :meth:`_GroupCommitter.recover` finishes
+those renames and removes every other temporary file: an instance is either
+committed and in place, or gone without ever having been acknowledged; no
+scan of the archive is needed. Deletes remove files before rows (a crash
 leaves rows without files, which the archive check drops).
 """
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 import queue
 import sqlite3
 import threading
@@ -41,14 +43,14 @@ from pathlib import Path
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, queries
-from tui_pacs.store.layout import JOURNAL_PREFIX, resolve
+from tui_pacs.store.layout import resolve
 
 MAX_GROUP = 256
 # How long the writer waits for instances that association threads are
 # still staging before it commits a group without them. Each group costs
-# three flushes (journal, directory, index) on top of each file's own: with
-# four associations, waiting a few milliseconds made groups of ~1.5
-# instances into groups of ~4. A lone association never waits.
+# two flushes (index, directory) on top of each file's own: with four
+# associations, waiting a few milliseconds made groups of ~1.5 instances
+# into groups of ~4. A lone association never waits.
 GROUP_LINGER = 0.005
 
 
@@ -77,11 +79,25 @@ class DeleteResult:
 
 @dataclass
 class StagedInstance:
-    """A received instance on disk in tmp/, fsynced, waiting to be committed."""
+    """A received instance on disk in tmp/, fsynced, waiting to be committed.
+
+    ``temporary`` is None for a file already at its place in storage/ that
+    only needs its index row (archive repair).
+    """
 
     record: InstanceRecord
-    temporary: Path
+    temporary: Path | None
     relpath: str
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What opening the archive after an unclean shutdown did."""
+
+    # Committed instances whose file was renamed into place only now.
+    completed: int
+    # Temporary files of instances never acknowledged, removed.
+    removed_temporary: int
 
 
 @dataclass
@@ -111,23 +127,30 @@ class IndexWriter:
     on the loop await the same jobs (:meth:`store`, :meth:`delete`).
     """
 
-    def __init__(self, index_path: Path, data_dir: Path, overwrite: bool) -> None:
+    def __init__(self, index_path: Path, data_dir: Path, tmp_dir: Path,
+                 overwrite: bool) -> None:
         self._index_path = index_path
+        self._tmp_dir = tmp_dir
         self._data_dir = data_dir
         self._overwrite = overwrite
         self._jobs: queue.SimpleQueue[_StoreJob | _DeleteJob | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._opened: Future[None] = Future()
+        self._opened: Future[Recovery | None] = Future()
         self._closing = False
         self._lock = threading.Lock()
         # Instances being staged by association threads, on their way here.
         self._expected = 0
 
-    async def open(self) -> None:
-        """Open the index for writing (applying migrations) and start taking work."""
-        self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
+    async def open(self, recover: bool) -> Recovery | None:
+        """Open the index for writing (applying migrations) and start taking work.
+
+        With ``recover`` (the last process did not close the archive), first
+        finish or undo what a crash interrupted; returns what that did.
+        """
+        self._thread = threading.Thread(target=self._run, args=(recover,),
+                                        name="index-writer", daemon=True)
         self._thread.start()
-        await asyncio.wrap_future(self._opened)
+        return await asyncio.wrap_future(self._opened)
 
     async def close(self) -> None:
         """Finish everything queued, then stop."""
@@ -165,7 +188,7 @@ class IndexWriter:
             if expected:
                 self._expected -= 1
             if self._closing or self._thread is None:
-                if isinstance(job, _StoreJob):
+                if isinstance(job, _StoreJob) and job.staged.temporary:
                     files.remove_quietly(job.staged.temporary)
                 raise WriterClosed("the archive is closing")
             self._jobs.put(job)
@@ -173,13 +196,19 @@ class IndexWriter:
 
     # --- the writer thread ----------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, recover: bool) -> None:
         try:
-            committer = _GroupCommitter(self._index_path, self._data_dir, self._overwrite)
+            committer = _GroupCommitter(self._index_path, self._data_dir, self._tmp_dir,
+                                        self._overwrite)
         except BaseException as exc:
             self._opened.set_exception(exc)
             return
-        self._opened.set_result(None)
+        try:
+            self._opened.set_result(committer.recover() if recover else None)
+        except BaseException as exc:
+            committer.close()
+            self._opened.set_exception(exc)
+            return
         try:
             stopping = False
             while not stopping:
@@ -236,35 +265,62 @@ def _settle(jobs: list, work) -> None:
 class _GroupCommitter:
     """The synchronous half of the writer; every method runs on the writer thread."""
 
-    def __init__(self, index_path: Path, data_dir: Path, overwrite: bool) -> None:
+    def __init__(self, index_path: Path, data_dir: Path, tmp_dir: Path,
+                 overwrite: bool) -> None:
         self._conn = db.connect_writer(index_path)
         self._data_dir = data_dir
+        self._tmp_dir = tmp_dir
         self._overwrite = overwrite
-        self._journal = Journal(data_dir / f"{JOURNAL_PREFIX}{os.getpid()}")
+        # SOP Instance UIDs whose rename is done but whose row still says pending.
+        self._settled: list[str] = []
 
     def close(self) -> None:
+        if self._settled:
+            with self._transaction():
+                self._clear_pending()
         # Fold the WAL back into the main file so the next start is quick.
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
-        self._journal.close()
+
+    def recover(self) -> Recovery:
+        """Finish the renames a crash interrupted; remove unacknowledged files."""
+        pending = self._conn.execute(
+            "SELECT sop_uid, path, pending FROM instances WHERE pending != ''").fetchall()
+        directories: set[Path] = set()
+        completed = 0
+        for _, relpath, name in pending:
+            temporary = self._tmp_dir / name
+            if temporary.parent == self._tmp_dir and temporary.exists():
+                directories.update(files.move_into_place(temporary, self._absolute(relpath)))
+                completed += 1
+        files.sync_directories(directories)
+        self._settled = [row[0] for row in pending]
+        with self._transaction():
+            self._clear_pending()
+        removed = 0
+        for leftover in self._tmp_dir.iterdir():
+            files.remove_quietly(leftover)
+            removed += 1
+        return Recovery(completed, removed)
 
     # --- stores -----------------------------------------------------------------
 
     def store_group(self, staged: list[StagedInstance]) -> list[StoreResult]:
         actions, superseded = self._decide(staged)
-        try:
-            placed = self._place_files(staged, actions)
-        except BaseException:
-            _remove_all(s.temporary for s in staged)
-            raise
-        try:
-            with self._transaction():
-                self._index(staged, actions)
-        except BaseException:
-            # Nothing is acknowledged: take back the new files so that the
-            # index and the files keep agreeing.
-            _remove_all(placed)
-            raise
+        for item, action in zip(staged, actions):
+            if action == "discard" and item.temporary:
+                files.remove_quietly(item.temporary)
+        keeping = [(item, action) for item, action in zip(staged, actions)
+                   if action != "discard"]
+        if keeping:
+            try:
+                with self._transaction():
+                    self._clear_pending()
+                    self._index(keeping)
+            except BaseException:
+                _remove_all(item.temporary for item, _ in keeping if item.temporary)
+                raise
+            self._place_files(keeping)
         # A replacement whose study changed landed in another directory.
         _remove_all(superseded)
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
@@ -300,32 +356,45 @@ class _GroupCommitter:
             found.update(rows)
         return found
 
-    def _place_files(self, staged: list[StagedInstance], actions: list[str]) -> list[Path]:
-        """Journal, rename into place, sync directories; return the new files."""
-        moving = [s for s, a in zip(staged, actions) if a != "discard"]
-        for item, action in zip(staged, actions):
-            if action == "discard":
-                files.remove_quietly(item.temporary)
-        if not moving:
-            return []
-        self._journal.record(s.relpath for s in moving)
-        placed: list[Path] = []
+    def _place_files(self, keeping: list[tuple[StagedInstance, str]]) -> None:
+        """Rename committed files into place and sync their directories.
+
+        Should that fail (a full disk can refuse a directory), the rows of the
+        files not in place are taken back, so nothing is acknowledged that the
+        archive does not hold.
+        """
         directories: set[Path] = set()
+        placed: list[StagedInstance] = []
         try:
-            for item, action in zip(staged, actions):
-                if action == "discard":
-                    continue
-                final = self._absolute(item.relpath)
-                directories.update(files.move_into_place(item.temporary, final))
-                if action == "insert":
-                    placed.append(final)
+            for item, _ in keeping:
+                if item.temporary:
+                    directories.update(files.move_into_place(
+                        item.temporary, self._absolute(item.relpath)))
+                placed.append(item)
             files.sync_directories(directories)
         except BaseException:
-            _remove_all(placed)
+            self._take_back([item for item, _ in keeping if item not in placed])
             raise
-        return placed
+        self._settled = [item.record.sop_uid for item in placed]
 
-    def _index(self, staged: list[StagedInstance], actions: list[str]) -> None:
+    def _take_back(self, items: list[StagedInstance]) -> None:
+        uids = [item.record.sop_uid for item in items]
+        with self._transaction():
+            series = {row[0] for row in self._conn.execute(
+                f"SELECT series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)}
+            self._conn.execute(f"DELETE FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)
+            _recount(self._conn, series)
+        _remove_all(item.temporary for item in items if item.temporary)
+
+    def _clear_pending(self) -> None:
+        """The renames of the last group are done: say so in this transaction."""
+        if self._settled:
+            uids = self._settled
+            self._conn.execute(
+                f"UPDATE instances SET pending = '' WHERE sop_uid IN ({_marks(uids)})", uids)
+            self._settled = []
+
+    def _index(self, keeping: list[tuple[StagedInstance, str]]) -> None:
         conn = self._conn
         now = _now()
         patients: dict[tuple[str, str, str, str], int] = {}
@@ -333,9 +402,7 @@ class _GroupCommitter:
         series: dict[str, int] = {}
         touched: set[int] = set()
         rows = []
-        for item, action in zip(staged, actions):
-            if action == "discard":
-                continue
+        for item, action in keeping:
             r = item.record
             pkey = (r.patient_id, r.issuer_of_patient_id, r.patient_name, r.patient_birth_date)
             if pkey not in patients:
@@ -375,12 +442,13 @@ class _GroupCommitter:
             rows.append((series[r.series_uid], r.sop_uid, r.sop_class_uid, r.instance_number,
                          r.transfer_syntax_uid, r.rows, r.columns, r.number_of_frames,
                          r.image_position, r.image_orientation, item.relpath,
-                         r.file_size, now, r.source_aet))
+                         r.file_size, now, r.source_aet,
+                         item.temporary.name if item.temporary else ""))
         conn.executemany("""
             INSERT INTO instances (series_ref, sop_uid, sop_class_uid, instance_number,
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
-                path, file_size, received_at, source_aet)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+                path, file_size, received_at, source_aet, pending)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
         _recount(conn, touched)
 
     # --- deletes ------------------------------------------------------------------
@@ -422,30 +490,6 @@ class _Transaction:
             self._conn.execute("COMMIT")
         else:
             self._conn.execute("ROLLBACK")
-
-
-class Journal:
-    """The paths the current group is about to rename into place.
-
-    Rewritten in place and synced once per group: after a crash it lists
-    the only files that can be on disk without an index row.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        files.sync_directories([path.parent])
-
-    def record(self, relpaths: Iterable[str]) -> None:
-        data = "".join(f"{p}\n" for p in relpaths).encode()
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
-        os.fdatasync(self._fd)
-
-    def close(self) -> None:
-        """After a clean shutdown every listed file is committed: drop the journal."""
-        os.close(self._fd)
-        files.remove_quietly(self._path)
 
 
 def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
