@@ -82,3 +82,18 @@ async def test_log_records_go_to_the_activity_screen_not_the_terminal(seeded, ca
         assert any(r["Detail"] == "peer sent something odd" and r["Severity"] == "warning"
                    for r in rows)
     assert "peer sent something odd" not in capsys.readouterr().out
+
+
+async def test_a_failing_background_job_is_reported_not_fatal(seeded, caplog):
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        async def broken() -> None:
+            raise OSError("disk on fire")
+
+        app.screen.run_worker(broken, group="test", exit_on_error=False)
+        await settle(pilot)
+        assert any("OSError: disk on fire" in str(n.message) for n in app._notifications)
+        assert app.is_running
+    assert "broken failed" in caplog.text

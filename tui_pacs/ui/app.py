@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.theme import Theme
 from textual.timer import Timer
+from textual.worker import Worker
 
 from tui_pacs import config_writer, paths
 from tui_pacs.config import ConfigError, Settings
@@ -35,6 +36,7 @@ from tui_pacs.ui import transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
+from tui_pacs.ui.failures import report_failure
 from tui_pacs.ui.log_handler import AppLogHandler
 from tui_pacs.ui.messages import (
     InstanceStored,
@@ -125,7 +127,7 @@ class PacsApp(App[int]):
         if theme.name != self.settings.ui.theme:
             self._save_theme(theme.name)
 
-    @work(thread=True, group="config", exit_on_error=False)
+    @work(thread=True, group="config", exclusive=True, exit_on_error=False)
     def _save_theme(self, name: str) -> None:
         try:
             settings = config_writer.set_theme(self.settings.path, name)
@@ -134,6 +136,9 @@ class PacsApp(App[int]):
                                   severity="error")
             return
         self.call_from_thread(self.apply_settings, settings)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event.worker)
 
     # --- start and stop ------------------------------------------------------------
 
@@ -326,4 +331,5 @@ class PacsApp(App[int]):
         if notice is not None:
             self.notify(notice.message, title=notice.title, severity=notice.severity)
         self.activity_changed()
-        self.show_status()
+        if isinstance(message.event, AssociationEvent):
+            self.show_status()  # the count of associations; bytes wait for the next second

@@ -10,6 +10,9 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
+from textual.worker import Worker
+
+from tui_pacs.ui.failures import report_failure
 
 
 class ReportDialog(ModalScreen[None]):
@@ -36,6 +39,9 @@ class ReportDialog(ModalScreen[None]):
         self.lines.append(line)
         if self.is_mounted:
             self.query_one("#report-body", Static).update(self._body())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event.worker)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.screen import Screen
+from textual.worker import Worker
 
 from tui_pacs.ui.commands import PaletteEntry
+from tui_pacs.ui.failures import report_failure
 from tui_pacs.ui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ class PacsScreen(Screen):
     def table(self) -> VirtualTable:
         """The screen's list (the screens that have one give it the id "table")."""
         return self.query_one("#table", VirtualTable)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event.worker)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
         """Commands this screen offers beyond its key bindings (e.g. one per column)."""
