@@ -9,7 +9,7 @@ effect is on the terminal:
 * ``j``/``k``: until the row the cursor moves to is drawn with the cursor's
   colours (the colours are learnt from the first press);
 * ``?``: until the help screen's title is drawn (a screen composed and
-  painted; ``escape`` closes it, untimed).
+  painted; ``q`` closes it, untimed).
 
 The same probes run before the transfer (idle) and during it. Target: under
 100 ms. Other programs on the machine disturb the figures; run it on a quiet
@@ -55,7 +55,10 @@ class Terminal:
     def __init__(self, command: list[str], env: dict[str, str]) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: become the app
-            os.execvpe(command[0], command, env)
+            try:
+                os.execvpe(command[0], command, env)
+            finally:
+                os._exit(127)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
         self.output = bytearray()
 

@@ -20,9 +20,12 @@ from tui_pacs.store.layout import RUNNING_MARKER
 
 def spawn(args: list[str], env: dict[str, str]) -> tuple[int, int]:
     pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "tui_pacs", *args], env)
+    if pid == 0:  # the child: become the app, or die trying
+        try:
+            os.chdir(REPO)
+            os.execve(sys.executable, [sys.executable, "-m", "tui_pacs", *args], env)
+        finally:
+            os._exit(127)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     return pid, fd
 
