@@ -130,22 +130,18 @@ class PreviewScreen(PacsScreen):
     def current(self) -> Slice | None:
         return self.slices[self.position] if self.slices else None
 
-    def request(self, position: int | None = None, frame: int | None = None
-                ) -> FrameRequest | None:
-        slice_ = self.slices[self.position if position is None else position] \
-            if self.slices else None
-        if slice_ is None:
-            return None
+    def request(self, position: int | None = None, frame: int | None = None) -> FrameRequest:
+        """What to render: an image of the series (this one), a frame, the window chosen."""
+        slice_ = self.slices[self.position if position is None else position]
         view = self.query_one(ImageView)
         return FrameRequest(slice_.path, frame=self.frame if frame is None else frame,
                             cols=max(1, view.size.width), rows=max(1, view.size.height),
                             window=self.window)
 
     def show(self) -> None:
-        request = self.request()
-        if request is None:
+        if not self.slices:
             return
-        self._draw(request)
+        self._draw(self.request())
         self._prefetch()
 
     @work(group="preview-render", exclusive=True, exit_on_error=False)
@@ -163,12 +159,15 @@ class PreviewScreen(PacsScreen):
         self._update_overlay()
 
     def _prefetch(self) -> None:
-        wanted = []
+        """The next frames of this image (a cine), then the images around it."""
+        frames = self.slices[self.position].frames
+        wanted = [self.request(frame=frame) for frame in
+                  range(self.frame + 1, min(frames, self.frame + 1 + PREFETCH_AHEAD))]
         for offset in [*range(1, PREFETCH_AHEAD + 1), *range(-1, -PREFETCH_AHEAD // 2 - 1, -1)]:
             position = self.position + offset
             if 0 <= position < len(self.slices):
                 wanted.append(self.request(position, frame=0))
-        self.backend.imaging.prefetch(r for r in wanted if r is not None)
+        self.backend.imaging.prefetch(wanted)
 
     def _show_error(self, message: str) -> None:
         self._error = message
