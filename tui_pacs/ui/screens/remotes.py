@@ -101,8 +101,8 @@ class RemotesScreen(PacsScreen):
         Binding("c", "doctor", "Checkup"),
         Binding("q", "query", "Query"),
         Binding("n", "add", "New"),
-        Binding("m", "edit", "Modify"),
-        Binding("d,delete", "delete", "Delete"),
+        Binding("m", "edit", "Modify", show=False),
+        Binding("d,delete", "delete", "Delete", show=False),
     ]
 
     def __init__(self) -> None:
