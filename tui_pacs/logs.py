@@ -1,4 +1,4 @@
-"""Logging to stderr, as text for people or as JSON lines for machines.
+"""Logging to stderr (or to a file under the app), as text for people or as JSON lines.
 
 Structured details travel in ``extra={"fields": {...}}``: the text format
 shows the message, the JSON format adds each field as a key.
@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from queue import Queue
 
-_HANDLER_NAME = "tui-pacs-stderr"
+_HANDLER_NAME = "tui-pacs-log"
+# The app's log file: rotated at this size, this many old files kept.
+FILE_BYTES = 5 << 20
+FILE_BACKUPS = 3
 
 
 class TextFormatter(logging.Formatter):
@@ -38,15 +44,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(debug: bool = False, json_format: bool = False) -> None:
-    """(Re)configure the root logger; safe to call more than once."""
+def configure(debug: bool = False, json_format: bool = False, file: Path | None = None) -> None:
+    """(Re)configure the root logger; safe to call more than once.
+
+    Logs go to stderr, or to ``file`` (rotated) when the terminal belongs to
+    the app: nothing may be written under it. The file is written by a
+    thread of its own, so that logging on the event loop never waits on disk.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+            handler.close()
+    formatter = JsonFormatter() if json_format else TextFormatter()
+    if file is None:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(formatter)
+    else:
+        handler = _file_writer(file, formatter)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # pynetdicom logs every PDU at INFO; its warnings and errors are enough.
@@ -58,3 +74,30 @@ def configure(debug: bool = False, json_format: bool = False) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     # pydicom logs each oddity of a file it reads; we report what matters ourselves.
     logging.getLogger("pydicom").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+class _QueuedHandler(logging.handlers.QueueHandler):
+    """Hands records to a writer thread; closing it lets the thread finish the file."""
+
+    def __init__(self, listener: logging.handlers.QueueListener, queue: Queue) -> None:
+        super().__init__(queue)
+        self._listener = listener
+
+    def close(self) -> None:
+        self._listener.stop()
+        for handler in self._listener.handlers:
+            handler.close()
+        super().close()
+
+
+def _file_writer(file: Path, formatter: logging.Formatter) -> logging.Handler:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    rotating = logging.handlers.RotatingFileHandler(
+        file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS, encoding="utf-8")
+    rotating.setFormatter(formatter)
+    queue: Queue = Queue()
+    listener = logging.handlers.QueueListener(queue, rotating, respect_handler_level=True)
+    listener.start()
+    handler = _QueuedHandler(listener, queue)
+    # Written out at exit too (logging.shutdown closes every handler).
+    return handler

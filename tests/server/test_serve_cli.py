@@ -6,13 +6,11 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import REPO, cli_env, free_port, run_cli
-from tests.peers.ports import wait_for_port
+from tests.conftest import free_port, run_cli
 from tests.server.conftest import dcmtk, run
 
 pytestmark = pytest.mark.interop
@@ -82,22 +80,6 @@ def test_json_log_lines(start_node):
     assert echo["status_category"] == "success" and echo["duration_s"] >= 0
     released = next(e for e in entries if e.get("kind") == "released")
     assert released["event"] == "association" and released["duration_s"] > 0
-
-
-def test_no_command_runs_the_node(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui_pacs", "--data", str(tmp_path / "data"), "--port",
-         str(port), "--bind", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO)
-    try:
-        wait_for_port(port, timeout=30)
-        assert run(dcmtk("echoscu"), "-aec", "TUIPACS", "127.0.0.1", port).returncode == 0
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
-    assert f"listening on 127.0.0.1:{port} as TUIPACS" in stderr
 
 
 def test_sigterm_during_a_transfer_loses_nothing_acknowledged(start_node, tmp_path):

@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from tui_pacs import __version__
-from tui_pacs.cli import archive_commands, check, client_commands, serve, show
+from tui_pacs.cli import app, archive_commands, check, client_commands, serve, show
 from tui_pacs.cli.context import EXIT_INTERNAL, CliError, common_options, load_settings_or_exit
 
-COMMAND_MODULES = [archive_commands, show, client_commands, serve, check]
+COMMAND_MODULES = [archive_commands, show, client_commands, serve, check, app]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tui-pacs {__version__}")
     serve.add_node_options(parser)
+    app.add_app_options(parser)
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands, common)
@@ -37,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        # Until the app exists, no command runs the node as `serve` does.
-        args.func = serve.run_serve
+        args.func = app.run_app
     settings = load_settings_or_exit(args)
     try:
         return int(args.func(args, settings) or 0)

@@ -59,11 +59,12 @@ def load_settings_or_exit(args: argparse.Namespace) -> Settings:
     return settings.with_node(data=Path(data).expanduser() if data else None)
 
 
-def setup_logging(debug: bool = False, json_format: bool = False) -> None:
-    """Logs go to stderr; stdout belongs to the command's output."""
+def setup_logging(debug: bool = False, json_format: bool = False,
+                  file: Path | None = None) -> None:
+    """Logs go to stderr (or ``file``); stdout belongs to the command's output."""
     from tui_pacs.logs import configure
 
-    configure(debug=debug, json_format=json_format)
+    configure(debug=debug, json_format=json_format, file=file)
     # pydicom warns about every odd file it reads; those are reported our way.
     warnings.filterwarnings("ignore", module="pydicom")
     logging.captureWarnings(True)

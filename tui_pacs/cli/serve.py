@@ -47,14 +47,19 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
                        help="log lines for people (text) or machines (JSON lines)")
 
 
-def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+def node_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with the node options given on the command line."""
     aet = getattr(args, "aet", None)
     if aet is not None and (problem := ae_title_problem(aet)):
         raise CliError(f"--aet {aet!r}: the AE title {problem}", EXIT_USAGE)
-    settings = settings.with_node(aet=aet.strip() if aet else None,
-                                  port=getattr(args, "port", None),
-                                  bind=getattr(args, "bind", None),
-                                  log_format=getattr(args, "log_format", None))
+    return settings.with_node(aet=aet.strip() if aet else None,
+                              port=getattr(args, "port", None),
+                              bind=getattr(args, "bind", None),
+                              log_format=getattr(args, "log_format", None))
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = node_settings(args, settings)
     setup_logging(debug=getattr(args, "debug", False),
                   json_format=settings.node.log_format == "json")
     return run_async(lambda: serve(settings))

@@ -8,7 +8,7 @@ private elements named with their private creator.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.dataelem import DataElement
@@ -34,6 +34,8 @@ class DumpLine:
     is_sequence: bool = False
     # An "Item n" line that introduces one sequence item.
     is_item: bool = False
+    # The element itself (None for item lines): its whole value, for copying.
+    element: DataElement | None = field(default=None, compare=False, repr=False)
 
     @property
     def tag_text(self) -> str:
@@ -55,14 +57,14 @@ def _element_lines(ds: Dataset, depth: int) -> Iterator[DumpLine]:
         if elem.VR == "SQ":
             items = elem.value or []
             yield DumpLine(depth, elem.tag, "SQ", name, f"{len(items)} item(s)",
-                           None, creator, is_sequence=True)
+                           None, creator, is_sequence=True, element=elem)
             for number, item in enumerate(items, start=1):
                 yield DumpLine(depth + 1, BaseTag(0xFFFEE000), "", f"Item {number}", "",
                                None, is_item=True)
                 yield from _element_lines(item, depth + 2)
         else:
             yield DumpLine(depth, elem.tag, elem.VR or "UN", name, value_text(elem),
-                           _length(elem), creator)
+                           _length(elem), creator, element=elem)
 
 
 def _elements(ds: Dataset) -> Iterator[DataElement]:

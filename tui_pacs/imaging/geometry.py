@@ -65,3 +65,41 @@ def pixel_grid(placement: Placement, cell: CellShape) -> tuple[int, int]:
     if not cell.known_pixels:
         cell = NOMINAL_CELL_PIXELS
     return round(placement.cols * cell.width), round(placement.rows * cell.height)
+
+
+def slice_order(positions: list[str], orientations: list[str],
+                instance_numbers: list[int | None]) -> list[int]:
+    """The order to page through a series' instances: indexes into the lists given.
+
+    Along the slice normal (ImagePositionPatient projected on the cross
+    product of ImageOrientationPatient's row and column directions) when every
+    instance has a position and all share one orientation; otherwise by
+    InstanceNumber (instances without one last). Values are DICOM strings,
+    backslash-separated, as the index keeps them. Ties keep the given order.
+    """
+    count = len(positions)
+    by_number = sorted(range(count), key=lambda n: (instance_numbers[n] is None,
+                                                    instance_numbers[n] or 0))
+    vectors = [_numbers(text, 3) for text in positions]
+    axes = {tuple(_numbers(text, 6) or ()) for text in orientations}
+    if count < 2 or any(v is None for v in vectors) or len(axes) != 1 or () in axes:
+        return by_number
+    axis = next(iter(axes))
+    row, column = axis[:3], axis[3:]
+    normal = (row[1] * column[2] - row[2] * column[1],
+              row[2] * column[0] - row[0] * column[2],
+              row[0] * column[1] - row[1] * column[0])
+    if not any(normal):
+        return by_number
+    distance = [sum(p * n for p, n in zip(vector, normal)) for vector in vectors]
+    if len(set(distance)) < count:
+        return by_number  # several frames at one place (a time series): numbers say more
+    return sorted(range(count), key=lambda n: distance[n])
+
+
+def _numbers(text: str, count: int) -> tuple[float, ...] | None:
+    try:
+        values = tuple(float(part) for part in text.split("\\"))
+    except ValueError:
+        return None
+    return values if len(values) == count and all(map(math.isfinite, values)) else None

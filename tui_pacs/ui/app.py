@@ -1,0 +1,335 @@
+"""The Textual app: the archive browser and the node's controls in one terminal.
+
+``PacsApp(settings)`` starts its backend (the archive and the services) on
+its own event loop when it mounts and stops it when it unmounts, so
+``tui-pacs``, the pilot tests and the snapshot tests run the same app.
+Screens reach the services through ``app.backend``; app-wide changes reach
+screens through reactives they watch (``status``, ``archive_generation``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from functools import partial
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.theme import Theme
+from textual.timer import Timer
+from textual.worker import Worker
+
+from tui_pacs import config_writer, paths
+from tui_pacs.config import ConfigError, Settings
+from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
+from tui_pacs.core.model import Level
+from tui_pacs.core.target import Target
+from tui_pacs.store.archive import ArchiveError, StoreResult
+from tui_pacs.ui import transfer_jobs
+from tui_pacs.ui.activity import ActivityLog
+from tui_pacs.ui.backend import Backend
+from tui_pacs.ui.commands import PacsCommands, PaletteEntry
+from tui_pacs.ui.failures import report_failure
+from tui_pacs.ui.log_handler import AppLogHandler
+from tui_pacs.ui.messages import (
+    InstanceStored,
+    LogArrived,
+    NodeEventArrived,
+    TransferProgressed,
+)
+from tui_pacs.ui.screens.activity import ActivityScreen
+from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.screens.help import HelpScreen
+from tui_pacs.ui.screens.query import QueryScreen
+from tui_pacs.ui.screens.remotes import RemotesScreen
+from tui_pacs.ui.screens.studies import StudiesScreen
+from tui_pacs.ui.status import StatusSnapshot
+from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
+from tui_pacs.ui.transfers import Transfer, Transfers
+from tui_pacs.ui.widgets.status_bar import SECTIONS
+
+# New instances are shown at most this often while they pour in.
+ARCHIVE_REFRESH_DELAY = 0.5
+ACTIVITY_REFRESH_DELAY = 0.25
+STATUS_INTERVAL = 1.0
+TERMINAL_CHECK_INTERVAL = 5.0
+
+
+class PacsApp(App[int]):
+    TITLE = "tui-pacs"
+    CSS_PATH: ClassVar = ["styles/app.tcss", "styles/tables.tcss", "styles/tags.tcss",
+                          "styles/dialogs.tcss"]
+    COMMANDS = App.COMMANDS | {PacsCommands}
+
+    BINDINGS: ClassVar = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+x", "cancel_transfers", "Cancel transfers"),
+        *[Binding(key, f"section('{section}')", title, show=False)
+          for key, section, title in SECTIONS],
+    ]
+
+    MODES: ClassVar = {
+        "local": StudiesScreen,
+        "query": QueryScreen,
+        "remotes": RemotesScreen,
+        "activity": ActivityScreen,
+    }
+
+    status: reactive[StatusSnapshot | None] = reactive(None)
+    # Goes up each time the archive's content changed (debounced).
+    archive_generation: reactive[int] = reactive(0)
+    # Goes up when rows were added to the activity log (debounced).
+    activity_generation: reactive[int] = reactive(0)
+    # Go up when a transfer starts or ends, and when one moves on.
+    transfers_started: reactive[int] = reactive(0)
+    transfers_progress: reactive[int] = reactive(0)
+    # Goes up when the settings changed (a modality added, edited or deleted).
+    settings_generation: reactive[int] = reactive(0)
+
+    def __init__(self, settings: Settings, *, listen: bool = True,
+                 clock: Callable[[], datetime] = datetime.now) -> None:
+        super().__init__()
+        self.settings = settings
+        self.backend = Backend(settings, listen=listen)
+        self._studies: int | None = None
+        self.clock = clock
+        self.activity = ActivityLog()
+        self.transfers = Transfers()
+        self._refresh_timer: Timer | None = None
+        self._activity_timer: Timer | None = None
+        self._log_handler = AppLogHandler(self)
+        self._theme_problems = self._register_themes()
+
+    # --- themes ----------------------------------------------------------------
+
+    def _register_themes(self) -> list[str]:
+        loaded = load_themes(paths.user_theme_dir(self.settings.path))
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        problems = list(loaded.problems)
+        wanted = self.settings.ui.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            problems.append(f"theme {wanted!r} not found; using {DEFAULT_THEME}")
+            self.theme = DEFAULT_THEME
+        return problems
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self.settings.ui.theme:
+            self._save_theme(theme.name)
+
+    @work(thread=True, group="config", exclusive=True, exit_on_error=False)
+    def _save_theme(self, name: str) -> None:
+        try:
+            settings = config_writer.set_theme(self.settings.path, name)
+        except ConfigError as exc:
+            self.call_from_thread(self.notify, f"The theme was not saved: {exc}",
+                                  severity="error")
+            return
+        self.call_from_thread(self.apply_settings, settings)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event.worker)
+
+    # --- start and stop ------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        logging.getLogger().addHandler(self._log_handler)
+        try:
+            await self.backend.start(self._node_event)
+        except ArchiveError as exc:
+            self.exit(return_code=1, message=f"tui-pacs: {exc}")
+            return
+        for problem in self._theme_problems:
+            self.notify(problem, severity="warning")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.backend.archive.add_listener(self._instance_stored)
+        self.count_studies()
+        self.set_interval(STATUS_INTERVAL, self.show_status)
+        self._watch_terminal()
+        await self.switch_mode("local")
+
+    async def on_unmount(self) -> None:
+        await self.backend.stop()
+        logging.getLogger().removeHandler(self._log_handler)
+
+    def _watch_terminal(self) -> None:
+        """Leave cleanly on SIGTERM, and when the terminal goes away (a dropped SSH session)."""
+        if self.is_headless:
+            return
+        self._loop.add_signal_handler(signal.SIGTERM, self.exit)
+        self._loop.add_signal_handler(signal.SIGHUP, self._terminal_gone)
+        self.set_interval(TERMINAL_CHECK_INTERVAL, self._check_terminal)
+
+    def _check_terminal(self) -> None:
+        if not os.isatty(sys.__stdin__.fileno()):
+            self._terminal_gone()
+
+    def _terminal_gone(self) -> None:
+        self.run_worker(self._leave_without_terminal, group="leave", exclusive=True)
+
+    async def _leave_without_terminal(self) -> None:
+        """Stop the node and close the archive, then end the process at once.
+
+        Textual's own shutdown would write to the vanished terminal, and wait
+        for those writes forever.
+        """
+        try:
+            await self.backend.stop()
+        finally:
+            logging.shutdown()
+            os._exit(0)
+
+    # --- sections and screens ---------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "section":
+            return parameters[0] in self.MODES
+        if action == "cancel_transfers":
+            return bool(self.transfers.running)
+        return True
+
+    async def action_section(self, section: str) -> None:
+        if section in self.MODES and section != self.current_mode:
+            await self.switch_mode(section)
+
+    async def query_modality(self, name: str) -> None:
+        """Open the query screen with ``name`` chosen."""
+        await self.switch_mode("query")
+        query = self.screen_stack[0]
+        if isinstance(query, QueryScreen):
+            query.choose(name)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, PacsScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def palette_entries(self) -> Iterator[PaletteEntry]:
+        for key, section, title in SECTIONS:
+            if section in self.MODES:
+                yield PaletteEntry(f"Go to {title}", f"key: {key}",
+                                   partial(self.run_action, f"section('{section}')"))
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    # --- activity ------------------------------------------------------------------------
+
+    def on_log_arrived(self, message: LogArrived) -> None:
+        self.activity.add_log(message.created, message.level, message.logger, message.text)
+        self.activity_changed()
+
+    def activity_changed(self) -> None:
+        if self._activity_timer is None:
+            self._activity_timer = self.set_timer(ACTIVITY_REFRESH_DELAY, self._activity_settled)
+
+    def _activity_settled(self) -> None:
+        self._activity_timer = None
+        self.activity_generation += 1
+
+    # --- settings --------------------------------------------------------------------------
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Settings written to the config file (modalities): used from now on."""
+        self.settings = settings
+        self.backend.apply_settings(settings)
+        self.settings_generation += 1
+
+    # --- transfers -----------------------------------------------------------------------
+
+    def start_retrieve(self, target: Target, service: str, level: Level,
+                       keys: dict[str, str], what: str) -> None:
+        """C-MOVE or C-GET into the archive, in the background."""
+        transfer = self._start_transfer(service, what, target)
+        self._run_transfer(transfer, transfer_jobs.retrieve(self, transfer, target, level,
+                                                            keys))
+
+    def start_send(self, target: Target, level: Level, identifier: str, what: str) -> None:
+        """C-STORE an archived patient, study or series, in the background."""
+        transfer = self._start_transfer("C-STORE", what, target)
+        self._run_transfer(transfer, transfer_jobs.send(self, transfer, target, level,
+                                                        identifier))
+
+    def _start_transfer(self, service: str, what: str, target: Target) -> Transfer:
+        return self.transfers.start(service, what, target.name or target.aet, self.clock())
+
+    def _run_transfer(self, transfer: Transfer, job) -> None:
+        self.transfers_started += 1
+        self.run_worker(self._transfer(transfer, job), group="transfers",
+                        exit_on_error=False)
+
+    async def _transfer(self, transfer: Transfer, job) -> None:
+        try:
+            await transfer_jobs.run(self, transfer, job)
+        finally:
+            self.transfers.finish(transfer)
+            self.transfers_started += 1
+
+    def on_transfer_progressed(self, message: TransferProgressed) -> None:
+        if self.transfers.progress(message.number, message.done, message.total,
+                                   message.failed):
+            self.transfers_progress += 1
+
+    def action_cancel_transfers(self) -> None:
+        self.workers.cancel_group(self, "transfers")
+
+    # --- the archive changed ------------------------------------------------------------
+
+    def _instance_stored(self, result: StoreResult) -> None:
+        # Called outside the app's context (see messages.py): a message brings it in.
+        self.post_message(InstanceStored())
+
+    def on_instance_stored(self, message: InstanceStored) -> None:
+        self.archive_changed()
+
+    def archive_changed(self) -> None:
+        """Something was stored or deleted: refresh lists and counts, soon and once."""
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(ARCHIVE_REFRESH_DELAY, self._archive_settled)
+
+    def _archive_settled(self) -> None:
+        self._refresh_timer = None
+        self.archive_generation += 1
+        self.count_studies()
+
+    @work(group="status", exclusive=True, exit_on_error=False)
+    async def count_studies(self) -> None:
+        totals = await self.backend.archive.index.totals()
+        self._studies = totals["studies"]
+        self.show_status()
+
+    def show_status(self) -> None:
+        node = self.backend.node_status
+        if node is None:
+            settings = self.settings.node
+            self.status = StatusSnapshot(settings.aet, settings.port, listening=False,
+                                         studies=self._studies)
+            return
+        self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
+                                     self._studies, node.active_associations,
+                                     node.bytes_received)
+
+    # --- the node's events --------------------------------------------------------------
+
+    def _node_event(self, event: NodeEvent) -> None:
+        """From the node: associations and operations go to the activity log."""
+        if isinstance(event, (AssociationEvent, OperationEvent)):
+            self.post_message(NodeEventArrived(event))
+        # Stored instances reach the lists through the archive's listener.
+
+    def on_node_event_arrived(self, message: NodeEventArrived) -> None:
+        notice = self.activity.add_event(message.event)
+        if notice is not None:
+            self.notify(notice.message, title=notice.title, severity=notice.severity)
+        self.activity_changed()
+        if isinstance(message.event, AssociationEvent):
+            self.show_status()  # the count of associations; bytes wait for the next second

@@ -1,0 +1,91 @@
+"""What the app runs on: the node (or only its archive), the client, the imaging engine.
+
+Started and stopped on the app's event loop (``on_mount`` / ``on_unmount``),
+so the pilot tests, the snapshot tests and ``tui-pacs`` all run the same
+wiring. With ``listen=False`` the archive is opened without the DICOM
+server: to browse an archive that ``tui-pacs serve`` already serves.
+Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from tui_pacs.config import Settings
+from tui_pacs.core.events import NodeEvent
+from tui_pacs.imaging.service import ImagingService
+from tui_pacs.services.client import RemoteClient
+from tui_pacs.services.node import Node, NodeStatus
+from tui_pacs.store.archive import Archive
+
+# How long quitting waits for operations in progress before aborting them.
+STOP_TIMEOUT = 5.0
+
+
+class Backend:
+    def __init__(self, settings: Settings, *, listen: bool = True) -> None:
+        self.settings = settings
+        self.listen = listen
+        self.node: Node | None = None
+        self._archive: Archive | None = None
+        self._client: RemoteClient | None = None
+        self._imaging: ImagingService | None = None
+
+    @property
+    def archive(self) -> Archive:
+        return _started(self._archive)
+
+    @property
+    def client(self) -> RemoteClient:
+        """Echo, find, move, get, send and doctor, off the event loop."""
+        return _started(self._client)
+
+    @property
+    def imaging(self) -> ImagingService:
+        """Decodes and renders frames in its own threads, with caches and prefetch."""
+        return _started(self._imaging)
+
+    @property
+    def node_status(self) -> NodeStatus | None:
+        return self.node.status if self.node is not None else None
+
+    async def start(self, on_event: Callable[[NodeEvent], None]) -> None:
+        """Open the archive and, when listening, start the node.
+
+        Raises ArchiveError when the data directory is unusable; a port that
+        cannot be bound is not an error here (``node_status.listen_error``).
+        """
+        if self.listen:
+            self.node = Node(self.settings)
+            self.node.subscribe(on_event)
+            await self.node.start()
+            self._archive = self.node.archive
+        else:
+            self._archive = await Archive.open(self.settings.node.data, self.settings.storage)
+        self._client = RemoteClient(self.settings, self._archive)
+        self._imaging = ImagingService()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """New modalities (or access rules) from the config file: used from now on."""
+        self.settings = settings
+        if self._client is not None:
+            self._client.settings = settings
+        if self.node is not None:
+            self.node.apply_settings(settings)
+
+    async def stop(self) -> None:
+        if self._imaging is not None:
+            await asyncio.to_thread(self._imaging.close)
+            self._imaging = None
+        if self.node is not None:
+            await self.node.stop(timeout=STOP_TIMEOUT)
+        elif self._archive is not None:
+            await self._archive.close()
+        self._archive = None
+
+
+def _started(service):
+    if service is None:
+        raise RuntimeError("the backend is not started")
+    return service

@@ -1,0 +1,1 @@
+"""Modal dialogs: questions, forms and reports."""

@@ -1,0 +1,26 @@
+"""Log records into the app instead of onto the terminal it draws on."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from textual.app import App
+
+from tui_pacs.ui.messages import LogArrived
+
+
+class AppLogHandler(logging.Handler):
+    """Posts each record to the app as a LogArrived message; safe from any thread."""
+
+    def __init__(self, app: App, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self._app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format
+            text = str(record.msg)
+        self._app.post_message(LogArrived(datetime.fromtimestamp(record.created),
+                                          record.levelno, record.name, text))

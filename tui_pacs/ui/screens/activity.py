@@ -1,0 +1,131 @@
+"""Activity: the node's associations and operations, the app's transfers, the log.
+
+Newest first. ``/`` filters by text (a peer, an AE title, a service, a
+status), ``f`` cycles the kind shown: everything, network, log, problems.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input, Label, Static
+
+from tui_pacs.ui.activity import KINDS, matches_kind, matches_text
+from tui_pacs.ui.rows import Row
+from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.status_bar import StatusBar
+from tui_pacs.ui.widgets.transfers_view import TransfersView
+from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
+
+
+def _time(row: Row) -> str:
+    time = row["Time"]
+    return time.strftime("%H:%M:%S") if isinstance(time, datetime) else str(time)
+
+
+ACTIVITY_COLUMNS = [
+    Column("Time", 8, format=_time),
+    Column("Service", 7),
+    Column("AETs", 18, label="Calling→called"),
+    Column("Peer", 15, drop=3),
+    Column("Counts", 12, drop=2),
+    Column("Status", 9),
+    Column("Duration", 7, justify="right", drop=4, label="Took"),
+    Column("Detail", 10, flex=1),
+]
+
+
+class ActivityScreen(PacsScreen):
+    SECTION = "activity"
+    HELP_TITLE = "activity"
+
+    BINDINGS: ClassVar = [
+        Binding("slash", "filter", "Filter"),
+        Binding("f", "next_kind", "Kind"),
+        Binding("x", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "focus_table", "Back to the list", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kind = "all"
+        self._stale = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.SECTION)
+        with Horizontal(classes="filter-bar"):
+            yield Label("Filter", classes="filter-label")
+            yield Input(placeholder="peer, AE title, service, status…", id="activity-filter",
+                        compact=True, classes="filter-input")
+        yield Static("", id="title", classes="title", markup=False)
+        yield VirtualTable(ACTIVITY_COLUMNS, self.pacs.activity.rows,
+                           key=lambda row: row["Seq"],
+                           row_class=lambda row: row["Severity"],
+                           empty_text="Nothing yet: associations, operations and log "
+                                      "messages appear here as they happen.",
+                           id="table")
+        yield TransfersView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.pacs, "activity_generation", self._activity_changed, init=False)
+        self.table.focus()
+        self._apply_filter()
+
+    def _activity_changed(self) -> None:
+        if self.is_current:
+            self.table.reload(keep_cursor=self.table.cursor_row > 0)
+        else:
+            self._stale = True
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.table.reload(keep_cursor=False)
+
+    @on(VirtualTable.Loaded)
+    def _show_count(self, event: VirtualTable.Loaded) -> None:
+        parts = [plural(event.count, "entry", "entries")]
+        if self.kind != "all":
+            parts.append(f"only {self.kind}")
+        text = self.query_one("#activity-filter", Input).value.strip()
+        if text:
+            parts.append(f"filter: {text}")
+        self.query_one("#title", Static).update("  ·  ".join(parts))
+
+    def _apply_filter(self) -> None:
+        text = self.query_one("#activity-filter", Input).value
+        kind = self.kind
+        rows = self.pacs.activity.rows
+        rows.set_filter(lambda row: matches_kind(row, kind) and matches_text(row, text))
+        rows.set_order(None, descending=True)
+        self.table.reload(keep_cursor=False)
+
+    @on(Input.Changed, "#activity-filter")
+    def _filter_changed(self) -> None:
+        self._apply_filter()
+
+    @on(Input.Submitted, "#activity-filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#activity-filter", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    def action_next_kind(self) -> None:
+        self.kind = KINDS[(KINDS.index(self.kind) + 1) % len(KINDS)]
+        self._apply_filter()
+
+    def action_clear_filter(self) -> None:
+        self.kind = "all"
+        self.query_one("#activity-filter", Input).value = ""
+        self._apply_filter()

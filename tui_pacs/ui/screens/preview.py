@@ -1,0 +1,294 @@
+"""The image preview: a series page by page, its frames, and the window by key.
+
+Frames are decoded and rendered by the imaging service in its worker
+threads; the screen asks for the current one (latest request wins) and has
+the neighbours prefetched, so paging through a series never waits on the
+event loop. Instances come in slice order: along the slice normal when the
+geometry allows, else by InstanceNumber.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from rich.align import Align
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static
+
+from tui_pacs.core.matching import Single
+from tui_pacs.core.model import Level, display_value
+from tui_pacs.imaging.errors import UnsupportedImage
+from tui_pacs.imaging.geometry import slice_order
+from tui_pacs.imaging.service import FrameRequest, RenderedFrame
+from tui_pacs.imaging.window import WindowChoice, WindowState
+from tui_pacs.ui.rows import Row
+from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.screens.tags import TagsScreen
+from tui_pacs.ui.widgets.status_bar import StatusBar
+from tui_pacs.ui.widgets.transfers_view import TransfersView
+
+# How many images ahead (and half as many behind) are prepared while one is shown.
+PREFETCH_AHEAD = 4
+# Window steps, as a fraction of the current width.
+LEVEL_STEP = 0.05
+WIDTH_STEP = 0.10
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One instance of the series being previewed."""
+
+    path: Path
+    sop_instance_uid: str
+    number: int | None
+    frames: int
+
+
+async def series_slices(archive, series_uid: str) -> list[Slice]:
+    """The series' instances in slice order, from the index (no file is opened)."""
+    matchers = {"SeriesInstanceUID": Single(series_uid)}
+    rows = await archive.index.query(Level.IMAGE, matchers)
+    paths = {f.sop_instance_uid: archive.path_of(f)
+             for f in await archive.index.files(Level.SERIES, matchers)}
+    rows = [row for row in rows if row["SOPInstanceUID"] in paths]
+    order = slice_order([r.get("ImagePositionPatient") or "" for r in rows],
+                        [r.get("ImageOrientationPatient") or "" for r in rows],
+                        [r.get("InstanceNumber") for r in rows])
+    return [Slice(paths[rows[n]["SOPInstanceUID"]], rows[n]["SOPInstanceUID"],
+                  rows[n].get("InstanceNumber"), rows[n].get("NumberOfFrames") or 1)
+            for n in order]
+
+
+class ImageView(Static):
+    """The picture, centred in whatever room the screen gives it."""
+
+
+class PreviewScreen(PacsScreen):
+    HELP_TITLE = "image preview"
+
+    BINDINGS: ClassVar = [
+        Binding("escape", "back", "Back"),
+        Binding("down,j,pagedown,space", "step(1)", "Next image"),
+        Binding("up,k,pageup", "step(-1)", "Previous image", show=False),
+        Binding("home", "first", "First image", show=False),
+        Binding("end", "last", "Last image", show=False),
+        Binding("right,l", "frame(1)", "Next frame", show=False),
+        Binding("left,h", "frame(-1)", "Previous frame", show=False),
+        Binding("w", "next_window", "Window"),
+        Binding("a", "auto_window", "Auto window", show=False),
+        Binding("r", "reset_window", "File window", show=False),
+        Binding("period", "level(1)", "Level up", show=False),
+        Binding("comma", "level(-1)", "Level down", show=False),
+        Binding("right_square_bracket", "width(1)", "Wider window", show=False),
+        Binding("left_square_bracket", "width(-1)", "Narrower window", show=False),
+        Binding("t", "tags", "Tags"),
+    ]
+
+    def __init__(self, series_uid: str, start_sop_uid: str | None = None,
+                 context: str = "") -> None:
+        super().__init__()
+        self.series_uid = series_uid
+        self.start_sop_uid = start_sop_uid
+        self.context = context
+        self.slices: list[Slice] = []
+        self.position = 0
+        self.frame = 0
+        # The window chosen by the user; None shows each image's default.
+        self.window: WindowChoice | None = None
+        self.windows: WindowState | None = None
+        self.rendered: RenderedFrame | None = None
+        self._error = ""
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.SECTION)
+        yield Static("", id="overlay-top", classes="title", markup=False)
+        yield ImageView("", id="image")
+        yield Static("", id="overlay-bottom", classes="overlay", markup=False)
+        yield TransfersView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load_series()
+
+    # --- what is shown ------------------------------------------------------------
+
+    @work(group="preview-series", exclusive=True, exit_on_error=False)
+    async def _load_series(self) -> None:
+        self.slices = await series_slices(self.backend.archive, self.series_uid)
+        if not self.slices:
+            self._show_error("This series has no instances any more.")
+            return
+        self.position = next((n for n, s in enumerate(self.slices)
+                              if s.sop_instance_uid == self.start_sop_uid), 0)
+        self.show()
+
+    @property
+    def current(self) -> Slice | None:
+        return self.slices[self.position] if self.slices else None
+
+    def request(self, position: int | None = None, frame: int | None = None) -> FrameRequest:
+        """What to render: an image of the series (this one), a frame, the window chosen."""
+        slice_ = self.slices[self.position if position is None else position]
+        view = self.query_one(ImageView)
+        return FrameRequest(slice_.path, frame=self.frame if frame is None else frame,
+                            cols=max(1, view.size.width), rows=max(1, view.size.height),
+                            window=self.window)
+
+    def show(self) -> None:
+        if not self.slices:
+            return
+        self._draw(self.request())
+        self._prefetch()
+
+    @work(group="preview-render", exclusive=True, exit_on_error=False)
+    async def _draw(self, request: FrameRequest) -> None:
+        try:
+            rendered = await self.backend.imaging.render(request)
+        except UnsupportedImage as exc:
+            self._show_error(str(exc))
+            return
+        self._error = ""
+        self.rendered = rendered
+        self.windows = rendered.windows
+        self.query_one(ImageView).update(Align.center(rendered.renderable,
+                                                      vertical="middle"))
+        self._update_overlay()
+
+    def _prefetch(self) -> None:
+        """The next frames of this image (a cine), then the images around it."""
+        frames = self.slices[self.position].frames
+        wanted = [self.request(frame=frame) for frame in
+                  range(self.frame + 1, min(frames, self.frame + 1 + PREFETCH_AHEAD))]
+        for offset in [*range(1, PREFETCH_AHEAD + 1), *range(-1, -PREFETCH_AHEAD // 2 - 1, -1)]:
+            position = self.position + offset
+            if 0 <= position < len(self.slices):
+                wanted.append(self.request(position, frame=0))
+        self.backend.imaging.prefetch(wanted)
+
+    def _show_error(self, message: str) -> None:
+        self._error = message
+        self.rendered = None
+        self.query_one(ImageView).update(Align.center(message, vertical="middle"))
+        self._update_overlay()
+
+    def _update_overlay(self) -> None:
+        top = [self.context] if self.context else []
+        bottom = []
+        slice_ = self.current
+        if slice_ is not None:
+            bottom.append(f"image {self.position + 1}/{len(self.slices)}")
+            if slice_.number is not None:
+                bottom.append(f"#{slice_.number}")
+            if slice_.frames > 1:
+                bottom.append(f"frame {self.frame + 1}/{slice_.frames}")
+        rendered = self.rendered
+        if rendered is not None:
+            info = rendered.info
+            if rendered.windows.current is not None:
+                bottom.append(rendered.windows.current.describe())
+            bottom.append(f"{info.columns}×{info.rows} {info.photometric}")
+            if info.modality:
+                top.append(info.modality)
+        self.query_one("#overlay-top", Static).update("  ·  ".join(top))
+        self.query_one("#overlay-bottom", Static).update("  ·  ".join(bottom))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self.show)
+
+    # --- paging ---------------------------------------------------------------------
+
+    def go_to(self, position: int, frame: int = 0) -> None:
+        if not self.slices:
+            return
+        position = max(0, min(position, len(self.slices) - 1))
+        frame = max(0, min(frame, self.slices[position].frames - 1))
+        if (position, frame) != (self.position, self.frame):
+            self.position, self.frame = position, frame
+            self.show()
+
+    def action_step(self, delta: int) -> None:
+        self.go_to(self.position + delta)
+
+    def action_first(self) -> None:
+        self.go_to(0)
+
+    def action_last(self) -> None:
+        self.go_to(len(self.slices) - 1)
+
+    def action_frame(self, delta: int) -> None:
+        self.go_to(self.position, self.frame + delta)
+
+    # --- the window ------------------------------------------------------------------
+
+    def _windows_apply(self) -> bool:
+        if self.windows is None:
+            return False
+        if not self.windows.applies:
+            self.notify("Windows do not apply to colour images.", timeout=3)
+            return False
+        return True
+
+    def choose_window(self, choice: WindowChoice | None) -> None:
+        self.window = choice
+        self.show()
+
+    def action_next_window(self) -> None:
+        """The file's windows, then auto, then the CT presets, round and round."""
+        if not self._windows_apply():
+            return
+        choices = self.windows.choices()
+        current = self.windows.current
+        position = choices.index(current) + 1 if current in choices else 0
+        self.choose_window(choices[position % len(choices)])
+
+    def action_auto_window(self) -> None:
+        if self._windows_apply() and self.windows.auto is not None:
+            self.choose_window(self.windows.auto)
+
+    def action_reset_window(self) -> None:
+        if self._windows_apply():
+            self.choose_window(None)
+
+    def action_level(self, direction: int) -> None:
+        self._adjust(center=direction * LEVEL_STEP)
+
+    def action_width(self, direction: int) -> None:
+        self._adjust(width=direction * WIDTH_STEP)
+
+    def _adjust(self, center: float = 0.0, width: float = 0.0) -> None:
+        if not self._windows_apply():
+            return
+        current = self.windows.current
+        start = current.window if current and current.window else (
+            self.windows.auto.window if self.windows.auto else None)
+        if start is None:
+            return
+        adjusted = self.windows.adjusted(center_step=center * start.width,
+                                         width_step=width * start.width)
+        self.choose_window(adjusted.current)
+
+    # --- elsewhere ---------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.backend.imaging.cancel_prefetch()
+        self.app.pop_screen()
+
+    def action_tags(self) -> None:
+        if self.slices:
+            self.app.push_screen(TagsScreen([s.path for s in self.slices], self.position,
+                                            self.context))
+
+
+def describe_for_preview(row: Row) -> str:
+    """The overlay's first line: patient, study and series."""
+    patient = f"{row.get('PatientName') or '(no name)'} ({row.get('PatientID') or 'no ID'})"
+    parts = [patient, display_value("StudyDate", row.get("StudyDate")),
+             row.get("StudyDescription") or ""]
+    number = row.get("SeriesNumber")
+    if number is not None:
+        parts.append(f"series {number} {row.get('SeriesDescription') or ''}".strip())
+    return "  ".join(p for p in parts if p)

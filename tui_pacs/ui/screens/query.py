@@ -1,0 +1,361 @@
+"""Query/Retrieve: ask a remote node what it holds, and bring studies or series here.
+
+Pick a modality and a level, fill in what you know (enter searches); results
+come in as the remote's pending responses arrive. Enter on a study lists its
+series on the remote, enter on a patient their studies. ``m`` retrieves by
+C-MOVE (to this node), ``g`` by C-GET; retrieved studies land in the archive
+and are marked ✓ here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import aclosing
+from functools import partial
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Footer, Label, Select, Static
+
+from tui_pacs.core.keys import BadKey
+from tui_pacs.core.matching import Single, ValueList
+from tui_pacs.core.model import Level
+from tui_pacs.core.remote import RemoteFailure
+from tui_pacs.core.target import Target
+from tui_pacs.ui.commands import PaletteEntry
+from tui_pacs.ui.filters import BadFilter, next_date_preset
+from tui_pacs.ui.rows import ListSource, Row
+from tui_pacs.ui.screens.base import PacsScreen
+from tui_pacs.ui.screens.patients import PATIENT_COLUMNS
+from tui_pacs.ui.screens.series import SERIES_COLUMNS, describe_series
+from tui_pacs.ui.screens.studies import STUDY_COLUMNS, describe_study
+from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.filter_bar import QUERY_FIELDS, FilterBar
+from tui_pacs.ui.widgets.status_bar import StatusBar
+from tui_pacs.ui.widgets.transfers_view import TransfersView
+from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
+
+# Results are redrawn at most this often while they stream in.
+REDRAW_DELAY = 0.2
+# Study UIDs looked up in the local archive per query (to mark what is here).
+LOCAL_LOOKUP_CHUNK = 500
+
+LEVELS = (Level.STUDY, Level.PATIENT)
+NOUNS = {Level.PATIENT: ("patient", "patients"), Level.STUDY: ("study", "studies"),
+         Level.SERIES: ("series", "series")}
+
+
+def _here(row: Row) -> str:
+    return "✓" if row.get("_local") else ""
+
+
+HERE = Column("_local", 1, label="✓", format=_here)
+COLUMNS = {Level.PATIENT: PATIENT_COLUMNS, Level.STUDY: [HERE, *STUDY_COLUMNS],
+           Level.SERIES: [HERE, *SERIES_COLUMNS]}
+
+
+class ResultsScreen(PacsScreen):
+    """Rows found on a remote node, streamed in; shared by the query and series screens."""
+
+    SECTION = "query"
+    LEVEL: ClassVar[Level] = Level.STUDY
+
+    BINDINGS: ClassVar = [
+        Binding("m", "retrieve('C-MOVE')", "Move here"),
+        Binding("g", "retrieve('C-GET')", "Get"),
+        Binding("o", "sort_next", "Sort", show=False),
+        Binding("r", "sort_reverse", "Reverse", show=False),
+        Binding("f5,ctrl+r", "search", "Search again", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results = ListSource()
+        self.target: Target | None = None
+        self.level = self.LEVEL
+        self.order_by: str | None = None
+        self.descending = False
+        self._redraw: Timer | None = None
+        self._state = ""
+
+    def results_table(self) -> VirtualTable:
+        return VirtualTable(COLUMNS[self.level], self.results,
+                            key=lambda row: row.get(self.level.unique_key),
+                            row_class=lambda row: "success" if row.get("_local") else None,
+                            empty_text="No query yet.",
+                            id="table")
+
+    def on_mount(self) -> None:
+        self.watch(self.pacs, "archive_generation", self._archive_changed, init=False)
+        self.table.reload()
+
+    # --- searching ------------------------------------------------------------------
+
+    def keys(self) -> dict[str, str]:
+        """The query keys (raises BadFilter); each screen says what it asks."""
+        return {}
+
+    def action_search(self) -> None:
+        if self.target is None:
+            self.show_state("Choose a remote modality first (Remotes, key 3, lists them).")
+            return
+        try:
+            keys = self.keys()
+        except BadFilter as exc:
+            self.show_state(str(exc))
+            return
+        self.results.clear()
+        self.table.empty_text = "Nothing found."
+        self.table.set_columns(COLUMNS[self.level])
+        self.table.reload(keep_cursor=False)
+        self._find(self.target, self.level, keys)
+
+    @work(group="find", exclusive=True, exit_on_error=False)
+    async def _find(self, target: Target, level: Level, keys: dict[str, str]) -> None:
+        started = time.monotonic()
+        noun = NOUNS[level]
+        self.show_state(f"asking {target.name or target.aet}…")
+        try:
+            async with aclosing(self.backend.client.find(target, level, keys)) as rows:
+                async for row in rows:
+                    self.results.append(row)
+                    self._redraw_soon(f"asking {target.name or target.aet}… "
+                                      f"{plural(len(self.results.rows), *noun)} so far")
+        except BadKey as exc:
+            self.show_state(f"Cannot ask that: {exc}")
+            return
+        except RemoteFailure as exc:
+            advice = " ".join(exc.diagnosis.advice)
+            self.show_state(f"{exc.diagnosis.summary} {advice}".strip())
+            return
+        finally:
+            self._stop_redraw()
+        seconds = time.monotonic() - started
+        count = len(self.results.rows)
+        self.show_state(f"{plural(count, *noun)} from {target.name or target.aet} "
+                        f"in {seconds:.1f} s")
+        self.table.reload(keep_cursor=True)
+        await self._mark_local()
+
+    def _redraw_soon(self, state: str) -> None:
+        self._state = state
+        if self._redraw is None:
+            self._redraw = self.set_timer(REDRAW_DELAY, self._redraw_now)
+
+    def _stop_redraw(self) -> None:
+        if self._redraw is not None:
+            self._redraw.stop()
+            self._redraw = None
+
+    def _redraw_now(self) -> None:
+        self._redraw = None
+        self.show_state(self._state)
+        self.table.reload(keep_cursor=True)
+
+    def show_state(self, text: str) -> None:
+        self.query_one("#title", Static).update(text)
+
+    async def _mark_local(self) -> None:
+        """Mark the studies (or series) this archive already holds."""
+        if self.level not in (Level.STUDY, Level.SERIES):
+            return
+        key = self.level.unique_key
+        uids = [str(row.get(key)) for row in self.results.rows if row.get(key)]
+        held: set[str] = set()
+        for start in range(0, len(uids), LOCAL_LOOKUP_CHUNK):
+            chunk = tuple(uids[start:start + LOCAL_LOOKUP_CHUNK])
+            matcher = ValueList(chunk) if len(chunk) > 1 else Single(chunk[0])
+            found = await self.backend.archive.index.query(self.level, {key: matcher})
+            held.update(row[key] for row in found)
+        for row in self.results.rows:
+            row["_local"] = row.get(key) in held
+        self.table.refresh()
+
+    def _archive_changed(self) -> None:
+        if self.results.rows:
+            self.run_worker(self._mark_local, group="mark-local", exclusive=True,
+                            exit_on_error=False)
+
+    # --- sorting ----------------------------------------------------------------------
+
+    def action_sort_next(self) -> None:
+        keys = [c.key for c in self.table.visible_columns if not c.key.startswith("_")]
+        position = keys.index(self.order_by) + 1 if self.order_by in keys else 0
+        self.sort_by(keys[position] if position < len(keys) else None)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.order_by, not self.descending)
+
+    def sort_by(self, key: str | None, descending: bool = False) -> None:
+        self.order_by, self.descending = key, descending
+        self.results.set_order(key, descending)
+        self.table.show_sort(key, descending)
+        self.table.reload(keep_cursor=False)
+
+    # --- retrieving -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retrieve":
+            return self.level is not Level.PATIENT
+        return True
+
+    def action_retrieve(self, service: str) -> None:
+        row = self.table.cursor_value
+        if row is None or self.target is None:
+            return
+        level = self.level
+        keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
+        if level is Level.SERIES:
+            keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
+        what = (f"study {describe_study(row)}" if level is Level.STUDY
+                else f"series {describe_series(row)}")
+        self.pacs.start_retrieve(self.target, service, level, keys, what)
+
+
+class QueryScreen(ResultsScreen):
+    HELP_TITLE = "query/retrieve"
+
+    BINDINGS: ClassVar = [
+        Binding("slash", "form", "Form"),
+        Binding("l", "next_level", "Level"),
+        Binding("D", "next_date", "Date", show=False),
+        Binding("escape", "focus_results", "To the results", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.SECTION)
+        with Horizontal(classes="filter-bar query-choice"):
+            yield Label("From", classes="filter-label")
+            yield Select(self._modality_options(), prompt="choose a remote modality",
+                         id="remote", compact=True)
+            yield Label("Level", classes="filter-label")
+            yield Select([(level.label, level) for level in LEVELS], value=Level.STUDY,
+                         allow_blank=False, id="level", compact=True)
+        yield FilterBar(QUERY_FIELDS, id="form")
+        yield Static("Choose a remote modality, fill in what you know, press enter.",
+                     id="title", classes="title", markup=False)
+        yield self.results_table()
+        yield TransfersView()
+        yield Footer()
+
+    def _modality_options(self) -> list[tuple[str, str]]:
+        return [(f"{m.name} ({m.aet})", m.name) for m in self.pacs.settings.modalities]
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.watch(self.pacs, "settings_generation", self._modalities_changed, init=False)
+        modalities = self.pacs.settings.modalities
+        if len(modalities) == 1:
+            self.choose(modalities[0].name)
+        self.query_one(FilterBar).focus_field("name")
+
+    def _modalities_changed(self) -> None:
+        select = self.query_one("#remote", Select)
+        current = select.value
+        select.set_options(self._modality_options())
+        if current in [m.name for m in self.pacs.settings.modalities]:
+            select.value = current
+
+    def choose(self, name: str) -> None:
+        """Query this modality from now on."""
+        self.query_one("#remote", Select).value = name
+
+    @on(Select.Changed, "#remote")
+    def _remote_changed(self, event: Select.Changed) -> None:
+        name = event.value
+        self.target = None if name is Select.BLANK else self.backend.client.target(str(name))
+
+    @on(Select.Changed, "#level")
+    def _level_changed(self, event: Select.Changed) -> None:
+        self.level = event.value  # type: ignore[assignment]
+
+    def keys(self) -> dict[str, str]:
+        keys = self.query_one(FilterBar).value.keys(self.pacs.today(), contains=False)
+        if self.level is Level.PATIENT:
+            keys = {k: v for k, v in keys.items() if k in ("PatientName", "PatientID")}
+        return keys
+
+    @on(FilterBar.Done)
+    def _form_done(self) -> None:
+        self.action_search()
+        self.table.focus()
+
+    def action_form(self) -> None:
+        self.query_one(FilterBar).focus_field("name")
+
+    def action_focus_results(self) -> None:
+        self.table.focus()
+
+    def action_next_date(self) -> None:
+        """Cycle the date field: any, today, yesterday, last 7 days, last 30 days."""
+        bar = self.query_one(FilterBar)
+        bar.set_field("date", next_date_preset(bar.value.date))
+
+    def action_next_level(self) -> None:
+        select = self.query_one("#level", Select)
+        select.value = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]
+
+    @on(VirtualTable.Selected)
+    def _open(self, event: VirtualTable.Selected) -> None:
+        if self.target is None:
+            return
+        row = event.row
+        if self.level is Level.STUDY:
+            self.app.push_screen(RemoteSeriesScreen(self.target, row))
+        elif self.level is Level.PATIENT:
+            bar = self.query_one(FilterBar)
+            bar.clear()
+            bar.set_field("patient_id", str(row.get("PatientID") or ""))
+            self.query_one("#level", Select).value = Level.STUDY
+            self.level = Level.STUDY
+            self.action_search()
+
+    def palette_entries(self) -> Iterator[PaletteEntry]:
+        for modality in self.pacs.settings.modalities:
+            yield PaletteEntry(f"Query {modality.name}", f"ask {modality.aet}",
+                               partial(self.choose, modality.name))
+        for column in COLUMNS[self.level]:
+            if not column.key.startswith("_"):
+                title = column.title
+                yield PaletteEntry(f"Sort results by {title}", "", partial(self.sort_by,
+                                                                           column.key))
+
+
+class RemoteSeriesScreen(ResultsScreen):
+    """The series of one study on the remote node."""
+
+    HELP_TITLE = "series on a remote node"
+    LEVEL = Level.SERIES
+
+    BINDINGS: ClassVar = [Binding("escape,backspace", "back", "Back")]
+
+    def __init__(self, target: Target, study: Row) -> None:
+        super().__init__()
+        self.target = target
+        self.study = study
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.SECTION)
+        yield Static(f"{describe_study(self.study)}  on  {self.target.name or self.target.aet}",
+                     classes="title", markup=False)
+        yield Static("", id="title", classes="subtitle", markup=False)
+        yield self.results_table()
+        yield TransfersView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self.action_search()
+
+    def keys(self) -> dict[str, str]:
+        return {"StudyInstanceUID": str(self.study.get("StudyInstanceUID") or "")}
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+

@@ -1,0 +1,119 @@
+"""Retrieves and sends the app runs for its screens: progress, then a notice and a log row.
+
+They belong to the app, not to a screen: leaving the query screen does not
+stop a retrieve. Each one shows in the transfers line of every screen, ends
+with a notification and a row in the activity log, and can be cancelled
+(the client sends C-CANCEL, or stops after the instance in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tui_pacs.core.keys import BadKey
+from tui_pacs.core.model import Level
+from tui_pacs.core.remote import RemoteFailure, RetrieveProgress, SendProgress
+from tui_pacs.core.target import Target
+from tui_pacs.services.client import NotInArchive
+from tui_pacs.ui.messages import TransferProgressed
+from tui_pacs.ui.status import plural
+from tui_pacs.ui.transfers import Transfer
+
+if TYPE_CHECKING:
+    from tui_pacs.ui.app import PacsApp
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: str
+    # "information", "warning" or "error", as notifications have them.
+    severity: str
+    counts: str = ""
+    seconds: float | None = None
+
+
+async def run(app: PacsApp, transfer: Transfer, job) -> None:
+    """Await ``job`` (a coroutine returning an Outcome) and report how it ended."""
+    try:
+        outcome = await job
+    except (RemoteFailure, BadKey, NotInArchive) as exc:
+        outcome = Outcome(_failure_text(exc), "error")
+    except asyncio.CancelledError:
+        _report(app, transfer, Outcome("cancelled", "warning"))
+        raise
+    _report(app, transfer, outcome)
+
+
+async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Level,
+                   keys: dict[str, str]) -> Outcome:
+    """C-MOVE (to this node) or C-GET ``keys`` at ``level`` from ``target``."""
+
+    def progress(value: RetrieveProgress) -> None:
+        done = value.completed + value.failed + value.warning
+        app.post_message(TransferProgressed(transfer.number, done, value.total, value.failed))
+
+    client = app.backend.client
+    call = client.move if transfer.service == "C-MOVE" else client.get
+    report = await call(target, keys, level=level, on_progress=progress)
+    message = f"{plural(report.completed, 'instance')} in {report.seconds:.1f} s"
+    if report.received is not None:
+        message += f", {report.new} new here"
+    failed = report.failed + report.store_failures
+    if failed:
+        message += f"; {failed} failed"
+    if report.cancelled:
+        message += "; cancelled"
+    if report.diagnosis is not None:
+        message += f"; {_diagnosis_text(report.diagnosis)}"
+    if report.ok:
+        severity = "information"
+    else:
+        severity = "warning" if report.completed else "error"
+    return Outcome(message, severity, f"{report.completed} done, {failed} failed",
+                   report.seconds)
+
+
+async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
+               identifier: str) -> Outcome:
+    """C-STORE an archived patient, study or series to ``target``."""
+    failed = 0
+
+    def progress(value: SendProgress) -> None:
+        nonlocal failed
+        failed += 0 if value.ok else 1
+        app.post_message(TransferProgressed(transfer.number, value.done, value.total, failed))
+
+    report = await app.backend.client.send_archived(target, level, identifier,
+                                                    on_progress=progress)
+    message = f"{report.sent} of {plural(report.total, 'instance')} sent in " \
+              f"{report.seconds:.1f} s"
+    if report.failures:
+        message += f"; {len(report.failures)} failed: {report.failures[0].reason}"
+    if report.ok:
+        severity = "information"
+    else:
+        severity = "warning" if report.sent else "error"
+    return Outcome(message, severity, f"{report.sent}/{report.total} sent", report.seconds)
+
+
+def _failure_text(exc: Exception) -> str:
+    diagnosis = getattr(exc, "diagnosis", None)
+    return _diagnosis_text(diagnosis) if diagnosis is not None else str(exc)
+
+
+def _diagnosis_text(diagnosis) -> str:
+    return "\n".join([diagnosis.summary, *diagnosis.advice])
+
+
+def _report(app: PacsApp, transfer: Transfer, outcome: Outcome) -> None:
+    status = {"information": "ok", "warning": "warn"}.get(outcome.severity, "fail")
+    row_severity = "success" if outcome.severity == "information" else outcome.severity
+    app.activity.add_transfer(transfer.started, transfer.service, transfer.peer,
+                              outcome.counts, status, outcome.seconds,
+                              f"{transfer.what}: {outcome.message}", row_severity)
+    app.activity_changed()
+    title = "Transfer failed" if outcome.severity == "error" else "Transfer done"
+    app.notify(f"{transfer.title}: {outcome.message}", title=title,
+               severity=outcome.severity, timeout=8)
