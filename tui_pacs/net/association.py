@@ -29,6 +29,7 @@ from tui_pacs.core.remote import Connection, RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.net.ae import NODELAY_HANDLERS, make_ae
 from tui_pacs.net.requestor import request_association
+from tui_pacs.net.tls import TLSSetupError, client_context
 
 
 @dataclass(frozen=True)
@@ -297,13 +298,9 @@ def _service_name(sop_class: str) -> str:
 
 def _tls_args(session: Session) -> tuple[ssl.SSLContext, str]:
     """Verify the remote against our CA (or the system's); offer our certificate."""
-    tls = session.tls
     try:
-        context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca) if tls and tls.ca else None)
-        if tls and tls.certificate and tls.key:
-            context.load_cert_chain(str(tls.certificate), str(tls.key))
-    except (ssl.SSLError, OSError) as exc:
-        reason = f"our certificates cannot be loaded: {exc.strerror or exc}"
+        context = client_context(session.tls)
+    except TLSSetupError as exc:
+        reason = f"our certificates cannot be loaded: {exc}"
         raise RemoteFailure(diagnosis.tls_failed(session.target, reason)) from None
     return context, session.target.host

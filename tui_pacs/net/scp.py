@@ -28,7 +28,7 @@ from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
 from tui_pacs.net.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
-from tui_pacs.net.associations import AssociationMonitor
+from tui_pacs.net.association_monitor import AssociationMonitor
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.context import ServerContext
 from tui_pacs.net.echo_scp import handle_echo

@@ -29,26 +29,36 @@ def server_context(tls: TLSConfig) -> ssl.SSLContext:
     return context
 
 
-def client_context(tls: TLSConfig) -> ssl.SSLContext:
-    """The context for associations we request to modalities marked ``tls``."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+def client_context(tls: TLSConfig | None) -> ssl.SSLContext:
+    """The context for associations we request to modalities marked ``tls``:
+    the remote checked against ``tls.ca`` alone when it is set, else against
+    the system's CAs."""
+    tls = tls or TLSConfig()
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSSetupError(f"tls.ca {tls.ca}: {_reason(exc)}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    _load(context, tls)
+    _load_certificate(context, tls)
     return context
 
 
 def _load(context: ssl.SSLContext, tls: TLSConfig) -> None:
+    _load_certificate(context, tls)
+    if tls.ca is not None:
+        try:
+            context.load_verify_locations(cafile=tls.ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSSetupError(f"tls.ca {tls.ca}: {_reason(exc)}") from None
+
+
+def _load_certificate(context: ssl.SSLContext, tls: TLSConfig) -> None:
     if tls.certificate is not None and tls.key is not None:
         try:
             context.load_cert_chain(tls.certificate, tls.key)
         except (OSError, ssl.SSLError) as exc:
             raise TLSSetupError(f"tls.certificate {tls.certificate} / tls.key {tls.key}: "
                                 f"{_reason(exc)}") from None
-    if tls.ca is not None:
-        try:
-            context.load_verify_locations(cafile=tls.ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise TLSSetupError(f"tls.ca {tls.ca}: {_reason(exc)}") from None
 
 
 def _reason(exc: OSError | ssl.SSLError) -> str:
