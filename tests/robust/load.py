@@ -6,7 +6,7 @@ processes, one association per query as most viewers do, asking one query
 after another (studies by name, the series of a study, the instances of a
 series). Query latency is findscu's run, start-up included. Every DCMTK
 program runs with TCP_NODELAY=1. Used by tests/robust/test_load.py (a short
-run) and bench/bench_load.py (the long one).
+run) and bench/load.py (the long one).
 """
 
 from __future__ import annotations

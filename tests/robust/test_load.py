@@ -1,7 +1,7 @@
 """Load: 32 storing associations and 8 querying ones at once, for 10 s.
 
 No operation fails, no acknowledged instance is missing, the node's memory
-stays bounded, and C-FIND answers while the node ingests. bench/bench_load.py
+stays bounded, and C-FIND answers while the node ingests. bench/load.py
 runs the same for 60 s and reports the figures.
 """
 

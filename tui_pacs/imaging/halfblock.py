@@ -6,7 +6,7 @@ console can show (truecolor, 256 or 16 colours); with no colour at all
 (NO_COLOR, TERM=dumb) a ramp of characters stands in for the grey levels.
 
 Why not rich-pixels: it parses one ``Style`` per cell from a string in pure
-Python and resizes with NEAREST. bench/bench_imaging.py measured it at about
+Python and resizes with NEAREST. bench/imaging.py measured it at about
 30 ms for a picture of 80x40 cells to ANSI text, the whole budget for decode,
 window and render of a CT slice; this renderer takes about 7 ms: numpy finds
 the runs of equal cells, styles are built once per colour pair and kept, and

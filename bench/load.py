@@ -9,7 +9,7 @@ TCP_NODELAY=1. Afterwards every instance storescu saw acknowledged is looked
 up in the node's index and the archive check runs. The node's resident
 memory is sampled every second; its peak is /proc's VmHWM.
 
-    python bench/bench_load.py [--seconds 60] [--storers 32] [--queriers 8]
+    python bench/load.py [--seconds 60] [--storers 32] [--queriers 8]
                                [--against tui-pacs|orthanc]
 
 The machine is shared: figures move with whatever else runs; compare runs

@@ -1,6 +1,6 @@
 """Archive benchmarks: `tui-pacs import` throughput and `ls` query time.
 
-    python bench/bench_import.py [--instances 10000] [--archive-instances 100000]
+    python bench/import_ls.py [--instances 10000] [--archive-instances 100000]
 
 Targets (issue 2): import of 10,000 small (64x64) instances at >= 1,000
 instances/s on a 2-core machine; `ls --level study -k PatientName=A*` over an
