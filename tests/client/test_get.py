@@ -204,6 +204,36 @@ async def test_a_remote_that_takes_one_association_gets_everything_over_it(
     assert report.receiver == "this association (C-GET)"
 
 
+async def test_a_remote_briefly_at_its_limit_is_asked_again(settings, archive, pacs_factory):
+    """Another node holds the remote's only association; it lets go a moment
+    later, and the retrieve goes ahead instead of failing as rejected."""
+    pacs, target = pacs_factory(max_associations=1)
+    holder = AE(ae_title="OTHER")
+    holder.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    held = holder.associate(target.host, target.port, ae_title=target.aet)
+    assert held.is_established
+    threading.Timer(0.3, held.release).start()
+    report = await run_get(settings, archive, target)
+    assert report.ok, report.diagnosis
+    assert report.received == pacs.count
+
+
+async def test_a_remote_that_stays_at_its_limit_is_reported_busy(settings, archive, pacs_factory):
+    pacs, target = pacs_factory(max_associations=1)
+    holder = AE(ae_title="OTHER")
+    holder.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    held = holder.associate(target.host, target.port, ae_title=target.aet)
+    try:
+        with pytest.raises(RemoteFailure) as caught:
+            await run_get(settings, archive, target)
+    finally:
+        held.release()
+    problem = caught.value.diagnosis
+    assert problem.failure is Failure.ASSOCIATION_REJECTED and problem.busy
+    assert "local limit exceeded" in problem.summary
+    assert pacs.gets == []
+
+
 async def test_a_remote_that_refuses_lists_of_uids_gets_the_study_as_asked(
         settings, archive, pacs_factory):
     pacs, target = pacs_factory(refuse_lists=True)

@@ -141,7 +141,8 @@ def association_rejected(target: Target, calling_aet: str, result: int, source: 
     else:
         advice = (f"on the remote: look in its log for {calling_aet}; many nodes refuse "
                   "AE titles or host addresses they do not know without saying why",)
-    return Diagnosis(Failure.ASSOCIATION_REJECTED, summary, advice)
+    return Diagnosis(Failure.ASSOCIATION_REJECTED, summary, advice,
+                     busy=result == 2 and source == SOURCE_PROVIDER_PRESENTATION)
 
 
 def association_aborted(target: Target, source: int | None, reason: int | None,

@@ -44,6 +44,9 @@ class Diagnosis:
     summary: str
     # One line each, saying on which side to act: "on the remote: ...", "here: ...".
     advice: tuple[str, ...] = ()
+    # The remote refused for now (a transient rejection: at its association
+    # limit, congested); the same request may succeed a moment later.
+    busy: bool = False
 
 
 class RemoteFailure(Exception):

@@ -14,9 +14,9 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pynetdicom import evt
 from pynetdicom.association import Association
@@ -30,6 +30,13 @@ from tui_pacs.core.target import Target
 from tui_pacs.net.ae import NODELAY_HANDLERS, make_ae
 from tui_pacs.net.requestor import request_association
 from tui_pacs.net.tls import TLSSetupError, client_context
+
+T = TypeVar("T")
+
+# Pauses before asking a busy remote again (about 2 s in all). A remote that
+# takes few associations still counts the one we released a moment ago
+# until its own thread for it has ended.
+BUSY_RETRY_DELAYS = (0.1, 0.3, 0.6, 1.0)
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,21 @@ def open_association(
             assoc.abort()
             raise Cancelled()
     return assoc, connection
+
+
+def when_busy_retry(open_once: Callable[[], T],
+                    cancellation: Cancellation | None = None) -> T:
+    """``open_once()``, tried again a few times while the remote rejects the
+    association as busy. For operations that open associations one after
+    another; echo and doctor ask once, since they report what they see."""
+    for delay in BUSY_RETRY_DELAYS:
+        try:
+            return open_once()
+        except RemoteFailure as exc:
+            if not exc.diagnosis.busy or (cancellation is not None and cancellation.requested):
+                raise
+        time.sleep(delay)
+    return open_once()
 
 
 def _why_not(session: Session, assoc: Association, address: str, watch: _Watch,

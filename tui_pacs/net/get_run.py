@@ -1,7 +1,8 @@
 """Running the pieces of a C-GET plan over a few associations at once.
 
-The first association is opened before anything else: if the remote cannot
-be reached, the retrieve fails as a single C-GET would. The others are
+The first association is opened before anything else (again, if the remote
+is briefly at its limit): if the remote cannot be reached, the retrieve
+fails as a single C-GET would. The others are
 opened alongside; one the remote refuses (many PACS limit associations per
 AE title) just leaves the pieces to the rest. Each association takes the
 next piece when it has finished one, so the pieces stay balanced whatever
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
-from tui_pacs.net.association import Cancellation, Session
+from tui_pacs.net.association import Cancellation, Session, when_busy_retry
 from tui_pacs.net.get_plan import GetPlan, Piece, get_storage_contexts
 from tui_pacs.net.get_scu import GetAssociation, GetResponse, Incoming, StoreOutcome
 from tui_pacs.net.receive import Receiver
@@ -66,7 +67,7 @@ class GetRun:
         """Retrieve every piece; raises RemoteFailure when the first association
         cannot be opened, or one is lost on the way."""
         first_cancellation = self._stop.branch()
-        first = self._open(first_cancellation)
+        first = when_busy_retry(lambda: self._open(first_cancellation), first_cancellation)
         helpers = [threading.Thread(target=self._help, args=(self._stop.branch(),),
                                     name=f"C-GET association {number + 2}", daemon=True)
                    for number in range(min(associations, len(self._queue)) - 1)]

@@ -30,7 +30,7 @@ from tui_pacs.core.remote import (
     RetrieveProgress,
     RetrieveReport,
 )
-from tui_pacs.net.association import Cancellation, Session, open_association
+from tui_pacs.net.association import Cancellation, Session, open_association, when_busy_retry
 from tui_pacs.net.get_plan import PARALLEL_ASSOCIATIONS, GetPlan, Piece, plan_get
 from tui_pacs.net.get_run import GetRun
 from tui_pacs.net.receive import Receiver, StorageListener
@@ -83,8 +83,8 @@ def move(session: Session, request: RetrieveRequest, destination: str, own: OwnN
             receiver_text = f"the node already listening on port {own.port}"
     try:
         sop_class = MOVE_MODELS[request.model]
-        assoc, connection = open_association(session, [build_context(sop_class)],
-                                             cancellation=cancellation)
+        assoc, connection = when_busy_retry(lambda: open_association(
+            session, [build_context(sop_class)], cancellation=cancellation), cancellation)
         try:
             answers = assoc.send_c_move(request.identifier(), destination, sop_class,
                                         msg_id=MESSAGE_ID)

@@ -40,7 +40,7 @@ from tui_pacs.config import Modality
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.association import Session
+from tui_pacs.net.association import Session, when_busy_retry
 from tui_pacs.net.context import INDEX_TIMEOUT, Operation, ServerContext
 from tui_pacs.net.encoding import (
     C_GET_RSP,
@@ -115,7 +115,8 @@ class RetrieveSCP:
             operation.finish(status.SUCCESS, Progress(0).counts(), f"{where}: nothing matched")
             return
         try:
-            link = StoreAssociation.open(self._session_with(modality), _contexts_for(files))
+            link = when_busy_retry(lambda: StoreAssociation.open(
+                self._session_with(modality), _contexts_for(files)))
         except RemoteFailure as exc:
             problem = exc.diagnosis.summary
             log.warning("C-MOVE from %s: cannot send %s: %s",

@@ -22,7 +22,13 @@ from pynetdicom.sop_class import (
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.query import PATIENT_ROOT, STUDY_ROOT, row_from_identifier
 from tui_pacs.core.remote import Diagnosis, EchoReport, EchoResult, RemoteFailure
-from tui_pacs.net.association import Cancellation, Cancelled, Session, open_association
+from tui_pacs.net.association import (
+    Cancellation,
+    Cancelled,
+    Session,
+    open_association,
+    when_busy_retry,
+)
 
 FIND_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelFind,
                STUDY_ROOT: StudyRootQueryRetrieveInformationModelFind}
@@ -71,8 +77,8 @@ def find(session: Session, model: str, identifier: Dataset, cancellation: Cancel
     answers with a failure, Cancelled when cancelled.
     """
     sop_class = FIND_MODELS[model]
-    assoc, _ = open_association(session, [build_context(sop_class)],
-                                cancellation=cancellation)
+    assoc, _ = when_busy_retry(lambda: open_association(
+        session, [build_context(sop_class)], cancellation=cancellation), cancellation)
     try:
         yield from responses(session, assoc, identifier, sop_class, cancellation, limit)
     finally:

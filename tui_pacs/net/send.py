@@ -32,7 +32,7 @@ from pynetdicom.presentation import PresentationContext
 from tui_pacs.core import status
 from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
-from tui_pacs.net.association import Cancellation, Session
+from tui_pacs.net.association import Cancellation, Session, when_busy_retry
 from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED
 from tui_pacs.net.upper_layer import ERROR_COMMENT, Command, StoreAssociation
 from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
@@ -186,7 +186,8 @@ def send(session: Session, items: list[Outgoing], unreadable: list[SendFailure],
         if cancellation.requested:
             break
         try:
-            link = StoreAssociation.open(session, contexts_for(group))
+            link = when_busy_retry(lambda group=group: StoreAssociation.open(
+                session, contexts_for(group)), cancellation)
         except RemoteFailure as exc:
             if number == 0:
                 raise
