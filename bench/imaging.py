@@ -1,6 +1,6 @@
 """Imaging benchmarks: one slice to half blocks, and paging through a series.
 
-    /tmp/venv/bin/python bench/imaging.py [--runs 200] [--slices 300]
+    python bench/imaging.py [--runs 200] [--slices 300]
 
 1. A 512x512 16-bit CT slice (uncompressed), decode + window + half blocks at
    120x40 cells, ANSI text included: target median < 30 ms.

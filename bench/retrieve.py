@@ -1,7 +1,7 @@
 """Retrieve a 100-instance CT study (512x512) from Orthanc: `tui-pacs move` next to
 DCMTK `movescu`, and `tui-pacs get` next to `getscu`, in the same run.
 
-    /tmp/venv/bin/python bench/retrieve.py [--instances 100] [--runs 3]
+    python bench/retrieve.py [--instances 100] [--runs 3]
 
 Target: no slower than DCMTK. Orthanc and the DCMTK tools run with
 TCP_NODELAY on (see bench/_common.py). Each tui-pacs run stores into a fresh

@@ -1,6 +1,6 @@
 """Send 500 CT images (512x512) to DCMTK storescp: `tui-pacs send` next to `storescu`.
 
-    /tmp/venv/bin/python bench/send.py [--instances 500] [--runs 3]
+    python bench/send.py [--instances 500] [--runs 3]
 
 Target: at least half of storescu's rate. storescp, storescu and tui-pacs
 all run with TCP_NODELAY on (see bench/_common.py). Two figures for

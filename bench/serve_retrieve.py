@@ -2,7 +2,7 @@
 storescp and by C-GET to DCMTK's getscu, from tui-pacs and from Orthanc holding
 the same study, in the same run.
 
-    /tmp/venv/bin/python bench/serve_retrieve.py [--instances 100] [--runs 3]
+    python bench/serve_retrieve.py [--instances 100] [--runs 3]
 
 The sub-operations are what is measured: each figure is one movescu or
 getscu run (start-up included, as a PACS user would see it). Orthanc,

@@ -15,7 +15,7 @@ The same probes run before the transfer (idle) and during it. Target: under
 100 ms. Other programs on the machine disturb the figures; run it on a quiet
 machine and take the median of several runs.
 
-    python bench/bench_ui_responsiveness.py [--instances 500] [--studies 300]
+    python bench/ui_responsiveness.py [--instances 500] [--studies 300]
 """
 
 from __future__ import annotations
