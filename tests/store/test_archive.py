@@ -86,6 +86,36 @@ async def test_same_patient_id_from_two_hospitals_is_two_patients(archive, tmp_p
     assert [s["StudyInstanceUID"] for s in studies] == [make_dataset(study=2).StudyInstanceUID]
 
 
+async def test_a_study_keeps_its_patient_when_later_instances_spell_it_differently(
+        archive, tmp_path):
+    await archive.store_file(write_instance(tmp_path / "1.dcm", make_dataset(
+        instance=1, patient_name="DOE^JANE")))
+    await archive.store_file(write_instance(tmp_path / "2.dcm", make_dataset(
+        instance=2, patient_name="DOE^JANE^^^", birth_date="")))
+    [patient] = await archive.index.query(Level.PATIENT)
+    assert patient["PatientName"] == "DOE^JANE"
+    assert patient["NumberOfPatientRelatedInstances"] == 2
+
+
+async def test_an_overwriting_instance_brings_its_values_to_the_index(data_dir, tmp_path):
+    """A corrected resend (new patient name, study and series description)
+    replaces what the index said, and the patient it no longer names goes."""
+    first = write_instance(tmp_path / "1.dcm", make_dataset(description="first"))
+    corrected = make_dataset(description="corrected", patient_name="DOE^JOAN")
+    corrected.SeriesDescription = "corrected series"
+    second = write_instance(tmp_path / "2.dcm", corrected)
+    async with await Archive.open(data_dir, StorageConfig(overwrite_duplicates=True,
+                                                          min_free_mb=0)) as archive:
+        await archive.store_file(first)
+        assert (await archive.store_file(second)).outcome is Outcome.REPLACED
+        [patient] = await archive.index.query(Level.PATIENT)
+        [study] = await archive.index.query(Level.STUDY)
+        [series] = await archive.index.query(Level.SERIES)
+    assert (patient["PatientName"], patient["NumberOfPatientRelatedStudies"]) == ("DOE^JOAN", 1)
+    assert study["StudyDescription"] == "corrected"
+    assert series["SeriesDescription"] == "corrected series"
+
+
 async def test_duplicate_keeps_the_existing_copy(archive, tmp_path, data_dir):
     first = write_instance(tmp_path / "1.dcm", make_dataset(description="first"))
     second = write_instance(tmp_path / "2.dcm", make_dataset(description="second"))

@@ -456,40 +456,16 @@ class _GroupCommitter:
         studies: dict[str, int] = {}
         series: dict[str, int] = {}
         touched: set[int] = set()
+        vacated: set[int] = set()
         rows = []
         for item, action in keeping:
             r = item.record
-            pkey = (r.patient_id, r.issuer_of_patient_id, r.patient_name, r.patient_birth_date)
-            if pkey not in patients:
-                patients[pkey] = _returning_id(conn, """
-                    INSERT INTO patients (patient_id, issuer, patient_name, patient_name_fold,
-                                          birth_date, sex)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (patient_id, issuer, patient_name, birth_date)
-                    DO UPDATE SET sex = sex RETURNING id""",
-                    (*pkey[:3], fold(r.patient_name), r.patient_birth_date, r.patient_sex))
+            replacing = action == "replace"
             if r.study_uid not in studies:
-                studies[r.study_uid] = _returning_id(conn, """
-                    INSERT INTO studies (patient_ref, study_uid, study_date, study_time,
-                        accession_number, study_id, description, referring, referring_fold,
-                        received_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (study_uid) DO UPDATE SET received_at = excluded.received_at
-                    RETURNING id""",
-                    (patients[pkey], r.study_uid, r.study_date, r.study_time,
-                     r.accession_number, r.study_id, r.study_description,
-                     r.referring_physician_name, fold(r.referring_physician_name), now))
+                studies[r.study_uid] = self._study(r, patients, now, replacing, vacated)
             if r.series_uid not in series:
-                series[r.series_uid] = _returning_id(conn, """
-                    INSERT INTO series (study_ref, series_uid, modality, series_number,
-                        description, body_part, series_date, series_time)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (series_uid) DO UPDATE SET modality = modality
-                    RETURNING id""",
-                    (studies[r.study_uid], r.series_uid, r.modality, r.series_number,
-                     r.series_description, r.body_part_examined, r.series_date,
-                     r.series_time))
-            if action == "replace":
+                series[r.series_uid] = self._series(r, studies[r.study_uid], replacing)
+            if replacing:
                 touched.update(row[0] for row in conn.execute(
                     "SELECT series_ref FROM instances WHERE sop_uid = ?", (r.sop_uid,)))
                 conn.execute("DELETE FROM instances WHERE sop_uid = ?", (r.sop_uid,))
@@ -505,6 +481,69 @@ class _GroupCommitter:
                 path, file_size, received_at, source_aet, pending)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
         _recount(conn, touched)
+        _recount_patients(conn, sorted(vacated))
+
+    def _study(self, r: InstanceRecord, patients: dict[tuple[str, str, str, str], int],
+               now: str, replacing: bool, vacated: set[int]) -> int:
+        """The study row of ``r``. A study keeps the patient and the values it was
+        first indexed with: a later instance that spells the patient's name
+        differently joins it rather than making a patient of its own. An
+        instance that replaces another (storage.overwrite_duplicates) brings
+        its values, and the patient it names (``vacated``: the one it left)."""
+        conn = self._conn
+        known = conn.execute("SELECT id, patient_ref FROM studies WHERE study_uid = ?",
+                             (r.study_uid,)).fetchone()
+        if known is not None and not replacing:
+            conn.execute("UPDATE studies SET received_at = ? WHERE id = ?", (now, known[0]))
+            return int(known[0])
+        pkey = (r.patient_id, r.issuer_of_patient_id, r.patient_name, r.patient_birth_date)
+        if pkey not in patients:
+            patients[pkey] = _returning_id(conn, """
+                INSERT INTO patients (patient_id, issuer, patient_name, patient_name_fold,
+                                      birth_date, sex)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (patient_id, issuer, patient_name, birth_date)
+                DO UPDATE SET sex = CASE WHEN ? THEN excluded.sex ELSE sex END
+                RETURNING id""",
+                (*pkey[:3], fold(r.patient_name), r.patient_birth_date, r.patient_sex,
+                 replacing))
+        values = (r.study_date, r.study_time, r.accession_number, r.study_id,
+                  r.study_description, r.referring_physician_name,
+                  fold(r.referring_physician_name), now)
+        if known is None:
+            return _returning_id(conn, """
+                INSERT INTO studies (patient_ref, study_uid, study_date, study_time,
+                    accession_number, study_id, description, referring, referring_fold,
+                    received_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                (patients[pkey], r.study_uid, *values))
+        conn.execute("""
+            UPDATE studies SET patient_ref = ?, study_date = ?, study_time = ?,
+                accession_number = ?, study_id = ?, description = ?, referring = ?,
+                referring_fold = ?, received_at = ?
+            WHERE id = ?""", (patients[pkey], *values, known[0]))
+        if known[1] != patients[pkey]:
+            vacated.add(int(known[1]))
+        return int(known[0])
+
+    def _series(self, r: InstanceRecord, study_ref: int, replacing: bool) -> int:
+        """The series row of ``r``: kept as first indexed, unless ``r`` replaces an
+        instance (then its values win)."""
+        return _returning_id(self._conn, """
+            INSERT INTO series (study_ref, series_uid, modality, series_number,
+                description, body_part, series_date, series_time)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (series_uid) DO UPDATE SET
+                modality = CASE WHEN ? THEN excluded.modality ELSE modality END,
+                series_number = CASE WHEN ? THEN excluded.series_number
+                                     ELSE series_number END,
+                description = CASE WHEN ? THEN excluded.description ELSE description END,
+                body_part = CASE WHEN ? THEN excluded.body_part ELSE body_part END,
+                series_date = CASE WHEN ? THEN excluded.series_date ELSE series_date END,
+                series_time = CASE WHEN ? THEN excluded.series_time ELSE series_time END
+            RETURNING id""",
+            (study_ref, r.series_uid, r.modality, r.series_number, r.series_description,
+             r.body_part_examined, r.series_date, r.series_time, *[replacing] * 6))
 
     # --- deletes ------------------------------------------------------------------
 
@@ -616,6 +655,14 @@ def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, 
                            ORDER BY modality))
         WHERE id IN ({_marks(study_ids)})""", study_ids)
     removed_studies = _delete_empty(conn, "studies", "num_instances", study_ids)
+    return removed_series, removed_studies, _recount_patients(conn, patient_ids)
+
+
+def _recount_patients(conn: sqlite3.Connection, patient_ids: list[int]) -> int:
+    """Bring these patients' counts up to date; remove those left without a
+    study, and return how many."""
+    if not patient_ids:
+        return 0
     conn.execute(f"""
         UPDATE patients SET
             num_studies = (SELECT count(*) FROM studies WHERE patient_ref = patients.id),
@@ -624,8 +671,7 @@ def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, 
             num_instances = (SELECT coalesce(sum(num_instances), 0) FROM studies
                              WHERE patient_ref = patients.id)
         WHERE id IN ({_marks(patient_ids)})""", patient_ids)
-    removed_patients = _delete_empty(conn, "patients", "num_studies", patient_ids)
-    return removed_series, removed_studies, removed_patients
+    return _delete_empty(conn, "patients", "num_studies", patient_ids)
 
 
 def _delete_empty(conn: sqlite3.Connection, table: str, counter: str, ids: list[int]) -> int:
