@@ -141,6 +141,30 @@ def test_dump_of_something_unknown_is_one_line(archive_dir):
                                      "with this SOPInstanceUID in the archive")
 
 
+def test_dump_of_a_file_that_is_not_dicom_is_one_line(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not an image\n")
+    result = run_cli("dump", text)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"tui-pacs: {text}: not a DICOM file (no DICM marker, "
+                                     "and it does not begin like a dataset)")
+
+
+def test_dump_reads_a_dataset_stored_without_its_preamble():
+    result = run_cli("dump", pydicom_file("ExplVR_LitEndNoMeta.dcm"))
+    assert result.returncode == 0, result.stderr
+    assert "(0008,0016) UI SOPClassUID" in result.stdout
+
+
+def test_ls_of_a_directory_with_no_archive_says_so_and_creates_nothing(tmp_path):
+    typo = tmp_path / "no-such-archive"
+    result = run_cli("ls", "--data", typo)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"tui-pacs: no archive in {typo} (nothing imported or "
+                                     "received yet)")
+    assert not typo.exists()
+
+
 def test_dump_private_tags_name_their_creator():
     result = run_cli("dump", pydicom_file("CT_small.dcm"))
     assert "(0009,0010) LO Private Creator  GEMS_IDEN_01" in result.stdout

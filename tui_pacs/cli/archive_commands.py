@@ -147,7 +147,7 @@ def run_ls(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"{exc}: the archive does not index this key", EXIT_USAGE) from None
 
     async def go():
-        async with open_archive(settings) as archive:
+        async with open_archive(settings, must_exist=True) as archive:
             return await archive.index.query(level, matchers, limit=args.limit)
 
     try:
@@ -171,22 +171,42 @@ def run_ls(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_dump(args: argparse.Namespace, settings: Settings) -> int:
-    from pydicom import dcmread
-
     from tui_pacs.core.dump import dump_lines, format_lines, to_json_model
 
     path = Path(args.target)
     if not path.is_file():
         path = run_async(lambda: _archived_path(settings, args.target))
     try:
-        ds = dcmread(path, force=True, defer_size=4096)
+        ds = _read_for_dump(path)
     except Exception as exc:
         raise CliError(f"{path}: not readable as DICOM: {exc}") from None
+    if ds is None:
+        raise CliError(f"{path}: not a DICOM file (no DICM marker, and it does not begin "
+                       "like a dataset)")
     if args.json:
         print_json(to_json_model(ds, path.resolve().as_uri()))
     else:
         print(format_lines(list(dump_lines(ds))))
     return 0
+
+
+# Groups a dataset stored without the Part 10 preamble begins with: file
+# meta, directory records, or the identifying attributes.
+_FIRST_GROUPS = (0x0002, 0x0004, 0x0008)
+
+
+def _read_for_dump(path: Path):
+    """The dataset in ``path``, with or without its preamble; None when the file
+    does not hold one (pydicom's forced reading finds "elements" in any bytes)."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return dcmread(path, defer_size=4096)
+    except InvalidDicomError:
+        ds = dcmread(path, force=True, defer_size=4096)
+    first = next(iter(ds.keys()), None)
+    return ds if first is not None and first.group in _FIRST_GROUPS else None
 
 
 async def _archived_path(settings: Settings, sop_instance_uid: str) -> Path:
