@@ -87,7 +87,8 @@ async def test_send_a_study_from_the_archive(client, archive, orthanc, tmp_path)
     for path in write_study(tmp_path / "a", study=1, instances=3) + write_study(
             tmp_path / "b", study=2, instances=2):
         await archive.store_file(path)
-    report = await client.send_archived(target_of(orthanc), Level.STUDY, uid(2))
+    report = await client.send_archived(target_of(orthanc), Level.STUDY,
+                                        {"StudyInstanceUID": uid(2)})
     assert report.ok and report.sent == 2
     assert orthanc.sop_instance_uids() == {uid(2, 1, 1), uid(2, 1, 2)}
 

@@ -163,6 +163,33 @@ async def test_delete_asks_first(seeded):
         assert not any(p.exists() for p in paths)
 
 
+async def test_deleting_a_patient_spares_another_with_the_same_id(seeded, tmp_path):
+    """PAT2 of another hospital (another name and birth date) is another patient:
+    deleting SMITH^JOHN from the patient view leaves theirs alone."""
+    from tests.dicom_factory import write_study
+
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        archive = app.backend.archive
+        await archive.store_files(write_study(
+            tmp_path / "other", study=7, series=1, instances=2, patient_id="PAT2",
+            patient_name="BROWN^ANN", birth_date="19811111"))
+        await pilot.press("p")
+        await settle(pilot)
+        assert column(app, "PatientName") == ["BROWN^ANN", "DOE^JANE", "MÜLLER^ÅSA",
+                                              "SMITH^JOHN"]
+        await pilot.press("end", "d")
+        await settle(pilot)
+        assert "SMITH^JOHN (PAT2)" in screen_text(app)
+        await pilot.press("y")
+        await pilot.pause(0.7)
+        await settle(pilot)
+        assert column(app, "PatientName") == ["BROWN^ANN", "DOE^JANE", "MÜLLER^ÅSA"]
+        left = await archive.index.query(Level.STUDY, {"PatientID": Single("PAT2")})
+        assert [row["PatientName"] for row in left] == ["BROWN^ANN"]
+
+
 async def test_new_instances_appear_without_refresh(seeded, tmp_path):
     from tests.dicom_factory import write_study
 

@@ -375,8 +375,8 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
             target = _target(client, args.target)
             if archived:
                 level, value = archived[0]
-                return await client.send_archived(target, level, value, timeout=args.timeout,
-                                                  on_progress=on_progress)
+                return await client.send_archived(target, level, {level.unique_key: value},
+                                                  timeout=args.timeout, on_progress=on_progress)
             return await client.send_files(target, args.paths, timeout=args.timeout,
                                            on_progress=on_progress)
 

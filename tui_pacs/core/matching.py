@@ -52,6 +52,11 @@ class ValueList:
 Matcher = Universal | Single | Wildcard | Range | ValueList
 
 
+def exact(keys: dict[str, str]) -> dict[str, Matcher]:
+    """Matchers that take values as they are: no wildcards, and empty means empty."""
+    return {key: Single(value) for key, value in keys.items()}
+
+
 def fold(value: str) -> str:
     """The form in which person names are compared."""
     return value.casefold()

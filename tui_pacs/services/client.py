@@ -14,7 +14,8 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
     report = await client.move(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.get(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.send_files(target, [Path("study/")], on_progress=show)
-    report = await client.send_archived(target, Level.STUDY, uid, on_progress=show)
+    report = await client.send_archived(target, Level.STUDY, {"StudyInstanceUID": uid},
+                                        on_progress=show)
     async for check in client.doctor(target):       # Check: OK / FAIL / SKIPPED, advice
         ...
 
@@ -41,7 +42,7 @@ from typing import Any, TypeVar
 
 from tui_pacs.config import Settings
 from tui_pacs.core.keys import BadKey
-from tui_pacs.core.matching import Single
+from tui_pacs.core.matching import exact
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import (
     RetrieveRequest,
@@ -172,17 +173,18 @@ class RemoteClient:
 
         return await run_blocking(work, name="send")
 
-    async def send_archived(self, target: Target, level: Level, identifier: str, *,
+    async def send_archived(self, target: Target, level: Level, keys: dict[str, str], *,
                             timeout: float | None = None,
                             on_progress: Callable[[SendProgress], None] | None = None,
                             ) -> SendReport:
-        """C-STORE every archived instance of a patient (by PatientID), study or series."""
-
+        """C-STORE every archived instance of the patient(s), study or series whose
+        ``keys`` all match exactly (``{"PatientID": "12345"}``: every patient
+        with this ID)."""
         archive = self._archive()
-        stored = await archive.index.files(level, {level.unique_key: Single(identifier)})
+        stored = await archive.index.files(level, exact(keys))
         if not stored:
-            raise NotInArchive(f"no {level.label} with {level.unique_key} {identifier!r} "
-                               "in the archive")
+            named = " and ".join(f"{key} {value!r}" for key, value in keys.items())
+            raise NotInArchive(f"no {level.label} with {named} in the archive")
         items = [send.Outgoing(archive.path_of(f), f.sop_class_uid, f.sop_instance_uid,
                                f.transfer_syntax_uid) for f in stored]
         session = self._session(target, timeout)

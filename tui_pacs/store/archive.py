@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tui_pacs.config import StorageConfig
-from tui_pacs.core.matching import Single
+from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
@@ -275,7 +275,12 @@ class Archive:
 
         The identifier matches exactly: no wildcards, and empty means empty.
         """
-        return await self._writer.delete(level, {level.unique_key: Single(identifier)})
+        return await self.delete_matching(level, {level.unique_key: identifier})
+
+    async def delete_matching(self, level: Level, keys: dict[str, str]) -> DeleteResult:
+        """Remove every ``level`` resource whose ``keys`` all match exactly (a patient
+        by PatientID, issuer, name and birth date, say)."""
+        return await self._writer.delete(level, exact(keys))
 
     def path_of(self, stored: StoredFile | str) -> Path:
         relpath = stored.path if isinstance(stored, StoredFile) else stored

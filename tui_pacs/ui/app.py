@@ -253,11 +253,12 @@ class PacsApp(App[int]):
         self._run_transfer(transfer, transfer_jobs.retrieve(self, transfer, target, level,
                                                             keys))
 
-    def start_send(self, target: Target, level: Level, identifier: str, what: str) -> None:
-        """C-STORE an archived patient, study or series, in the background."""
+    def start_send(self, target: Target, level: Level, keys: dict[str, str],
+                   what: str) -> None:
+        """C-STORE an archived patient, study or series (named by ``keys``), in
+        the background."""
         transfer = self._start_transfer("C-STORE", what, target)
-        self._run_transfer(transfer, transfer_jobs.send(self, transfer, target, level,
-                                                        identifier))
+        self._run_transfer(transfer, transfer_jobs.send(self, transfer, target, level, keys))
 
     def _start_transfer(self, service: str, what: str, target: Target) -> Transfer:
         return self.transfers.start(service, what, target.name or target.aet, self.clock())

@@ -76,8 +76,8 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
 
 
 async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
-               identifier: str) -> Outcome:
-    """C-STORE an archived patient, study or series to ``target``."""
+               keys: dict[str, str]) -> Outcome:
+    """C-STORE an archived patient, study or series (named by ``keys``) to ``target``."""
     failed = 0
 
     def progress(value: SendProgress) -> None:
@@ -85,7 +85,7 @@ async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
         failed += 0 if value.ok else 1
         app.post_message(TransferProgressed(transfer.number, value.done, value.total, failed))
 
-    report = await app.backend.client.send_archived(target, level, identifier,
+    report = await app.backend.client.send_archived(target, level, keys,
                                                     on_progress=progress)
     message = f"{report.sent} of {plural(report.total, 'instance')} sent in " \
               f"{report.seconds:.1f} s"

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Static
 
 from tui_pacs.config import Modality
-from tui_pacs.core.matching import Matcher, Single
+from tui_pacs.core.matching import Matcher, exact
 from tui_pacs.core.model import LABELS, Level
 from tui_pacs.store.archive import DeleteResult
 from tui_pacs.ui.commands import PaletteEntry
@@ -145,9 +145,8 @@ class ArchiveListScreen(PacsScreen):
         if self.LEVEL.depth >= Level.SERIES.depth:
             series = row
         else:  # a patient or study: its first series
-            key = self.LEVEL.unique_key
             found = await self.backend.archive.index.query(
-                Level.SERIES, {key: Single(row.get(key) or "")}, limit=1)
+                Level.SERIES, fixed_to(row, *self.pinned_keys), limit=1)
             if not found:
                 self.notify("Nothing to show: no series any more.", severity="warning")
                 return
@@ -158,17 +157,26 @@ class ArchiveListScreen(PacsScreen):
 
     # --- sending ----------------------------------------------------------------
 
+    @property
+    def pinned_keys(self) -> tuple[str, ...]:
+        """The keys that name one row, and so what its actions act on: the
+        level's unique key (a patient is more than its PatientID)."""
+        return (self.LEVEL.unique_key,)
+
+    def pinned(self, row: Row) -> dict[str, str]:
+        return {key: str(row.get(key) or "") for key in self.pinned_keys}
+
     def action_send(self) -> None:
         row = self.table.cursor_value
         if row is None:
             return
-        identifier = row.get(self.LEVEL.unique_key) or ""
+        keys = self.pinned(row)
         what = f"{self.NOUN[0]} {self.describe(row)}"
 
         def chosen(modality: Modality | None) -> None:
             if modality is not None:
                 target = self.backend.client.target(modality.name)
-                self.pacs.start_send(target, self.LEVEL, identifier, what)
+                self.pacs.start_send(target, self.LEVEL, keys, what)
 
         self.app.push_screen(PickModality(f"Send {what} to", self.pacs.settings.modalities),
                              chosen)
@@ -180,16 +188,16 @@ class ArchiveListScreen(PacsScreen):
         if row is not None:
             self._open_tags(row)
 
-    def tags_target(self, row: Row) -> tuple[Level, str, str | None]:
-        """Whose instances the inspector pages through for ``row`` (level, UID),
+    def tags_target(self, row: Row) -> tuple[Level, dict[str, Matcher], str | None]:
+        """Whose instances the inspector pages through for ``row`` (level, keys),
         and the SOP Instance UID to start at (None: the first)."""
-        return self.LEVEL, row.get(self.LEVEL.unique_key) or "", None
+        return self.LEVEL, fixed_to(row, *self.pinned_keys), None
 
     @work(group="open", exclusive=True, exit_on_error=False)
     async def _open_tags(self, row: Row) -> None:
-        level, identifier, start_at = self.tags_target(row)
+        level, keys, start_at = self.tags_target(row)
         archive = self.backend.archive
-        stored = await archive.index.files(level, {level.unique_key: Single(identifier)})
+        stored = await archive.index.files(level, keys)
         if not stored:
             self.notify("No instances to show: they were deleted.", severity="warning")
             return
@@ -240,12 +248,12 @@ class ArchiveListScreen(PacsScreen):
         row = self.table.cursor_value
         if row is None:
             return
-        identifier = row.get(self.LEVEL.unique_key) or ""
+        keys = self.pinned(row)
         title, question = self.delete_question(row)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._delete(identifier, self.describe(row))
+                self._delete(keys, self.describe(row))
 
         self.app.push_screen(ConfirmDialog(title, question, yes="Delete", danger=True),
                              answered)
@@ -260,8 +268,8 @@ class ArchiveListScreen(PacsScreen):
         return str(row.get(self.LEVEL.unique_key, ""))
 
     @work(group="delete", exclusive=True, exit_on_error=False)
-    async def _delete(self, identifier: str, label: str) -> None:
-        result: DeleteResult = await self.backend.archive.delete(self.LEVEL, identifier)
+    async def _delete(self, keys: dict[str, str], label: str) -> None:
+        result: DeleteResult = await self.backend.archive.delete_matching(self.LEVEL, keys)
         if not result.instances:
             self.notify(f"Nothing deleted: {label} is already gone.", severity="warning")
         else:
@@ -272,4 +280,4 @@ class ArchiveListScreen(PacsScreen):
 
 def fixed_to(row: Row, *keywords: str) -> dict[str, Matcher]:
     """Matchers that pin a list to a row's identifiers (its study, its series)."""
-    return {keyword: Single(str(row.get(keyword) or "")) for keyword in keywords}
+    return exact({keyword: str(row.get(keyword) or "") for keyword in keywords})

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tui_pacs.core.matching import Matcher
 from tui_pacs.core.model import Level
 from tui_pacs.ui.rows import Row
-from tui_pacs.ui.screens.archive_list import ArchiveListScreen
+from tui_pacs.ui.screens.archive_list import ArchiveListScreen, fixed_to
 from tui_pacs.ui.widgets.virtual_table import Column
 
 INSTANCE_COLUMNS = [
@@ -33,9 +34,9 @@ class InstancesScreen(ArchiveListScreen):
     def describe(self, row: Row) -> str:
         return describe_instance(row)
 
-    def tags_target(self, row: Row) -> tuple[Level, str, str | None]:
+    def tags_target(self, row: Row) -> tuple[Level, dict[str, Matcher], str | None]:
         # The whole series, starting at this instance: [ and ] step through it.
-        return Level.SERIES, row.get("SeriesInstanceUID") or "", row.get("SOPInstanceUID")
+        return Level.SERIES, fixed_to(row, "SeriesInstanceUID"), row.get("SOPInstanceUID")
 
     def open_row(self, row: Row) -> None:
         self.action_tags()

@@ -51,11 +51,15 @@ class PatientsScreen(ArchiveListScreen):
         self.app.push_screen(StudiesScreen(fixed_to(row, *PATIENT_KEYS),
                                            describe_patient(row)))
 
+    @property
+    def pinned_keys(self) -> tuple[str, ...]:
+        return PATIENT_KEYS
+
     def describe(self, row: Row) -> str:
         return describe_patient(row)
 
     def delete_question(self, row: Row) -> tuple[str, str]:
         studies = row.get("NumberOfPatientRelatedStudies") or 0
         return ("Delete this patient?",
-                f"{describe_patient(row)}\n{studies} studies.\n\nEvery patient with "
-                f"PatientID {row.get('PatientID')!r} is deleted, with their files.")
+                f"{describe_patient(row)}\n{studies} studies.\n\nTheir files are removed "
+                "from the archive for good.")

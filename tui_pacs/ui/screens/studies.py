@@ -138,10 +138,6 @@ class StudiesScreen(ArchiveListScreen):
     def describe(self, row: Row) -> str:
         return describe_study(row)
 
-    def tags_target(self, row: Row) -> tuple[Level, str, str | None]:
-        # A study's instances across all its series: the inspector starts at the first.
-        return Level.STUDY, row.get("StudyInstanceUID") or "", None
-
     def delete_question(self, row: Row) -> tuple[str, str]:
         series = row.get("NumberOfStudyRelatedSeries") or 0
         instances = row.get("NumberOfStudyRelatedInstances") or 0
