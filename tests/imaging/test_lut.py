@@ -11,6 +11,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from tests.conftest import pydicom_file
 from tests.imaging.helpers import bundled
 from tui_pacs.imaging.attributes import frame_attributes
+from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.pipeline import picture, prepare
 from tui_pacs.imaging.source import DicomImage
 from tui_pacs.imaging.voi import (
@@ -123,6 +124,30 @@ def test_voi_luts_are_offered_with_their_explanations():
     assert [c.label for c in luts] == ["RAMP", "VOI LUT 2"]
     assert prepared.windows.current == luts[0]  # no window in the file: its first VOI LUT
     assert picture(prepared).max() > 0
+
+
+def test_a_malformed_voi_lut_is_left_out_and_the_others_remain():
+    ds = ct_with_voi_luts()
+    broken = Dataset()
+    broken.LUTDescriptor = [16, 0]  # two values where three belong
+    broken.LUTData = list(range(16))
+    no_data = Dataset()
+    no_data.LUTDescriptor = [16, 0, 12]
+    ds.VOILUTSequence = [broken, ds.VOILUTSequence[0], no_data]
+    prepared = prepare(DicomImage(ds, "ct"), 0)
+    luts = [c.label for c in prepared.windows.file_choices if c.source is WindowSource.VOI_LUT]
+    assert luts == ["RAMP"]
+    assert picture(prepared).max() > 0
+
+
+def test_a_malformed_modality_lut_is_a_clear_refusal():
+    ds = dcmread(pydicom_file("MR_small.dcm"))
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.ModalityLUTType = "US"  # and no LUT Data
+    ds.ModalityLUTSequence = [item]
+    with pytest.raises(UnsupportedImage, match="the Modality LUT Sequence is malformed"):
+        prepare(DicomImage(ds, "mr"), 0)
 
 
 def test_modality_lut_sequence_then_window_matches_pydicom():

@@ -74,7 +74,7 @@ def frame_attributes(ds: Dataset, index: int) -> FrameAttributes:
         modality=str(ds.get("Modality", "") or ""),
         has_modality_lut=bool(ds.get("ModalityLUTSequence")),
         windows=_file_windows(find),
-        voi_luts=tuple(_voi_lut(item, ds) for item in ds.get("VOILUTSequence") or ()),
+        voi_luts=_voi_luts(ds),
         pixel_aspect=_pixel_aspect(find),
         padding_value=_padding(ds),
     )
@@ -118,6 +118,18 @@ def _file_windows(find) -> tuple[FileWindow, ...]:
     return tuple(windows)
 
 
+def _voi_luts(ds: Dataset) -> tuple[VoiLut, ...]:
+    """The usable VOI LUTs of ``ds``; a malformed one is left out, as an unusable
+    window is: the file's other windows and the automatic one remain."""
+    luts = []
+    for item in ds.get("VOILUTSequence") or ():
+        try:
+            luts.append(_voi_lut(item, ds))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+    return tuple(luts)
+
+
 def _voi_lut(item: Dataset, ds: Dataset) -> VoiLut:
     entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
     data = item.LUTData
@@ -125,6 +137,8 @@ def _voi_lut(item: Dataset, ds: Dataset) -> VoiLut:
         table = np.frombuffer(data, dtype="<u2" if _is_little_endian(ds) else ">u2")
     else:
         table = np.atleast_1d(np.asarray(data))
+    if table.size == 0 or table.dtype.kind not in "iuf":
+        raise ValueError("no LUT Data")
     return VoiLut(first_mapped, bits, table[:entries or 1 << 16].astype(np.float32),
                   str(item.get("LUTExplanation", "") or ""))
 

@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
 from tui_pacs.imaging.attributes import FrameAttributes, VoiLut
+from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.window import VoiFunction, Window
 
 # The automatic window spans these percentiles, so a few hot or dead pixels
@@ -26,7 +27,10 @@ _AUTO_SAMPLE = 1 << 16
 def modality_values(pixels: np.ndarray, attrs: FrameAttributes, ds: Dataset) -> np.ndarray:
     """Stored values -> values in the modality's units, as float32."""
     if attrs.has_modality_lut:
-        return apply_modality_lut(pixels, ds).astype(np.float32)
+        try:
+            return apply_modality_lut(pixels, ds).astype(np.float32)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise UnsupportedImage(f"the Modality LUT Sequence is malformed ({exc})") from None
     values = pixels.astype(np.float32)
     if attrs.rescale_slope is not None and attrs.rescale_intercept is not None:
         if attrs.rescale_slope != 1:
