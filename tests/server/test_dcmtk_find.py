@@ -118,6 +118,19 @@ def test_image_level_with_a_list_of_uids(node, tmp_path):
     assert all(ds.Rows == 64 for ds in found)
 
 
+def test_patient_root_series_and_image_levels_under_a_patient_and_study(node, tmp_path):
+    series = find(node, tmp_path, "-P", "QueryRetrieveLevel=SERIES", "PatientID=P1",
+                  f"StudyInstanceUID={study_uid(1)}", "SeriesInstanceUID", "Modality")
+    assert {ds.SeriesInstanceUID for ds in series} == {series_uid(1, 1), series_uid(1, 2)}
+    images = find(node, tmp_path, "-P", "QueryRetrieveLevel=IMAGE", "PatientID=P1",
+                  f"StudyInstanceUID={study_uid(1)}", f"SeriesInstanceUID={series_uid(1, 2)}",
+                  "SOPInstanceUID", "InstanceNumber")
+    assert {ds.SOPInstanceUID for ds in images} == {instance_uid(1, 2, 1), instance_uid(1, 2, 2)}
+    other = find(node, tmp_path, "-P", "QueryRetrieveLevel=SERIES", "PatientID=P2",
+                 f"StudyInstanceUID={study_uid(1)}", "SeriesInstanceUID")
+    assert other == []  # study 1 is not P2's
+
+
 def test_the_level_unique_key_is_returned_even_unasked(node, tmp_path):
     found = find(node, tmp_path, "-S", "QueryRetrieveLevel=STUDY", "PatientID=P3")
     assert [ds.StudyInstanceUID for ds in found] == [study_uid(4)]

@@ -23,12 +23,17 @@ def received(directory) -> dict[str, object]:
     return {sop_instance_uid(path): path for path in directory.iterdir() if path.is_file()}
 
 
-def test_getscu_retrieves_a_study_byte_for_byte(start_node, archive, tmp_path):
+# Study Root, and Patient Root (where a study is asked for under its patient).
+MODELS = {"-S": [], "-P": ["-k", "PatientID=P1"]}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_getscu_retrieves_a_study_byte_for_byte(start_node, archive, tmp_path, model):
     node = start_node(modalities_config(("GETSCU", 11999)), data=archive)
     out = tmp_path / "got"
     out.mkdir()
-    result = run(dcmtk("getscu"), "-v", "-S", "+B", "-aet", "GETSCU", "-aec", node.aet,
-                 "-od", out, "-k", "QueryRetrieveLevel=STUDY",
+    result = run(dcmtk("getscu"), "-v", model, "+B", "-aet", "GETSCU", "-aec", node.aet,
+                 "-od", out, "-k", "QueryRetrieveLevel=STUDY", *MODELS[model],
                  "-k", f"StudyInstanceUID={study_uid(1)}", "127.0.0.1", node.port)
     assert result.returncode == 0, result.stderr
     got = received(out)
@@ -40,12 +45,13 @@ def test_getscu_retrieves_a_study_byte_for_byte(start_node, archive, tmp_path):
     assert "completed=4 failed=0 warning=0" in log
 
 
-def test_movescu_to_a_configured_storescp(start_node, storescp_factory, archive):
+@pytest.mark.parametrize("model", MODELS)
+def test_movescu_to_a_configured_storescp(start_node, storescp_factory, archive, model):
     destination = storescp_factory(aet="ARCHIVE2", options=("+B",))
     node = start_node(modalities_config(("MOVESCU", 11999), ("ARCHIVE2", destination.port)),
                       data=archive)
-    result = run(dcmtk("movescu"), "-v", "-S", "-aet", "MOVESCU", "-aec", node.aet,
-                 "-aem", "ARCHIVE2", "-k", "QueryRetrieveLevel=SERIES",
+    result = run(dcmtk("movescu"), "-v", model, "-aet", "MOVESCU", "-aec", node.aet,
+                 "-aem", "ARCHIVE2", "-k", "QueryRetrieveLevel=SERIES", *MODELS[model],
                  "-k", f"StudyInstanceUID={study_uid(2)}",
                  "-k", f"SeriesInstanceUID={series_uid(2, 1)}", "127.0.0.1", node.port)
     assert result.returncode == 0, result.stderr

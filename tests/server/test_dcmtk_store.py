@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
+from pydicom.uid import generate_uid
 
 from tests.conftest import pydicom_file
 from tests.dicom_factory import make_dataset, write_instance
@@ -26,7 +28,27 @@ GROUPS = {
     "-xy": ["SC_rgb_jpeg_dcmtk.dcm"],
     "-xx": ["JPGExtended.dcm"],
     "-xd": ["image_dfl.dcm"],
+    "-xs": ["SC_rgb_jpeg_gdcm.dcm"],
+    "-xt": ["MR_small_jpeg_ls_lossless.dcm"],
+    "-xu": ["JPEGLSNearLossless_08.dcm"],
 }
+# Bundled files that share their SOP Instance UID with another one above, or
+# have no study to be filed under: sent as copies with identifiers of their own.
+GIVEN_NEW_UIDS = {"SC_rgb_jpeg_gdcm.dcm", "MR_small_jpeg_ls_lossless.dcm",
+                  "JPEGLSNearLossless_08.dcm"}
+
+
+def copies(names: list[str], directory: Path) -> list[Path]:
+    """The bundled files, in ``directory``; those named in GIVEN_NEW_UIDS with new
+    identifiers (the pixel data stays as encoded)."""
+    paths = copy_tree([pydicom_file(name) for name in names], directory)
+    for path in paths:
+        if path.name in GIVEN_NEW_UIDS:
+            ds = dcmread(path)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+            ds.save_as(path, enforce_file_format=True)
+    return paths
 
 
 def received_by_uid(directory: Path) -> dict[str, Path]:
@@ -40,7 +62,7 @@ def test_every_transfer_syntax_is_stored_byte_for_byte(start_node, storescp_fact
     # +B: storescp writes what it receives bit for bit; +xa: in any syntax.
     reference = storescp_factory(options=("+B", "+xa"))
     for option, names in GROUPS.items():
-        files = copy_tree([pydicom_file(n) for n in names], tmp_path / option.strip("-="))
+        files = copies(names, tmp_path / option.strip("-="))
         for port, aet in ((node.port, node.aet), (reference.port, reference.aet)):
             result = run(dcmtk("storescu"), option, "-aec", aet, "127.0.0.1", port, *files)
             assert result.returncode == 0, f"{option}: {result.stderr}"
@@ -53,7 +75,8 @@ def test_every_transfer_syntax_is_stored_byte_for_byte(start_node, storescp_fact
     syntaxes = {row[0] for row in indexed(node.data, "SELECT transfer_syntax FROM instances")}
     assert {"1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.5",
             "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.50",
-            "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.1.99"} <= syntaxes
+            "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.70",
+            "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"} <= syntaxes
     assert "Traceback" not in node.log()
 
 
