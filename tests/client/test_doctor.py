@@ -51,6 +51,22 @@ async def test_a_remote_that_does_not_know_us(client, orthanc, tmp_path):
 
 
 @pytest.mark.interop
+async def test_a_remote_whose_entry_for_us_points_elsewhere(client, orthanc_factory,
+                                                            storescp_factory, tmp_path):
+    """Queries work, and the remote even reports the move done: to another node."""
+    elsewhere = storescp_factory(aet="TUIPACS")
+    misled = orthanc_factory(modalities={"tuipacs": ("TUIPACS", "127.0.0.1", elsewhere.port)})
+    misled.upload(*write_study(tmp_path / "seed", instances=1))
+    checks = await checklist(client, target_of(misled))
+    assert checks["C-FIND (study level)"].state is CheckState.OK
+    move = checks["C-MOVE to TUIPACS"]
+    assert move.state is CheckState.FAIL
+    assert "nothing arrived here" in move.detail
+    assert any("its entry for TUIPACS probably points to another host or port" in line
+               for line in move.advice)
+
+
+@pytest.mark.interop
 async def test_nothing_to_move_is_said_so(client, orthanc_factory, node_port):
     empty = orthanc_factory(modalities=our_entry(node_port))
     checks = await checklist(client, target_of(empty))

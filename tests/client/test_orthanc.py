@@ -21,6 +21,7 @@ from tui_pacs.core.target import Target
 from tui_pacs.net.ae import add_storage_scp_contexts, make_ae
 from tui_pacs.net.association import Cancellation, Session
 from tui_pacs.net.get_plan import expected_sop_classes
+from tui_pacs.net.receive import Receiver, StorageListener
 
 pytestmark = pytest.mark.interop
 
@@ -113,21 +114,39 @@ async def test_move_into_the_archive_through_a_temporary_listener(client, archiv
     assert (again.received, again.new, again.duplicates) == (6, 0, 6)
 
 
-async def test_move_to_a_node_already_listening_reports_the_remote_counts(client, pacs,
-                                                                          node_port):
+async def test_move_to_this_archives_node_already_listening_is_checked_in_the_archive(
+        client, archive, settings, pacs):
+    """The app (or `tui-pacs serve`) holds the port and stores into this archive:
+    the move cannot watch what arrives, so the archive is asked afterwards."""
+    node = StorageListener(NODE_AET, "127.0.0.1", settings.node.port, settings.limits,
+                           Receiver(archive))
+    node.start()
+    try:
+        report = await client.move(target_of(pacs), {"StudyInstanceUID": RICHARD_STUDY})
+    finally:
+        node.stop()
+    assert report.ok, report.diagnosis
+    assert report.received is None and report.completed == 2
+    assert "already listening" in report.receiver
+
+
+async def test_move_to_another_program_on_our_port_finds_nothing_in_the_archive(
+        client, archive, pacs, node_port):
     stored = []
-    node = make_ae(NODE_AET)
-    add_storage_scp_contexts(node)
-    server = node.start_server(("127.0.0.1", node_port), block=False,
-                               evt_handlers=[(evt.EVT_C_STORE, lambda e: stored.append(1) or 0)])
+    other = make_ae(NODE_AET)
+    add_storage_scp_contexts(other)
+    server = other.start_server(("127.0.0.1", node_port), block=False,
+                                evt_handlers=[(evt.EVT_C_STORE, lambda e: stored.append(1) or 0)])
     try:
         report = await client.move(target_of(pacs), {"StudyInstanceUID": RICHARD_STUDY})
     finally:
         server.shutdown()
-    assert report.ok, report.diagnosis
-    assert report.received is None and report.completed == 2
-    assert "already listening" in report.receiver
-    assert len(stored) == 2
+    assert len(stored) == 2 and report.completed == 2
+    assert not report.ok and report.diagnosis.failure is Failure.NOTHING_ARRIVED
+    assert "none is in this node's archive" in report.diagnosis.summary
+    assert f"what listens on port {node_port} is not the node of this archive" in (
+        report.diagnosis.advice[0])
+    assert await archive.index.count(Level.IMAGE) == 0
 
 
 def test_move_on_the_command_line(pacs, write_config):

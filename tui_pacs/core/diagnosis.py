@@ -248,6 +248,20 @@ def nothing_arrived(target: Target, listener: Listener, completed: int) -> Diagn
     )
 
 
+def not_in_archive(target: Target, listener: Listener, completed: int) -> Diagnosis:
+    """The remote moved instances to our port, where another process received them:
+    none is in this node's archive."""
+    return Diagnosis(
+        Failure.NOTHING_ARRIVED,
+        f"the remote reports {completed} instance(s) sent to {listener.aet}, but none is in "
+        f"this node's archive",
+        (f"here: what listens on port {listener.port} is not the node of this archive "
+         "(another data directory, or another program): stop it, or retrieve from there",
+         f"on the remote: or its entry for {listener.aet} points to another host or port; "
+         f"it needs {listener.entries()[0]}"),
+    )
+
+
 def not_delivered(target: Target, listener: Listener, code: int, failed: int) -> Diagnosis:
     """The move failed and nothing was delivered: the remote could not reach us."""
     failures = f", {failed} sub-operation(s) failed" if failed else ""

@@ -22,6 +22,7 @@ from pynetdicom.association import Association
 
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.diagnosis import Listener
+from tui_pacs.core.model import Level
 from tui_pacs.core.query import RetrieveRequest
 from tui_pacs.core.remote import (
     Connection,
@@ -31,12 +32,14 @@ from tui_pacs.core.remote import (
     RetrieveReport,
 )
 from tui_pacs.net.association import Cancellation, Session, open_association, when_busy_retry
+from tui_pacs.net.context import INDEX_TIMEOUT
 from tui_pacs.net.get_plan import PARALLEL_ASSOCIATIONS, GetPlan, Piece, plan_get
 from tui_pacs.net.get_run import GetRun
 from tui_pacs.net.receive import Receiver, StorageListener
 from tui_pacs.net.scu import MESSAGE_ID, MOVE_MODELS, no_answer, release
 from tui_pacs.net.tally import Outcome, ProgressCallback, Tally
 from tui_pacs.store.archive import Archive
+from tui_pacs.store.index import UnknownKey, matchers_from_keys
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,9 @@ def move(session: Session, request: RetrieveRequest, destination: str, own: OwnN
         if listener is not None:
             listener.stop()
     observed = receiver if listener is not None else None
+    held = _held(own, request) if own is not None and observed is None else None
     problem = _move_diagnosis(session, outcome, tally.progress, destination, own,
-                              connection, observed)
+                              connection, observed, held)
     return _report(session, "C-MOVE", destination, outcome, tally.progress, observed,
                    receiver_text, started, problem)
 
@@ -187,10 +191,22 @@ def _values(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value)  # type: ignore[attr-defined]
 
 
+def _held(own: OwnNode, request: RetrieveRequest) -> int | None:
+    """How many instances of ``request`` the archive holds after a move that the
+    node already listening received (another process, perhaps not this
+    archive's node); None when the keys cannot be asked of the index."""
+    try:
+        matchers = matchers_from_keys(request.keys)
+        return own.archive.count_blocking(Level.IMAGE, matchers, INDEX_TIMEOUT)
+    except (UnknownKey, TimeoutError):
+        return None
+
+
 def _move_diagnosis(session: Session, outcome: Outcome, progress: RetrieveProgress,
                     destination: str, own: OwnNode | None, connection: Connection,
-                    observed: Receiver | None) -> Diagnosis | None:
-    """Why a move to this node brought nothing, when it did not."""
+                    observed: Receiver | None, held: int | None) -> Diagnosis | None:
+    """Why a move to this node brought nothing, when it did not. ``observed``:
+    our own listener's receipts; ``held``: else, what the archive holds."""
     target = session.target
     listener = own.listener_for(connection) if own else None
     code = outcome.status
@@ -202,6 +218,8 @@ def _move_diagnosis(session: Session, outcome: Outcome, progress: RetrieveProgre
     sent = progress.completed + progress.warning
     if listener is not None and observed is not None and sent and not observed.received:
         return diagnosis.nothing_arrived(target, listener, sent)
+    if listener is not None and held == 0 and sent:
+        return diagnosis.not_in_archive(target, listener, sent)
     if listener is not None and failed and not sent and not (observed and observed.received):
         return diagnosis.not_delivered(target, listener, code or 0, progress.failed)
     if failed:
