@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.ui.conftest import column, make_app, screen_text, settle
+from tests.ui.conftest import column, make_app, screen_text, seed, settle
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level
 from tui_pacs.ui.screens.instances import InstancesScreen
@@ -168,18 +168,21 @@ async def test_deleting_a_patient_spares_another_with_the_same_id(seeded, tmp_pa
     deleting SMITH^JOHN from the patient view leaves theirs alone."""
     from tests.dicom_factory import write_study
 
+    await seed(seeded.node.data, write_study(
+        tmp_path / "other", study=7, series=1, instances=2, patient_id="PAT2",
+        patient_name="BROWN^ANN", birth_date="19811111"))
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         archive = app.backend.archive
-        await archive.store_files(write_study(
-            tmp_path / "other", study=7, series=1, instances=2, patient_id="PAT2",
-            patient_name="BROWN^ANN", birth_date="19811111"))
         await pilot.press("p")
         await settle(pilot)
         assert column(app, "PatientName") == ["BROWN^ANN", "DOE^JANE", "MÜLLER^ÅSA",
                                               "SMITH^JOHN"]
-        await pilot.press("end", "d")
+        await pilot.press("end")
+        await settle(pilot)
+        assert app.screen.table.cursor_value["PatientName"] == "SMITH^JOHN"
+        await pilot.press("d")
         await settle(pilot)
         assert "SMITH^JOHN (PAT2)" in screen_text(app)
         await pilot.press("y")
