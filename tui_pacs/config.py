@@ -23,6 +23,8 @@ from tui_pacs.core.aetitle import ae_title_problem
 CONFIGURED_MODALITIES = "@modalities"
 ANYONE = "*"
 SERVICES = ("echo", "store", "find", "move", "get")
+# How the app's preview draws pictures: auto asks the terminal.
+IMAGES = ("auto", "halfblock", "kitty", "sixel")
 
 
 class ConfigError(Exception):
@@ -96,6 +98,7 @@ class TLSConfig:
 @dataclass(frozen=True)
 class UIConfig:
     theme: str = "tui-pacs-dark"
+    images: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         "enabled": _boolean, "port": _port, "certificate": _path, "key": _path,
         "ca": _path, "require_client_certificate": _boolean,
     }),
-    "ui": (UIConfig, {"theme": _nonempty_string}),
+    "ui": (UIConfig, {"theme": _nonempty_string, "images": _one_of(*IMAGES)}),
 }
 
 _MODALITY_KEYS: dict[str, Callable[[Any], Any]] = {

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from tui_pacs.cli.context import CliError, setup_logging
 from tui_pacs.cli.serve import add_node_options, node_settings
-from tui_pacs.config import Settings
+from tui_pacs.config import IMAGES, Settings
+
+if TYPE_CHECKING:
+    from tui_pacs.imaging.terminal import Protocol
 
 LOG_FILE = "tui-pacs.log"
 
@@ -27,6 +32,9 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-listen", action="store_true", default=argparse.SUPPRESS,
                         help="open the archive without the DICOM server (to browse an "
                              "archive that tui-pacs serve already serves)")
+    parser.add_argument("--images", choices=IMAGES, default=argparse.SUPPRESS,
+                        help="how the preview draws pictures: kitty and sixel need a terminal "
+                             "that has them (default: [ui] images, else auto: detected)")
 
 
 def run_app(args: argparse.Namespace, settings: Settings) -> int:
@@ -40,6 +48,18 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
                   file=settings.node.data / LOG_FILE)
     from tui_pacs.ui.app import PacsApp
 
-    app = PacsApp(settings, listen=not getattr(args, "no_listen", False))
+    app = PacsApp(settings, listen=not getattr(args, "no_listen", False),
+                  image_protocol=_image_protocol(getattr(args, "images", settings.ui.images)))
     app.run()
     return app.return_code or 0
+
+
+def _image_protocol(choice: str) -> Protocol:
+    """The protocol the preview draws with; auto asks the terminal now, before Textual
+    would read its answers as keys."""
+    from tui_pacs.imaging.terminal import Protocol, detect_protocol
+
+    protocol = Protocol(choice)
+    if protocol is Protocol.AUTO:
+        protocol = detect_protocol(os.environ, sys.stdin, sys.stdout)
+    return protocol

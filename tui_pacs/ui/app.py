@@ -31,12 +31,14 @@ from tui_pacs.config import ConfigError, Settings
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
 from tui_pacs.core.target import Target
+from tui_pacs.imaging.terminal import Protocol
 from tui_pacs.store.archive import ArchiveError, StoreResult
 from tui_pacs.ui import transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
 from tui_pacs.ui.failures import report_failure
+from tui_pacs.ui.graphics import load_graphics
 from tui_pacs.ui.log_handler import AppLogHandler
 from tui_pacs.ui.messages import (
     InstanceStored,
@@ -95,9 +97,13 @@ class PacsApp(App[int]):
     settings_generation: reactive[int] = reactive(0)
 
     def __init__(self, settings: Settings, *, listen: bool = True,
-                 clock: Callable[[], datetime] = datetime.now) -> None:
+                 clock: Callable[[], datetime] = datetime.now,
+                 image_protocol: Protocol = Protocol.HALFBLOCK) -> None:
         super().__init__()
         self.settings = settings
+        # How the preview draws pictures (None: half blocks); the terminal was
+        # asked before the app started, as it cannot be once the app runs.
+        self.graphics = load_graphics(image_protocol, self)
         self.backend = Backend(settings, listen=listen)
         self._studies: int | None = None
         self.clock = clock

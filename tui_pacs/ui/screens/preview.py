@@ -5,14 +5,20 @@ threads; the screen asks for the current one (latest request wins) and has
 the neighbours prefetched, so paging through a series never waits on the
 event loop. Instances come in slice order: along the slice normal when the
 geometry allows, else by InstanceNumber.
+
+Pictures are half blocks, or real pixels when the app was given a graphics
+protocol (``ui.graphics``): then the windowed picture is fetched and scaled
+to the view's cells in threads too, and textual-image's widget draws it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from PIL import Image
 from rich.align import Align
 from textual import events, work
 from textual.app import ComposeResult
@@ -22,12 +28,14 @@ from textual.widgets import Footer, Static
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level, display_value
 from tui_pacs.imaging.errors import UnsupportedImage
-from tui_pacs.imaging.geometry import slice_order
+from tui_pacs.imaging.geometry import Placement, slice_order
 from tui_pacs.imaging.service import FrameRequest, RenderedFrame
 from tui_pacs.imaging.window import WindowChoice, WindowState
+from tui_pacs.ui.graphics import fit_to_cells
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.tags import TagsScreen
+from tui_pacs.ui.widgets.picture_view import PictureView
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 
@@ -64,7 +72,10 @@ async def series_slices(archive, series_uid: str) -> list[Slice]:
 
 
 class ImageView(Static):
-    """The picture, centred in whatever room the screen gives it."""
+    """The picture in half blocks, centred in whatever room the screen gives it."""
+
+    def show_message(self, message: str) -> None:
+        self.update(Align.center(message, vertical="middle"))
 
 
 class PreviewScreen(PacsScreen):
@@ -106,7 +117,11 @@ class PreviewScreen(PacsScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SECTION)
         yield Static("", id="overlay-top", classes="title", markup=False)
-        yield ImageView("", id="image")
+        graphics = self.pacs.graphics
+        if graphics is None:
+            yield ImageView("", id="image")
+        else:
+            yield PictureView(graphics.widget, id="image")
         yield Static("", id="overlay-bottom", classes="overlay", markup=False)
         yield TransfersView()
         yield Footer()
@@ -133,7 +148,7 @@ class PreviewScreen(PacsScreen):
     def request(self, position: int | None = None, frame: int | None = None) -> FrameRequest:
         """What to render: an image of the series (this one), a frame, the window chosen."""
         slice_ = self.slices[self.position if position is None else position]
-        view = self.query_one(ImageView)
+        view = self._view()
         return FrameRequest(slice_.path, frame=self.frame if frame is None else frame,
                             cols=max(1, view.size.width), rows=max(1, view.size.height),
                             window=self.window)
@@ -148,15 +163,26 @@ class PreviewScreen(PacsScreen):
     async def _draw(self, request: FrameRequest) -> None:
         try:
             rendered = await self.backend.imaging.render(request)
+            fitted = await self._fit(request, rendered) if self.pacs.graphics else None
         except UnsupportedImage as exc:
             self._show_error(str(exc))
             return
         self._error = ""
         self.rendered = rendered
         self.windows = rendered.windows
-        self.query_one(ImageView).update(Align.center(rendered.renderable,
-                                                      vertical="middle"))
+        if fitted is None:
+            self.query_one(ImageView).update(Align.center(rendered.renderable,
+                                                          vertical="middle"))
+        else:
+            self.query_one(PictureView).show_picture(*fitted)
         self._update_overlay()
+
+    async def _fit(self, request: FrameRequest,
+                   rendered: RenderedFrame) -> tuple[Image.Image, Placement]:
+        """The full-size windowed picture scaled to the view, for a graphics widget."""
+        pixels = await self.backend.imaging.picture(request)
+        return await asyncio.to_thread(fit_to_cells, pixels, rendered.pixel_aspect,
+                                       request.cols, request.rows, self.pacs.graphics.cell)
 
     def _prefetch(self) -> None:
         """The next frames of this image (a cine), then the images around it."""
@@ -172,8 +198,12 @@ class PreviewScreen(PacsScreen):
     def _show_error(self, message: str) -> None:
         self._error = message
         self.rendered = None
-        self.query_one(ImageView).update(Align.center(message, vertical="middle"))
+        self._view().show_message(message)
         self._update_overlay()
+
+    def _view(self) -> ImageView | PictureView:
+        """The picture's room: half blocks or a graphics widget."""
+        return self.query_one("#image")  # type: ignore[return-value]
 
     def _update_overlay(self) -> None:
         top = [self.context] if self.context else []
