@@ -638,23 +638,32 @@ class TunedServer(ThreadedAssociationServer):
         self.on_association_end = on_association_end
         self.service_overrides = dict(service_overrides or {})
         self.max_waiting = max_waiting
+        # Connections in the order they were accepted (a dict as an ordered set),
+        # until they ask for an association or end: their threads start in no
+        # particular order, so the accept loop keeps the order itself.
+        self._accepted: dict[socket.socket, None] = {}
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._close_longest_waiting()
+        self._accepted[request] = None
         super().process_request(request, client_address)
 
     def _close_longest_waiting(self) -> None:
         """Make room for one more connection waiting for its association request."""
-        waiting = [a for a in self.ae.active_associations
-                   if a.is_acceptor and getattr(a.requestor, "primitive", None) is None]
-        for assoc in waiting[:max(0, len(waiting) - self.max_waiting + 1)]:
-            sock = getattr(assoc.dul.socket, "socket", None)
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)  # its DUL sees the end at once
-                except OSError:
-                    pass  # already gone
+        asked = set()
+        for assoc in self.ae.active_associations:
+            if assoc.is_acceptor and getattr(assoc.requestor, "primitive", None) is not None:
+                asked.add(getattr(assoc.dul.socket, "socket", None))
+        for sock in [s for s in self._accepted if s in asked or s.fileno() == -1]:
+            del self._accepted[sock]
+        waiting = list(self._accepted)
+        for sock in waiting[:max(0, len(waiting) - self.max_waiting + 1)]:
+            del self._accepted[sock]
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # its DUL sees the end at once
+            except OSError:
+                pass  # already gone
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock = cast(socket.socket, self.socket)
