@@ -199,7 +199,7 @@ def identifiers(draw) -> Dataset:
             value = draw(st.binary(max_size=20))
         try:
             ds.add(DataElement(tag_for_keyword(keyword), vr, value))
-        except (UnicodeDecodeError, ValueError, TypeError):
+        except (UnicodeDecodeError, ValueError, TypeError, OverflowError):
             pass  # pydicom will not build this element; a peer could, but not via pydicom
     if draw(st.booleans()):  # a private block, echoed back as sent
         ds.add(DataElement(0x00090010, "LO", draw(text_values)))
@@ -236,6 +236,19 @@ def test_any_find_identifier_gets_a_response_or_a_status(identifier, implicit, m
                             is_implicit_VR=implicit, is_little_endian=True)
     assert response.QueryRetrieveLevel == query.level.value
     assert query.level.unique_key in response
+
+
+def test_a_key_whose_value_cannot_be_converted_is_matched_as_sent():
+    """Found by the test above: SeriesNumber sent as "INFINITY" (implicit VR makes
+    it IS) stays raw in pydicom; it is matched as sent, so it matches nothing."""
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "PATIENT"
+    identifier.add(DataElement(tag_for_keyword("SeriesNumber"), "AE", "INFINITY"))
+    decoded = decode(io.BytesIO(encode(identifier, implicit=True)), True, True, False)
+    query = parse_find(decoded, PATIENT_ROOT)
+    assert query.level.value == "PATIENT"
+    returned = [key.tag for key in query.returns]
+    assert tag_for_keyword("SeriesNumber") in returned
 
 
 # --- C-FIND matching over the wire -------------------------------------------------

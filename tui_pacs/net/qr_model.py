@@ -33,8 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pynetdicom import sop_class
@@ -142,7 +142,7 @@ def parse_find(identifier: Dataset, model: InformationModel) -> FindQuery:
         tag = int(elem.tag)
         if tag in (QUERY_RETRIEVE_LEVEL, SPECIFIC_CHARACTER_SET):
             continue
-        keyword = elem.keyword
+        keyword = keyword_for_tag(tag)
         if keyword in usable:
             vr = ATTRIBUTES_BY_KEYWORD[keyword].vr
             matchers[keyword] = parse_match(_text(elem), vr)
@@ -211,7 +211,7 @@ _INDEXED_KEYWORDS: dict[Level, frozenset[str]] = {
 }
 
 
-def _elements(identifier: Dataset) -> Iterator[DataElement]:
+def _elements(identifier: Dataset) -> Iterator[DataElement | RawDataElement]:
     for tag in identifier.keys():
         if tag.group in (0x0000, 0x0002):
             continue
@@ -221,11 +221,15 @@ def _elements(identifier: Dataset) -> Iterator[DataElement]:
             yield identifier.get_item(tag)  # type: ignore[misc]
 
 
-def _text(elem: DataElement | Any) -> str:
-    """A query value as text (multiple values joined by backslashes)."""
+def _text(elem: DataElement | RawDataElement | None) -> str:
+    """A query value as text (multiple values joined by backslashes). A value
+    pydicom could not convert (an IS of "INFINITY") is matched as the bytes
+    say, so it matches nothing rather than everything."""
     if elem is None:
         return ""
-    value = elem.value if isinstance(elem, DataElement) else elem
+    if isinstance(elem, RawDataElement):
+        return bytes(elem.value or b"").decode("latin-1").strip(" \x00")
+    value = elem.value
     if value is None or isinstance(value, (bytes, bytearray)):
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
