@@ -51,7 +51,23 @@ async def test_every_key_is_in_the_palette(seeded):
             if binding.binding.description and binding.node in (app, app.screen) \
                     and binding.enabled:
                 assert binding.binding.description in titles
-        assert {"Sort by Date", "Studies from today", "Go to Remotes"} <= titles
+        assert {"Sort by Date", "Studies from today", "Go to Remotes", "Open"} <= titles
+
+
+async def test_open_from_the_palette_drills_down(seeded):
+    from tui_pacs.ui.screens.series import SeriesScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"open")
+        await pilot.pause(0.5)
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SeriesScreen)
 
 
 async def test_palette_runs_a_command(seeded):

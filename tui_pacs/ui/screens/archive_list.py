@@ -128,6 +128,11 @@ class ArchiveListScreen(PacsScreen):
     def open_row(self, row: Row) -> None:
         """Enter on a row: show what it holds."""
 
+    def action_open(self) -> None:
+        row = self.table.cursor_value
+        if row is not None:
+            self.open_row(row)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":  # the first screen of a section has nowhere to go back to
             return self.app.screen_stack[0] is not self
@@ -239,6 +244,9 @@ class ArchiveListScreen(PacsScreen):
         self.sort_by(event.key, descending=not self.descending if same else False)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
+        # Enter is the table's key, which the palette does not list by itself.
+        yield PaletteEntry("Open", f"key: enter, what the selected {self.NOUN[0]} holds",
+                           self.action_open)
         for column in self.COLUMNS:
             title = column.title
             yield PaletteEntry(f"Sort by {title}", f"order the {self.NOUN[1]} by {title}",
