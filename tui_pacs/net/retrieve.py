@@ -32,6 +32,7 @@ from tui_pacs.core.remote import (
     RetrieveReport,
 )
 from tui_pacs.net.association import Cancellation, Session, open_association, when_busy_retry
+from tui_pacs.net.bridge import LoopBridge, LoopGone
 from tui_pacs.net.context import INDEX_TIMEOUT
 from tui_pacs.net.get_plan import PARALLEL_ASSOCIATIONS, GetPlan, Piece, plan_get
 from tui_pacs.net.get_run import GetRun
@@ -98,7 +99,8 @@ def move(session: Session, request: RetrieveRequest, destination: str, own: OwnN
         if listener is not None:
             listener.stop()
     observed = receiver if listener is not None else None
-    held = _held(own, request) if own is not None and observed is None else None
+    sent = tally.progress.completed + tally.progress.warning
+    held = _held(own, request) if own is not None and observed is None and sent else None
     problem = _move_diagnosis(session, outcome, tally.progress, destination, own,
                               connection, observed, held)
     return _report(session, "C-MOVE", destination, outcome, tally.progress, observed,
@@ -195,10 +197,11 @@ def _held(own: OwnNode, request: RetrieveRequest) -> int | None:
     """How many instances of ``request`` the archive holds after a move that the
     node already listening received (another process, perhaps not this
     archive's node); None when the keys cannot be asked of the index."""
+    archive = own.archive
     try:
-        matchers = matchers_from_keys(request.keys)
-        return own.archive.count_blocking(Level.IMAGE, matchers, INDEX_TIMEOUT)
-    except (UnknownKey, TimeoutError):
+        query = archive.index.count(Level.IMAGE, matchers_from_keys(request.keys))
+        return LoopBridge(archive.loop).run(query, INDEX_TIMEOUT)
+    except (UnknownKey, LoopGone):
         return None
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tui_pacs.config import StorageConfig
-from tui_pacs.core.matching import Matcher, exact
+from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
@@ -282,11 +282,10 @@ class Archive:
         by PatientID, issuer, name and birth date, say)."""
         return await self._writer.delete(level, exact(keys))
 
-    def count_blocking(self, level: Level, matchers: dict[str, Matcher],
-                       timeout: float) -> int:
-        """``index.count`` from a worker thread (the index lives on the archive's loop)."""
-        query = self.index.count(level, matchers)
-        return asyncio.run_coroutine_threadsafe(query, self._loop).result(timeout)
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the index lives on, for worker threads that ask it."""
+        return self._loop
 
     def path_of(self, stored: StoredFile | str) -> Path:
         relpath = stored.path if isinstance(stored, StoredFile) else stored
