@@ -498,15 +498,14 @@ class _GroupCommitter:
             return int(known[0])
         pkey = (r.patient_id, r.issuer_of_patient_id, r.patient_name, r.patient_birth_date)
         if pkey not in patients:
-            patients[pkey] = _returning_id(conn, """
+            patients[pkey] = _returning_id(conn, f"""
                 INSERT INTO patients (patient_id, issuer, patient_name, patient_name_fold,
                                       birth_date, sex)
                 VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (patient_id, issuer, patient_name, birth_date)
-                DO UPDATE SET sex = CASE WHEN ? THEN excluded.sex ELSE sex END
+                DO UPDATE SET sex = {"excluded.sex" if replacing else "sex"}
                 RETURNING id""",
-                (*pkey[:3], fold(r.patient_name), r.patient_birth_date, r.patient_sex,
-                 replacing))
+                (*pkey[:3], fold(r.patient_name), r.patient_birth_date, r.patient_sex))
         values = (r.study_date, r.study_time, r.accession_number, r.study_id,
                   r.study_description, r.referring_physician_name,
                   fold(r.referring_physician_name), now)
@@ -529,21 +528,16 @@ class _GroupCommitter:
     def _series(self, r: InstanceRecord, study_ref: int, replacing: bool) -> int:
         """The series row of ``r``: kept as first indexed, unless ``r`` replaces an
         instance (then its values win)."""
-        return _returning_id(self._conn, """
+        # A no-op update when kept: RETURNING needs the conflict row "updated".
+        update = _SERIES_FROM_NEW if replacing else "modality = modality"
+        return _returning_id(self._conn, f"""
             INSERT INTO series (study_ref, series_uid, modality, series_number,
                 description, body_part, series_date, series_time)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (series_uid) DO UPDATE SET
-                modality = CASE WHEN ? THEN excluded.modality ELSE modality END,
-                series_number = CASE WHEN ? THEN excluded.series_number
-                                     ELSE series_number END,
-                description = CASE WHEN ? THEN excluded.description ELSE description END,
-                body_part = CASE WHEN ? THEN excluded.body_part ELSE body_part END,
-                series_date = CASE WHEN ? THEN excluded.series_date ELSE series_date END,
-                series_time = CASE WHEN ? THEN excluded.series_time ELSE series_time END
+            ON CONFLICT (series_uid) DO UPDATE SET {update}
             RETURNING id""",
             (study_ref, r.series_uid, r.modality, r.series_number, r.series_description,
-             r.body_part_examined, r.series_date, r.series_time, *[replacing] * 6))
+             r.body_part_examined, r.series_date, r.series_time))
 
     # --- deletes ------------------------------------------------------------------
 
@@ -592,6 +586,11 @@ class _Transaction:
             self._conn.execute("COMMIT")
         else:
             self._conn.execute("ROLLBACK")
+
+
+# The series values a replacing instance brings (column names, never input).
+_SERIES_FROM_NEW = ", ".join(f"{column} = excluded.{column}" for column in (
+    "modality", "series_number", "description", "body_part", "series_date", "series_time"))
 
 
 def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
