@@ -54,33 +54,31 @@ async def test_every_key_is_in_the_palette(seeded):
         assert {"Sort by Date", "Studies from today", "Go to Remotes", "Open"} <= titles
 
 
+async def run_from_the_palette(pilot, command: str) -> None:
+    """Open the command palette, type ``command`` and run the first hit."""
+    await settle(pilot)
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await pilot.press(*command)
+    await pilot.pause(0.5)
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 async def test_open_from_the_palette_drills_down(seeded):
     from tui_pacs.ui.screens.series import SeriesScreen
 
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        await pilot.press(*"open")
-        await pilot.pause(0.5)
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await run_from_the_palette(pilot, "open")
         assert isinstance(app.screen, SeriesScreen)
 
 
 async def test_palette_runs_a_command(seeded):
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        await pilot.press(*"sort by patient name")
-        await pilot.pause(0.5)
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await run_from_the_palette(pilot, "sort by patient name")
         names = column(app, "PatientName")
         assert names == sorted(names)
         assert app.screen.order_by == "PatientName"
