@@ -6,13 +6,14 @@ shows the message, the JSON format adds each field as a key.
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.handlers
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import Queue
+
+from tui_pacs.core.text import json_text, printable
 
 _HANDLER_NAME = "tui-pacs-log"
 # The app's log file: rotated at this size, this many old files kept.
@@ -21,11 +22,15 @@ FILE_BACKUPS = 3
 
 
 class TextFormatter(logging.Formatter):
+    """One line per record, read on a terminal (``tail -f``, journalctl): what a
+    peer chose (AE titles, values, error comments) shows its control
+    characters and cannot start a line that looks like a record of its own."""
+
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
-        text = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        text = f"{stamp} {record.levelname:<7} {printable(record.getMessage())}"
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + printable(self.formatException(record.exc_info), keep="\n")
         return text
 
 
@@ -41,7 +46,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json_text(entry, default=str)
 
 
 def configure(debug: bool = False, json_format: bool = False, file: Path | None = None) -> None:

@@ -12,7 +12,13 @@ import sys
 
 from tui_pacs import __version__
 from tui_pacs.cli import app, archive_commands, check, client_commands, serve, show
-from tui_pacs.cli.context import EXIT_INTERNAL, CliError, common_options, load_settings_or_exit
+from tui_pacs.cli.context import (
+    EXIT_INTERNAL,
+    CliError,
+    common_options,
+    load_settings_or_exit,
+    say,
+)
 
 COMMAND_MODULES = [archive_commands, show, client_commands, serve, check, app]
 
@@ -43,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args, settings) or 0)
     except CliError as exc:
-        print(f"tui-pacs: {exc}", file=sys.stderr)
+        say(f"tui-pacs: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("tui-pacs: interrupted", file=sys.stderr)
+        say("tui-pacs: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `tui-pacs ls | head`: the reader left; that is not an error.
@@ -55,6 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"tui-pacs: internal error: {type(exc).__name__}: {exc} "
+        say(f"tui-pacs: internal error: {type(exc).__name__}: {exc} "
               "(run again with --debug for details)", file=sys.stderr)
         return EXIT_INTERNAL

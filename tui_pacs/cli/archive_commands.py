@@ -14,6 +14,7 @@ from tui_pacs.cli.context import (
     CliError,
     print_json,
     run_async,
+    say,
     stderr_is_terminal,
 )
 from tui_pacs.config import Settings
@@ -96,7 +97,7 @@ async def open_archive(settings: Settings, *, must_exist: bool = False) -> Async
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
-    from tui_pacs.cli.output import ProgressBar
+    from tui_pacs.cli.output import ProgressBar, say_on_stderr
     from tui_pacs.store.importer import import_files, iter_files
 
     progress = ProgressBar("importing", eta=True) if stderr_is_terminal() else None
@@ -107,10 +108,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         if outcome not in ("imported", "duplicate", "skipped"):
             failures_shown += 1
             line = f"failed: {path}: {outcome}"
-            if progress:
-                progress.console.print(line, markup=False, highlight=False)
-            else:
-                print(line, file=sys.stderr)
+            say_on_stderr(line, progress)
         if progress:
             progress.advance()
 
@@ -126,7 +124,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                     progress.stop()
 
     report = run_async(go)
-    print(report.summary())
+    say(report.summary())
     return EXIT_FAILED if report.failures else 0
 
 
@@ -163,7 +161,7 @@ def run_ls(args: argparse.Namespace, settings: Settings) -> int:
 
         print_rows(rows, DEFAULT_COLUMNS[level])
         if sys.stdout.isatty():
-            print(level.counted(len(rows)))
+            say(level.counted(len(rows)))
     return 0
 
 
@@ -186,7 +184,8 @@ def run_dump(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(to_json_model(ds, path.resolve().as_uri()))
     else:
-        print(format_lines(list(dump_lines(ds))))
+        for line in format_lines(list(dump_lines(ds))):
+            say(line)
     return 0
 
 
@@ -236,6 +235,6 @@ def run_rm(args: argparse.Namespace, settings: Settings) -> int:
     result = run_async(go)
     if not result.instances:
         raise CliError(f"nothing removed: no {level.label} with {level.unique_key} {value!r}")
-    print(f"removed {result.instances} instance(s), {result.series} series, "
+    say(f"removed {result.instances} instance(s), {result.series} series, "
           f"{result.studies} study(ies), {result.patients} patient(s)")
     return 0

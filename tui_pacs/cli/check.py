@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import time
 
-from tui_pacs.cli.context import EXIT_FAILED, CliError, run_async, stderr_is_terminal
+from tui_pacs.cli.context import EXIT_FAILED, CliError, run_async, say, stderr_is_terminal
 from tui_pacs.config import Settings
 
 # Findings listed per kind unless --all.
@@ -64,10 +64,10 @@ async def _check(args: argparse.Namespace, settings: Settings) -> int:
         plan = RepairPlan.of(report)
         if not args.repair:
             if report.ok:
-                print("the index and the files agree")
+                say("the index and the files agree")
                 return 0
             if not plan.empty:
-                print(f"`tui-pacs check --repair` would {_plan_summary(plan)}")
+                say(f"`tui-pacs check --repair` would {_plan_summary(plan)}")
             return EXIT_FAILED
         return await _repair(archive, report, plan)
 
@@ -76,14 +76,14 @@ async def _repair(archive, report, plan) -> int:
     from tui_pacs.store.check import repair
 
     if plan.empty:
-        print("nothing to repair" + ("" if report.ok else
+        say("nothing to repair" + ("" if report.ok else
                                      "; the problems above are left for you to decide"))
         return 0 if report.ok else EXIT_FAILED
-    print(f"repairing: will {_plan_summary(plan)}")
-    result = await repair(archive, plan, on_step=lambda finding, outcome: print(
+    say(f"repairing: will {_plan_summary(plan)}")
+    result = await repair(archive, plan, on_step=lambda finding, outcome: say(
         f"  {finding.path}: {outcome}"))
     remaining = len(plan.leave) + len(result.failed) + len(report.index_errors)
-    print(f"repaired: {result.reindexed} re-indexed, {result.dropped} dropped; "
+    say(f"repaired: {result.reindexed} re-indexed, {result.dropped} dropped; "
           f"{remaining} problem(s) left")
     return 0 if not remaining else EXIT_FAILED
 
@@ -99,29 +99,29 @@ def _print_report(report, seconds: float, show_all: bool) -> None:
     from tui_pacs.store.check import Kind
 
     index = "ok" if not report.index_errors else "DAMAGED"
-    print(f"checked {_count(report.instances, 'index row')} and "
+    say(f"checked {_count(report.instances, 'index row')} and "
           f"{_count(report.files, 'file')} in {seconds:.1f} s; SQLite quick_check: {index}")
     for line in report.index_errors[:SHOWN if not show_all else None]:
-        print(f"  {line}")
+        say(f"  {line}")
     if report.index_errors:
-        print("  the index file is damaged: restore index.sqlite from a backup, or move it "
+        say("  the index file is damaged: restore index.sqlite from a backup, or move it "
               "aside and run `tui-pacs check --repair` to rebuild it from the files")
     if report.unsettled or report.temporary:
-        print(f"not checked: {_count(report.unsettled, 'row')} of stores or deletes in "
+        say(f"not checked: {_count(report.unsettled, 'row')} of stores or deletes in "
               f"progress, {_count(report.temporary, 'file')} being received in tmp/")
     for kind in Kind:
         findings = report.of(kind)
         if not findings:
             continue
-        print(f"{kind.title} ({len(findings)}):")
+        say(f"{kind.title} ({len(findings)}):")
         for finding in findings[:None if show_all else SHOWN]:
             uid = f" ({finding.sop_uid})" if finding.sop_uid else ""
             detail = f": {finding.detail}" if finding.detail else ""
-            print(f"  {finding.path}{uid}{detail}")
+            say(f"  {finding.path}{uid}{detail}")
         if len(findings) > SHOWN and not show_all:
-            print(f"  ... and {len(findings) - SHOWN} more (--all lists every one)")
+            say(f"  ... and {len(findings) - SHOWN} more (--all lists every one)")
     if report.of(Kind.MISMATCH) or report.of(Kind.UNREADABLE):
-        print("files that disagree with the index or cannot be read are left as they are: "
+        say("files that disagree with the index or cannot be read are left as they are: "
               "send the instance again, or remove it with `tui-pacs rm --instance UID`")
 
 

@@ -21,6 +21,7 @@ from tui_pacs.cli.context import (
     CliError,
     print_json,
     run_async,
+    say,
     stderr_is_terminal,
 )
 from tui_pacs.config import Settings
@@ -168,9 +169,9 @@ def _keys(args: argparse.Namespace) -> dict[str, str]:
 
 def report_failure(what: str, problem: Diagnosis) -> int:
     """Print what failed and the advice; return the exit status of its class."""
-    print(f"tui-pacs: {what}: {problem.summary}", file=sys.stderr)
+    say(f"tui-pacs: {what}: {problem.summary}", file=sys.stderr)
     for line in problem.advice:
-        print(f"  {line}", file=sys.stderr)
+        say(f"  {line}", file=sys.stderr)
     return problem.failure.exit_code
 
 
@@ -185,21 +186,21 @@ def run_echo(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings, args)
     target = _target(client, args.target)
     report = run_async(lambda: client.echo(target, args.count, timeout=args.timeout))
-    print(f"C-ECHO {report.calling_aet} -> {target}")
+    say(f"C-ECHO {report.calling_aet} -> {target}")
     if report.connection is not None:
         c = report.connection
         resolved = f"{c.address}, " if c.address != target.host else ""
-        print(f"  {resolved}connected in {_ms(c.connect_seconds)}, association accepted in "
+        say(f"  {resolved}connected in {_ms(c.connect_seconds)}, association accepted in "
               f"{_ms(c.associate_seconds)} ({c.remote_implementation or 'unnamed'}, "
               f"max PDU {c.remote_max_pdu or 'unlimited'})")
     for number, echo in enumerate(report.echoes, start=1):
         outcome = "success" if echo.ok else (
             f"status 0x{echo.status:04X}" if echo.status is not None else "no response")
-        print(f"  echo {number}: {outcome} in {_ms(echo.seconds)}")
+        say(f"  echo {number}: {outcome} in {_ms(echo.seconds)}")
     if report.diagnosis is not None:
         return report_failure(f"echo {target.address} failed", report.diagnosis)
     times = [e.seconds for e in report.echoes]
-    print(f"{len(times)} of {args.count} succeeded; round trip min/avg/max "
+    say(f"{len(times)} of {args.count} succeeded; round trip min/avg/max "
           f"{_ms(min(times))} / {_ms(sum(times) / len(times))} / {_ms(max(times))}")
     return 0
 
@@ -229,7 +230,7 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     count = 0
 
     def header() -> None:
-        print("\t".join(LABELS.get(c, c) for c in columns), flush=True)
+        say("\t".join(LABELS.get(c, c) for c in columns), flush=True)
 
     async def collect() -> None:
         nonlocal count
@@ -238,7 +239,7 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
                 if streaming:
                     if not count:
                         header()
-                    print("\t".join(display_value(c, row.get(c)) for c in columns), flush=True)
+                    say("\t".join(display_value(c, row.get(c)) for c in columns), flush=True)
                 else:
                     rows.append(row)
                 count += 1
@@ -258,7 +259,7 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     elif not count:
         header()
     limited = " (--limit reached)" if args.limit and count >= args.limit else ""
-    print(f"{level.counted(count)} on {target.aet}{limited} in "
+    say(f"{level.counted(count)} on {target.aet}{limited} in "
           f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
 
@@ -311,11 +312,11 @@ def _retrieve(args: argparse.Namespace, settings: Settings, service: str) -> int
         raise CliError(str(exc), EXIT_USAGE) from None
     except RemoteFailure as exc:
         return report_failure(f"{service} from {args.target} failed", exc.diagnosis)
-    print(retrieve_summary(report))
+    say(retrieve_summary(report))
     for uid in report.failed_instances[:10]:
-        print(f"  failed: {uid}", file=sys.stderr)
+        say(f"  failed: {uid}", file=sys.stderr)
     if len(report.failed_instances) > 10:
-        print(f"  ... and {len(report.failed_instances) - 10} more", file=sys.stderr)
+        say(f"  ... and {len(report.failed_instances) - 10} more", file=sys.stderr)
     if report.diagnosis is not None:
         return report_failure(f"{report.service} from {report.target.address}",
                               report.diagnosis)
@@ -351,17 +352,14 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     if bool(archived) == bool(args.paths):
         raise CliError("say what to send: files and directories, or one of --patient, "
                        "--study, --series", EXIT_USAGE)
-    from tui_pacs.cli.output import ProgressBar
+    from tui_pacs.cli.output import ProgressBar, say_on_stderr
 
     bar = ProgressBar("sending", eta=True) if stderr_is_terminal() else None
 
     def on_progress(progress: SendProgress) -> None:
         if not progress.ok:
             line = f"failed: {progress.source}: {progress.detail}"
-            if bar:
-                bar.console.print(line, markup=False, highlight=False)
-            else:
-                print(line, file=sys.stderr)
+            say_on_stderr(line, bar)
         if bar:
             bar.update(progress.done, progress.total)
 
@@ -394,12 +392,12 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
         line += f", {report.warnings} stored with a warning"
     if report.associations > 1:
         line += f"; {report.associations} associations (more than 128 presentation contexts)"
-    print(line)
+    say(line)
     if report.decompressed:
-        print(f"{report.decompressed} instance(s) were decompressed before sending: the "
+        say(f"{report.decompressed} instance(s) were decompressed before sending: the "
               "remote accepts only uncompressed data for them")
     if report.cancelled:
-        print("cancelled before the end", file=sys.stderr)
+        say("cancelled before the end", file=sys.stderr)
     return 0 if report.ok else EXIT_FAILED
 
 
@@ -415,13 +413,13 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
         async with open_archive(settings) as archive:
             client = _client(settings, args, archive)
             target = _target(client, args.target)
-            print(f"doctor: {client.calling_aet} -> {target}")
+            say(f"doctor: {client.calling_aet} -> {target}")
             async with aclosing(client.doctor(target, timeout=args.timeout)) as checks:
                 async for check in checks:
-                    print(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
+                    say(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
                           flush=True)
                     for line in check.advice:
-                        print(f"  {'':<8} {'':<22} {line}", flush=True)
+                        say(f"  {'':<8} {'':<22} {line}", flush=True)
                     if check.state is CheckState.FAIL and not first_failure:
                         first_failure.append(check)
 

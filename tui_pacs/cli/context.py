@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from tui_pacs.config import ConfigError, Settings, load_settings
+from tui_pacs.core.text import json_text, printable
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -53,7 +53,7 @@ def load_settings_or_exit(args: argparse.Namespace) -> Settings:
     try:
         settings = load_settings(getattr(args, "config", None))
     except ConfigError as exc:
-        print(f"tui-pacs: {exc}", file=sys.stderr)
+        say(f"tui-pacs: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
     data = getattr(args, "data", None)
     return settings.with_node(data=Path(data).expanduser() if data else None)
@@ -74,9 +74,16 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(make())  # type: ignore[arg-type]
 
 
+def say(text: object = "", *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print one line for a person (stdout, or ``file``), with any control
+    character a file or a peer slipped into it made visible (tabs kept: they
+    separate the columns of piped output)."""
+    print(printable(text, keep="\t"), file=file, flush=flush)
+
+
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    """JSON on stdout: values exact, escaped so that no terminal acts on them."""
+    sys.stdout.write(json_text(value, indent=2) + "\n")
 
 
 def stderr_is_terminal() -> bool:

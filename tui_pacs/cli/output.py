@@ -9,7 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tui_pacs.cli.context import say
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, LABELS, display_value
+from tui_pacs.core.text import printable
 
 
 def stdout_console() -> Console:
@@ -25,9 +27,9 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str],
     """Rows keyed by DICOM keyword as a table of the given columns."""
     if not sys.stdout.isatty():
         # Tab-separated for scripts: header, then one line per row.
-        print("\t".join(LABELS.get(c, c) for c in columns))
+        say("\t".join(LABELS.get(c, c) for c in columns))
         for row in rows:
-            print("\t".join(display_value(c, row.get(c)) for c in columns))
+            say("\t".join(display_value(c, row.get(c)) for c in columns))
         return
     console = stdout_console()
     console.print(table_of(rows, columns, console.width, title))
@@ -134,3 +136,11 @@ class ProgressBar:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def say_on_stderr(line: str, bar: ProgressBar | None) -> None:
+    """A line on stderr (a failure among many), above the progress bar if one is shown."""
+    if bar:
+        bar.console.print(printable(line), markup=False, highlight=False)
+    else:
+        say(line, file=sys.stderr)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui_pacs.cli.context import EXIT_FAILED, EXIT_USAGE, CliError, run_async
+from tui_pacs.cli.context import EXIT_FAILED, EXIT_USAGE, CliError, run_async, say
 from tui_pacs.config import Settings
 from tui_pacs.imaging.presets import PRESET_NAMES, find_preset
 
@@ -90,13 +90,13 @@ def run_show(args: argparse.Namespace, settings: Settings) -> int:
     if args.png:
         _write_png(pixels, args.png)
         if str(args.png) != "-":
-            print(f"wrote {args.png} ({pixels.shape[1]}x{pixels.shape[0]} "
+            say(f"wrote {args.png} ({pixels.shape[1]}x{pixels.shape[0]} "
                   f"{'RGB' if pixels.ndim == 3 else 'grayscale'}"
                   f"{', ' + state.current.describe() if state.current else ''})")
         return 0
     _draw(pixels, prepared.attributes.pixel_aspect, args)
     for line in _caption(args.target, image, args.frame, state):
-        print(line)
+        say(line)
     return 0
 
 
@@ -241,4 +241,4 @@ def _caption(name: str, image: DicomImage, frame: int, state: WindowState) -> li
 
 
 def _note(message: str) -> None:
-    print(f"tui-pacs: note: {message}", file=sys.stderr)
+    say(f"tui-pacs: note: {message}", file=sys.stderr)

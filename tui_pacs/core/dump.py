@@ -15,6 +15,8 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from tui_pacs.core.text import printable
+
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 MAX_VALUE_CHARS = 64
 # Values longer than this are left out of --json and named by a BulkDataURI.
@@ -23,6 +25,9 @@ BULK_THRESHOLD = 1024
 
 @dataclass(frozen=True)
 class DumpLine:
+    """One element as shown: ``value`` and ``private_creator`` are display text,
+    control characters made visible; ``element`` keeps the exact value."""
+
     depth: int
     tag: BaseTag
     vr: str
@@ -57,14 +62,14 @@ def _element_lines(ds: Dataset, depth: int) -> Iterator[DumpLine]:
         if elem.VR == "SQ":
             items = elem.value or []
             yield DumpLine(depth, elem.tag, "SQ", name, f"{len(items)} item(s)",
-                           None, creator, is_sequence=True, element=elem)
+                           None, printable(creator), is_sequence=True, element=elem)
             for number, item in enumerate(items, start=1):
                 yield DumpLine(depth + 1, BaseTag(0xFFFEE000), "", f"Item {number}", "",
                                None, is_item=True)
                 yield from _element_lines(item, depth + 2)
         else:
             yield DumpLine(depth, elem.tag, elem.VR or "UN", name, value_text(elem),
-                           _length(elem), creator, element=elem)
+                           _length(elem), printable(creator), element=elem)
 
 
 def _elements(ds: Dataset) -> Iterator[DataElement]:
@@ -103,7 +108,8 @@ def _name(elem: DataElement, creator: str) -> str:
 
 
 def value_text(elem: DataElement, limit: int = MAX_VALUE_CHARS) -> str:
-    """The value, shortened: binary as a byte count, long text cut with an ellipsis."""
+    """The value for display on one line: binary as a byte count, long text cut
+    with an ellipsis, control characters made visible."""
     value = elem.value
     if elem.tag == 0x7FE00010:
         if getattr(elem, "is_undefined_length", False):
@@ -118,14 +124,17 @@ def value_text(elem: DataElement, limit: int = MAX_VALUE_CHARS) -> str:
         text = "\\".join(str(v) for v in value)
     else:
         text = str(value)
-    text = text.replace("\r", " ").replace("\n", " ")
+    # A line break in a text value (LT, ST, UT) reads as a space on one line.
+    text = printable(text.replace("\r\n", " ").replace("\n", " "))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
 
 
 def full_value_text(elem: DataElement) -> str:
-    """The whole value as text (for copying), binary as hex."""
+    """The whole value as text, exact (for copying raw), binary as hex.
+
+    Not for display: it keeps any control characters the file holds."""
     value = elem.value
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
@@ -143,7 +152,7 @@ def _length(elem: DataElement) -> int | None:
     return None
 
 
-def format_lines(lines: list[DumpLine]) -> str:
+def format_lines(lines: list[DumpLine]) -> list[str]:
     """The dump as plain text, one element per line."""
     out = []
     for line in lines:
@@ -154,7 +163,7 @@ def format_lines(lines: list[DumpLine]) -> str:
         creator = f" [{line.private_creator}]" if line.private_creator else ""
         value = f"  {line.value}" if line.value else ""
         out.append(f"{indent}{line.tag_text} {line.vr:2} {line.name}{creator}{value}")
-    return "\n".join(out)
+    return out
 
 
 def to_json_model(ds: Dataset, bulk_data_uri: str) -> dict[str, Any]:

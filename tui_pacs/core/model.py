@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from tui_pacs.core.text import printable
+
 
 class Level(enum.Enum):
     """Query/Retrieve levels (PS3.4 C.6). IMAGE is the instance level."""
@@ -177,10 +179,11 @@ LABELS: dict[str, str] = {
 
 
 def display_value(keyword: str, value: object) -> str:
-    """A value as a table cell: dates as YYYY-MM-DD, UIDs of SOP classes by name."""
+    """A value as a table cell: dates as YYYY-MM-DD, UIDs of SOP classes by name,
+    control characters made visible (the value may come from anyone)."""
     if value is None:
         return ""
-    text = str(value)
+    text = printable(value)
     attribute = ATTRIBUTES_BY_KEYWORD.get(keyword)
     vr = attribute.vr if attribute else ""
     if vr == "DA" and len(text) == 8 and text.isdigit():
