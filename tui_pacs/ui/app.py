@@ -21,6 +21,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.theme import Theme
 from textual.timer import Timer
@@ -31,6 +32,7 @@ from tui_pacs.config import ConfigError, Settings
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
 from tui_pacs.core.target import Target
+from tui_pacs.core.text import printable
 from tui_pacs.imaging.terminal import Protocol
 from tui_pacs.store.archive import ArchiveError, StoreResult
 from tui_pacs.ui import transfer_jobs
@@ -229,6 +231,14 @@ class PacsApp(App[int]):
         return self.clock().date()
 
     # --- activity ------------------------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification of the app: what it quotes (a patient's name, a
+        peer's error comment) shows its control characters, and brackets in
+        it are text, not markup."""
+        super().notify(printable(message, keep="\n"), title=printable(title),
+                       severity=severity, timeout=timeout, markup=markup)
 
     def on_log_arrived(self, message: LogArrived) -> None:
         self.activity.add_log(message.created, message.level, message.logger, message.text)

@@ -16,6 +16,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from tui_pacs.core.dump import DumpLine, dump_lines, full_value_text
+from tui_pacs.core.text import printable
 
 # Values longer than this are read from the file only when shown or copied.
 DEFER_SIZE = 4096
@@ -48,14 +49,17 @@ class TagEntry:
             entry = entry.parent
         return chain[::-1]
 
-    def copy_text(self) -> str:
-        """The whole value, as the clipboard gets it."""
+    def copy_text(self, raw: bool = False) -> str:
+        """The whole value, as the clipboard gets it: control characters made
+        visible (pasted into a shell, a line break or an escape would act),
+        or exactly as the file holds it when ``raw``."""
         element = self.line.element
         if element is None:
             return ""
         if element.VR == "SQ":
             return self.line.value
-        return full_value_text(element)
+        text = full_value_text(element)
+        return text if raw else printable(text)
 
 
 def read_dataset(path: Path) -> Dataset:

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui_pacs.core.text import printable
+
 
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS: ClassVar = [
@@ -20,8 +22,9 @@ class ConfirmDialog(ModalScreen[bool]):
     def __init__(self, title: str, question: str, *, yes: str = "Yes", no: str = "No",
                  danger: bool = False) -> None:
         super().__init__(classes="dialog")
-        self._title = title
-        self._question = question
+        # Both may quote a patient's name or a description: shown, never acted on.
+        self._title = printable(title)
+        self._question = printable(question, keep="\n")
         self._yes = yes
         self._no = no
         self._danger = danger

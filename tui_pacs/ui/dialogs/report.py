@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual.worker import Worker
 
+from tui_pacs.core.text import printable
 from tui_pacs.ui.failures import report_failure
 
 
@@ -23,7 +24,7 @@ class ReportDialog(ModalScreen[None]):
 
     def __init__(self, title: str, lines: list[Content] | None = None) -> None:
         super().__init__(classes="dialog")
-        self._title = title
+        self._title = printable(title)
         self.lines: list[Content] = list(lines or [])
 
     def compose(self) -> ComposeResult:

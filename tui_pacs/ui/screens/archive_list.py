@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 from tui_pacs.config import Modality
 from tui_pacs.core.matching import Matcher, exact
 from tui_pacs.core.model import LABELS, Level
+from tui_pacs.core.text import printable
 from tui_pacs.store.archive import DeleteResult
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
@@ -109,7 +110,7 @@ class ArchiveListScreen(PacsScreen):
 
     def update_title(self, count: int | None = None) -> None:
         count = self.table.row_count if count is None else count
-        self.query_one("#title", Static).update("  ·  ".join(self.title_parts(count)))
+        self.query_one("#title", Static).update(printable("  ·  ".join(self.title_parts(count))))
 
     def title_parts(self, count: int | None) -> list[str]:
         # The count first: a long context is what a narrow terminal cuts.

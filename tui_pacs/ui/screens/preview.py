@@ -27,6 +27,7 @@ from textual.widgets import Footer, Static
 
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level, display_value
+from tui_pacs.core.text import printable
 from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.geometry import Placement, slice_order
 from tui_pacs.imaging.service import FrameRequest, RenderedFrame
@@ -223,8 +224,8 @@ class PreviewScreen(PacsScreen):
             bottom.append(f"{info.columns}×{info.rows} {info.photometric}")
             if info.modality:
                 top.append(info.modality)
-        self.query_one("#overlay-top", Static).update("  ·  ".join(top))
-        self.query_one("#overlay-bottom", Static).update("  ·  ".join(bottom))
+        self.query_one("#overlay-top", Static).update(printable("  ·  ".join(top)))
+        self.query_one("#overlay-bottom", Static).update(printable("  ·  ".join(bottom)))
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self.show)

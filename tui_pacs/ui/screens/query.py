@@ -27,6 +27,7 @@ from tui_pacs.core.matching import Single, ValueList
 from tui_pacs.core.model import Level
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
+from tui_pacs.core.text import printable
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.filters import BadFilter, next_date_preset
 from tui_pacs.ui.rows import ListSource, Row
@@ -158,7 +159,8 @@ class ResultsScreen(PacsScreen):
         self.table.reload(keep_cursor=True)
 
     def show_state(self, text: str) -> None:
-        self.query_one("#title", Static).update(text)
+        """The line above the results; it may quote the remote's error comment."""
+        self.query_one("#title", Static).update(printable(text))
 
     async def _mark_local(self) -> None:
         """Mark the studies (or series) this archive already holds."""
@@ -341,7 +343,8 @@ class RemoteSeriesScreen(ResultsScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SECTION)
-        yield Static(f"{describe_study(self.study)}  on  {self.target.name or self.target.aet}",
+        yield Static(printable(f"{describe_study(self.study)}  on  "
+                               f"{self.target.name or self.target.aet}"),
                      classes="title", markup=False)
         yield Static("", id="title", classes="subtitle", markup=False)
         yield self.results_table()

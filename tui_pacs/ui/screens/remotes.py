@@ -24,6 +24,7 @@ from tui_pacs import config_writer
 from tui_pacs.config import ConfigError, Modality, Settings
 from tui_pacs.core.remote import Check, CheckState, EchoReport
 from tui_pacs.core.target import Target
+from tui_pacs.core.text import printable
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.modality_form import ModalityForm
@@ -273,22 +274,23 @@ class RemotesScreen(PacsScreen):
 
 def echo_lines(report: EchoReport) -> list[Content]:
     """An echo report as the details dialog shows it."""
-    lines = [Content(f"C-ECHO {report.calling_aet} → {report.target}")]
+    lines = [Content(printable(f"C-ECHO {report.calling_aet} → {report.target}"))]
     connection = report.connection
     if connection is not None:
-        lines.append(Content(
+        # The implementation name is whatever the remote chose to send.
+        lines.append(Content(printable(
             f"connected to {connection.address} in {_ms(connection.connect_seconds)}, "
             f"association accepted in {_ms(connection.associate_seconds)} "
             f"({connection.remote_implementation or 'unnamed'}, max PDU "
-            f"{connection.remote_max_pdu or 'unlimited'})"))
+            f"{connection.remote_max_pdu or 'unlimited'})")))
     for number, echo in enumerate(report.echoes, start=1):
         outcome = "success" if echo.ok else (
             f"status 0x{echo.status:04X}" if echo.status is not None else "no response")
         lines.append(Content(f"echo {number}: {outcome} in {_ms(echo.seconds)}"))
     if report.diagnosis is not None:
         lines.append(Content.from_markup("[$text-error]✗ $summary[/]",
-                                         summary=report.diagnosis.summary))
-        lines.extend(Content(f"  {advice}") for advice in report.diagnosis.advice)
+                                         summary=printable(report.diagnosis.summary)))
+        lines.extend(Content(printable(f"  {advice}")) for advice in report.diagnosis.advice)
     return lines
 
 
@@ -302,6 +304,6 @@ _STATE_MARKUP = {
 def check_lines(check: Check) -> list[Content]:
     """One doctor check: its state, name and detail, then its advice."""
     head = Content.from_markup(f"{_STATE_MARKUP[check.state]} [b]$name[/b]  $detail",
-                               name=check.name, detail=check.detail)
-    return [head, *(Content(f"      {advice}") for advice in check.advice)]
+                               name=check.name, detail=printable(check.detail))
+    return [head, *(Content(printable(f"      {advice}")) for advice in check.advice)]
 

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static, Tree
 from textual.worker import get_current_worker
 
 from tui_pacs.core.dump import BINARY_VRS, full_value_text
+from tui_pacs.core.text import printable
 from tui_pacs.ui.datasets import (
     Difference,
     TagEntry,
@@ -46,6 +47,7 @@ class TagsScreen(PacsScreen):
         Binding("n", "next_match", "Next match", show=False),
         Binding("N", "previous_match", "Previous match", show=False),
         Binding("c", "copy", "Copy value"),
+        Binding("C", "copy(True)", "Copy raw value", show=False),
         Binding("right_square_bracket", "step(1)", "Next instance"),
         Binding("left_square_bracket", "step(-1)", "Previous instance", show=False),
         Binding("f", "only_differing", "Only ≠", show=False),
@@ -165,7 +167,7 @@ class TagsScreen(PacsScreen):
             parts.append(f"{plural(len(self.found), 'match', 'matches')}")
         if self.context:
             parts.append(self.context)
-        self.query_one("#title", Static).update("  ·  ".join(parts))
+        self.query_one("#title", Static).update(printable("  ·  ".join(parts)))
 
     # --- the element under the cursor ------------------------------------------------
 
@@ -191,7 +193,8 @@ class TagsScreen(PacsScreen):
         if element is None or line.is_sequence or element.VR in BINARY_VRS:
             value = line.value
         else:
-            value = full_value_text(element)
+            # Line breaks of a text value (LT, ST, UT) have room here.
+            value = printable(full_value_text(element), keep="\n")
         return f"{head}\n{value}"
 
     # --- actions -------------------------------------------------------------------------
@@ -223,20 +226,22 @@ class TagsScreen(PacsScreen):
     def action_collapse_all(self) -> None:
         self.tag_tree.collapse_everything()
 
-    def action_copy(self) -> None:
+    def action_copy(self, raw: bool = False) -> None:
+        """``c``: the value as shown; ``C``: exactly as the file holds it."""
         node = self.tag_tree.cursor_node
         if node is None or node.data is None or node.data.line.is_item:
             return
-        self._copy(node.data)
+        self._copy(node.data, raw)
 
     @work(thread=True, group="tags-copy", exclusive=True, exit_on_error=False)
-    def _copy(self, entry: TagEntry) -> None:
-        text = entry.copy_text()
-        self.app.call_from_thread(self._copied, entry, text)
+    def _copy(self, entry: TagEntry, raw: bool) -> None:
+        text = entry.copy_text(raw)
+        self.app.call_from_thread(self._copied, entry, text, raw)
 
-    def _copied(self, entry: TagEntry, text: str) -> None:
+    def _copied(self, entry: TagEntry, text: str, raw: bool) -> None:
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied {entry.line.name} ({plural(len(text), 'character')}).",
+        what = "the raw value of " if raw else ""
+        self.notify(f"Copied {what}{entry.line.name} ({plural(len(text), 'character')}).",
                     timeout=3)
 
     # --- search ----------------------------------------------------------------------------

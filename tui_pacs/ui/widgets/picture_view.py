@@ -8,6 +8,7 @@ from textual.containers import Container
 from textual.widget import Widget
 from textual.widgets import Static
 
+from tui_pacs.core.text import printable
 from tui_pacs.imaging.geometry import Placement
 
 
@@ -46,7 +47,7 @@ class PictureView(Container):
 
     def show_message(self, message: str) -> None:
         self._drop_picture()
-        self.message.update(message)
+        self.message.update(printable(message, keep="\n"))
         self.message.display = True
 
     def on_unmount(self) -> None:

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
+from tui_pacs.core.text import printable
 from tui_pacs.ui.transfers import Transfer
 
 # More than this many at once: the rest are summed up on one line.
@@ -28,7 +29,7 @@ class TransfersView(Vertical):
         running = self._in_flight()
         for transfer in running[:SHOWN]:
             with Horizontal(classes="transfer", id=f"transfer-{transfer.number}"):
-                yield Label(transfer.title, classes="transfer-title", markup=False)
+                yield Label(printable(transfer.title), classes="transfer-title", markup=False)
                 yield ProgressBar(total=transfer.total, show_eta=False,
                                   id=f"transfer-bar-{transfer.number}")
                 yield Label(transfer.counts, classes="transfer-counts",

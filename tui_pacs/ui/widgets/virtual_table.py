@@ -27,6 +27,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_pacs.core.model import LABELS, display_value
+from tui_pacs.core.text import printable
 from tui_pacs.ui.rows import Row, RowSource
 
 BLOCK = 100
@@ -57,8 +58,10 @@ class Column:
         return self.label or LABELS.get(self.key, self.key)
 
     def text(self, row: Row) -> str:
+        """The cell as shown; display_value makes control characters visible,
+        and so does this for what a column formats itself."""
         if self.format is not None:
-            return self.format(row)
+            return printable(self.format(row))
         return display_value(self.key, row.get(self.key))
 
 
