@@ -155,7 +155,7 @@ class PacsApp(App[int]):
         try:
             await self.backend.start(self._node_event)
         except ArchiveError as exc:
-            self.exit(return_code=1, message=f"tui-pacs: {exc}")
+            self.exit(return_code=1, message=printable(f"tui-pacs: {exc}"))
             return
         for problem in self._theme_problems:
             self.notify(problem, severity="warning")
