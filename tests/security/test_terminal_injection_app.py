@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import Dataset
 
-from tests.conftest import REPO, cli_env, run_cli
+from tests.conftest import REPO, cli_env
 from tests.dicom_factory import make_dataset, write_instance
 from tests.security.conftest import (
     HOSTILE,
@@ -26,7 +25,6 @@ from tests.security.conftest import (
     PtyReader,
     assert_no_raw,
     chunks,
-    describe,
     hostile_value,
     pty_env,
     raw_hits,
@@ -34,11 +32,11 @@ from tests.security.conftest import (
     spawn_in_pty,
     write_hostile_files,
 )
-from tests.ui.conftest import TODAY, make_app, screen_text, seed, settle
+from tests.ui.conftest import make_app, screen_text, seed, settle
 from tui_pacs.config import Settings
+from tui_pacs.ui.datasets import walk
 from tui_pacs.ui.screens.activity import ActivityScreen
 from tui_pacs.ui.screens.tags import TagsScreen
-from tui_pacs.ui.datasets import walk
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -22,6 +22,7 @@ from tui_pacs.cli.context import (
     print_json,
     run_async,
     say,
+    say_columns,
     stderr_is_terminal,
 )
 from tui_pacs.config import Settings
@@ -230,7 +231,7 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     count = 0
 
     def header() -> None:
-        say("\t".join(LABELS.get(c, c) for c in columns), flush=True)
+        say_columns((LABELS.get(c, c) for c in columns), flush=True)
 
     async def collect() -> None:
         nonlocal count
@@ -239,7 +240,7 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
                 if streaming:
                     if not count:
                         header()
-                    say("\t".join(display_value(c, row.get(c)) for c in columns), flush=True)
+                    say_columns((display_value(c, row.get(c)) for c in columns), flush=True)
                 else:
                     rows.append(row)
                 count += 1
@@ -247,17 +248,23 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
                     counter.advance()
 
     started = time.perf_counter()
+    failure = None
     try:
         with counter or nullcontext():
             run_async(collect)
     except RemoteFailure as exc:
-        return report_failure(f"find on {target.address} failed", exc.diagnosis)
+        failure = exc.diagnosis
+    # The matches that came before a failure are still the remote's answers.
     if args.json:
         print_json(rows)
     elif not streaming:
-        print_rows(rows, columns)
-    elif not count:
+        if rows or failure is None:
+            print_rows(rows, columns)
+    elif not count and failure is None:
         header()
+    if failure is not None:
+        return report_failure(f"find on {target.address} failed after {count} match(es)",
+                              failure)
     limited = " (--limit reached)" if args.limit and count >= args.limit else ""
     say(f"{level.counted(count)} on {target.aet}{limited} in "
           f"{time.perf_counter() - started:.2f} s", file=sys.stderr)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -76,9 +76,14 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
 
 def say(text: object = "", *, file: TextIO | None = None, flush: bool = False) -> None:
     """Print one line for a person (stdout, or ``file``), with any control
-    character a file or a peer slipped into it made visible (tabs kept: they
-    separate the columns of piped output)."""
-    print(printable(text, keep="\t"), file=file, flush=flush)
+    character a file or a peer slipped into it made visible."""
+    print(printable(text), file=file, flush=flush)
+
+
+def say_columns(cells: Iterable[object], *, flush: bool = False) -> None:
+    """One line of tab-separated columns on stdout, for scripts: a tab inside
+    a value is shown as ``\\x09``, so it can never make a column of its own."""
+    print("\t".join(printable(cell) for cell in cells), flush=flush)
 
 
 def print_json(value: Any) -> None:

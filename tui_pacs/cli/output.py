@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tui_pacs.cli.context import say
+from tui_pacs.cli.context import say, say_columns
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, LABELS, display_value
 from tui_pacs.core.text import printable
 
@@ -27,9 +27,9 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str],
     """Rows keyed by DICOM keyword as a table of the given columns."""
     if not sys.stdout.isatty():
         # Tab-separated for scripts: header, then one line per row.
-        say("\t".join(LABELS.get(c, c) for c in columns))
+        say_columns(LABELS.get(c, c) for c in columns)
         for row in rows:
-            say("\t".join(display_value(c, row.get(c)) for c in columns))
+            say_columns(display_value(c, row.get(c)) for c in columns)
         return
     console = stdout_console()
     console.print(table_of(rows, columns, console.width, title))
