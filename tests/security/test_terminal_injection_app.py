@@ -5,6 +5,7 @@ case (title and clipboard sequences in a file) through tmux."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import re
@@ -297,7 +298,7 @@ def test_named_case_title_and_clipboard_untouched_in_tmux(tmp_path):
         # The harness itself: the same sequences, written raw, do reach tmux.
         tmux("new-window", "-t", "sec", "-n", "control",
              "printf '\\033]0;CONTROL-TITLE\\007\\033]52;c;%s\\007READY\\n' "
-             f"{__import__('base64').b64encode(b'control text').decode()}; exec sleep 600")
+             f"{base64.b64encode(b'control text').decode()}; exec sleep 600")
         tmux.wait_for("sec:control", "READY")
         assert tmux.title("sec:control") == "CONTROL-TITLE"
         assert any("control text" in b for b in tmux.buffers()), tmux.buffers()
