@@ -37,7 +37,8 @@ from tui_pacs.ui import transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
-from tui_pacs.ui.failures import report_failure
+from tui_pacs.ui.failures import FaultReports, report_failure
+from tui_pacs.ui.fault_guard import GuardedApp
 from tui_pacs.ui.graphics import load_graphics
 from tui_pacs.ui.log_handler import AppLogHandler
 from tui_pacs.ui.messages import (
@@ -64,7 +65,7 @@ STATUS_INTERVAL = 1.0
 TERMINAL_CHECK_INTERVAL = 5.0
 
 
-class PacsApp(App[int]):
+class PacsApp(GuardedApp[int]):
     TITLE = "tui-pacs"
     CSS_PATH: ClassVar = ["styles/app.tcss", "styles/tables.tcss", "styles/tags.tcss",
                           "styles/dialogs.tcss"]
@@ -112,6 +113,9 @@ class PacsApp(App[int]):
         self._refresh_timer: Timer | None = None
         self._activity_timer: Timer | None = None
         self._log_handler = AppLogHandler(self)
+        self.fault_reports = FaultReports()
+        # Faults are contained from the end of on_mount to the start of on_unmount.
+        self._serving = False
         self._theme_problems = self._register_themes()
 
     # --- themes ----------------------------------------------------------------
@@ -163,8 +167,15 @@ class PacsApp(App[int]):
         self.set_interval(STATUS_INTERVAL, self.show_status)
         self._watch_terminal()
         await self.switch_mode("local")
+        self._serving = True
+
+    def contain_fault(self, error: Exception, where: str) -> bool:
+        """Log and show every fault; keep running unless still starting or leaving."""
+        self.fault_reports.report(self, where, error)
+        return self._serving
 
     async def on_unmount(self) -> None:
+        self._serving = False
         await self.backend.stop()
         logging.getLogger().removeHandler(self._log_handler)
 
