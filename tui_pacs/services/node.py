@@ -139,6 +139,15 @@ class Node:
                 return
             await asyncio.sleep(0.05)
 
+    def active_peers(self) -> list[str]:
+        """Who the running associations are with ("CT3 at 127.0.0.1"), to say what
+        stopping the node would end."""
+        server = self._server
+        if server is None:
+            return []
+        return [f"{assoc.requestor.ae_title} at {assoc.requestor.address}"
+                for assoc in server.active_associations()]
+
     def hurry_stop(self) -> None:
         """Make a running stop() abort busy associations now instead of waiting."""
         self._hurry.set()

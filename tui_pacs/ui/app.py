@@ -33,7 +33,7 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.target import Target
 from tui_pacs.imaging.terminal import Protocol
 from tui_pacs.store.archive import ArchiveError, StoreResult
-from tui_pacs.ui import transfer_jobs
+from tui_pacs.ui import quitting, transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
@@ -53,7 +53,7 @@ from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
-from tui_pacs.ui.status import StatusSnapshot
+from tui_pacs.ui.status import StatusSnapshot, plural
 from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
 from tui_pacs.ui.transfers import Transfer, Transfers
 from tui_pacs.ui.widgets.status_bar import SECTIONS
@@ -116,6 +116,7 @@ class PacsApp(GuardedApp[int]):
         self.fault_reports = FaultReports()
         # Faults are contained from the end of on_mount to the start of on_unmount.
         self._serving = False
+        self._leaving = False
         self._theme_problems = self._register_themes()
 
     # --- themes ----------------------------------------------------------------
@@ -180,10 +181,12 @@ class PacsApp(GuardedApp[int]):
         logging.getLogger().removeHandler(self._log_handler)
 
     def _watch_terminal(self) -> None:
-        """Leave cleanly on SIGTERM, and when the terminal goes away (a dropped SSH session)."""
+        """Leave cleanly on SIGTERM or SIGINT, and when the terminal goes away (a
+        dropped SSH session)."""
         if self.is_headless:
             return
-        self._loop.add_signal_handler(signal.SIGTERM, self.exit)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self.leave)
         self._loop.add_signal_handler(signal.SIGHUP, self._terminal_gone)
         self.set_interval(TERMINAL_CHECK_INTERVAL, self._check_terminal)
 
@@ -192,7 +195,7 @@ class PacsApp(GuardedApp[int]):
             self._terminal_gone()
 
     def _terminal_gone(self) -> None:
-        self.run_worker(self._leave_without_terminal, group="leave", exclusive=True)
+        self.run_worker(self._leave_without_terminal, group="leave-now", exclusive=True)
 
     async def _leave_without_terminal(self) -> None:
         """Stop the node and close the archive, then end the process at once.
@@ -205,6 +208,43 @@ class PacsApp(GuardedApp[int]):
         finally:
             logging.shutdown()
             os._exit(0)
+
+    # --- quitting ------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """ctrl+q: asks first when associations or transfers are running (quitting.py)."""
+        if self._leaving:
+            self.leave()
+            return
+        if isinstance(self.screen, quitting.QuitDialog):
+            return
+        running = quitting.running_work(self.backend, self.transfers)
+        if not running:
+            self.leave()
+            return
+        self.push_screen(quitting.QuitDialog(running),
+                         lambda confirmed: self.leave() if confirmed else None)
+
+    def leave(self) -> None:
+        """Stop the node as SIGTERM stops ``tui-pacs serve``, then exit; asked again
+        while stopping, abort busy associations at once (as a second signal does)."""
+        if self._leaving:
+            self.backend.hurry_stop()
+            self.notify("Aborting the associations still busy.", severity="warning")
+            return
+        self._leaving = True
+        self.run_worker(self._stop_and_exit, group="leave", exit_on_error=False)
+
+    async def _stop_and_exit(self) -> None:
+        self.workers.cancel_group(self, "transfers")
+        busy = len(self.backend.node.active_peers()) if self.backend.node else 0
+        if busy:
+            self.notify(f"Stopping: {plural(busy, 'association')} finishing the operation in "
+                        "progress. ctrl+q again aborts them.", timeout=60)
+        try:
+            await self.backend.stop()
+        finally:
+            self.exit()
 
     # --- sections and screens ---------------------------------------------------------
 
