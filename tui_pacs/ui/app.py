@@ -75,6 +75,7 @@ class PacsApp(GuardedApp[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+x", "cancel_transfers", "Cancel transfers"),
+        Binding("L", "listen_again", "Listen again"),
         *[Binding(key, f"section('{section}')", title, show=False)
           for key, section, title in SECTIONS],
     ]
@@ -162,6 +163,10 @@ class PacsApp(GuardedApp[int]):
             return
         for problem in self._theme_problems:
             self.notify(problem, severity="warning")
+        status = self.backend.node_status
+        if status is not None and status.listen_error:
+            self.notify(f"{status.listen_error}. Press L to listen again.",
+                        title="Not listening", severity="error", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.backend.archive.add_listener(self._instance_stored)
         self.count_studies()
@@ -209,6 +214,20 @@ class PacsApp(GuardedApp[int]):
             logging.shutdown()
             os._exit(0)
 
+    @work(group="listen", exclusive=True, exit_on_error=False)
+    async def action_listen_again(self) -> None:
+        """L: bind the port again (it was busy at start), without a restart."""
+        node = self.backend.node
+        if node is None:
+            return
+        if await node.listen_again():
+            self.notify(f"Listening on port {node.status.port}.", timeout=5)
+        else:
+            self.notify(f"{node.status.listen_error}. Press L to try again.",
+                        title="Still not listening", severity="error", timeout=10)
+        self.show_status()
+        self.refresh_bindings()
+
     # --- quitting ------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
@@ -253,6 +272,9 @@ class PacsApp(GuardedApp[int]):
             return parameters[0] in self.MODES
         if action == "cancel_transfers":
             return bool(self.transfers.running)
+        if action == "listen_again":
+            status = self.backend.node_status
+            return status is not None and not status.listening and not self._leaving
         return True
 
     async def action_section(self, section: str) -> None:
