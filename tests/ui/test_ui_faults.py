@@ -1,9 +1,10 @@
 """A fault in the app is logged and shown, and neither the app nor its node stops.
 
 Each test injects an exception where Textual would end the app (a key's
-action, a screen's message handler, a worker, a timer), then checks the
-outcomes: the app still answers keys, the node inside it still answers a
-real C-ECHO (DCMTK echoscu), and tui-pacs.log holds the traceback.
+action, a screen's message handler, a worker, a timer, a palette command),
+then checks the outcomes: the app still answers keys, the node inside it
+still answers a real C-ECHO (DCMTK echoscu), and tui-pacs.log holds the
+traceback.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from textual.message import Message
 
 from tests.server.programs import compiled_program
 from tests.ui.conftest import listening, make_app, settle
+from tests.ui.test_ui_app import run_from_the_palette
 from tui_pacs import logs
 from tui_pacs.ui.app import PacsApp
+from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.screens.studies import StudiesScreen
 
 pytestmark = pytest.mark.interop
@@ -150,6 +153,18 @@ async def test_a_failing_timer_is_contained(seeded, log_file, faults):
         app.set_timer(0.01, tick)
         await fired.wait()
         await settle(pilot)
+        assert len(faults) == 1
+        await still_serving(app, pilot)
+        faults.clear()
+    assert_logged(log_file(), "fail")
+
+
+async def test_a_failing_palette_command_is_contained(seeded, log_file, faults, monkeypatch):
+    monkeypatch.setattr(PacsApp, "palette_entries",
+                        lambda app: iter([PaletteEntry("Break things", "test", fail)]))
+    app = make_app(listening(seeded), listen=True)
+    async with app.run_test() as pilot:
+        await run_from_the_palette(pilot, "break things")
         assert len(faults) == 1
         await still_serving(app, pilot)
         faults.clear()

@@ -16,15 +16,18 @@ import asyncio
 import os
 import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydicom import dcmread
 from textual.widgets import Button
 
+from tests.conftest import cli_env, free_port
 from tests.dicom_factory import write_study
 from tests.server.helpers import indexed
 from tests.server.programs import compiled_program
 from tests.ui.conftest import listening, make_app, screen_text, settle
+from tests.ui.test_ui_cli import read_until, spawn, wait_exit
 from tui_pacs.store.layout import RUNNING_MARKER
 from tui_pacs.ui.quitting import QuitDialog
 
@@ -40,6 +43,12 @@ def send(port: int, files) -> subprocess.CompletedProcess[str]:
                            str(port), *map(str, files)],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "TCP_NODELAY": "1"})
+
+
+def archived(data) -> set[str]:
+    """The SOP Instance UIDs of what storescu sent that the archive indexed."""
+    return {uid for (uid,) in indexed(data, "SELECT sop_uid FROM instances "
+                                            "WHERE source_aet = 'SENDER'")}
 
 
 @pytest.fixture
@@ -104,9 +113,7 @@ async def test_confirmed_quit_finishes_what_was_acknowledged(seeded, many_files)
     assert 20 <= acknowledged < FILES
     sent_uids = [str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
                  for f in many_files[:acknowledged]]
-    archived = {uid for (uid,) in indexed(settings.node.data, "SELECT sop_uid FROM instances "
-                                                              "WHERE source_aet = 'SENDER'")}
-    assert archived == set(sent_uids)
+    assert archived(settings.node.data) == set(sent_uids)
     for uid in sent_uids:
         [(path,)] = indexed(settings.node.data, "SELECT path FROM instances WHERE sop_uid = ?",
                             uid)
@@ -114,3 +121,30 @@ async def test_confirmed_quit_finishes_what_was_acknowledged(seeded, many_files)
     assert not (settings.node.data / RUNNING_MARKER).exists()  # the archive closed cleanly
     with socket.socket() as probe:  # the node no longer listens
         assert probe.connect_ex(("127.0.0.1", settings.node.port)) != 0
+
+
+def test_quit_in_the_installed_app_while_receiving(many_files, tmp_path):
+    """At 80x24 in a real terminal: ctrl+q asks, y stops the node without losing an
+    acknowledged file, and the app exits 0."""
+    data = tmp_path / "data"
+    port = free_port()
+    env = {**cli_env(), "TERM": "xterm-256color", "TUI_PACS_CONFIG": str(tmp_path / "c.toml")}
+    pid, fd = spawn(["--data", str(data), "--port", str(port), "--bind", "127.0.0.1"], env)
+    try:
+        read_until(fd, f":{port}".encode())
+        with ThreadPoolExecutor(1) as pool:
+            sender = pool.submit(send, port, many_files)
+            read_until(fd, b"1 assoc")
+            os.write(fd, b"\x11")  # ctrl+q
+            read_until(fd, b"Quit tui-pacs?")
+            os.write(fd, b"y")
+            assert wait_exit(pid, fd) == 0
+            result = sender.result()
+    finally:
+        os.close(fd)
+    acknowledged = result.stderr.count("Received Store Response (Success)")
+    assert acknowledged < FILES
+    sent = {str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+            for f in many_files[:acknowledged]}
+    assert archived(data) == sent
+    assert not (data / RUNNING_MARKER).exists()
