@@ -20,6 +20,7 @@ from tests.dicom_factory import write_study
 from tui_pacs.config import Modality, Settings
 from tui_pacs.store.archive import Archive
 from tui_pacs.ui.app import PacsApp
+from tui_pacs.ui.failures import FaultReports
 
 # "Today" for every app under test: date presets and snapshots never depend on the clock.
 TODAY = datetime(2024, 1, 15, 9, 30)
@@ -50,6 +51,22 @@ async def seed(data_dir: Path, files: list[Path]) -> None:
             assert not isinstance(result, Exception), result
     finally:
         await archive.close()
+
+
+@pytest.fixture(autouse=True)
+def faults(monkeypatch) -> list[BaseException]:
+    """Faults the app contained during the test, which fail it unless it clears the list:
+    the app keeps running after one, so Textual's run_test no longer re-raises it."""
+    contained: list[BaseException] = []
+    report = FaultReports.report
+
+    def recording(self, app, where, error):
+        contained.append(error)
+        report(self, app, where, error)
+
+    monkeypatch.setattr(FaultReports, "report", recording)
+    yield contained
+    assert not contained, f"the app contained {contained!r}; the log output has the tracebacks"
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ async def test_log_records_go_to_the_activity_screen_not_the_terminal(seeded, ca
     assert "peer sent something odd" not in capsys.readouterr().out
 
 
-async def test_a_failing_background_job_is_reported_not_fatal(seeded, caplog):
+async def test_a_failing_background_job_is_reported_not_fatal(seeded, caplog, faults):
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -111,3 +111,4 @@ async def test_a_failing_background_job_is_reported_not_fatal(seeded, caplog):
         assert any("OSError: disk on fire" in str(n.message) for n in app._notifications)
         assert app.is_running
     assert "broken failed" in caplog.text
+    faults.clear()

@@ -101,6 +101,7 @@ class DicomServer:
                 self.listeners.append(listener)
         except BaseException:
             self.stop_accepting()
+            self.listeners.clear()  # start() may be tried again (the port was busy)
             raise
         for server, listener in zip(self._servers, self.listeners):
             thread = threading.Thread(target=server.serve_forever, args=(ACCEPT_POLL,),

@@ -4,6 +4,7 @@ API (everything on the event loop; imports neither Textual nor anything that doe
 
     node = Node(settings)
     await node.start()          # opens the archive (node.archive), starts listening
+    await node.listen_again()   # when the port could not be bound at start
     node.status                 # NodeStatus snapshot: listening, listen_error, counters
     unsubscribe = node.subscribe(callback)
     node.apply_settings(new)    # access, modalities, storage options: live
@@ -104,15 +105,29 @@ class Node:
         server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),
                              self._dispatch)
         self._server = server
+        await self.listen_again()
+
+    async def listen_again(self) -> bool:
+        """Try to listen, as start() did: True when the node listens now.
+
+        For a port that was busy at start (another node, a previous run still
+        closing): the app retries when asked, without a restart. Does nothing
+        while the node listens or after stop().
+        """
+        server = self._server
+        if server is None or self._listening:
+            return self._listening
         try:
             listeners = await asyncio.to_thread(server.start)
         except (ListenError, TLSSetupError) as exc:
             self._listen_error = str(exc)
-            return
+            return False
+        self._listen_error = ""
         self._listening = True
         for listener in listeners:
             log.info("listening on %s:%d%s as %s", listener.address, listener.port,
-                     " (TLS)" if listener.tls else "", settings.node.aet)
+                     " (TLS)" if listener.tls else "", self._settings.node.aet)
+        return True
 
     async def stop(self, timeout: float | None = None) -> None:
         server, self._server = self._server, None
@@ -138,6 +153,15 @@ class Node:
                 await asyncio.to_thread(server.abort_all)
                 return
             await asyncio.sleep(0.05)
+
+    def active_peers(self) -> list[str]:
+        """Who the running associations are with ("CT3 at 127.0.0.1"), to say what
+        stopping the node would end."""
+        server = self._server
+        if server is None:
+            return []
+        return [f"{assoc.requestor.ae_title} at {assoc.requestor.address}"
+                for assoc in server.active_associations()]
 
     def hurry_stop(self) -> None:
         """Make a running stop() abort busy associations now instead of waiting."""

@@ -35,11 +35,12 @@ from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
 from tui_pacs.imaging.terminal import Protocol
 from tui_pacs.store.archive import ArchiveError, StoreResult
-from tui_pacs.ui import transfer_jobs
+from tui_pacs.ui import quitting, transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
-from tui_pacs.ui.failures import report_failure
+from tui_pacs.ui.failures import FaultReports, report_failure
+from tui_pacs.ui.fault_guard import GuardedApp
 from tui_pacs.ui.graphics import load_graphics
 from tui_pacs.ui.log_handler import AppLogHandler
 from tui_pacs.ui.messages import (
@@ -54,7 +55,7 @@ from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
-from tui_pacs.ui.status import StatusSnapshot
+from tui_pacs.ui.status import StatusSnapshot, plural
 from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
 from tui_pacs.ui.transfers import Transfer, Transfers
 from tui_pacs.ui.widgets.status_bar import SECTIONS
@@ -66,7 +67,7 @@ STATUS_INTERVAL = 1.0
 TERMINAL_CHECK_INTERVAL = 5.0
 
 
-class PacsApp(App[int]):
+class PacsApp(GuardedApp[int]):
     TITLE = "tui-pacs"
     CSS_PATH: ClassVar = ["styles/app.tcss", "styles/tables.tcss", "styles/tags.tcss",
                           "styles/dialogs.tcss"]
@@ -76,6 +77,7 @@ class PacsApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+x", "cancel_transfers", "Cancel transfers"),
+        Binding("L", "listen_again", "Listen again"),
         *[Binding(key, f"section('{section}')", title, show=False)
           for key, section, title in SECTIONS],
     ]
@@ -114,6 +116,10 @@ class PacsApp(App[int]):
         self._refresh_timer: Timer | None = None
         self._activity_timer: Timer | None = None
         self._log_handler = AppLogHandler(self)
+        self.fault_reports = FaultReports()
+        # Faults are contained from the end of on_mount to the start of on_unmount.
+        self._serving = False
+        self._leaving = False
         self._theme_problems = self._register_themes()
 
     # --- themes ----------------------------------------------------------------
@@ -159,22 +165,35 @@ class PacsApp(App[int]):
             return
         for problem in self._theme_problems:
             self.notify(problem, severity="warning")
+        status = self.backend.node_status
+        if status is not None and status.listen_error:
+            self.notify(f"{status.listen_error}. Press L to listen again.",
+                        title="Not listening", severity="error", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.backend.archive.add_listener(self._instance_stored)
         self.count_studies()
         self.set_interval(STATUS_INTERVAL, self.show_status)
         self._watch_terminal()
         await self.switch_mode("local")
+        self._serving = True
+
+    def contain_fault(self, error: Exception, where: str) -> bool:
+        """Log and show every fault; keep running unless still starting or leaving."""
+        self.fault_reports.report(self, where, error)
+        return self._serving
 
     async def on_unmount(self) -> None:
+        self._serving = False
         await self.backend.stop()
         logging.getLogger().removeHandler(self._log_handler)
 
     def _watch_terminal(self) -> None:
-        """Leave cleanly on SIGTERM, and when the terminal goes away (a dropped SSH session)."""
+        """Leave cleanly on SIGTERM or SIGINT, and when the terminal goes away (a
+        dropped SSH session)."""
         if self.is_headless:
             return
-        self._loop.add_signal_handler(signal.SIGTERM, self.exit)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self.leave)
         self._loop.add_signal_handler(signal.SIGHUP, self._terminal_gone)
         self.set_interval(TERMINAL_CHECK_INTERVAL, self._check_terminal)
 
@@ -183,7 +202,7 @@ class PacsApp(App[int]):
             self._terminal_gone()
 
     def _terminal_gone(self) -> None:
-        self.run_worker(self._leave_without_terminal, group="leave", exclusive=True)
+        self.run_worker(self._leave_without_terminal, group="leave-now", exclusive=True)
 
     async def _leave_without_terminal(self) -> None:
         """Stop the node and close the archive, then end the process at once.
@@ -197,6 +216,57 @@ class PacsApp(App[int]):
             logging.shutdown()
             os._exit(0)
 
+    @work(group="listen", exclusive=True, exit_on_error=False)
+    async def action_listen_again(self) -> None:
+        """L: bind the port again (it was busy at start), without a restart."""
+        node = self.backend.node
+        if node is None:
+            return
+        if await node.listen_again():
+            self.notify(f"Listening on port {node.status.port}.", timeout=5)
+        else:
+            self.notify(f"{node.status.listen_error}. Press L to try again.",
+                        title="Still not listening", severity="error", timeout=10)
+        self.show_status()
+        self.refresh_bindings()
+
+    # --- quitting ------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """ctrl+q: asks first when associations or transfers are running (quitting.py)."""
+        if self._leaving:
+            self.leave()
+            return
+        if isinstance(self.screen, quitting.QuitDialog):
+            return
+        running = quitting.running_work(self.backend, self.transfers)
+        if not running:
+            self.leave()
+            return
+        self.push_screen(quitting.QuitDialog(running),
+                         lambda confirmed: self.leave() if confirmed else None)
+
+    def leave(self) -> None:
+        """Stop the node as SIGTERM stops ``tui-pacs serve``, then exit; asked again
+        while stopping, abort busy associations at once (as a second signal does)."""
+        if self._leaving:
+            self.backend.hurry_stop()
+            self.notify("Aborting the associations still busy.", severity="warning")
+            return
+        self._leaving = True
+        self.run_worker(self._stop_and_exit, group="leave", exit_on_error=False)
+
+    async def _stop_and_exit(self) -> None:
+        self.workers.cancel_group(self, "transfers")
+        busy = len(self.backend.node.active_peers()) if self.backend.node else 0
+        if busy:
+            self.notify(f"Stopping: {plural(busy, 'association')} finishing the operation in "
+                        "progress. ctrl+q again aborts them.", timeout=60)
+        try:
+            await self.backend.stop()
+        finally:
+            self.exit()
+
     # --- sections and screens ---------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -204,6 +274,9 @@ class PacsApp(App[int]):
             return parameters[0] in self.MODES
         if action == "cancel_transfers":
             return bool(self.transfers.running)
+        if action == "listen_again":
+            status = self.backend.node_status
+            return status is not None and not status.listening and not self._leaving
         return True
 
     async def action_section(self, section: str) -> None:

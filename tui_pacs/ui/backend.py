@@ -19,9 +19,6 @@ from tui_pacs.services.client import RemoteClient
 from tui_pacs.services.node import Node, NodeStatus
 from tui_pacs.store.archive import Archive
 
-# How long quitting waits for operations in progress before aborting them.
-STOP_TIMEOUT = 5.0
-
 
 class Backend:
     def __init__(self, settings: Settings, *, listen: bool = True) -> None:
@@ -31,6 +28,7 @@ class Backend:
         self._archive: Archive | None = None
         self._client: RemoteClient | None = None
         self._imaging: ImagingService | None = None
+        self._stopping: asyncio.Future[None] | None = None
 
     @property
     def archive(self) -> Archive:
@@ -75,11 +73,27 @@ class Backend:
             self.node.apply_settings(settings)
 
     async def stop(self) -> None:
+        """Stop the node as SIGTERM stops ``tui-pacs serve`` (operations in progress
+        finish and are acknowledged), then close the archive.
+
+        Quitting, a signal, a vanished terminal and unmounting may each ask;
+        they all wait for the one stop.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    def hurry_stop(self) -> None:
+        """Make the stop under way abort busy associations now instead of waiting."""
+        if self.node is not None:
+            self.node.hurry_stop()
+
+    async def _stop(self) -> None:
         if self._imaging is not None:
             await asyncio.to_thread(self._imaging.close)
             self._imaging = None
         if self.node is not None:
-            await self.node.stop(timeout=STOP_TIMEOUT)
+            await self.node.stop()
         elif self._archive is not None:
             await self._archive.close()
         self._archive = None
