@@ -209,10 +209,13 @@ class PacsApp(App[int]):
             await self.switch_mode(section)
 
     async def query_modality(self, name: str) -> None:
-        """Open the query screen with ``name`` chosen."""
+        """Open the query screen with ``name`` chosen (back from the series of a study
+        found on another remote)."""
         await self.switch_mode("query")
         query = self.screen_stack[0]
         if isinstance(query, QueryScreen):
+            while self.screen is not query:
+                await self.pop_screen()
             query.choose(name)
 
     def action_help(self) -> None:

@@ -76,7 +76,11 @@ class ResultsScreen(PacsScreen):
     def __init__(self) -> None:
         super().__init__()
         self.results = ListSource()
+        # The remote new searches ask.
         self.target: Target | None = None
+        # The remote the results came from: retrieving or opening one of them asks it,
+        # whichever remote is chosen now.
+        self.source: Target | None = None
         self.level = self.LEVEL
         self.order_by: str | None = None
         self.descending = False
@@ -101,7 +105,11 @@ class ResultsScreen(PacsScreen):
         return {}
 
     def action_search(self) -> None:
-        if self.target is None:
+        self.search(self.target)
+
+    def search(self, target: Target | None) -> None:
+        """Ask ``target``; the results that were shown are dropped."""
+        if target is None:
             self.show_state("Choose a remote modality first (Remotes, key 3, lists them).")
             return
         try:
@@ -110,10 +118,11 @@ class ResultsScreen(PacsScreen):
             self.show_state(str(exc))
             return
         self.results.clear()
+        self.source = target
         self.table.empty_text = "Nothing found."
         self.table.set_columns(COLUMNS[self.level])
         self.table.reload(keep_cursor=False)
-        self._find(self.target, self.level, keys)
+        self._find(target, self.level, keys)
 
     @work(group="find", exclusive=True, exit_on_error=False)
     async def _find(self, target: Target, level: Level, keys: dict[str, str]) -> None:
@@ -206,7 +215,7 @@ class ResultsScreen(PacsScreen):
 
     def action_retrieve(self, service: str) -> None:
         row = self.table.cursor_value
-        if row is None or self.target is None:
+        if row is None or self.source is None:
             return
         level = self.level
         keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
@@ -214,7 +223,7 @@ class ResultsScreen(PacsScreen):
             keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
         what = (f"study {describe_study(row)}" if level is Level.STUDY
                 else f"series {describe_series(row)}")
-        self.pacs.start_retrieve(self.target, service, level, keys, what)
+        self.pacs.start_retrieve(self.source, service, level, keys, what)
 
 
 class QueryScreen(ResultsScreen):
@@ -267,8 +276,24 @@ class QueryScreen(ResultsScreen):
 
     @on(Select.Changed, "#remote")
     def _remote_changed(self, event: Select.Changed) -> None:
+        """A blank choice (the list is rebuilt after a config write) keeps the results;
+        another remote clears them, as they would not be its answers."""
         name = event.value
-        self.target = None if name is Select.BLANK else self.backend.client.target(str(name))
+        if name is Select.NULL:
+            self.target = None
+            return
+        self.target = self.backend.client.target(str(name))
+        if self.source is not None and self.source.name != self.target.name:
+            self._forget_results(self.source, self.target)
+
+    def _forget_results(self, source: Target, chosen: Target) -> None:
+        self.workers.cancel_group(self, "find")
+        self.results.clear()
+        self.source = None
+        self.table.empty_text = "No query yet."
+        self.table.reload(keep_cursor=False)
+        self.show_state(f"Remote changed: the results from {source.name or source.aet} "
+                        f"were cleared. Press enter to ask {chosen.name or chosen.aet}.")
 
     @on(Select.Changed, "#level")
     def _level_changed(self, event: Select.Changed) -> None:
@@ -302,18 +327,18 @@ class QueryScreen(ResultsScreen):
 
     @on(VirtualTable.Selected)
     def _open(self, event: VirtualTable.Selected) -> None:
-        if self.target is None:
+        if self.source is None:
             return
         row = event.row
         if self.level is Level.STUDY:
-            self.app.push_screen(RemoteSeriesScreen(self.target, row))
+            self.app.push_screen(RemoteSeriesScreen(self.source, row))
         elif self.level is Level.PATIENT:
             bar = self.query_one(FilterBar)
             bar.clear()
             bar.set_field("patient_id", str(row.get("PatientID") or ""))
             self.query_one("#level", Select).value = Level.STUDY
             self.level = Level.STUDY
-            self.action_search()
+            self.search(self.source)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
         for modality in self.pacs.settings.modalities:
