@@ -66,8 +66,8 @@ async def test_query_drill_down_and_move_here(pacs_setup):
                        and any("C-MOVE" in str(n.message) for n in app._notifications))
         note = next(str(n.message) for n in app._notifications if "C-MOVE" in str(n.message))
         assert "6 instances" in note
-        await wait_for(pilot, lambda: screen.table.loaded_rows()[0].get("_local"))
-        assert "✓" in screen_text(app)
+        await wait_for(pilot, lambda: screen.table.loaded_rows()[0].get("_held") == 6)
+        assert "6/6" in screen_text(app)
         await pilot.press("1")
         await wait_for(pilot, lambda: len(app.screen.table.loaded_rows()) == 1)
         assert app.screen.table.loaded_rows()[0]["AccessionNumber"] == "A1"

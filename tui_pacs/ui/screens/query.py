@@ -3,8 +3,9 @@
 Pick a modality and a level, fill in what you know (enter searches); results
 come in as the remote's pending responses arrive. Enter on a study lists its
 series on the remote, enter on a patient their studies. ``m`` retrieves by
-C-MOVE (to this node), ``g`` by C-GET; retrieved studies land in the archive
-and are marked ✓ here.
+C-MOVE (to this node), ``g`` by C-GET; retrieved studies land in the archive,
+and the Here column says how many of the remote's instances of each study
+or series are in the archive (``35/100``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from textual.timer import Timer
 from textual.widgets import Footer, Label, Select, Static
 
 from tui_pacs.core.keys import BadKey
-from tui_pacs.core.matching import Single, ValueList
 from tui_pacs.core.model import Level
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
+from tui_pacs.services.holdings import INSTANCE_COUNTS
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.filters import BadFilter, next_date_preset
 from tui_pacs.ui.rows import ListSource, Row
@@ -42,19 +43,43 @@ from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
 
 # Results are redrawn at most this often while they stream in.
 REDRAW_DELAY = 0.2
-# Study UIDs looked up in the local archive per query (to mark what is here).
-LOCAL_LOOKUP_CHUNK = 500
 
 LEVELS = (Level.STUDY, Level.PATIENT)
 NOUNS = {Level.PATIENT: ("patient", "patients"), Level.STUDY: ("study", "studies"),
          Level.SERIES: ("series", "series")}
 
 
-def _here(row: Row) -> str:
-    return "✓" if row.get("_local") else ""
+def _count(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
-HERE = Column("_local", 1, label="✓", format=_here)
+def _remote_count(row: Row) -> int | None:
+    """The remote's count of instances in the study (or series) of ``row``, if it said."""
+    key = next((k for k in INSTANCE_COUNTS.values() if k in row), None)
+    return _count(row[key]) if key else None
+
+
+def held_text(row: Row) -> str:
+    held = row.get("_held")
+    if not held:
+        return ""
+    total = _remote_count(row)
+    return f"{held}/{total if total is not None else '?'}"
+
+
+def completeness(row: Row) -> str | None:
+    """``success`` when every instance the remote has is here, ``warning`` for part."""
+    held = row.get("_held")
+    if not held:
+        return None
+    total = _remote_count(row)
+    return "success" if total is not None and held >= total else "warning"
+
+
+HERE = Column("_held", 7, label="Here", justify="right", format=held_text)
 COLUMNS = {Level.PATIENT: PATIENT_COLUMNS, Level.STUDY: [HERE, *STUDY_COLUMNS],
            Level.SERIES: [HERE, *SERIES_COLUMNS]}
 
@@ -90,7 +115,7 @@ class ResultsScreen(PacsScreen):
     def results_table(self) -> VirtualTable:
         return VirtualTable(COLUMNS[self.level], self.results,
                             key=lambda row: row.get(self.level.unique_key),
-                            row_class=lambda row: "success" if row.get("_local") else None,
+                            row_class=completeness,
                             empty_text="No query yet.",
                             id="table")
 
@@ -149,7 +174,7 @@ class ResultsScreen(PacsScreen):
         self.show_state(f"{plural(count, *noun)} from {target.name or target.aet} "
                         f"in {seconds:.1f} s")
         self.table.reload(keep_cursor=True)
-        await self._mark_local()
+        await self._count_held()
 
     def _redraw_soon(self, state: str) -> None:
         self._state = state
@@ -169,25 +194,22 @@ class ResultsScreen(PacsScreen):
     def show_state(self, text: str) -> None:
         self.query_one("#title", Static).update(text)
 
-    async def _mark_local(self) -> None:
-        """Mark the studies (or series) this archive already holds."""
-        if self.level not in (Level.STUDY, Level.SERIES):
+    async def _count_held(self) -> None:
+        """How many instances of each study (or series) found the archive holds."""
+        if self.level not in INSTANCE_COUNTS:
             return
         key = self.level.unique_key
-        uids = [str(row.get(key)) for row in self.results.rows if row.get(key)]
-        held: set[str] = set()
-        for start in range(0, len(uids), LOCAL_LOOKUP_CHUNK):
-            chunk = tuple(uids[start:start + LOCAL_LOOKUP_CHUNK])
-            matcher = ValueList(chunk) if len(chunk) > 1 else Single(chunk[0])
-            found = await self.backend.archive.index.query(self.level, {key: matcher})
-            held.update(row[key] for row in found)
-        for row in self.results.rows:
-            row["_local"] = row.get(key) in held
+        rows = list(self.results.rows)
+        held = await self.backend.held_instances(
+            self.level, [str(row[key]) for row in rows if row.get(key)])
+        for row in rows:
+            row["_held"] = held.get(str(row.get(key)), 0)
         self.table.refresh()
 
     def _archive_changed(self) -> None:
+        """A retrieve, a delete or a received instance: count again."""
         if self.results.rows:
-            self.run_worker(self._mark_local, group="mark-local", exclusive=True,
+            self.run_worker(self._count_held, group="count-held", exclusive=True,
                             exit_on_error=False)
 
     # --- sorting ----------------------------------------------------------------------
