@@ -44,7 +44,7 @@ async def test_instances_sent_by_dcmtk_appear_and_are_logged(seeded, tmp_path):
         rows = app.screen.table.loaded_rows()
         stores = [r for r in rows if r["Service"] == "C-STORE"]
         assert len(stores) == 5 and all(r["Status"] == "ok" for r in stores)
-        assert rows[0]["Service"] in ("assoc", "INFO")
+        assert rows[0]["Service"] in ("assoc", "INFO", "notice")
         await pilot.press("f")  # network only
         await settle(pilot)
         assert all(r["Kind"] == "network" for r in app.screen.table.loaded_rows())

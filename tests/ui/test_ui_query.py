@@ -97,6 +97,9 @@ async def test_patient_level_then_get_a_series(pacs_setup):
         await pilot.press("g")  # C-GET the series
         await wait_for(pilot, lambda: not app.transfers.running
                        and any("C-GET" in str(n.message) for n in app._notifications))
+        note = next(n for n in app._notifications if "C-GET" in str(n.message))
+        assert note.title == "Transfer done"
+        assert str(note.message).startswith("C-GET series 1 ")
         totals = await app.backend.archive.index.totals()
         assert totals["instances"] == 2
 

@@ -1,7 +1,9 @@
 """What the node did, as rows for the activity screen, and notices worth a popup.
 
-Association and operation events, the node's log messages and the app's own
-transfers all become rows of one list (the newest kept, the oldest dropped).
+Association and operation events, the node's log messages, the app's own
+transfers and every notification shown all become rows of one list (the
+newest kept, the oldest dropped): a notification is gone from the screen
+after a few seconds, its row keeps the whole text.
 A notice is raised when a transfer ends: a peer that stored instances here
 released (or aborted) its association, a retrieve we served finished or failed.
 Nothing here imports Textual.
@@ -22,7 +24,7 @@ from tui_pacs.ui.status import byte_size, duration, plural
 KEEP_ROWS = 5000
 
 # What the activity screen's kind filter cycles through.
-KINDS = ("all", "network", "log", "problems")
+KINDS = ("all", "network", "log", "notice", "problems")
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,11 @@ class ActivityLog:
         message = f"{event.service} for {who}: sent {plural(sent, 'instance')}"
         if failed:
             message += f", {failed} failed"
-        return Notice(message + ".", "warning" if kind != "success" else "information",
-                      "Transfer done")
+        if kind == "cancel":
+            return Notice(message + "; cancelled.", "warning", "Transfer cancelled")
+        if kind != "success":
+            return Notice(message + ".", "warning", "Transfer partial")
+        return Notice(message + ".", "information", "Transfer done")
 
     # --- log messages and the app's own transfers ------------------------------
 
@@ -112,6 +117,13 @@ class ActivityLog:
         self._append({"Time": time, "Kind": "log", "Service": logging.getLevelName(level),
                           "Peer": "", "AETs": logger, "Counts": "", "Status": "",
                           "Duration": "", "Detail": message, "Severity": severity})
+
+    def add_notice(self, time: datetime, title: str, message: str, severity: str) -> None:
+        """A notification as it was shown, to be read again later."""
+        row_severity = {"information": "muted"}.get(severity, severity)
+        self._append({"Time": time, "Kind": "notice", "Service": "notice", "Peer": "",
+                      "AETs": title, "Counts": "", "Status": "", "Duration": "",
+                      "Detail": message, "Severity": row_severity})
 
     def add_transfer(self, time: datetime, service: str, target: str, counts: str,
                      status: str, seconds: float | None, detail: str, severity: str) -> None:

@@ -21,6 +21,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.theme import Theme
 from textual.timer import Timer
@@ -236,6 +237,13 @@ class PacsApp(App[int]):
     def on_log_arrived(self, message: LogArrived) -> None:
         self.activity.add_log(message.created, message.level, message.logger, message.text)
         self.activity_changed()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Show a notification and keep its whole text in the activity log."""
+        self.activity.add_notice(self.clock(), title, str(message), severity)
+        self.activity_changed()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def activity_changed(self) -> None:
         if self._activity_timer is None:

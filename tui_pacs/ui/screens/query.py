@@ -244,7 +244,7 @@ class ResultsScreen(PacsScreen):
         if level is Level.SERIES:
             keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
         what = (f"study {describe_study(row)}" if level is Level.STUDY
-                else f"series {describe_series(row)}")
+                else describe_series(row))
         self.pacs.start_retrieve(self.source, service, level, keys, what)
 
 
@@ -269,7 +269,7 @@ class QueryScreen(ResultsScreen):
                          allow_blank=False, id="level", compact=True)
         yield FilterBar(QUERY_FIELDS, id="form")
         yield Static("Choose a remote modality, fill in what you know, press enter.",
-                     id="title", classes="title", markup=False)
+                     id="title", classes="title wrap", markup=False)
         yield self.results_table()
         yield TransfersView()
         yield Footer()
@@ -390,7 +390,7 @@ class RemoteSeriesScreen(ResultsScreen):
         yield StatusBar(self.SECTION)
         yield Static(f"{describe_study(self.study)}  on  {self.target.name or self.target.aet}",
                      classes="title", markup=False)
-        yield Static("", id="title", classes="subtitle", markup=False)
+        yield Static("", id="title", classes="subtitle wrap", markup=False)
         yield self.results_table()
         yield TransfersView()
         yield Footer()
