@@ -37,9 +37,9 @@ def stalling_remote():
         yield "127.0.0.1", sink_server.server_address[1]
         yield 100
         asked.set()
-        release.wait(30)
-        if not event.is_cancelled:
-            yield 0xA700, None
+        while not event.is_cancelled and not release.wait(0.05):
+            pass
+        yield 0xFE00, None  # cancelled, no instance sent
 
     ae = AE(ae_title="STALLER")
     ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
@@ -68,6 +68,9 @@ async def test_a_cancelled_retrieve_says_cancelled(seeded, stalling_remote):
         await pilot.press("ctrl+x")
         with pytest.raises(WorkerCancelled):
             await transfer.wait()
+        for thread in threading.enumerate():  # the C-MOVE ends with the remote's answer
+            if thread.name == "tui-pacs move":
+                await asyncio.to_thread(thread.join, 30)
         await settle(pilot)
         assert titles(app) == ["Transfer cancelled"]
         assert not app.transfers.running
