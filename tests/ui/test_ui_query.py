@@ -74,7 +74,8 @@ async def test_query_drill_down_and_move_here(pacs_setup):
         await pilot.press("4")
         await settle(pilot)
         services = column(app, "Service")
-        assert "C-MOVE" in services and services.count("C-STORE") == 6
+        assert "C-MOVE" in services and services.count("C-STORE") == 1  # one association
+        assert "6 instances" in column(app, "Counts")[services.index("C-STORE")]
 
 
 async def test_patient_level_then_get_a_series(pacs_setup):
