@@ -111,3 +111,17 @@ async def test_a_failing_background_job_is_reported_not_fatal(seeded, caplog):
         assert any("OSError: disk on fire" in str(n.message) for n in app._notifications)
         assert app.is_running
     assert "broken failed" in caplog.text
+
+
+async def test_the_palette_sorts_only_by_columns_shown(seeded):
+    from tui_pacs.ui.commands import PacsCommands
+
+    for size, born_shown in (((80, 24), False), ((140, 30), True)):
+        app = make_app(seeded)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            titles = {entry.title for entry in PacsCommands(app.screen)._entries()}
+            shown = [column.key for column in app.screen.table.visible_columns]
+            assert ("PatientBirthDate" in shown) is born_shown
+            assert ("Sort by Born" in titles) is born_shown, size
+            assert "Sort by Date" in titles

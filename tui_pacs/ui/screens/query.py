@@ -366,7 +366,7 @@ class QueryScreen(ResultsScreen):
         for modality in self.pacs.settings.modalities:
             yield PaletteEntry(f"Query {modality.name}", f"ask {modality.aet}",
                                partial(self.choose, modality.name))
-        for column in COLUMNS[self.level]:
+        for column in self.table.visible_columns:
             if not column.key.startswith("_"):
                 title = column.title
                 yield PaletteEntry(f"Sort results by {title}", "", partial(self.sort_by,
