@@ -334,7 +334,7 @@ class PacsApp(App[int]):
             return
         self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
                                      self._studies, node.active_associations,
-                                     node.bytes_received)
+                                     node.bytes_received + self.transfers.bytes_received)
 
     # --- the node's events --------------------------------------------------------------
 

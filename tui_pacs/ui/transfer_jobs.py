@@ -61,9 +61,15 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
                    keys: dict[str, str]) -> Outcome:
     """C-MOVE (to this node) or C-GET ``keys`` at ``level`` from ``target``."""
 
+    counted = 0
+
     def progress(value: RetrieveProgress) -> None:
+        nonlocal counted
         done = value.completed + value.failed + value.warning
         app.post_message(TransferProgressed(transfer.number, done, value.total, value.failed))
+        if transfer.service == "C-GET" and value.received_bytes > counted:
+            app.transfers.bytes_received += value.received_bytes - counted
+            counted = value.received_bytes
 
     client = app.backend.client
     call = client.move if transfer.service == "C-MOVE" else client.get
