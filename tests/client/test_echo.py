@@ -14,6 +14,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, Verification
 
 from tests.peers.ports import free_port
+from tui_pacs.core.diagnosis import connection_refused
 from tui_pacs.core.remote import Failure
 from tui_pacs.core.target import Target
 
@@ -61,6 +62,16 @@ async def test_refused_connection(client):
     report = await client.echo(Target("NOBODY", "127.0.0.1", free_port()))
     assert report.diagnosis.failure is Failure.CONNECTION_REFUSED
     assert report.diagnosis.failure.exit_code == 4
+    advice = " ".join(report.diagnosis.advice)
+    assert "on this host: check that the DICOM service is running" in advice
+    assert "not only on 127.0.0.1" not in advice
+
+
+def test_refused_elsewhere_suggests_the_remote_listens_on_loopback_only():
+    target = Target("PACS", "10.0.0.5", 104)
+    advice = connection_refused(target, "10.0.0.5").advice
+    assert "listens on this address, not only on 127.0.0.1" in advice[-1]
+    assert "on this host" in " ".join(connection_refused(target, "::1").advice)
 
 
 async def test_unresolvable_name(client):

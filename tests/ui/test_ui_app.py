@@ -112,3 +112,17 @@ async def test_a_failing_background_job_is_reported_not_fatal(seeded, caplog, fa
         assert app.is_running
     assert "broken failed" in caplog.text
     faults.clear()
+
+
+async def test_the_palette_sorts_only_by_columns_shown(seeded):
+    from tui_pacs.ui.commands import PacsCommands
+
+    for size, born_shown in (((80, 24), False), ((140, 30), True)):
+        app = make_app(seeded)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            titles = {entry.title for entry in PacsCommands(app.screen)._entries()}
+            shown = [column.key for column in app.screen.table.visible_columns]
+            assert ("PatientBirthDate" in shown) is born_shown
+            assert ("Sort by Born" in titles) is born_shown, size
+            assert "Sort by Date" in titles

@@ -66,15 +66,16 @@ async def test_query_drill_down_and_move_here(pacs_setup):
                        and any("C-MOVE" in str(n.message) for n in app._notifications))
         note = next(str(n.message) for n in app._notifications if "C-MOVE" in str(n.message))
         assert "6 instances" in note
-        await wait_for(pilot, lambda: screen.table.loaded_rows()[0].get("_local"))
-        assert "✓" in screen_text(app)
+        await wait_for(pilot, lambda: screen.table.loaded_rows()[0].get("_held") == 6)
+        assert "6/6" in screen_text(app)
         await pilot.press("1")
         await wait_for(pilot, lambda: len(app.screen.table.loaded_rows()) == 1)
         assert app.screen.table.loaded_rows()[0]["AccessionNumber"] == "A1"
         await pilot.press("4")
         await settle(pilot)
         services = column(app, "Service")
-        assert "C-MOVE" in services and services.count("C-STORE") == 6
+        assert "C-MOVE" in services and services.count("C-STORE") == 1  # one association
+        assert "6 instances" in column(app, "Counts")[services.index("C-STORE")]
 
 
 async def test_patient_level_then_get_a_series(pacs_setup):
@@ -97,8 +98,13 @@ async def test_patient_level_then_get_a_series(pacs_setup):
         await pilot.press("g")  # C-GET the series
         await wait_for(pilot, lambda: not app.transfers.running
                        and any("C-GET" in str(n.message) for n in app._notifications))
+        note = next(n for n in app._notifications if "C-GET" in str(n.message))
+        assert note.title == "Transfer done"
+        assert str(note.message).startswith("C-GET series 1 ")
         totals = await app.backend.archive.index.totals()
         assert totals["instances"] == 2
+        app.show_status()  # C-GET's bytes count in the status line as the node's do
+        assert app.status.bytes_received > 2 * 1000
 
 
 async def test_query_failure_is_explained(settings):

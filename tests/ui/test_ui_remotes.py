@@ -87,6 +87,13 @@ async def test_add_edit_delete_written_to_the_config(configured):
         await pilot.press("n", *"ct3", "enter")
         await settle(pilot)
         assert "already used" in screen_text(app)
+        # A port that is not a number is refused, not replaced by 104.
+        await pilot.press("ctrl+u", *"ct4", "tab", *"CT4", "tab", *"10.0.3.4",
+                          "tab", *"abc", "ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ModalityForm)
+        assert "Port: 'abc' is not a port" in screen_text(app)
+        assert load_settings(path).modality("ct4") is None
         await pilot.press("escape")
         await settle(pilot)
         app.screen.table.cursor_row = 2

@@ -88,7 +88,7 @@ def activity_rows(app) -> None:
                                             "4 operations", 1.5))
     app.activity.add_event(AssociationEvent(at, "10.9.9.9", "INTRUDER", "TUIPACS", "rejected",
                                             "calling AE title not recognised"))
-    app.activity.add_log(at, 30, "tui_pacs.node", "C-STORE from CT3 refused (0xA700)")
+    app.activity.add_log(at, 30, "tui_pacs.net.storage", "C-STORE from CT3 refused (0xA700)")
 
 
 @pytest.mark.parametrize("size", SIZES)

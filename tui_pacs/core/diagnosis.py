@@ -7,6 +7,7 @@ facts; the wording lives here so the CLI and the app say the same thing.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from tui_pacs.core.remote import Diagnosis, Failure
@@ -79,15 +80,29 @@ def name_not_resolved(target: Target, reason: str) -> Diagnosis:
 
 
 def connection_refused(target: Target, address: str) -> Diagnosis:
+    if _is_loopback(address):
+        where = (f"on this host: check that the DICOM service is running and listens "
+                 f"on port {target.port}")
+    else:
+        where = ("on the remote: check that its DICOM service is running and listens on "
+                 "this address, not only on 127.0.0.1")
     return Diagnosis(
         Failure.CONNECTION_REFUSED,
         f"nothing accepts connections on {address} port {target.port} "
         "(connection refused)",
         (f"here: check the port number {target.port} (ask the remote's admin; "
-         "Orthanc uses 4242, many PACS 104 or 11112)",
-         "on the remote: check that its DICOM service is running and listens on "
-         "this address, not only on 127.0.0.1"),
+         "Orthanc uses 4242, many PACS 104 or 11112)", where),
     )
+
+
+def _is_loopback(address: str) -> bool:
+    """127.0.0.1, ::1 or localhost: a remote there is a service on this very host."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def connection_timed_out(target: Target, address: str, seconds: float) -> Diagnosis:

@@ -30,13 +30,15 @@ class Receiver:
     """Stores each C-STORE into the archive and counts the outcomes."""
 
     def __init__(self, archive: Archive,
-                 on_received: Callable[[int], None] | None = None) -> None:
+                 on_received: Callable[[int, int], None] | None = None) -> None:
         self._archive = archive
+        # Called with the instances received so far and the bytes of their datasets.
         self._on_received = on_received
         self._lock = threading.Lock()
         self.new = 0
         self.duplicates = 0
         self.failures = 0
+        self.bytes = 0
 
     @property
     def received(self) -> int:
@@ -46,7 +48,7 @@ class Receiver:
     def handle_store(self, event: evt.Event) -> int | Dataset:
         """EVT_C_STORE handler: runs in the association's thread."""
         code, result = store_event(event, self._archive)
-        self._count(result)
+        self._count(result, _dataset_size(event))
         return code
 
     def store(self, incoming: Incoming, source_aet: str) -> StoreOutcome:
@@ -54,26 +56,34 @@ class Receiver:
         callback, in the association's thread); the status and why it failed."""
         code, result = store_dataset(self._archive, memoryview(incoming.dataset),
                                      incoming.transfer_syntax, source_aet)
-        self._count(result)
+        self._count(result, len(incoming.dataset))
         if isinstance(code, Dataset):
             return int(code.Status), str(code.get("ErrorComment", ""))
         return code, ""
 
-    def _count(self, result: StoreResult | None) -> None:
+    def _count(self, result: StoreResult | None, size: int) -> None:
         with self._lock:
+            self.bytes += size
             if result is None:
                 self.failures += 1
             elif result.outcome is Outcome.DUPLICATE:
                 self.duplicates += 1
             else:
                 self.new += 1
-            received = self.received
+            received, size = self.received, self.bytes
         if self._on_received is not None:
-            self._on_received(received)
+            self._on_received(received, size)
 
     @property
     def handlers(self) -> list[Any]:
         return [(evt.EVT_C_STORE, self.handle_store)]
+
+
+def _dataset_size(event: evt.Event) -> int:
+    try:
+        return event.request.DataSet.getbuffer().nbytes
+    except AttributeError:
+        return 0
 
 
 class StorageListener:

@@ -1,7 +1,14 @@
 """What the node did, as rows for the activity screen, and notices worth a popup.
 
-Association and operation events, the node's log messages and the app's own
-transfers all become rows of one list (the newest kept, the oldest dropped).
+Association and operation events, the node's log messages, the app's own
+transfers and every notification shown all become rows of one list (the
+newest kept, the oldest dropped): a notification is gone from the screen
+after a few seconds, its row keeps the whole text.
+
+The instances an association stores share one row, counted up in place, and
+the node's own log lines (one per operation) are not repeated here: a study
+of 2,700 instances takes a few rows, not 5,400, and does not push older
+history out of the list.
 A notice is raised when a transfer ends: a peer that stored instances here
 released (or aborted) its association, a retrieve we served finished or failed.
 Nothing here imports Textual.
@@ -19,10 +26,14 @@ from tui_pacs.core.status import category
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.status import byte_size, duration, plural
 
-KEEP_ROWS = 5000
+KEEP_ROWS = 20_000
+
+# The node's log of associations and operations: the same events as the rows
+# made from them, so its records are left to the log file.
+NODE_LOGGER = "tui_pacs.node"
 
 # What the activity screen's kind filter cycles through.
-KINDS = ("all", "network", "log", "problems")
+KINDS = ("all", "network", "log", "notice", "problems")
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class ActivityLog:
     def __init__(self, limit: int = KEEP_ROWS) -> None:
         self.rows = ListSource(limit=limit)
         self._receiving: dict[tuple[str, str], _Received] = {}
+        # The C-STORE row of each association storing here, counted up in place.
+        self._storing: dict[tuple[str, str], Row] = {}
         self._numbers = itertools.count(1)
 
     def _append(self, row: Row) -> None:
@@ -56,13 +69,41 @@ class ActivityLog:
             self._append(_association_row(event))
             return self._association_ended(event)
         if isinstance(event, OperationEvent):
-            self._append(_operation_row(event))
+            if not self._fold_store(event):
+                self._append(_operation_row(event))
             return self._operation_done(event)
         return None
+
+    def _fold_store(self, event: OperationEvent) -> bool:
+        """Count a stored instance into its association's C-STORE row; False for an
+        operation that gets a row of its own (anything else, or a failed store)."""
+        if event.service != "C-STORE" or category(event.status) == "failure":
+            return False
+        key = (event.peer, event.calling_aet)
+        row = self._storing.get(key)
+        if row is None:
+            row = _operation_row(event)
+            row.update(_instances=0, _bytes=0, _seconds=0.0)
+            self._storing[key] = row
+            self._append(row)
+        row["_instances"] += 1
+        row["_bytes"] += event.counts.get("bytes", 0)
+        row["_seconds"] += event.duration
+        row["Time"] = event.time
+        row["Detail"] = f"latest {event.detail}" if event.detail else ""
+        row["Counts"] = ", ".join(filter(None, [plural(row["_instances"], "instance"),
+                                                byte_size(row["_bytes"]) if row["_bytes"]
+                                                else ""]))
+        row["Duration"] = duration(row["_seconds"])
+        if category(event.status) == "warning":
+            row["Status"], row["Severity"] = status_text(event.status), "warning"
+        self.rows.touch()
+        return True
 
     def _association_ended(self, event: AssociationEvent) -> Notice | None:
         if event.kind not in ("released", "aborted"):
             return None
+        self._storing.pop((event.peer, event.calling_aet), None)
         received = self._receiving.pop((event.peer, event.calling_aet), None)
         if received is None or not (received.instances or received.failed):
             return None
@@ -101,17 +142,29 @@ class ActivityLog:
         message = f"{event.service} for {who}: sent {plural(sent, 'instance')}"
         if failed:
             message += f", {failed} failed"
-        return Notice(message + ".", "warning" if kind != "success" else "information",
-                      "Transfer done")
+        if kind == "cancel":
+            return Notice(message + "; cancelled.", "warning", "Transfer cancelled")
+        if kind != "success":
+            return Notice(message + ".", "warning", "Transfer partial")
+        return Notice(message + ".", "information", "Transfer done")
 
     # --- log messages and the app's own transfers ------------------------------
 
     def add_log(self, time: datetime, level: int, logger: str, message: str) -> None:
+        if logger == NODE_LOGGER:
+            return
         severity = ("error" if level >= logging.ERROR else
                     "warning" if level >= logging.WARNING else "muted")
         self._append({"Time": time, "Kind": "log", "Service": logging.getLevelName(level),
                           "Peer": "", "AETs": logger, "Counts": "", "Status": "",
                           "Duration": "", "Detail": message, "Severity": severity})
+
+    def add_notice(self, time: datetime, title: str, message: str, severity: str) -> None:
+        """A notification as it was shown, to be read again later."""
+        row_severity = {"information": "muted"}.get(severity, severity)
+        self._append({"Time": time, "Kind": "notice", "Service": "notice", "Peer": "",
+                      "AETs": title, "Counts": "", "Status": "", "Duration": "",
+                      "Detail": message, "Severity": row_severity})
 
     def add_transfer(self, time: datetime, service: str, target: str, counts: str,
                      status: str, seconds: float | None, detail: str, severity: str) -> None:

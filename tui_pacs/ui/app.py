@@ -284,10 +284,13 @@ class PacsApp(GuardedApp[int]):
             await self.switch_mode(section)
 
     async def query_modality(self, name: str) -> None:
-        """Open the query screen with ``name`` chosen."""
+        """Open the query screen with ``name`` chosen (back from the series of a study
+        found on another remote)."""
         await self.switch_mode("query")
         query = self.screen_stack[0]
         if isinstance(query, QueryScreen):
+            while self.screen is not query:
+                await self.pop_screen()
             query.choose(name)
 
     def action_help(self) -> None:
@@ -305,17 +308,19 @@ class PacsApp(GuardedApp[int]):
 
     # --- activity ------------------------------------------------------------------------
 
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
-        """Every notification of the app: what it quotes (a patient's name, a
-        peer's error comment) shows its control characters, and brackets in
-        it are text, not markup."""
-        super().notify(printable(message, keep="\n"), title=printable(title),
-                       severity=severity, timeout=timeout, markup=markup)
-
     def on_log_arrived(self, message: LogArrived) -> None:
         self.activity.add_log(message.created, message.level, message.logger, message.text)
         self.activity_changed()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification of the app, its whole text also kept in the
+        activity log. What it quotes (a patient's name, a peer's error
+        comment) shows its control characters, and brackets are text, not markup."""
+        message, title = printable(message, keep="\n"), printable(title)
+        self.activity.add_notice(self.clock(), title, message, severity)
+        self.activity_changed()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def activity_changed(self) -> None:
         if self._activity_timer is None:
@@ -406,7 +411,7 @@ class PacsApp(GuardedApp[int]):
             return
         self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
                                      self._studies, node.active_associations,
-                                     node.bytes_received)
+                                     node.bytes_received + self.transfers.bytes_received)
 
     # --- the node's events --------------------------------------------------------------
 

@@ -10,12 +10,14 @@ Nothing here imports Textual.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
+from tui_pacs.core.model import Level
 from tui_pacs.imaging.service import ImagingService
 from tui_pacs.services.client import RemoteClient
+from tui_pacs.services.holdings import held_instances
 from tui_pacs.services.node import Node, NodeStatus
 from tui_pacs.store.archive import Archive
 
@@ -43,6 +45,10 @@ class Backend:
     def imaging(self) -> ImagingService:
         """Decodes and renders frames in its own threads, with caches and prefetch."""
         return _started(self._imaging)
+
+    async def held_instances(self, level: Level, uids: Iterable[str]) -> dict[str, int]:
+        """Instances in the archive for each study (or series) UID of a query's results."""
+        return await held_instances(self.archive, level, uids)
 
     @property
     def node_status(self) -> NodeStatus | None:

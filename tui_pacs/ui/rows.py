@@ -86,6 +86,10 @@ class ListSource:
         self._rows.clear()
         self._view = None
 
+    def touch(self) -> None:
+        """A row was changed in place: filter and sort it again when next read."""
+        self._view = None
+
     def set_filter(self, predicate: Callable[[Row], bool] | None) -> None:
         self._predicate = predicate
         self._view = None

@@ -32,6 +32,17 @@ class Outcome:
     severity: str
     counts: str = ""
     seconds: float | None = None
+    # How it ended, for the notification's title: done, partial, failed or cancelled.
+    ending: str = "failed"
+
+
+def ending(ok: bool, cancelled: bool, some_done: bool) -> str:
+    """How a transfer ended, in the word its notification's title uses."""
+    if cancelled:
+        return "cancelled"
+    if ok:
+        return "done"
+    return "partial" if some_done else "failed"
 
 
 async def run(app: PacsApp, transfer: Transfer, job) -> None:
@@ -41,7 +52,7 @@ async def run(app: PacsApp, transfer: Transfer, job) -> None:
     except (RemoteFailure, BadKey, NotInArchive) as exc:
         outcome = Outcome(_failure_text(exc), "error")
     except asyncio.CancelledError:
-        _report(app, transfer, Outcome("cancelled", "warning"))
+        _report(app, transfer, Outcome("cancelled", "warning", ending="cancelled"))
         raise
     _report(app, transfer, outcome)
 
@@ -50,9 +61,15 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
                    keys: dict[str, str]) -> Outcome:
     """C-MOVE (to this node) or C-GET ``keys`` at ``level`` from ``target``."""
 
+    counted = 0
+
     def progress(value: RetrieveProgress) -> None:
+        nonlocal counted
         done = value.completed + value.failed + value.warning
         app.post_message(TransferProgressed(transfer.number, done, value.total, value.failed))
+        if transfer.service == "C-GET" and value.received_bytes > counted:
+            app.transfers.bytes_received += value.received_bytes - counted
+            counted = value.received_bytes
 
     client = app.backend.client
     call = client.move if transfer.service == "C-MOVE" else client.get
@@ -72,7 +89,7 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
     else:
         severity = "warning" if report.completed else "error"
     return Outcome(message, severity, f"{report.completed} done, {failed} failed",
-                   report.seconds)
+                   report.seconds, ending(report.ok, report.cancelled, report.completed > 0))
 
 
 async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
@@ -91,11 +108,14 @@ async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
               f"{report.seconds:.1f} s"
     if report.failures:
         message += f"; {len(report.failures)} failed: {report.failures[0].reason}"
+    if report.cancelled:
+        message += "; cancelled"
     if report.ok:
         severity = "information"
     else:
         severity = "warning" if report.sent else "error"
-    return Outcome(message, severity, f"{report.sent}/{report.total} sent", report.seconds)
+    return Outcome(message, severity, f"{report.sent}/{report.total} sent", report.seconds,
+                   ending(report.ok, report.cancelled, report.sent > 0))
 
 
 def _failure_text(exc: Exception) -> str:
@@ -114,6 +134,5 @@ def _report(app: PacsApp, transfer: Transfer, outcome: Outcome) -> None:
                               outcome.counts, status, outcome.seconds,
                               f"{transfer.what}: {outcome.message}", row_severity)
     app.activity_changed()
-    title = "Transfer failed" if outcome.severity == "error" else "Transfer done"
-    app.notify(f"{transfer.title}: {outcome.message}", title=title,
+    app.notify(f"{transfer.title}: {outcome.message}", title=f"Transfer {outcome.ending}",
                severity=outcome.severity, timeout=8)

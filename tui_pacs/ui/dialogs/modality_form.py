@@ -48,8 +48,9 @@ class ModalityForm(ModalScreen[Modality | None]):
                 yield Input(m.host if m else "", placeholder="name or IP address", id="host",
                             compact=True)
                 yield Label("Port")
-                yield Input(str(m.port) if m else "104", id="port", type="integer",
-                            compact=True)
+                # Plain text, not type="integer": that drops letters as they are typed,
+                # so "abc" left the default 104 to be saved without a word.
+                yield Input(str(m.port) if m else "104", id="port", compact=True)
                 yield Label("TLS")
                 yield Checkbox("DICOM over TLS", m.tls if m else False, id="tls", compact=True)
             yield Static("", id="form-error", classes="error-line", markup=False)
@@ -76,7 +77,7 @@ class ModalityForm(ModalScreen[Modality | None]):
         if not host or any(c.isspace() for c in host):
             return None, "Host: a host name or an IP address"
         if not port.isdigit() or not 1 <= int(port) <= 65535:
-            return None, "Port: a number from 1 to 65535"
+            return None, f"Port: {port!r} is not a port; give a number from 1 to 65535"
         tls = self.query_one("#tls", Checkbox).value
         return Modality(name, aet, host, int(port), tls), ""
 

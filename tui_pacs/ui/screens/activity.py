@@ -1,7 +1,9 @@
 """Activity: the node's associations and operations, the app's transfers, the log.
 
 Newest first. ``/`` filters by text (a peer, an AE title, a service, a
-status), ``f`` cycles the kind shown: everything, network, log, problems.
+status), ``f`` cycles the kind shown: everything, network, log, notices,
+problems. Enter shows a row whole: a notification's text is kept here long
+after its popup is gone, and a long one is cut in the list.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.widgets import Footer, Input, Label, Static
 
 from tui_pacs.ui.activity import KINDS, matches_kind, matches_text
+from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
@@ -39,6 +43,22 @@ ACTIVITY_COLUMNS = [
     Column("Duration", 7, justify="right", drop=4, label="Took"),
     Column("Detail", 10, flex=1),
 ]
+
+
+NOTHING_YET = ("Nothing yet: associations, operations and log messages appear here as "
+               "they happen.")
+NO_MATCH = "Nothing matches the filter (x clears it)."
+
+
+def row_lines(row: Row) -> list[Content]:
+    """A row whole, for the detail box: every field that says something."""
+    fields = [("Time", _time(row)), ("Kind", row["Kind"]), ("Service", row["Service"]),
+              ("Peer", row["Peer"]), ("Calling→called" if row["Kind"] == "network"
+                                      else "Title", row["AETs"]),
+              ("Counts", row["Counts"]), ("Status", row["Status"]),
+              ("Took", row["Duration"])]
+    lines = [Content(f"{name}: {value}") for name, value in fields if value]
+    return [*lines, Content(""), *(Content(line) for line in str(row["Detail"]).splitlines())]
 
 
 class ActivityScreen(PacsScreen):
@@ -67,9 +87,7 @@ class ActivityScreen(PacsScreen):
         yield VirtualTable(ACTIVITY_COLUMNS, self.pacs.activity.rows,
                            key=lambda row: row["Seq"],
                            row_class=lambda row: row["Severity"],
-                           empty_text="Nothing yet: associations, operations and log "
-                                      "messages appear here as they happen.",
-                           id="table")
+                           empty_text=NOTHING_YET, id="table")
         yield TransfersView()
         yield Footer()
 
@@ -80,14 +98,14 @@ class ActivityScreen(PacsScreen):
 
     def _activity_changed(self) -> None:
         if self.is_current:
-            self.table.reload(keep_cursor=self.table.cursor_row > 0)
+            self._reload(keep_cursor=self.table.cursor_row > 0)
         else:
             self._stale = True
 
     def on_screen_resume(self) -> None:
         if self._stale:
             self._stale = False
-            self.table.reload(keep_cursor=False)
+            self._reload(keep_cursor=False)
 
     @on(VirtualTable.Loaded)
     def _show_count(self, event: VirtualTable.Loaded) -> None:
@@ -105,7 +123,15 @@ class ActivityScreen(PacsScreen):
         rows = self.pacs.activity.rows
         rows.set_filter(lambda row: matches_kind(row, kind) and matches_text(row, text))
         rows.set_order(None, descending=True)
-        self.table.reload(keep_cursor=False)
+        self._reload(keep_cursor=False)
+
+    def _reload(self, keep_cursor: bool) -> None:
+        """Reload the list; an empty one says whether the filter hides every row."""
+        filtered = self.kind != "all" or bool(
+            self.query_one("#activity-filter", Input).value.strip())
+        self.table.empty_text = (NO_MATCH if filtered and self.pacs.activity.rows.rows
+                                 else NOTHING_YET)
+        self.table.reload(keep_cursor=keep_cursor)
 
     @on(Input.Changed, "#activity-filter")
     def _filter_changed(self) -> None:
@@ -114,6 +140,12 @@ class ActivityScreen(PacsScreen):
     @on(Input.Submitted, "#activity-filter")
     def _filter_done(self) -> None:
         self.table.focus()
+
+    @on(VirtualTable.Selected)
+    def _details(self, event: VirtualTable.Selected) -> None:
+        row = event.row
+        title = f"{row['Service']} {row['AETs']}".strip()
+        self.app.push_screen(ReportDialog(title, row_lines(row)))
 
     def action_filter(self) -> None:
         self.query_one("#activity-filter", Input).focus()

@@ -248,7 +248,8 @@ class ArchiveListScreen(PacsScreen):
         # Enter is the table's key, which the palette does not list by itself.
         yield PaletteEntry("Open", f"key: enter, what the selected {self.NOUN[0]} holds",
                            self.action_open)
-        for column in self.COLUMNS:
+        # Only the columns shown: sorting by one the width dropped looks like no order.
+        for column in self.table.visible_columns:
             title = column.title
             yield PaletteEntry(f"Sort by {title}", f"order the {self.NOUN[1]} by {title}",
                                partial(self.sort_by, column.key))

@@ -3,8 +3,9 @@
 Pick a modality and a level, fill in what you know (enter searches); results
 come in as the remote's pending responses arrive. Enter on a study lists its
 series on the remote, enter on a patient their studies. ``m`` retrieves by
-C-MOVE (to this node), ``g`` by C-GET; retrieved studies land in the archive
-and are marked ✓ here.
+C-MOVE (to this node), ``g`` by C-GET; retrieved studies land in the archive,
+and the Here column says how many of the remote's instances of each study
+or series are in the archive (``35/100``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from textual.timer import Timer
 from textual.widgets import Footer, Label, Select, Static
 
 from tui_pacs.core.keys import BadKey
-from tui_pacs.core.matching import Single, ValueList
 from tui_pacs.core.model import Level
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
+from tui_pacs.services.holdings import INSTANCE_COUNTS
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.filters import BadFilter, next_date_preset
 from tui_pacs.ui.rows import ListSource, Row
@@ -43,19 +44,43 @@ from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
 
 # Results are redrawn at most this often while they stream in.
 REDRAW_DELAY = 0.2
-# Study UIDs looked up in the local archive per query (to mark what is here).
-LOCAL_LOOKUP_CHUNK = 500
 
 LEVELS = (Level.STUDY, Level.PATIENT)
 NOUNS = {Level.PATIENT: ("patient", "patients"), Level.STUDY: ("study", "studies"),
          Level.SERIES: ("series", "series")}
 
 
-def _here(row: Row) -> str:
-    return "✓" if row.get("_local") else ""
+def _count(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
-HERE = Column("_local", 1, label="✓", format=_here)
+def _remote_count(row: Row) -> int | None:
+    """The remote's count of instances in the study (or series) of ``row``, if it said."""
+    key = next((k for k in INSTANCE_COUNTS.values() if k in row), None)
+    return _count(row[key]) if key else None
+
+
+def held_text(row: Row) -> str:
+    held = row.get("_held")
+    if not held:
+        return ""
+    total = _remote_count(row)
+    return f"{held}/{total if total is not None else '?'}"
+
+
+def completeness(row: Row) -> str | None:
+    """``success`` when every instance the remote has is here, ``warning`` for part."""
+    held = row.get("_held")
+    if not held:
+        return None
+    total = _remote_count(row)
+    return "success" if total is not None and held >= total else "warning"
+
+
+HERE = Column("_held", 7, label="Here", justify="right", format=held_text)
 COLUMNS = {Level.PATIENT: PATIENT_COLUMNS, Level.STUDY: [HERE, *STUDY_COLUMNS],
            Level.SERIES: [HERE, *SERIES_COLUMNS]}
 
@@ -77,7 +102,11 @@ class ResultsScreen(PacsScreen):
     def __init__(self) -> None:
         super().__init__()
         self.results = ListSource()
+        # The remote new searches ask.
         self.target: Target | None = None
+        # The remote the results came from: retrieving or opening one of them asks it,
+        # whichever remote is chosen now.
+        self.source: Target | None = None
         self.level = self.LEVEL
         self.order_by: str | None = None
         self.descending = False
@@ -87,7 +116,7 @@ class ResultsScreen(PacsScreen):
     def results_table(self) -> VirtualTable:
         return VirtualTable(COLUMNS[self.level], self.results,
                             key=lambda row: row.get(self.level.unique_key),
-                            row_class=lambda row: "success" if row.get("_local") else None,
+                            row_class=completeness,
                             empty_text="No query yet.",
                             id="table")
 
@@ -102,7 +131,11 @@ class ResultsScreen(PacsScreen):
         return {}
 
     def action_search(self) -> None:
-        if self.target is None:
+        self.search(self.target)
+
+    def search(self, target: Target | None) -> None:
+        """Ask ``target``; the results that were shown are dropped."""
+        if target is None:
             self.show_state("Choose a remote modality first (Remotes, key 3, lists them).")
             return
         try:
@@ -111,10 +144,11 @@ class ResultsScreen(PacsScreen):
             self.show_state(str(exc))
             return
         self.results.clear()
+        self.source = target
         self.table.empty_text = "Nothing found."
         self.table.set_columns(COLUMNS[self.level])
         self.table.reload(keep_cursor=False)
-        self._find(self.target, self.level, keys)
+        self._find(target, self.level, keys)
 
     @work(group="find", exclusive=True, exit_on_error=False)
     async def _find(self, target: Target, level: Level, keys: dict[str, str]) -> None:
@@ -141,7 +175,7 @@ class ResultsScreen(PacsScreen):
         self.show_state(f"{plural(count, *noun)} from {target.name or target.aet} "
                         f"in {seconds:.1f} s")
         self.table.reload(keep_cursor=True)
-        await self._mark_local()
+        await self._count_held()
 
     def _redraw_soon(self, state: str) -> None:
         self._state = state
@@ -162,25 +196,22 @@ class ResultsScreen(PacsScreen):
         """The line above the results; it may quote the remote's error comment."""
         self.query_one("#title", Static).update(printable(text))
 
-    async def _mark_local(self) -> None:
-        """Mark the studies (or series) this archive already holds."""
-        if self.level not in (Level.STUDY, Level.SERIES):
+    async def _count_held(self) -> None:
+        """How many instances of each study (or series) found the archive holds."""
+        if self.level not in INSTANCE_COUNTS:
             return
         key = self.level.unique_key
-        uids = [str(row.get(key)) for row in self.results.rows if row.get(key)]
-        held: set[str] = set()
-        for start in range(0, len(uids), LOCAL_LOOKUP_CHUNK):
-            chunk = tuple(uids[start:start + LOCAL_LOOKUP_CHUNK])
-            matcher = ValueList(chunk) if len(chunk) > 1 else Single(chunk[0])
-            found = await self.backend.archive.index.query(self.level, {key: matcher})
-            held.update(row[key] for row in found)
-        for row in self.results.rows:
-            row["_local"] = row.get(key) in held
+        rows = list(self.results.rows)
+        held = await self.backend.held_instances(
+            self.level, [str(row[key]) for row in rows if row.get(key)])
+        for row in rows:
+            row["_held"] = held.get(str(row.get(key)), 0)
         self.table.refresh()
 
     def _archive_changed(self) -> None:
+        """A retrieve, a delete or a received instance: count again."""
         if self.results.rows:
-            self.run_worker(self._mark_local, group="mark-local", exclusive=True,
+            self.run_worker(self._count_held, group="count-held", exclusive=True,
                             exit_on_error=False)
 
     # --- sorting ----------------------------------------------------------------------
@@ -208,15 +239,15 @@ class ResultsScreen(PacsScreen):
 
     def action_retrieve(self, service: str) -> None:
         row = self.table.cursor_value
-        if row is None or self.target is None:
+        if row is None or self.source is None:
             return
         level = self.level
         keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
         if level is Level.SERIES:
             keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
         what = (f"study {describe_study(row)}" if level is Level.STUDY
-                else f"series {describe_series(row)}")
-        self.pacs.start_retrieve(self.target, service, level, keys, what)
+                else describe_series(row))
+        self.pacs.start_retrieve(self.source, service, level, keys, what)
 
 
 class QueryScreen(ResultsScreen):
@@ -240,7 +271,7 @@ class QueryScreen(ResultsScreen):
                          allow_blank=False, id="level", compact=True)
         yield FilterBar(QUERY_FIELDS, id="form")
         yield Static("Choose a remote modality, fill in what you know, press enter.",
-                     id="title", classes="title", markup=False)
+                     id="title", classes="title wrap", markup=False)
         yield self.results_table()
         yield TransfersView()
         yield Footer()
@@ -269,8 +300,24 @@ class QueryScreen(ResultsScreen):
 
     @on(Select.Changed, "#remote")
     def _remote_changed(self, event: Select.Changed) -> None:
+        """A blank choice (the list is rebuilt after a config write) keeps the results;
+        another remote clears them, as they would not be its answers."""
         name = event.value
-        self.target = None if name is Select.BLANK else self.backend.client.target(str(name))
+        if name is Select.NULL:
+            self.target = None
+            return
+        self.target = self.backend.client.target(str(name))
+        if self.source is not None and self.source.name != self.target.name:
+            self._forget_results(self.source, self.target)
+
+    def _forget_results(self, source: Target, chosen: Target) -> None:
+        self.workers.cancel_group(self, "find")
+        self.results.clear()
+        self.source = None
+        self.table.empty_text = "No query yet."
+        self.table.reload(keep_cursor=False)
+        self.show_state(f"Remote changed: the results from {source.name or source.aet} "
+                        f"were cleared. Press enter to ask {chosen.name or chosen.aet}.")
 
     @on(Select.Changed, "#level")
     def _level_changed(self, event: Select.Changed) -> None:
@@ -304,24 +351,24 @@ class QueryScreen(ResultsScreen):
 
     @on(VirtualTable.Selected)
     def _open(self, event: VirtualTable.Selected) -> None:
-        if self.target is None:
+        if self.source is None:
             return
         row = event.row
         if self.level is Level.STUDY:
-            self.app.push_screen(RemoteSeriesScreen(self.target, row))
+            self.app.push_screen(RemoteSeriesScreen(self.source, row))
         elif self.level is Level.PATIENT:
             bar = self.query_one(FilterBar)
             bar.clear()
             bar.set_field("patient_id", str(row.get("PatientID") or ""))
             self.query_one("#level", Select).value = Level.STUDY
             self.level = Level.STUDY
-            self.action_search()
+            self.search(self.source)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
         for modality in self.pacs.settings.modalities:
             yield PaletteEntry(f"Query {modality.name}", f"ask {modality.aet}",
                                partial(self.choose, modality.name))
-        for column in COLUMNS[self.level]:
+        for column in self.table.visible_columns:
             if not column.key.startswith("_"):
                 title = column.title
                 yield PaletteEntry(f"Sort results by {title}", "", partial(self.sort_by,
@@ -346,7 +393,7 @@ class RemoteSeriesScreen(ResultsScreen):
         yield Static(printable(f"{describe_study(self.study)}  on  "
                                f"{self.target.name or self.target.aet}"),
                      classes="title", markup=False)
-        yield Static("", id="title", classes="subtitle", markup=False)
+        yield Static("", id="title", classes="subtitle wrap", markup=False)
         yield self.results_table()
         yield TransfersView()
         yield Footer()

@@ -71,6 +71,13 @@ class StudiesScreen(ArchiveListScreen):
     def matchers(self) -> dict[str, Matcher]:
         return {**self._filter_matchers, **self.fixed}
 
+    def load(self) -> None:
+        """An empty list says whether the filter hides the archive's studies."""
+        self.table.empty_text = (self.EMPTY if self.filter.is_empty else
+                                 f"No study matches the filter ({self.filter.summary()}). "
+                                 "x clears it.")
+        super().load()
+
     def title_parts(self, count: int | None) -> list[str]:
         parts = super().title_parts(count)
         if not self.filter.is_empty:
