@@ -14,7 +14,7 @@ from tui_pacs.core.model import Level
 from tui_pacs.store import queries
 from tui_pacs.store.schema import MIGRATIONS
 
-ALPHABET = "aAbB*?%_['\\ äÄß-0129.^"
+ALPHABET = "aAbB*?%_['\\ äÄß-0129.^="
 text = st.text(alphabet=ALPHABET, max_size=6)
 date = st.one_of(st.just(""), st.dates().map(lambda d: d.strftime("%Y%m%d")))
 modalities = st.lists(st.sampled_from(["CT", "MR", "SR", "C%", "C_"]), max_size=3,
