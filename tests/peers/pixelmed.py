@@ -8,6 +8,7 @@ that arrives after the final response makes it abort the association.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from tests.peers.ports import free_port
@@ -64,3 +65,21 @@ class Pixelmed:
 
     def log_tail(self) -> str:
         return log_tail(self.log_path)
+
+
+FIND_SOURCE = Path(__file__).with_name("PixelmedFind.java")
+
+
+def pixelmed_find(port: int, called_aet: str, calling_aet: str, level: str,
+                  *keys: str) -> list[dict[str, str]]:
+    """A Study Root C-FIND by pixelmed's FindSOPClassSCU (run from
+    PixelmedFind.java: the JDK's source launcher); each response as
+    keyword -> backslash-separated values."""
+    result = subprocess.run(
+        [JAVA, "-cp", str(PIXELMED_JAR), str(FIND_SOURCE), "127.0.0.1", str(port),
+         called_aet, calling_aet, level, *keys],
+        capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"PixelmedFind failed:\n{result.stderr}")
+    return [dict(line.split("=", 1) for line in block.splitlines())
+            for block in result.stdout.split("\n\n") if block.strip()]

@@ -124,11 +124,11 @@ def matches(matcher: Matcher, stored: str | None, vr: str) -> bool:
 def _matches_value(matcher: Matcher, stored: str, vr: str) -> bool:
     if isinstance(matcher, Single):
         wanted = fold(matcher.value) if vr == "PN" else matcher.value
-        if vr == "CS" and "\\" in stored:
+        if vr in LIST_VRS and "\\" in stored:
             return wanted in stored.split("\\")
         return stored == wanted
     if isinstance(matcher, ValueList):
-        candidates = stored.split("\\") if vr == "CS" else [stored]
+        candidates = stored.split("\\") if vr in LIST_VRS else [stored]
         return any(c in matcher.values for c in candidates)
     if isinstance(matcher, Wildcard):
         pattern = fold(matcher.pattern) if vr == "PN" else matcher.pattern

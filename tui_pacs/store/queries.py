@@ -29,10 +29,13 @@ class Column:
     # Where matching looks: a case-folded twin for person names.
     match: str
     integer: bool = False
+    # Holds several values, backslash-separated: a query value matches any one.
+    multiple: bool = False
 
 
-def _col(expr: str, match: str | None = None, integer: bool = False) -> Column:
-    return Column(expr, match or expr, integer)
+def _col(expr: str, match: str | None = None, integer: bool = False,
+         multiple: bool = False) -> Column:
+    return Column(expr, match or expr, integer, multiple)
 
 
 COLUMNS: dict[str, Column] = {
@@ -51,7 +54,8 @@ COLUMNS: dict[str, Column] = {
     "StudyID": _col("st.study_id"),
     "StudyDescription": _col("st.description"),
     "ReferringPhysicianName": _col("st.referring", "st.referring_fold"),
-    "ModalitiesInStudy": _col("st.modalities"),
+    "ModalitiesInStudy": _col("st.modalities", multiple=True),
+    "SOPClassesInStudy": _col("st.sop_classes", multiple=True),
     "NumberOfStudyRelatedSeries": _col("st.num_series", integer=True),
     "NumberOfStudyRelatedInstances": _col("st.num_instances", integer=True),
     "SeriesInstanceUID": _col("se.series_uid"),
@@ -162,12 +166,13 @@ def _condition(column: Column, vr: str, matcher: Matcher) -> tuple[str, list[Any
         if column.integer:
             number = _as_int(value)
             return (f"{target} = ?", [number]) if number is not None else ("0", [])
-        if vr == "CS":
-            # Multi-valued code strings (ModalitiesInStudy) match on any value.
+        if vr == "CS" or column.multiple:
+            # Multi-valued columns (ModalitiesInStudy, SOPClassesInStudy) match
+            # on any value.
             return f"instr('\\' || {target} || '\\', ?) > 0", [f"\\{value}\\"]
         return f"{target} = ?", [value]
     if isinstance(matcher, ValueList):
-        if vr == "CS":
+        if vr == "CS" or column.multiple:
             ors = " OR ".join([f"instr('\\' || {target} || '\\', ?) > 0"] * len(matcher.values))
             return f"({ors})", [f"\\{v}\\" for v in matcher.values]
         marks = ", ".join("?" * len(matcher.values))
