@@ -174,3 +174,14 @@ def _dataset_bytes(path: Path) -> bytes:
     """The bytes after the file meta group."""
     data = path.read_bytes()
     return data[scan_file_meta(data, 132)[1]:]
+
+
+@pytest.mark.interop
+def test_send_to_pynetdicom_storescp(pynetdicom_storescp_factory, write_config, tmp_path):
+    peer = pynetdicom_storescp_factory()
+    paths = write_study(tmp_path / "study", instances=2)
+    result = run_cli("send", peer.target, tmp_path / "study", "--config", write_config())
+    assert result.returncode == 0, result.stderr
+    assert "sent 2 of 2 instance(s) to STORESCP" in result.stdout
+    sent = {str(dcmread(path).SOPInstanceUID) for path in paths}
+    assert set(peer.received_instances()) == sent

@@ -1,1 +1,2 @@
-"""Real DICOM peers for tests: Orthanc and DCMTK's storescp, started on loopback."""
+"""Real DICOM peers for tests, started on loopback: Orthanc, DCMTK's storescp,
+pixelmed's server and pynetdicom's qrscp and storescp."""

@@ -1,4 +1,5 @@
-"""Pytest fixtures starting real peers; every peer is stopped when its test ends.
+"""Pytest fixtures starting real peers (Orthanc, DCMTK, pixelmed, pynetdicom's apps);
+every peer is stopped when its test ends.
 
 Registered for the whole suite in tests/conftest.py (``pytest_plugins``).
 Tests using them should be marked ``interop``.
@@ -13,8 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.peers import pynetdicom_apps
 from tests.peers.orthanc import ORTHANC, Orthanc
+from tests.peers.pixelmed import JAVA, PIXELMED_JAR, Pixelmed
+from tests.peers.pynetdicom_apps import QRSCP, PynetdicomStoreSCP
 from tests.peers.storescp import STORESCP, StoreSCP
+from tests.peers.wiretap import WireTap
 
 _numbers = itertools.count(1)
 
@@ -62,3 +67,45 @@ def storescp_factory(tmp_path_factory) -> Iterator[Callable[..., StoreSCP]]:
 @pytest.fixture
 def storescp(storescp_factory) -> StoreSCP:
     return storescp_factory()
+
+
+@pytest.fixture
+def pixelmed_factory(tmp_path_factory) -> Iterator[Callable[..., Pixelmed]]:
+    """Start pixelmed's server: ``pixelmed_factory(remotes={"us": (aet, host, port)})``."""
+    _require(JAVA)
+    if not PIXELMED_JAR.is_file():
+        pytest.skip(f"{PIXELMED_JAR} is not installed (Debian: pixelmed-apps)")
+    yield from _factory(Pixelmed, tmp_path_factory)
+
+
+def _require_pynetdicom_apps() -> None:
+    reason = pynetdicom_apps.missing()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def qrscp_factory(tmp_path_factory) -> Iterator[Callable[..., QRSCP]]:
+    """Start pynetdicom's qrscp: ``qrscp_factory(destinations={aet: (host, port)})``."""
+    _require_pynetdicom_apps()
+    yield from _factory(QRSCP, tmp_path_factory)
+
+
+@pytest.fixture
+def pynetdicom_storescp_factory(tmp_path_factory) -> Iterator[Callable[..., PynetdicomStoreSCP]]:
+    """Start pynetdicom's storescp: ``pynetdicom_storescp_factory(options=("-xi",))``."""
+    yield from _factory(PynetdicomStoreSCP, tmp_path_factory)
+
+
+@pytest.fixture
+def wiretap() -> Iterator[Callable[[int], WireTap]]:
+    """``wiretap(port)``: a relay to 127.0.0.1:``port`` noting what passes."""
+    taps: list[WireTap] = []
+
+    def tap(port: int) -> WireTap:
+        taps.append(WireTap(port))
+        return taps[-1]
+
+    yield tap
+    for each in taps:
+        each.close()

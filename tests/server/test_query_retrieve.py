@@ -111,6 +111,27 @@ async def test_iso_2022_japanese_names(tmp_path):
     assert str(found[0].PatientName) == str(expected)
 
 
+async def test_a_name_without_component_groups_matches_any_group(tmp_path):
+    stored = make_dataset(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう",
+                          charset="ISO_IR 192")
+    node = await seeded(tmp_path, [write_instance(tmp_path / "y.dcm", stored)])
+
+    def count(name: str) -> int:
+        found, final = find(node, query("STUDY", SpecificCharacterSet="ISO_IR 192",
+                                        PatientName=name, StudyInstanceUID=""))
+        assert final == 0x0000
+        return len(found)
+
+    try:
+        counts = {name: await asyncio.to_thread(count, name)
+                  for name in ("Yamada^Tarou", "山田^太郎", "やまだ^たろう", "yamada*", "Yamada",
+                               "Yamada^Tarou=山田^太郎=やまだ^たろう")}
+    finally:
+        await node.stop()
+    assert counts == {"Yamada^Tarou": 1, "山田^太郎": 1, "やまだ^たろう": 1, "yamada*": 1,
+                      "Yamada": 0, "Yamada^Tarou=山田^太郎=やまだ^たろう": 1}
+
+
 async def test_ascii_answers_carry_no_character_set(tmp_path):
     node = await seeded(tmp_path, studies(tmp_path, 1))
     try:

@@ -52,6 +52,15 @@ def test_parse(value, vr, expected):
     ("MR\\US", "CS", "CT\\SR", False),
     ("1.2\\1.3", "UI", "1.3", True),
     ("", "PN", "", True),
+    # A value without "=" meets any component group; one with "=" the whole name.
+    ("Yamada^Tarou", "PN", "Yamada^Tarou=山田^太郎=やまだ^たろう", True),
+    ("山田^太郎", "PN", "Yamada^Tarou=山田^太郎=やまだ^たろう", True),
+    ("やまだ*", "PN", "Yamada^Tarou=山田^太郎=やまだ^たろう", True),
+    ("yamada*", "PN", "Yamada^Tarou=山田^太郎", True),
+    ("Yamada", "PN", "Yamada^Tarou=山田^太郎", False),
+    ("Y*郎", "PN", "Yamada^Tarou=山田^太郎", False),
+    ("Yamada^Tarou=山田^太郎", "PN", "Yamada^Tarou=山田^太郎=やまだ^たろう", False),
+    ("Yamada^Tarou=*", "PN", "Yamada^Tarou=山田^太郎=やまだ^たろう", True),
 ])
 def test_matches(query, vr, stored, expected):
     assert matches(parse_match(query, vr), stored, vr) is expected

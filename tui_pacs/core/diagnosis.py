@@ -302,6 +302,28 @@ def aborted_during(target: Target, service: str, calling_aet: str) -> Diagnosis:
     )
 
 
+def aborted_after_answering(target: Target, service: str) -> Diagnosis:
+    """The remote ended the association during a request of a service it had
+    already answered on it: what it allows is not the cause."""
+    return Diagnosis(
+        Failure.ASSOCIATION_ABORTED,
+        f"the remote ended the association instead of answering the {service}, after "
+        f"answering an earlier {service} on it",
+        ("on the remote: it accepts us for this service, so its log holds the reason "
+         "(a failure while answering, a limit on requests per association)",),
+    )
+
+
+def aborted_after_cancel(target: Target, service: str) -> Diagnosis:
+    """The remote ended the association after a C-CANCEL we sent."""
+    return Diagnosis(
+        Failure.ASSOCIATION_ABORTED,
+        f"the remote ended the association after our C-CANCEL of a {service}",
+        ("on the remote: it does not take a C-CANCEL (some implementations abort on one); "
+         "its AE configuration is not the cause",),
+    )
+
+
 def cannot_listen(host: str, port: int, reason: str) -> Diagnosis:
     return Diagnosis(
         Failure.CANNOT_LISTEN,

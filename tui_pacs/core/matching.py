@@ -8,6 +8,11 @@ the SQL and for values the index does not hold.
 
 Person names (PN) match case-insensitively, as most archives do (Orthanc,
 dcm4chee): ``smith*`` finds ``SMITH^JOHN``. Other values match exactly.
+A name may hold up to three component groups, alphabetic, ideographic and
+phonetic, separated by ``=`` (PS3.5 6.2.1): a query value without ``=``
+matches a name when it matches any one of its groups, so ``Yamada^Tarou``
+finds ``Yamada^Tarou=山田^太郎=やまだ^たろう``; one with ``=`` matches the
+whole value.
 """
 
 from __future__ import annotations
@@ -93,6 +98,16 @@ def normalize_date(value: str) -> str:
     return value.replace(".", "").strip()
 
 
+def by_component_group(matcher: Matcher, vr: str) -> bool:
+    """Whether ``matcher`` is tried on each component group of a person name
+    rather than on the whole value: a value or pattern without ``=``."""
+    if vr != "PN":
+        return False
+    if isinstance(matcher, Single):
+        return "=" not in matcher.value
+    return isinstance(matcher, Wildcard) and "=" not in matcher.pattern
+
+
 def matches(matcher: Matcher, stored: str | None, vr: str) -> bool:
     """Whether an attribute value held by the archive matches."""
     if isinstance(matcher, Universal):
@@ -100,13 +115,20 @@ def matches(matcher: Matcher, stored: str | None, vr: str) -> bool:
     stored = (stored or "").strip()
     if vr == "PN":
         stored = fold(stored)
+    if by_component_group(matcher, vr):
+        # At most three groups; the third keeps any further "=" (as the SQL does).
+        return any(_matches_value(matcher, group, vr) for group in stored.split("=", 2))
+    return _matches_value(matcher, stored, vr)
+
+
+def _matches_value(matcher: Matcher, stored: str, vr: str) -> bool:
     if isinstance(matcher, Single):
         wanted = fold(matcher.value) if vr == "PN" else matcher.value
-        if vr == "CS" and "\\" in stored:
+        if vr in LIST_VRS and "\\" in stored:
             return wanted in stored.split("\\")
         return stored == wanted
     if isinstance(matcher, ValueList):
-        candidates = stored.split("\\") if vr == "CS" else [stored]
+        candidates = stored.split("\\") if vr in LIST_VRS else [stored]
         return any(c in matcher.values for c in candidates)
     if isinstance(matcher, Wildcard):
         pattern = fold(matcher.pattern) if vr == "PN" else matcher.pattern

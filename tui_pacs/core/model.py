@@ -62,7 +62,8 @@ class Attribute:
     keyword: str
     vr: str
     level: Level
-    # Computed by the index (counts, ModalitiesInStudy), not read from files.
+    # Computed by the index (counts, ModalitiesInStudy, SOPClassesInStudy), not
+    # read from files.
     derived: bool = False
 
 
@@ -81,7 +82,7 @@ ATTRIBUTES: tuple[Attribute, ...] = tuple(
              ("StudyInstanceUID", "UI"), ("StudyDate", "DA"), ("StudyTime", "TM"),
              ("AccessionNumber", "SH"), ("StudyID", "SH"), ("StudyDescription", "LO"),
              ("ReferringPhysicianName", "PN"),
-             ("ModalitiesInStudy", "CS", True),
+             ("ModalitiesInStudy", "CS", True), ("SOPClassesInStudy", "UI", True),
              ("NumberOfStudyRelatedSeries", "IS", True),
              ("NumberOfStudyRelatedInstances", "IS", True))
     + _attrs(Level.SERIES,

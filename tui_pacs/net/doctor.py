@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import errno
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
-from pynetdicom.association import Association
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
@@ -34,8 +32,9 @@ from tui_pacs.net.association import (
     probe_tcp,
     resolve,
 )
+from tui_pacs.net.dialogue import Dialogue
 from tui_pacs.net.retrieve import OwnNode, RetrieveRequest, move
-from tui_pacs.net.scu import no_answer, release, responses
+from tui_pacs.net.scu import echo_once, release, responses
 
 # Studies looked at to find a small instance to move.
 STUDIES_SAMPLED = 10
@@ -88,8 +87,9 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
                                 f"called AE title {target.aet}")
     try:
         offered = {cx.abstract_syntax for cx in assoc.accepted_contexts}
-        yield _echo(session, assoc, offered)
-        find_check, sample = _find_sample(session, assoc, offered, cancellation)
+        dialogue = Dialogue(session, assoc)
+        yield _echo(dialogue, offered)
+        find_check, sample = _find_sample(dialogue, offered, cancellation)
         yield find_check
     finally:
         release(assoc)
@@ -108,35 +108,32 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
         yield _move(session, own, sample, move_check, cancellation)
 
 
-def _echo(session: Session, assoc: Association, offered: set[str]) -> Check:
+def _echo(dialogue: Dialogue, offered: set[str]) -> Check:
     if Verification not in offered:
         return Check.failed(ECHO, diagnosis.service_not_accepted(
-            session.target, [("Verification", 3)]))
-    started = time.perf_counter()
-    answer = assoc.send_c_echo()
-    seconds = time.perf_counter() - started
-    code = answer.get("Status")
-    if code is None:
-        return Check.failed(ECHO, no_answer(session, assoc, "C-ECHO", seconds))
-    if int(code) != 0:
-        return Check.failed(ECHO, diagnosis.failure_status("C-ECHO", int(code)))
-    return Check.ok(ECHO, f"success ({_ms(seconds)})")
+            dialogue.session.target, [("Verification", 3)]))
+    result = echo_once(dialogue)
+    if result.status is None:
+        return Check.failed(ECHO, dialogue.lost("C-ECHO", result.seconds))
+    if not result.ok:
+        return Check.failed(ECHO, diagnosis.failure_status("C-ECHO", result.status))
+    return Check.ok(ECHO, f"success ({_ms(result.seconds)})")
 
 
-def _find_sample(session: Session, assoc: Association, offered: set[str],
+def _find_sample(dialogue: Dialogue, offered: set[str],
                  cancellation: Cancellation) -> tuple[Check, dict[str, Any] | None]:
     """The C-FIND check, and a small instance found on the way (or None)."""
     model = StudyRootQueryRetrieveInformationModelFind
     if model not in offered:
         return Check.failed(FIND, diagnosis.service_not_accepted(
-            session.target, [("Study Root C-FIND", 3)])), None
+            dialogue.session.target, [("Study Root C-FIND", 3)])), None
 
     def query(level: Level, limit: int | None, **keys: str) -> list[dict[str, Any]]:
         ds = Dataset()
         ds.QueryRetrieveLevel = level.value
         for keyword, value in keys.items():
             setattr(ds, keyword, value)
-        return list(responses(session, assoc, ds, model, cancellation, limit))
+        return list(responses(dialogue, ds, model, cancellation, limit))
 
     try:
         studies = query(Level.STUDY, STUDIES_SAMPLED, StudyInstanceUID="",

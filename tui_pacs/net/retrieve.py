@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
-from pynetdicom.association import Association
 
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.diagnosis import Listener
@@ -34,10 +33,11 @@ from tui_pacs.core.remote import (
 from tui_pacs.net.association import Cancellation, Session, open_association, when_busy_retry
 from tui_pacs.net.bridge import LoopBridge, LoopGone
 from tui_pacs.net.context import INDEX_TIMEOUT
+from tui_pacs.net.dialogue import Dialogue
 from tui_pacs.net.get_plan import PARALLEL_ASSOCIATIONS, GetPlan, Piece, plan_get
 from tui_pacs.net.get_run import GetRun
 from tui_pacs.net.receive import Receiver, StorageListener
-from tui_pacs.net.scu import MESSAGE_ID, MOVE_MODELS, no_answer, release
+from tui_pacs.net.scu import MOVE_MODELS, release
 from tui_pacs.net.tally import Outcome, ProgressCallback, Tally
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import UnknownKey, matchers_from_keys
@@ -90,9 +90,12 @@ def move(session: Session, request: RetrieveRequest, destination: str, own: OwnN
         assoc, connection = when_busy_retry(lambda: open_association(
             session, [build_context(sop_class)], cancellation=cancellation), cancellation)
         try:
+            dialogue = Dialogue(session, assoc)
+            message_id = dialogue.next_id()
             answers = assoc.send_c_move(request.identifier(), destination, sop_class,
-                                        msg_id=MESSAGE_ID)
-            outcome = _follow(session, assoc, "C-MOVE", answers, sop_class, tally, cancellation)
+                                        msg_id=message_id)
+            outcome = _follow(dialogue, message_id, "C-MOVE", answers, sop_class, tally,
+                              cancellation)
         finally:
             release(assoc)
     finally:
@@ -141,11 +144,11 @@ def _failed(outcome: Outcome) -> bool:
     return outcome.status is not None and status.category(outcome.status) == "failure"
 
 
-def _follow(session: Session, assoc: Association, service: str,
+def _follow(dialogue: Dialogue, message_id: int, service: str,
             answers: Iterable[tuple[Dataset, Dataset | None]], sop_class: str, tally: Tally,
             cancellation: Cancellation) -> Outcome:
-    """Read a C-MOVE or C-GET's responses to the end, counting as they come."""
-    cancellation.started(MESSAGE_ID, sop_class)
+    """Read a C-MOVE's responses to the end, counting as they come."""
+    cancellation.started(message_id, sop_class)
     number = tally.request()
     outcome = Outcome()
     last = time.perf_counter()
@@ -154,7 +157,7 @@ def _follow(session: Session, assoc: Association, service: str,
             code = answer.get("Status")
             if code is None:
                 waited = time.perf_counter() - last
-                raise RemoteFailure(no_answer(session, assoc, service, waited))
+                raise RemoteFailure(dialogue.lost(service, waited))
             last = time.perf_counter()
             tally.update(number, **_counts(answer), final=not _pending(int(code)))
             if _pending(int(code)):

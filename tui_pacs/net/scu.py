@@ -21,7 +21,7 @@ from pynetdicom.sop_class import (
 
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.query import PATIENT_ROOT, STUDY_ROOT, row_from_identifier
-from tui_pacs.core.remote import Diagnosis, EchoReport, EchoResult, RemoteFailure
+from tui_pacs.core.remote import EchoReport, EchoResult, RemoteFailure
 from tui_pacs.net.association import (
     Cancellation,
     Cancelled,
@@ -29,6 +29,7 @@ from tui_pacs.net.association import (
     open_association,
     when_busy_retry,
 )
+from tui_pacs.net.dialogue import Dialogue
 
 FIND_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelFind,
                STUDY_ROOT: StudyRootQueryRetrieveInformationModelFind}
@@ -37,9 +38,8 @@ MOVE_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelMove,
 GET_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelGet,
               STUDY_ROOT: StudyRootQueryRetrieveInformationModelGet}
 
-# The Message ID of the one request each association carries at a time.
-MESSAGE_ID = 1
-
+# How long past a C-FIND's limit the rest is read before it is cancelled.
+DRAIN_SECONDS = 0.25
 
 def echo(session: Session, count: int, cancellation: Cancellation) -> EchoReport:
     """``count`` C-ECHOs over one association, each timed; never raises RemoteFailure."""
@@ -48,18 +48,17 @@ def echo(session: Session, count: int, cancellation: Cancellation) -> EchoReport
                                              cancellation=cancellation)
     except RemoteFailure as exc:
         return EchoReport(session.target, session.calling_aet, None, (), exc.diagnosis)
+    dialogue = Dialogue(session, assoc)
     echoes: list[EchoResult] = []
     problem = None
     try:
-        for number in range(1, count + 1):
+        for _ in range(count):
             if cancellation.requested:
                 break
-            started = time.perf_counter()
-            answer = assoc.send_c_echo(msg_id=number)
-            result = EchoResult(_status(answer), time.perf_counter() - started)
+            result = echo_once(dialogue)
             echoes.append(result)
             if result.status is None:
-                problem = no_answer(session, assoc, "C-ECHO", result.seconds)
+                problem = dialogue.lost("C-ECHO", result.seconds)
                 break
             if not result.ok:
                 problem = diagnosis.failure_status("C-ECHO", result.status)
@@ -67,6 +66,18 @@ def echo(session: Session, count: int, cancellation: Cancellation) -> EchoReport
     finally:
         release(assoc)
     return EchoReport(session.target, session.calling_aet, connection, tuple(echoes), problem)
+
+
+def echo_once(dialogue: Dialogue) -> EchoResult:
+    """One timed C-ECHO; its status is None when no response came."""
+    if not dialogue.assoc.is_established:
+        return EchoResult(None, 0.0)
+    started = time.perf_counter()
+    answer = dialogue.assoc.send_c_echo(msg_id=dialogue.next_id())
+    result = EchoResult(_status(answer), time.perf_counter() - started)
+    if result.status is not None:
+        dialogue.answered("C-ECHO")
+    return result
 
 
 def find(session: Session, model: str, identifier: Dataset, cancellation: Cancellation,
@@ -80,53 +91,63 @@ def find(session: Session, model: str, identifier: Dataset, cancellation: Cancel
     assoc, _ = when_busy_retry(lambda: open_association(
         session, [build_context(sop_class)], cancellation=cancellation), cancellation)
     try:
-        yield from responses(session, assoc, identifier, sop_class, cancellation, limit)
+        yield from responses(Dialogue(session, assoc), identifier, sop_class, cancellation,
+                             limit)
     finally:
         release(assoc)
 
 
-def responses(session: Session, assoc: Association, identifier: Dataset, sop_class: str,
+def responses(dialogue: Dialogue, identifier: Dataset, sop_class: str,
               cancellation: Cancellation, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """The matches of one C-FIND on an open association.
 
-    After ``limit`` matches the rest is cancelled (C-CANCEL), and the
-    responses still on their way are read and dropped, leaving the
-    association ready for the next request.
+    Past ``limit`` matches, the responses are read and dropped until the
+    final one, leaving the association ready for the next request. Those of
+    a remote that is still sending them ``DRAIN_SECONDS`` after the limit are
+    cancelled (C-CANCEL): only on a pending response, with no other already
+    waiting, so that the cancel names a request still in progress. A remote
+    that finishes sooner is not sent one: reading a few more responses costs
+    less, and some remotes (pixelmed) abort the association on any C-CANCEL.
     """
-    answers = assoc.send_c_find(identifier, sop_class, msg_id=MESSAGE_ID)
-    cancellation.started(MESSAGE_ID, sop_class)
+    assoc = dialogue.assoc
+    if not assoc.is_established:
+        raise RemoteFailure(dialogue.lost("C-FIND", 0.0))
+    message_id = dialogue.next_id()
+    answers = assoc.send_c_find(identifier, sop_class, msg_id=message_id)
+    cancellation.started(message_id, sop_class)
     count = 0
+    limit_reached: float | None = None
+    cancelled = False
     last = time.perf_counter()
     try:
         for answer, match in answers:
             code = _status(answer)
             if code is None:
                 waited = time.perf_counter() - last
-                raise RemoteFailure(no_answer(session, assoc, "C-FIND", waited))
+                raise RemoteFailure(dialogue.lost("C-FIND", waited))
             last = time.perf_counter()
             category = status.category(code)
             if category == "pending":
-                if match is None or (limit is not None and count >= limit):
-                    continue
-                count += 1
-                yield row_from_identifier(match)
-                if count == limit:
-                    assoc.send_c_cancel(MESSAGE_ID, query_model=sop_class)
-            elif category == "cancel" and cancellation.requested:
+                if limit is None or count < limit:
+                    if match is not None:
+                        count += 1
+                        yield row_from_identifier(match)
+                        if count == limit:
+                            limit_reached = time.perf_counter()
+                elif (not cancelled and limit_reached is not None
+                      and last - limit_reached >= DRAIN_SECONDS
+                      and not dialogue.response_waiting()):
+                    dialogue.cancel(message_id, sop_class)
+                    cancelled = True
+                continue
+            dialogue.answered("C-FIND")
+            if category == "cancel" and cancellation.requested:
                 raise Cancelled()
-            elif category == "failure":
+            if category == "failure":
                 raise RemoteFailure(diagnosis.failure_status(
                     "C-FIND", code, str(answer.get("ErrorComment", ""))))
     finally:
         cancellation.finished()
-
-
-def no_answer(session: Session, assoc: Association, service: str,
-              waited: float) -> Diagnosis:
-    """Why a request got no response: a timeout, or the remote ended the association."""
-    if assoc.is_aborted or waited < session.dimse_timeout * 0.9:
-        return diagnosis.aborted_during(session.target, service, session.calling_aet)
-    return diagnosis.no_response(session.target, service, session.dimse_timeout)
 
 
 def release(assoc: Association) -> None:

@@ -17,6 +17,7 @@ from tui_pacs.core.matching import (
     Universal,
     ValueList,
     Wildcard,
+    by_component_group,
     fold,
 )
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level, attributes_up_to
@@ -28,10 +29,13 @@ class Column:
     # Where matching looks: a case-folded twin for person names.
     match: str
     integer: bool = False
+    # Holds several values, backslash-separated: a query value matches any one.
+    multiple: bool = False
 
 
-def _col(expr: str, match: str | None = None, integer: bool = False) -> Column:
-    return Column(expr, match or expr, integer)
+def _col(expr: str, match: str | None = None, integer: bool = False,
+         multiple: bool = False) -> Column:
+    return Column(expr, match or expr, integer, multiple)
 
 
 COLUMNS: dict[str, Column] = {
@@ -50,7 +54,8 @@ COLUMNS: dict[str, Column] = {
     "StudyID": _col("st.study_id"),
     "StudyDescription": _col("st.description"),
     "ReferringPhysicianName": _col("st.referring", "st.referring_fold"),
-    "ModalitiesInStudy": _col("st.modalities"),
+    "ModalitiesInStudy": _col("st.modalities", multiple=True),
+    "SOPClassesInStudy": _col("st.sop_classes", multiple=True),
     "NumberOfStudyRelatedSeries": _col("st.num_series", integer=True),
     "NumberOfStudyRelatedInstances": _col("st.num_instances", integer=True),
     "SeriesInstanceUID": _col("se.series_uid"),
@@ -154,17 +159,20 @@ def count_sql(level: Level, matchers: dict[str, Matcher]) -> tuple[str, list[Any
 
 def _condition(column: Column, vr: str, matcher: Matcher) -> tuple[str, list[Any]]:
     target = column.match
+    if by_component_group(matcher, vr):
+        return _any_component_group(target, matcher)
     if isinstance(matcher, Single):
         value = fold(matcher.value) if vr == "PN" else matcher.value
         if column.integer:
             number = _as_int(value)
             return (f"{target} = ?", [number]) if number is not None else ("0", [])
-        if vr == "CS":
-            # Multi-valued code strings (ModalitiesInStudy) match on any value.
+        if vr == "CS" or column.multiple:
+            # Multi-valued columns (ModalitiesInStudy, SOPClassesInStudy) match
+            # on any value.
             return f"instr('\\' || {target} || '\\', ?) > 0", [f"\\{value}\\"]
         return f"{target} = ?", [value]
     if isinstance(matcher, ValueList):
-        if vr == "CS":
+        if vr == "CS" or column.multiple:
             ors = " OR ".join([f"instr('\\' || {target} || '\\', ?) > 0"] * len(matcher.values))
             return f"({ors})", [f"\\{v}\\" for v in matcher.values]
         marks = ", ".join("?" * len(matcher.values))
@@ -184,6 +192,31 @@ def _condition(column: Column, vr: str, matcher: Matcher) -> tuple[str, list[Any
             params.append(matcher.high + HIGH_SENTINEL)
         return "(" + " AND ".join(parts) + ")", params
     raise TypeError(f"not a matcher: {matcher!r}")
+
+
+def _any_component_group(target: str, matcher: Matcher) -> tuple[str, list[Any]]:
+    """A person name one of whose component groups (``=``-separated) matches."""
+    if isinstance(matcher, Single):
+        # The value holds no "=": framed by "=", it can only meet a whole group.
+        return f"instr('=' || {target} || '=', ?) > 0", [f"={fold(matcher.value)}="]
+    assert isinstance(matcher, Wildcard)
+    groups = _component_groups(target)
+    sql = " OR ".join(f"{group} GLOB ?" for group in groups)
+    return f"({sql})", [to_glob(fold(matcher.pattern))] * len(groups)
+
+
+def _component_groups(target: str) -> tuple[str, str, str]:
+    """SQL for the three component groups of a person name ("" when absent; the
+    third holds the rest, as :func:`~tui_pacs.core.matching.matches` splits)."""
+    rest = f"substr({target}, instr({target}, '=') + 1)"
+    return (
+        f"(CASE WHEN instr({target}, '=') > 0 "
+        f"THEN substr({target}, 1, instr({target}, '=') - 1) ELSE {target} END)",
+        f"(CASE WHEN instr({target}, '=') = 0 THEN '' WHEN instr({rest}, '=') > 0 "
+        f"THEN substr({rest}, 1, instr({rest}, '=') - 1) ELSE {rest} END)",
+        f"(CASE WHEN instr({target}, '=') = 0 OR instr({rest}, '=') = 0 THEN '' "
+        f"ELSE substr({rest}, instr({rest}, '=') + 1) END)",
+    )
 
 
 def to_glob(pattern: str) -> str:

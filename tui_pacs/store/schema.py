@@ -84,6 +84,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE instances ADD COLUMN pending TEXT NOT NULL DEFAULT '';
     CREATE INDEX instances_pending ON instances (pending) WHERE pending != '';
     """,
+    # 3: SOPClassesInStudy (PS3.4 C.6.2.1.2), kept up to date by the writer
+    # like ModalitiesInStudy: distinct, sorted, backslash-separated.
+    """
+    ALTER TABLE studies ADD COLUMN sop_classes TEXT NOT NULL DEFAULT '';
+    UPDATE studies SET sop_classes =
+        (SELECT coalesce(group_concat(sop_class_uid, '\\'), '') FROM
+         (SELECT DISTINCT i.sop_class_uid FROM instances i
+          JOIN series se ON se.id = i.series_ref
+          WHERE se.study_ref = studies.id ORDER BY i.sop_class_uid));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

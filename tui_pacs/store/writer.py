@@ -627,8 +627,9 @@ def _marks(values: list) -> str:
 
 
 def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, int]:
-    """Bring derived counts and ModalitiesInStudy up to date above these series, and
-    remove the series, studies and patients left empty; returns how many of each."""
+    """Bring derived counts, ModalitiesInStudy and SOPClassesInStudy up to date
+    above these series, and remove the series, studies and patients left empty;
+    returns how many of each."""
     if not series_ids:
         return 0, 0, 0
     ids = list(series_ids)
@@ -651,7 +652,11 @@ def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, 
             modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM
                           (SELECT DISTINCT modality FROM series
                            WHERE study_ref = studies.id AND modality != ''
-                           ORDER BY modality))
+                           ORDER BY modality)),
+            sop_classes = (SELECT coalesce(group_concat(sop_class_uid, '\\'), '') FROM
+                           (SELECT DISTINCT i.sop_class_uid FROM instances i
+                            JOIN series se ON se.id = i.series_ref
+                            WHERE se.study_ref = studies.id ORDER BY i.sop_class_uid))
         WHERE id IN ({_marks(study_ids)})""", study_ids)
     removed_studies = _delete_empty(conn, "studies", "num_instances", study_ids)
     return removed_series, removed_studies, _recount_patients(conn, patient_ids)

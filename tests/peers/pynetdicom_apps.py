@@ -1,0 +1,103 @@
+"""pynetdicom's own applications as peers: qrscp (storage, query and
+retrieve, with its SQLite database) and storescp, each as a subprocess of
+``python -m pynetdicom`` in a temporary directory, on a free port."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from pydicom import dcmread
+
+from tests.peers.ports import free_port
+from tests.peers.process import log_tail, start_listening, stop
+
+
+def missing() -> str | None:
+    """Why the apps cannot run here (qrscp needs SQLAlchemy), or None."""
+    if importlib.util.find_spec("sqlalchemy") is None:
+        return "pynetdicom's qrscp needs SQLAlchemy (the test extras install it)"
+    return None
+
+
+class _App:
+    app = ""
+
+    def __init__(self, workdir: Path, *, aet: str, options: tuple[str, ...] = ()) -> None:
+        self.workdir = workdir
+        self.aet = aet
+        self.port = free_port()
+        self.options = options
+        self.log_path = workdir / f"{self.app}.log"
+        self._process = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.aet}@127.0.0.1:{self.port}"
+
+    def arguments(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):
+        self._process = start_listening(
+            [sys.executable, "-m", "pynetdicom", self.app, *self.arguments(), *self.options],
+            self.port, self.log_path, cwd=self.workdir)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop(self._process)
+            self._process = None
+
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)
+
+
+class QRSCP(_App):
+    """qrscp, knowing ``destinations`` (AE title -> (host, port)) for C-MOVE."""
+
+    app = "qrscp"
+
+    def __init__(self, workdir: Path, *, aet: str = "QRSCP",
+                 destinations: dict[str, tuple[str, int]] | None = None,
+                 options: tuple[str, ...] = ()) -> None:
+        super().__init__(workdir, aet=aet, options=options)
+        self.destinations = destinations or {}
+
+    def arguments(self) -> list[str]:
+        lines = ["[DEFAULT]", f"ae_title: {self.aet}", f"port: {self.port}", "max_pdu: 16382",
+                 "acse_timeout: 30", "dimse_timeout: 30", "network_timeout: 30",
+                 "bind_address: 127.0.0.1", f"instance_location: {self.workdir / 'instances'}",
+                 f"database_location: {self.workdir / 'instances.sqlite'}",
+                 "log_identifier: False", ""]
+        for aet, (host, port) in self.destinations.items():
+            lines += [f"[{aet}]", f"address: {host}", f"port: {port}", ""]
+        config = self.workdir / "qrscp.ini"
+        config.write_text("\n".join(lines), encoding="utf-8")
+        return ["-c", str(config), "-v"]
+
+
+class PynetdicomStoreSCP(_App):
+    """storescp writing what it receives to a directory; ``options`` such as
+    ``-xi`` (Implicit VR Little Endian only)."""
+
+    app = "storescp"
+
+    def __init__(self, workdir: Path, *, aet: str = "STORESCP",
+                 options: tuple[str, ...] = ()) -> None:
+        super().__init__(workdir, aet=aet, options=options)
+        self.received_dir = workdir / "received"
+
+    def arguments(self) -> list[str]:
+        self.received_dir.mkdir(parents=True, exist_ok=True)
+        return [str(self.port), "-aet", self.aet, "-od", str(self.received_dir),
+                "-ba", "127.0.0.1"]
+
+    def received_instances(self) -> dict[str, str]:
+        """SOP Instance UID -> transfer syntax UID of every file received."""
+        result = {}
+        for path in sorted(p for p in self.received_dir.iterdir() if p.is_file()):
+            ds = dcmread(path, stop_before_pixels=True)
+            result[str(ds.SOPInstanceUID)] = str(ds.file_meta.TransferSyntaxUID)
+        return result
