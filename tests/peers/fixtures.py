@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.peers.orthanc import ORTHANC, Orthanc
+from tests.peers.pynetdicom_storescp import PynetdicomStoreSCP
 from tests.peers.storescp import STORESCP, StoreSCP
 
 _numbers = itertools.count(1)
@@ -62,3 +63,9 @@ def storescp_factory(tmp_path_factory) -> Iterator[Callable[..., StoreSCP]]:
 @pytest.fixture
 def storescp(storescp_factory) -> StoreSCP:
     return storescp_factory()
+
+
+@pytest.fixture
+def pynetdicom_storescp_factory(tmp_path_factory) -> Iterator[Callable[..., PynetdicomStoreSCP]]:
+    """Start pynetdicom's storescp app: ``pynetdicom_storescp_factory(options=("-xi",))``."""
+    yield from _factory(PynetdicomStoreSCP, tmp_path_factory)

@@ -24,6 +24,7 @@ class StoreSCP:
         self.port = free_port()
         self.options = options
         self.received_dir = workdir / "received"
+        self.log_path = workdir / "storescp.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,17 +34,19 @@ class StoreSCP:
     def start(self) -> StoreSCP:
         self.received_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, TCP_NODELAY="1")
-        with open(self.workdir / "storescp.log", "wb") as log:
-            self._process = subprocess.Popen(
-                [STORESCP, "--aetitle", self.aet, "--output-directory", str(self.received_dir),
-                 *self.options, str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(self.command(), stdout=log,
+                                             stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_port(self.port)
         except TimeoutError:
             self.stop()
             raise
         return self
+
+    def command(self) -> list[str]:
+        return [STORESCP, "--aetitle", self.aet, "--output-directory", str(self.received_dir),
+                *self.options, str(self.port)]
 
     def stop(self) -> None:
         if self._process is None:
