@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
@@ -130,6 +131,23 @@ async def test_explicit_vr_data_goes_implicit_to_an_implicit_only_remote(
     [(sop_uid, syntax)] = scp.received_instances().items()
     assert (sop_uid, syntax) == (uid(1, 1, 1), ImplicitVRLittleEndian)
     assert dcmread(scp.received()[0]).PixelData == dcmread(source).PixelData
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", ["MR_small_bigendian.dcm",  # 16-bit pixels
+                                  "SC_rgb_small_odd_big_endian.dcm"])  # 8-bit pixels in OW
+async def test_big_endian_data_goes_little_endian_to_a_remote_without_it(
+        client, pynetdicom_storescp_factory, name):
+    scp = pynetdicom_storescp_factory(options=("-xi",))
+    source = pydicom_file(name)
+    original = dcmread(source)
+    report = await client.send_files(target_of(scp), [source])
+    assert (report.sent, report.failures) == (1, ())
+    assert scp.received_instances() == {original.SOPInstanceUID: ImplicitVRLittleEndian}
+    got = dcmread(scp.received()[0])
+    assert np.array_equal(got.pixel_array, original.pixel_array)
+    assert (got.Rows, got.Columns, got.BitsAllocated) == (
+        original.Rows, original.Columns, original.BitsAllocated)
 
 
 @pytest.mark.interop

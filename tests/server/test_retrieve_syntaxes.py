@@ -1,28 +1,29 @@
 """C-MOVE and C-GET to receivers that take few transfer syntaxes, and what the
 responses say when sub-operations fail.
 
-The peers are pynetdicom's storescp app with ``-xi`` (Implicit VR Little
-Endian only) as move destination, and pynetdicom as the C-MOVE and C-GET
-requester (DCMTK's getscu cannot be limited to implicit VR: it proposes
-explicit VR whatever its ``+xi``).
+The peers are pynetdicom's storescp app with ``-xi`` and DCMTK's storescp
+with ``+xi`` (Implicit VR Little Endian only) as move destinations, and
+pynetdicom as the C-MOVE and C-GET requester (DCMTK's getscu cannot be
+limited to implicit VR: it proposes explicit VR whatever its ``+xi``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import CTImageStorage, ImplicitVRLittleEndian
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from tests.conftest import run_cli
+from tests.conftest import pydicom_file, run_cli
 from tests.dicom_factory import file_meta_for, make_dataset
 from tests.peers.ports import free_port
 from tests.server.archive_fixture import instance_uid, seed_archive, study_uid
@@ -61,6 +62,32 @@ def move(node, destination: str, study: str) -> list[tuple[Dataset, Dataset | No
                                       StudyRootQueryRetrieveInformationModelMove))
     finally:
         assoc.release()
+
+
+def get(node, study: str, sop_class: str, syntaxes: list[str]
+        ) -> tuple[Dataset, dict[str, tuple[str, Dataset]]]:
+    """C-GET a study as pynetdicom's SCU does, taking ``sop_class`` in ``syntaxes``
+    only: the final response, and (transfer syntax, dataset) by SOP Instance UID."""
+    arrived: dict[str, tuple[str, Dataset]] = {}
+
+    def keep(event):
+        arrived[str(event.request.AffectedSOPInstanceUID)] = (
+            str(event.context.transfer_syntax), event.dataset)
+        return 0x0000
+
+    ae = AE(ae_title="GETSCU")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(sop_class, syntaxes)
+    assoc = ae.associate("127.0.0.1", node.port, ae_title=node.aet,
+                         ext_neg=[build_role(sop_class, scp_role=True)],
+                         evt_handlers=[(evt.EVT_C_STORE, keep)])
+    assert assoc.is_established
+    try:
+        final, _ = list(assoc.send_c_get(study_identifier(study),
+                                         StudyRootQueryRetrieveInformationModelGet))[-1]
+    finally:
+        assoc.release()
+    return final, arrived
 
 
 def received(directory: Path) -> dict[str, Dataset]:
@@ -126,27 +153,44 @@ def test_a_move_to_an_unknown_destination_counts_every_instance_failed(start_nod
     assert identifier.FailedSOPInstanceUIDList == instance_uid(3, 1, 1)
 
 
+@pytest.fixture
+def big_endian(tmp_path) -> tuple[Path, Dataset]:
+    """An archive holding a 16-bit big endian MR image (and nothing else)."""
+    source = pydicom_file("MR_small_bigendian.dcm")
+    data = tmp_path / "be-data"
+    assert run_cli("import", source, "--data", data).returncode == 0
+    return data, dcmread(source)
+
+
+def test_move_of_big_endian_data_to_a_receiver_without_big_endian(start_node, big_endian,
+                                                                  storescp_factory):
+    data, original = big_endian
+    receiver = storescp_factory(aet="IMPLICIT", options=("+xi", "+B"))
+    node = start_node(modalities_config(("MOVESCU", 11999), (receiver.aet, receiver.port)),
+                      data=data)
+    final, _ = move(node, receiver.aet, original.StudyInstanceUID)[-1]
+    assert final.Status == 0x0000 and final.NumberOfCompletedSuboperations == 1
+    assert receiver.received_instances() == {original.SOPInstanceUID: ImplicitVRLittleEndian}
+    got = dcmread(receiver.received()[0])
+    assert np.array_equal(got.pixel_array, original.pixel_array)
+    assert got.Rows == original.Rows and got.SliceThickness == original.SliceThickness
+
+
+def test_get_of_big_endian_data_by_a_requester_without_big_endian(start_node, big_endian):
+    data, original = big_endian
+    node = start_node(modalities_config(("GETSCU", 11999)), data=data)
+    final, arrived = get(node, original.StudyInstanceUID, original.SOPClassUID,
+                         [ExplicitVRLittleEndian])
+    assert final.Status == 0x0000 and final.NumberOfCompletedSuboperations == 1
+    [(syntax, got)] = arrived.values()
+    assert syntax == ExplicitVRLittleEndian
+    got.file_meta = file_meta_for(got, syntax)
+    assert np.array_equal(got.pixel_array, original.pixel_array)
+
+
 def test_get_by_a_requester_taking_only_implicit_vr(start_node, archive):
     node = start_node(modalities_config(("GETSCU", 11999)), data=archive)
-    arrived: dict[str, tuple[str, Dataset]] = {}
-
-    def keep(event):
-        arrived[str(event.request.AffectedSOPInstanceUID)] = (
-            str(event.context.transfer_syntax), event.dataset)
-        return 0x0000
-
-    ae = AE(ae_title="GETSCU")
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(CTImageStorage, [ImplicitVRLittleEndian])
-    assoc = ae.associate("127.0.0.1", node.port, ae_title=node.aet,
-                         ext_neg=[build_role(CTImageStorage, scp_role=True)],
-                         evt_handlers=[(evt.EVT_C_STORE, keep)])
-    assert assoc.is_established
-    try:
-        final, _ = list(assoc.send_c_get(study_identifier(study_uid(1)),
-                                         StudyRootQueryRetrieveInformationModelGet))[-1]
-    finally:
-        assoc.release()
+    final, arrived = get(node, study_uid(1), CTImageStorage, [ImplicitVRLittleEndian])
     assert final.Status == 0x0000
     assert (final.NumberOfCompletedSuboperations, final.NumberOfFailedSuboperations) == (4, 0)
     assert set(arrived) == {instance_uid(1, se, n) for se in (1, 2) for n in (1, 2)}
