@@ -1,9 +1,11 @@
-"""C-STORE from files and from the archive, to Orthanc and DCMTK's storescp."""
+"""C-STORE from files and from the archive, to Orthanc, DCMTK's storescp and
+pynetdicom's storescp app."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
@@ -35,10 +37,13 @@ def test_contexts_follow_the_sop_classes_and_encodings_sent():
              Outgoing(Path("b"), "1.2.840.10008.5.1.4.1.1.2", "2", JPEGBaseline8Bit),
              Outgoing(Path("c"), "1.2.840.10008.5.1.4.1.1.7", "3", ImplicitVRLittleEndian)]
     proposed = [(cx.abstract_syntax, tuple(cx.transfer_syntax)) for cx in contexts_for(items)]
+    # Each encoding as it is stored, then the uncompressed ones not yet proposed.
     assert proposed == [
-        ("1.2.840.10008.5.1.4.1.1.2", (ExplicitVRLittleEndian, ImplicitVRLittleEndian)),
+        ("1.2.840.10008.5.1.4.1.1.2", (ExplicitVRLittleEndian,)),
         ("1.2.840.10008.5.1.4.1.1.2", (JPEGBaseline8Bit,)),
-        ("1.2.840.10008.5.1.4.1.1.7", (ExplicitVRLittleEndian, ImplicitVRLittleEndian)),
+        ("1.2.840.10008.5.1.4.1.1.2", (ImplicitVRLittleEndian,)),
+        ("1.2.840.10008.5.1.4.1.1.7", (ImplicitVRLittleEndian,)),
+        ("1.2.840.10008.5.1.4.1.1.7", (ExplicitVRLittleEndian,)),
     ]
 
 
@@ -47,7 +52,7 @@ def test_more_than_128_contexts_are_split_keeping_the_order():
     items = [Outgoing(Path(str(n)), sop_class, str(n), ExplicitVRLittleEndian)
              for n, sop_class in enumerate(classes)]
     groups = split_by_contexts(items)
-    assert [len(g) for g in groups] == [128, 22]
+    assert [len(g) for g in groups] == [64, 64, 22]  # two contexts per SOP class
     assert [item.sop_instance for group in groups for item in group] == [str(n)
                                                                           for n in range(150)]
 
@@ -117,6 +122,35 @@ async def test_compressed_data_is_decompressed_for_an_uncompressed_only_remote(
 
 
 @pytest.mark.interop
+async def test_explicit_vr_data_goes_implicit_to_an_implicit_only_remote(
+        client, pynetdicom_storescp_factory, tmp_path):
+    scp = pynetdicom_storescp_factory(options=("-xi",))
+    source = write_instance(tmp_path / "one.dcm", make_dataset())
+    report = await client.send_files(target_of(scp), [source])
+    assert (report.sent, report.failures) == (1, ())
+    [(sop_uid, syntax)] = scp.received_instances().items()
+    assert (sop_uid, syntax) == (uid(1, 1, 1), ImplicitVRLittleEndian)
+    assert dcmread(scp.received()[0]).PixelData == dcmread(source).PixelData
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", ["MR_small_bigendian.dcm",  # 16-bit pixels
+                                  "SC_rgb_small_odd_big_endian.dcm"])  # 8-bit pixels in OW
+async def test_big_endian_data_goes_little_endian_to_a_remote_without_it(
+        client, pynetdicom_storescp_factory, name):
+    scp = pynetdicom_storescp_factory(options=("-xi",))
+    source = pydicom_file(name)
+    original = dcmread(source)
+    report = await client.send_files(target_of(scp), [source])
+    assert (report.sent, report.failures) == (1, ())
+    assert scp.received_instances() == {original.SOPInstanceUID: ImplicitVRLittleEndian}
+    got = dcmread(scp.received()[0])
+    assert np.array_equal(got.pixel_array, original.pixel_array)
+    assert (got.Rows, got.Columns, got.BitsAllocated) == (
+        original.Rows, original.Columns, original.BitsAllocated)
+
+
+@pytest.mark.interop
 async def test_compressed_data_goes_as_it_is_when_accepted(client, storescp_factory):
     scp = storescp_factory(options=("+xa",))
     report = await client.send_files(target_of(scp), [pydicom_file(JPEG_FILE)])
@@ -142,7 +176,7 @@ async def test_more_than_128_contexts_use_several_associations(client, tmp_path)
     finally:
         server.shutdown()
     assert report.ok, report.failures
-    assert report.associations == 2
+    assert report.associations == 3  # two contexts per SOP class: 64 classes at a time
     assert sorted(received) == sorted(classes)
 
 

@@ -8,10 +8,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pydicom import dcmread
-
 from tests.peers.ports import free_port
 from tests.peers.process import log_tail, start_listening, stop
+from tests.peers.storescp import received_instances
 
 
 def missing() -> str | None:
@@ -95,9 +94,4 @@ class PynetdicomStoreSCP(_App):
                 "-ba", "127.0.0.1"]
 
     def received_instances(self) -> dict[str, str]:
-        """SOP Instance UID -> transfer syntax UID of every file received."""
-        result = {}
-        for path in sorted(p for p in self.received_dir.iterdir() if p.is_file()):
-            ds = dcmread(path, stop_before_pixels=True)
-            result[str(ds.SOPInstanceUID)] = str(ds.file_meta.TransferSyntaxUID)
-        return result
+        return received_instances(self.received_dir)

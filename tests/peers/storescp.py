@@ -24,6 +24,7 @@ class StoreSCP:
         self.port = free_port()
         self.options = options
         self.received_dir = workdir / "received"
+        self.log_path = workdir / "storescp.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,17 +34,19 @@ class StoreSCP:
     def start(self) -> StoreSCP:
         self.received_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, TCP_NODELAY="1")
-        with open(self.workdir / "storescp.log", "wb") as log:
-            self._process = subprocess.Popen(
-                [STORESCP, "--aetitle", self.aet, "--output-directory", str(self.received_dir),
-                 *self.options, str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(self.command(), stdout=log,
+                                             stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_port(self.port)
         except TimeoutError:
             self.stop()
             raise
         return self
+
+    def command(self) -> list[str]:
+        return [STORESCP, "--aetitle", self.aet, "--output-directory", str(self.received_dir),
+                *self.options, str(self.port)]
 
     def stop(self) -> None:
         if self._process is None:
@@ -60,15 +63,19 @@ class StoreSCP:
         return sorted(p for p in self.received_dir.iterdir() if p.is_file())
 
     def received_instances(self) -> dict[str, str]:
-        """SOP Instance UID -> transfer syntax UID of every file received."""
-        result = {}
-        for path in self.received():
-            ds = dcmread(path, stop_before_pixels=True)
-            result[str(ds.SOPInstanceUID)] = str(ds.file_meta.TransferSyntaxUID)
-        return result
+        return received_instances(self.received_dir)
 
     def __enter__(self) -> StoreSCP:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def received_instances(folder: Path) -> dict[str, str]:
+    """SOP Instance UID -> transfer syntax UID of every file a receiver wrote to ``folder``."""
+    result = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        ds = dcmread(path, stop_before_pixels=True)
+        result[str(ds.SOPInstanceUID)] = str(ds.file_meta.TransferSyntaxUID)
+    return result

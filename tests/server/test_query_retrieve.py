@@ -208,7 +208,7 @@ async def test_get_decompresses_for_a_requester_that_takes_only_uncompressed(tmp
 
 
 async def test_get_counts_an_unsendable_syntax_as_failed(tmp_path):
-    source = pydicom_file("ExplVR_BigEnd.dcm")  # big endian ultrasound: not converted
+    source = pydicom_file("ExplVR_BigEnd.dcm")  # big endian, for a JPEG 2000 only requester
     node = await seeded(tmp_path, [source])
     original = dcmread(source, stop_before_pixels=True)
     try:

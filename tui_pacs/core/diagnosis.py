@@ -235,6 +235,26 @@ def failure_status(service: str, status: int, comment: str = "") -> Diagnosis:
     return Diagnosis(Failure.OPERATION_FAILED, text, advice)
 
 
+def get_not_sent(status: int, comment: str, offered: str, listed: bool) -> Diagnosis:
+    """A C-GET the remote could not serve (0xA702): ``offered`` says, in words,
+    which storage contexts it proposed; ``listed``: the remote had named the
+    SOP classes to expect."""
+    base = failure_status("C-GET", status, comment)
+    if listed:
+        advice: tuple[str, ...] = (
+            f"here: the C-GET offered {offered}",
+            "on the remote: its log says why it could not send them in those")
+    else:
+        advice = (
+            f"here: the remote did not say which SOP classes to expect, so the C-GET "
+            f"offered {offered}; an instance of another class or held in another "
+            "encoding comes back only if the remote converts it",
+            "on the remote: let this AE title query (C-FIND), so that the classes are "
+            "asked first; or retrieve with move, which sends what the destination takes",
+            "on the remote: its log says which instance it could not send")
+    return Diagnosis(base.failure, base.summary, advice)
+
+
 def destination_unknown(target: Target, destination: str,
                         listener: Listener | None) -> Diagnosis:
     """0xA801; ``listener`` is where the destination listens, when we know it."""

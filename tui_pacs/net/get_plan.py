@@ -25,15 +25,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pynetdicom import StoragePresentationContexts, build_context
-from pynetdicom.presentation import PresentationContext
-
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import PATIENT_ROOT, RetrieveRequest, find_identifier
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.net import scu
 from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.syntaxes import MAX_CONTEXTS, STORED_ENCODINGS, UNCOMPRESSED
 
 # How many associations a C-GET of one study uses (measured with bench/retrieve.py).
 PARALLEL_ASSOCIATIONS = 4
@@ -104,23 +100,6 @@ def expected_sop_classes(session: Session, request: RetrieveRequest,
     """The SOP classes a C-GET will bring, asked with a C-FIND first; [] when the
     remote does not say (it may not answer that query, or not to us)."""
     return plan_get(session, request, cancellation, associations=1).sop_classes
-
-
-def get_storage_contexts(sop_classes: list[str]) -> list[PresentationContext]:
-    """Storage contexts for a C-GET: for the SOP classes expected, one context per
-    encoding an archive may hold, so each instance can come back unchanged; for
-    too many classes, or none known, the usual storage classes uncompressed."""
-    room = MAX_CONTEXTS - 1  # one context is the C-GET's own
-    per_class = 1 + len(STORED_ENCODINGS)
-    if sop_classes and len(sop_classes) * per_class <= room:
-        contexts = []
-        for uid in sop_classes:
-            contexts.append(build_context(uid, list(UNCOMPRESSED)))
-            contexts += [build_context(uid, [syntax]) for syntax in STORED_ENCODINGS]
-        return contexts
-    classes = sop_classes[:room] if sop_classes else [
-        cx.abstract_syntax for cx in StoragePresentationContexts][:room]
-    return [build_context(uid, list(UNCOMPRESSED)) for uid in classes]
 
 
 def _rows(session: Session, request: RetrieveRequest, cancellation: Cancellation,

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field, replace
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.net.association import Cancellation, Session, when_busy_retry
-from tui_pacs.net.get_plan import GetPlan, Piece, get_storage_contexts
+from tui_pacs.net.get_plan import GetPlan, Piece
 from tui_pacs.net.get_scu import GetAssociation, GetResponse, Incoming, StoreOutcome
 from tui_pacs.net.receive import Receiver
 from tui_pacs.net.scu import GET_MODELS
+from tui_pacs.net.syntaxes import get_storage_offer
 from tui_pacs.net.tally import Outcome, Tally, combined
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class GetRun:
         # Stops every association on the first failure, without the
         # operation counting as cancelled by its user.
         self._stop = cancellation.branch()
-        self._storage = get_storage_contexts(plan.sop_classes)
+        # The storage contexts proposed, and what they are in words.
+        self.offer = get_storage_offer(plan.sop_classes)
         self._model = GET_MODELS[plan.pieces[0].request.model]
         self._queue = deque(_Work(piece, tally.request(piece.instances))
                             for piece in plan.pieces)
@@ -81,7 +83,7 @@ class GetRun:
         return combined(self._outcomes, cancelled=bool(self._queue))
 
     def _open(self, cancellation: Cancellation) -> GetAssociation:
-        link = GetAssociation.open(self._session, self._model, self._storage)
+        link = GetAssociation.open(self._session, self._model, self.offer.contexts)
         cancellation.attach(link)
         with self._lock:
             self.associations += 1

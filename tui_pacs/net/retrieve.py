@@ -133,7 +133,10 @@ def get(session: Session, request: RetrieveRequest, archive: Archive,
         run = GetRun(session, plan, receiver, tally, cancellation)
         outcome = run.run(1)
     problem = None
-    if _failed(outcome):
+    if outcome.status == status.OUT_OF_RESOURCES_SUBOPERATIONS:
+        problem = diagnosis.get_not_sent(outcome.status, outcome.comment, run.offer.description,
+                                         run.offer.listed)
+    elif _failed(outcome):
         problem = diagnosis.failure_status("C-GET", outcome.status or 0, outcome.comment)
     return _report(session, "C-GET", session.calling_aet, outcome, tally.progress, receiver,
                    f"{run.associations} associations (C-GET)" if run.associations > 1

@@ -5,21 +5,25 @@ pynetdicom's own Q/R retrieve SCP wants every instance as a decoded
 so a retrieved instance leaves the archive byte for byte as it came in. It is
 plugged into :class:`~tui_pacs.net.reactor.TunedAssociation` in place of the
 Q/R service class for C-MOVE and C-GET requests, and follows PS3.4 C.4.2
-and C.4.3: pending responses with sub-operation counts, a warning (0xB000)
-with the Failed SOP Instance UID List when some sub-operations fail, 0xA702
-when all do, 0xFE00 on C-CANCEL (or when the node stops).
+and C.4.3: pending responses with sub-operation counts; a warning (0xB000)
+when some sub-operations fail, 0xA702 when all do, 0xFE00 on C-CANCEL (or
+when the node stops). Every final response other than success carries the
+counts and the Failed SOP Instance UID List, a refused move (0xA801, or a
+destination that cannot be reached) included: there, every matched
+instance failed.
 
 C-MOVE sends to a destination resolved only from the configured
 ``[[modalities]]``, over an association of our own upper layer
 (:class:`~tui_pacs.net.upper_layer.StoreAssociation`, the sender of
-``tui-pacs send``, TCP_NODELAY on). C-GET sends back over the requesting
-association (pynetdicom's ``send_c_store`` with a path and
-``STORE_SEND_CHUNKED_DATASET``), for the SOP classes and transfer syntaxes
-the requester accepted in the SCP role. An instance whose transfer syntax
-the receiver did not accept is converted when that is lossless and
-possible: JPEG, JPEG-LS, JPEG 2000 and RLE are decompressed with pydicom,
-and Explicit and Implicit VR Little Endian are re-encoded into each other
-(a C-MOVE also inflates deflated data); otherwise the sub-operation fails.
+``tui-pacs send``, TCP_NODELAY on), proposing what
+:func:`~tui_pacs.net.syntaxes.storage_contexts` decides: each stored
+encoding, and the uncompressed little endian syntaxes every receiver takes.
+C-GET sends back over the requesting association, written by its thread
+(:meth:`~tui_pacs.net.reactor.TunedDUL.send_message`), for the SOP classes
+and transfer syntaxes the requester accepted in the SCP role. An instance
+whose transfer syntax the receiver did not accept is converted by
+:func:`~tui_pacs.net.send.payload` when that is lossless and possible;
+otherwise the sub-operation fails.
 """
 
 from __future__ import annotations
@@ -31,10 +35,8 @@ from io import BytesIO
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dsutils import decode, encode
-from pynetdicom.presentation import build_context
 
 from tui_pacs.config import Modality
 from tui_pacs.core import status
@@ -53,6 +55,7 @@ from tui_pacs.net.encoding import (
 )
 from tui_pacs.net.qr_model import QueryError, model_of, parse_retrieve
 from tui_pacs.net.send import NotSendable, Outgoing, payload
+from tui_pacs.net.syntaxes import MAX_CONTEXTS, storage_contexts
 from tui_pacs.net.upper_layer import StoreAssociation, store_request
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import StoredFile
@@ -61,9 +64,6 @@ log = logging.getLogger(__name__)
 
 # Counts in C-MOVE/C-GET responses are US: no more sub-operations than this.
 MAX_SUBOPERATIONS = 65535
-# PS3.8: at most 128 presentation contexts in one association request.
-MAX_CONTEXTS = 128
-UNCOMPRESSED_LITTLE_ENDIAN = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 
 
 @dataclass
@@ -104,9 +104,10 @@ class RetrieveSCP:
                         "modality: add it under [[modalities]] in %s",
                         operation.peer.calling_aet, operation.peer.address, destination_aet,
                         self.context.settings.path)
-            responder.final(status.MOVE_DESTINATION_UNKNOWN,
+            progress = _none_sent(files)
+            responder.final(status.MOVE_DESTINATION_UNKNOWN, progress,
                             comment=f"move destination {destination_aet} is not configured")
-            operation.finish(status.MOVE_DESTINATION_UNKNOWN,
+            operation.finish(status.MOVE_DESTINATION_UNKNOWN, progress.counts(),
                              detail=f"destination {destination_aet!r} is not configured")
             return
         where = f"to {modality.aet} ({modality.host}:{modality.port})"
@@ -121,9 +122,10 @@ class RetrieveSCP:
             problem = exc.diagnosis.summary
             log.warning("C-MOVE from %s: cannot send %s: %s",
                         operation.peer.calling_aet, where, problem)
-            responder.final(status.OUT_OF_RESOURCES_SUBOPERATIONS,
+            progress = _none_sent(files)
+            responder.final(status.OUT_OF_RESOURCES_SUBOPERATIONS, progress,
                             comment=f"cannot reach {modality.aet}: {problem}")
-            operation.finish(status.OUT_OF_RESOURCES_SUBOPERATIONS,
+            operation.finish(status.OUT_OF_RESOURCES_SUBOPERATIONS, progress.counts(),
                              detail=f"{where}: {problem}")
             return
         originator = (operation.peer.calling_aet, req.MessageID)
@@ -382,13 +384,14 @@ def _final_status(progress: Progress) -> int:
     return status.WARNING_SUBOPERATIONS
 
 
+def _none_sent(files: list[StoredFile]) -> Progress:
+    """The counts of a move that sent nothing: every matched instance failed."""
+    return Progress(0, failed=len(files), failed_uids=[f.sop_instance_uid for f in files])
+
+
 def _contexts_for(files: list[StoredFile]) -> list[Any]:
-    """Presentation contexts to propose to a move destination: each stored
-    (SOP class, transfer syntax) exactly, then an uncompressed fallback per
-    SOP class for instances the destination does not take as stored."""
+    """Presentation contexts to propose to a move destination (see
+    :func:`~tui_pacs.net.syntaxes.storage_contexts`), the most used encodings
+    first should there be more than fit."""
     by_use = Counter((f.sop_class_uid, f.transfer_syntax_uid) for f in files)
-    exact = [build_context(sop, [ts]) for (sop, ts), _ in by_use.most_common()]
-    fallback_classes = {sop for sop, ts in by_use if UID(ts) not in UNCOMPRESSED_LITTLE_ENDIAN}
-    fallback = [build_context(sop, list(UNCOMPRESSED_LITTLE_ENDIAN))
-                for sop in sorted(fallback_classes)]
-    return (exact + fallback)[:MAX_CONTEXTS]
+    return storage_contexts(pair for pair, _ in by_use.most_common())[:MAX_CONTEXTS]

@@ -2,17 +2,21 @@
 
 Blocking, for a worker thread; the associations are
 :class:`~tui_pacs.net.upper_layer.StoreAssociation` (see there why).
-Presentation contexts come from what is actually sent: for each SOP class,
-one context with the uncompressed transfer syntaxes and one per other
-encoding the files are in. More than 128 contexts are split over several
-associations, one after the other.
+Presentation contexts come from what is actually sent
+(:func:`~tui_pacs.net.syntaxes.storage_contexts`): for each SOP class, one
+per encoding the files are in, and one with the uncompressed little endian
+syntaxes left. More than 128 contexts are split over several associations,
+one after the other.
 
 An instance goes out as the bytes of its file, never decoded, when the
-remote accepted its encoding. Otherwise it is converted where pydicom can:
-compressed pixel data is decompressed when the remote accepts only
-uncompressed data, deflated data is inflated, and explicit and implicit VR
-are swapped. What cannot be sent is listed with the reason, and the rest
-still goes.
+remote accepted its encoding. Otherwise it is converted where pydicom can,
+to Explicit VR Little Endian or, when that is not accepted, Implicit VR
+Little Endian: compressed pixel data is decompressed, deflated data is
+inflated, big endian data is made little endian
+(:mod:`~tui_pacs.net.byte_order`), and explicit and implicit VR are swapped.
+:func:`payload` is the one place that converts, for ``send``, C-MOVE and
+C-GET. What cannot be sent is listed with the reason, and the rest still
+goes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import build_context
 from pynetdicom.dsutils import encode
 from pynetdicom.presentation import PresentationContext
 
@@ -33,7 +36,8 @@ from tui_pacs.core import status
 from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
 from tui_pacs.net.association import Cancellation, Session, when_busy_retry
-from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED
+from tui_pacs.net.byte_order import to_little_endian
+from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED, storage_contexts
 from tui_pacs.net.upper_layer import ERROR_COMMENT, Command, StoreAssociation
 from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
 
@@ -110,16 +114,8 @@ def _text(meta: RawElements, tag: int) -> str:
 
 
 def contexts_for(items: Iterable[Outgoing]) -> list[PresentationContext]:
-    """One uncompressed context per SOP class, plus one per other encoding found."""
-    encodings: dict[str, set[str]] = {}
-    for item in items:
-        encodings.setdefault(item.sop_class, set()).add(item.transfer_syntax)
-    contexts = []
-    for sop_class, syntaxes in encodings.items():
-        contexts.append(build_context(sop_class, list(UNCOMPRESSED)))
-        contexts += [build_context(sop_class, [syntax])
-                     for syntax in sorted(syntaxes) if syntax not in UNCOMPRESSED]
-    return contexts
+    """The contexts to propose for ``items`` (see :func:`storage_contexts`)."""
+    return storage_contexts((item.sop_class, item.transfer_syntax) for item in items)
 
 
 def split_by_contexts(items: list[Outgoing]) -> list[list[Outgoing]]:
@@ -271,13 +267,12 @@ def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset,
         raise NotSendable(f"the remote accepts {UID(item.sop_class).name} only in "
                           "encodings this file cannot be converted to")
     syntax = UID(item.transfer_syntax)
-    if not syntax.is_little_endian:
-        raise NotSendable(f"the remote does not accept {syntax.name}, and big endian "
-                          "data is not converted")
     try:
         ds = dcmread(item.path, force=True)
     except Exception as exc:  # pydicom raises many kinds on broken files
         raise NotSendable(f"not readable as DICOM: {exc}") from None
+    if not syntax.is_little_endian:
+        to_little_endian(ds)
     if syntax.is_encapsulated:
         try:
             ds.decompress(generate_instance_uid=False)

@@ -36,6 +36,8 @@ from tui_pacs import __version__
 from tui_pacs.core.matching import normalize_date
 from tui_pacs.core.model import InstanceRecord
 from tui_pacs.store.integrity import (
+    ENCAPSULATED,
+    PIXEL_DATA,
     MalformedDataset,
     RawElements,
     scan_dataset,
@@ -94,10 +96,24 @@ def parse_dataset_bytes(data: bytes | memoryview, transfer_syntax: str) -> Heade
         except zlib.error as exc:
             raise InvalidInstance(f"deflated dataset does not inflate: {exc}") from None
     try:
-        elements = scan_dataset(buffer, implicit, little, INDEXED_TAGS)
+        elements = scan_dataset(buffer, implicit, little, _SCANNED_TAGS)
     except MalformedDataset as exc:
         raise InvalidInstance(f"malformed dataset: {exc}") from None
+    pixels = elements.pop(PIXEL_DATA, None)
+    if pixels is not None:
+        _check_pixel_encoding(ts, pixels[1] == ENCAPSULATED)
     return Header(elements, little)
+
+
+def _check_pixel_encoding(ts: UID, encapsulated: bool) -> None:
+    """Refuse pixel data whose encoding contradicts the transfer syntax: such an
+    instance looks sound until someone tries to show it (PS3.5 A.4: compressed
+    syntaxes encapsulate Pixel Data, the others do not). The message fits an
+    Error Comment (64 characters)."""
+    if ts.is_encapsulated and not encapsulated:
+        raise InvalidInstance(f"pixel data not encapsulated, as {ts.keyword} requires")
+    if encapsulated and not ts.is_encapsulated:
+        raise InvalidInstance(f"pixel data encapsulated, but {ts.keyword} is not")
 
 
 def parse_file(data: bytes | mmap.mmap) -> ParsedFile:
@@ -299,6 +315,8 @@ _TAGS = {keyword: tag_for_keyword(keyword) for keyword in (
     "SeriesDate", "SeriesTime", "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "Rows",
     "Columns", "NumberOfFrames", "ImagePositionPatient", "ImageOrientationPatient")}
 INDEXED_TAGS = frozenset(_TAGS.values())
+# Pixel Data is scanned too, for how it is encoded (its value is not copied).
+_SCANNED_TAGS = INDEXED_TAGS | {PIXEL_DATA}
 
 
 @functools.lru_cache(maxsize=256)

@@ -24,6 +24,8 @@ PIXEL_DATA = 0x7FE00010
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
                       b"UN", b"UR", b"UT", b"UV"})
+# What scan_dataset collects for Pixel Data, in place of its (large) value.
+ENCAPSULATED, NATIVE = b"encapsulated", b"native"
 # Deeper nesting than this is an attack, not a dataset.
 MAX_DEPTH = 64
 
@@ -38,7 +40,8 @@ class MalformedDataset(ValueError):
 def scan_dataset(data: bytes | memoryview, implicit_vr: bool, little_endian: bool,
                  collect: frozenset[int] = frozenset()) -> RawElements:
     """Check that ``data`` is a complete sequence of elements; return the raw
-    values of the top-level tags in ``collect``. Raises MalformedDataset."""
+    values of the top-level tags in ``collect`` (for Pixel Data, only whether it
+    is ENCAPSULATED or NATIVE). Raises MalformedDataset."""
     problem = None
     with memoryview(data) as view:
         if not implicit_vr and len(view) >= 6 and not _looks_like_vr(bytes(view[4:6])):
@@ -122,6 +125,9 @@ class _Walker:
                 return value
             if tag in (ITEM, ITEM_END, SEQUENCE_END):
                 raise MalformedDataset(f"delimiter out of place at offset {pos}")
+            if collect and tag == PIXEL_DATA and tag in collect:
+                self.collected[tag] = (vr.decode("ascii") if vr else None,
+                                       ENCAPSULATED if length == UNDEFINED else NATIVE)
             if length == UNDEFINED:
                 # An undefined-length UN holds a sequence encoded in implicit VR.
                 nested_implicit = implicit or vr == b"UN"
@@ -134,7 +140,7 @@ class _Walker:
                     f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) at offset "
                     f"{value - 8} claims {length} bytes, only {end - value} remain"
                 )
-            if collect and tag in collect:
+            if collect and tag in collect and tag != PIXEL_DATA:
                 self.collected[tag] = (vr.decode("ascii") if vr else None,
                                        bytes(self.data[value:pos]))
             if vr == b"SQ" or (vr is None and _is_sequence_tag(tag)):
