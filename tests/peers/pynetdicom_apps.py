@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.peers.ports import free_port
 from tests.peers.process import log_tail, start_listening, stop
-from tests.peers.storescp import received_instances
+from tests.peers.storescp import received_files, received_instances
 
 
 def missing() -> str | None:
@@ -92,6 +92,9 @@ class PynetdicomStoreSCP(_App):
         self.received_dir.mkdir(parents=True, exist_ok=True)
         return [str(self.port), "-aet", self.aet, "-od", str(self.received_dir),
                 "-ba", "127.0.0.1"]
+
+    def received(self) -> list[Path]:
+        return received_files(self.received_dir)
 
     def received_instances(self) -> dict[str, str]:
         return received_instances(self.received_dir)

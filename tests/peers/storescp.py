@@ -60,7 +60,7 @@ class StoreSCP:
         self._process = None
 
     def received(self) -> list[Path]:
-        return sorted(p for p in self.received_dir.iterdir() if p.is_file())
+        return received_files(self.received_dir)
 
     def received_instances(self) -> dict[str, str]:
         return received_instances(self.received_dir)
@@ -75,7 +75,11 @@ class StoreSCP:
 def received_instances(folder: Path) -> dict[str, str]:
     """SOP Instance UID -> transfer syntax UID of every file a receiver wrote to ``folder``."""
     result = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for path in received_files(folder):
         ds = dcmread(path, stop_before_pixels=True)
         result[str(ds.SOPInstanceUID)] = str(ds.file_meta.TransferSyntaxUID)
     return result
+
+
+def received_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file())
