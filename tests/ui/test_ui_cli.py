@@ -49,9 +49,10 @@ def read_until(fd: int, wanted: bytes, timeout: float = 30) -> bytes:
 def wait_exit(pid: int, fd: int, timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        select.select([fd], [], [], 0.1)
+        ready, _, _ = select.select([fd], [], [], 0.1)
         try:
-            os.read(fd, 65536)
+            if ready:  # an idle app writes nothing: a bare read would block
+                os.read(fd, 65536)
         except OSError:
             pass
         done, status = os.waitpid(pid, os.WNOHANG)
