@@ -109,8 +109,10 @@ async def test_confirmed_quit_finishes_what_was_acknowledged(seeded, many_files)
         await pilot.press("y")
         result = await sender
         await app.workers.wait_for_complete()
+    # Usually the quit cuts the transfer short; on a fast run storescu may have
+    # finished first. Either way the archive holds exactly what was acknowledged.
     acknowledged = result.stderr.count("Received Store Response (Success)")
-    assert 20 <= acknowledged < FILES
+    assert 20 <= acknowledged <= FILES
     sent_uids = [str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
                  for f in many_files[:acknowledged]]
     assert archived(settings.node.data) == set(sent_uids)
@@ -143,7 +145,7 @@ def test_quit_in_the_installed_app_while_receiving(many_files, tmp_path):
     finally:
         os.close(fd)
     acknowledged = result.stderr.count("Received Store Response (Success)")
-    assert acknowledged < FILES
+    assert 0 < acknowledged <= FILES
     sent = {str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
             for f in many_files[:acknowledged]}
     assert archived(data) == sent
