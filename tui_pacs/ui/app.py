@@ -309,7 +309,8 @@ class PacsApp(GuardedApp[int]):
     # --- activity ------------------------------------------------------------------------
 
     def on_log_arrived(self, message: LogArrived) -> None:
-        self.activity.add_log(message.created, message.level, message.logger, message.text)
+        self.activity.add_log(message.created, message.level, message.logger, message.text,
+                              message.association)
         self.activity_changed()
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
