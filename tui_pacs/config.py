@@ -102,6 +102,14 @@ class UIConfig:
 
 
 @dataclass(frozen=True)
+class ActivityConfig:
+    """How much of the app's activity log is kept on disk (``activity.jsonl``)."""
+
+    keep_days: int = 7
+    max_mb: int = 50
+
+
+@dataclass(frozen=True)
 class Settings:
     node: NodeConfig = field(default_factory=NodeConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -109,6 +117,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     tls: TLSConfig = field(default_factory=TLSConfig)
     ui: UIConfig = field(default_factory=UIConfig)
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
     modalities: tuple[Modality, ...] = ()
     # Where these settings came from (the file may not exist).
     path: Path = field(default_factory=paths.default_config_path)
@@ -256,6 +265,8 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         "ca": _path, "require_client_certificate": _boolean,
     }),
     "ui": (UIConfig, {"theme": _nonempty_string, "images": _one_of(*IMAGES)}),
+    "activity": (ActivityConfig, {"keep_days": _integer(1, 3650),
+                                  "max_mb": _integer(1, 100_000)}),
 }
 
 _MODALITY_KEYS: dict[str, Callable[[Any], Any]] = {

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -100,6 +101,15 @@ async def settle(pilot: Pilot) -> None:
     for field in app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+async def until(pilot: Pilot, done: Callable[[], bool], timeout: float = 30) -> None:
+    """Let the app handle messages until ``done()`` holds (an outcome, not a guessed delay)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the app never got there"
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
 
 
 def column(app: PacsApp, key: str) -> list:

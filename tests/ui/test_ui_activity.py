@@ -1,5 +1,5 @@
-"""The activity log keeps its history through a big ingest: one row per association
-storing here, counted up in place, and no repeat of the node's own log lines."""
+"""The activity log: one row per association, keyed by the association's number,
+its operations under it, and no repeat of the node's own log lines."""
 
 from __future__ import annotations
 
@@ -7,52 +7,72 @@ import logging
 from datetime import datetime, timedelta
 
 from tui_pacs.core.events import AssociationEvent, OperationEvent
-from tui_pacs.ui.activity import KEEP_ROWS, NODE_LOGGER, ActivityLog
+from tui_pacs.ui.activity import KEEP_ROWS, NODE_LOGGER, ActivityLog, UnfoldedRows
 
 START = datetime(2024, 1, 15, 9, 30)
 
 
-def association(kind: str, peer: str = "10.0.0.7:50001") -> AssociationEvent:
-    return AssociationEvent(START, peer, "CT3", "TUIPACS", kind)
+def association(kind: str, number: int = 1, peer: str = "10.0.0.7:50001") -> AssociationEvent:
+    return AssociationEvent(START, peer, "CT3", "TUIPACS", kind, "", 1.5, association=number)
 
 
-def stored(number: int, status: int = 0, peer: str = "10.0.0.7:50001") -> OperationEvent:
-    return OperationEvent(START + timedelta(seconds=number), peer, "CT3", "TUIPACS",
-                          "C-STORE", status, 0.01, {"instances": 1, "bytes": 1024})
+def stored(n: int, status: int = 0, number: int = 1, detail: str = "") -> OperationEvent:
+    return OperationEvent(START + timedelta(seconds=n), "10.0.0.7:50001", "CT3", "TUIPACS",
+                          "C-STORE", status, 0.01, {"instances": 1, "bytes": 1024}, detail,
+                          association=number)
 
 
-def test_a_big_ingest_does_not_push_older_history_out():
+def test_a_big_ingest_is_one_row_and_does_not_push_older_history_out():
     log = ActivityLog()
     log.add_log(START, logging.WARNING, "tui_pacs.store", "disk nearly full")
     log.add_event(association("accepted"))
-    for number in range(2700):
-        log.add_event(stored(number))
-        log.add_log(START, logging.INFO, NODE_LOGGER, f"C-STORE ok #{number}")
+    for n in range(2700):
+        log.add_event(stored(n))
+        log.add_log(START, logging.INFO, NODE_LOGGER, f"C-STORE ok #{n}")
     notice = log.add_event(association("released"))
 
     rows = log.rows.rows
-    assert rows[0]["Detail"] == "disk nearly full"
-    assert [row["Service"] for row in rows] == ["WARNING", "assoc", "C-STORE", "assoc"]
-    store = rows[2]
-    assert store["Counts"] == "2,700 instances, 2.6 MB"
-    assert store["Status"] == "ok" and store["Duration"] == "27.0 s"
-    assert store["Time"] == START + timedelta(seconds=2699)
+    assert [row["Service"] for row in rows] == ["WARNING", "C-STORE"]
+    row = rows[1]
+    assert row["Counts"] == "2,700 instances, 2.6 MB"
+    assert (row["Status"], row["Duration"], row["AETs"]) == ("released", "1.5 s", "CT3→TUIPACS")
+    operations = [(line["Service"], line["Counts"]) for line in row["Operations"]]
+    assert operations == [("assoc", ""), ("C-STORE", "2,700 instances, 2.6 MB"), ("assoc", "")]
     assert notice.message.startswith("Received 2,700 instances from CT3")
     assert KEEP_ROWS >= 20_000
 
 
-def test_a_failed_store_keeps_its_own_row_and_a_new_association_a_new_row():
+def test_two_associations_from_the_same_peer_and_title_keep_their_own_rows():
     log = ActivityLog()
-    for event in (association("accepted"), stored(1), stored(2, status=0xA700),
-                        stored(3, status=0xB000), association("released"),
-                        association("accepted"), stored(4)):
+    for event in (association("accepted", 1), association("accepted", 2), stored(1, number=1),
+                  stored(2, status=0xA700, number=2, detail="out of disk space"),
+                  association("released", 1), association("released", 2)):
         log.add_event(event)
-    services = [(row["Service"], row["Counts"], row["Status"]) for row in log.rows.rows]
-    assert services == [
-        ("assoc", "", "accepted"),
-        ("C-STORE", "2 instances, 2.0 KB", "warn B000"),
-        ("C-STORE", "1.0 KB", "fail A700"),
-        ("assoc", "", "released"),
-        ("assoc", "", "accepted"),
-        ("C-STORE", "1 instance, 1.0 KB", "ok"),
-    ]
+    first, second = log.rows.rows
+    assert (first["Counts"], first["Status"], first["Severity"]) == (
+        "1 instance, 1.0 KB", "released", "success")
+    assert (second["Counts"], second["Severity"]) == ("1 failed", "error")
+    assert second["Detail"] == "C-STORE fail A700: out of disk space"
+
+
+def test_log_lines_of_an_association_thread_join_its_row():
+    log = ActivityLog()
+    log.add_event(association("accepted", 7))
+    log.add_log(START, logging.ERROR, "pynetdicom.dul", "Invalid PDU received", association=7)
+    log.add_event(association("aborted", 7))
+    (row,) = log.rows.rows
+    assert row["Detail"] == "Invalid PDU received" and row["Severity"] == "error"
+    assert "Invalid PDU received" in [line["Detail"] for line in row["Operations"]]
+
+
+async def test_an_unfolded_association_lists_its_operations_under_it():
+    log = ActivityLog()
+    for event in (association("accepted"), stored(1), association("released")):
+        log.add_event(event)
+    log.add_notice(START, "Hello", "a notice", "information")
+    log.rows.set_order(None, descending=True)
+    listed = UnfoldedRows(log.rows)
+    assert [row["Service"] for row in await listed.fetch(0, 10)] == ["notice", "C-STORE"]
+    listed.unfolded.add(log.rows.rows[0]["Seq"])
+    assert [row["Service"] for row in await listed.fetch(0, 10)] == [
+        "notice", "C-STORE", "assoc", "C-STORE", "assoc"]

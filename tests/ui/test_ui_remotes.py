@@ -67,6 +67,13 @@ async def test_echo_one_and_all(configured):
         assert isinstance(app.screen, ReportDialog)
         text = screen_text(app)
         assert "connection refused" in text.lower()
+        echoes = [(r["Service"], r["AETs"], r["Status"], r["Severity"])
+                  for r in app.activity.rows.rows if r["Service"] == "C-ECHO"]
+        assert ("C-ECHO", "nobody", "fail", "error") in echoes  # recorded in Activity
+        assert ("C-ECHO", "self", "ok", "success") in echoes
+        [refused] = [r for r in app.activity.rows.rows
+                     if r["Service"] == "C-ECHO" and r["AETs"] == "nobody"]
+        assert "connection refused" in refused["Detail"].lower()
 
 
 async def test_add_edit_delete_written_to_the_config(configured):

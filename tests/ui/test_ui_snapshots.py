@@ -76,18 +76,19 @@ def activity_rows(app) -> None:
     """The activity log of a small, fixed afternoon."""
     app.activity.rows.clear()
     at = datetime(2024, 1, 15, 14, 2, 7)
-    app.activity.add_event(AssociationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "accepted"))
+    app.activity.add_event(AssociationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "accepted",
+                                            association=1))
     for n in range(3):
         app.activity.add_event(OperationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "C-STORE", 0,
                                               0.012, {"instances": 1, "bytes": 526_336},
-                                              f"1.2.3.{n}"))
+                                              f"1.2.3.{n}", association=1))
     app.activity.add_event(OperationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "C-STORE",
                                           0xA700, 0.003, {"bytes": 526_336},
-                                          "1.2.3.9: out of disk space"))
+                                          "1.2.3.9: out of disk space", association=1))
     app.activity.add_event(AssociationEvent(at, "10.0.3.3", "CT3", "TUIPACS", "released",
-                                            "4 operations", 1.5))
+                                            "4 operations", 1.5, association=1))
     app.activity.add_event(AssociationEvent(at, "10.9.9.9", "INTRUDER", "TUIPACS", "rejected",
-                                            "calling AE title not recognised"))
+                                            "calling AE title not recognised", association=2))
     app.activity.add_log(at, 30, "tui_pacs.net.storage", "C-STORE from CT3 refused (0xA700)")
 
 

@@ -20,6 +20,8 @@ class AssociationEvent:
     kind: str
     detail: str = ""
     duration: float | None = None
+    # Which association (see AssociationStats.number); 0 when there was none.
+    association: int = 0
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class OperationEvent:
     # What the operation counted: matches, completed, failed, warning, bytes...
     counts: dict[str, int] = field(default_factory=dict)
     detail: str = ""
+    # The association it ran on: what groups operations, not the peer's address
+    # and AE title, which two associations may share.
+    association: int = 0
 
 
 @dataclass(frozen=True)

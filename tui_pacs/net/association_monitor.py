@@ -12,6 +12,7 @@ from typing import Any
 
 from pynetdicom import evt
 
+from tui_pacs.core import association_threads
 from tui_pacs.core.events import AssociationEvent
 from tui_pacs.net.context import AssociationStats, Peer, ServerContext
 from tui_pacs.net.negotiation import prefer_requestor_order
@@ -45,7 +46,8 @@ class AssociationMonitor:
 
     def on_requested(self, event: Any) -> None:
         assoc = event.assoc
-        self.context.stats(assoc)  # starts the association's clock
+        stats = self.context.stats(assoc)  # starts the association's clock
+        association_threads.register(stats.number, *_threads(assoc))
         peer = Peer.of(assoc)
         refusal = self.context.policy.association_refusal(
             peer.calling_aet, peer.called_aet, active=_active_acceptors(assoc))
@@ -83,6 +85,7 @@ class AssociationMonitor:
         catches the others (the connection dropped, the DUL gave up).
         """
         stats = self.context.stats(assoc)
+        association_threads.forget(*_threads(assoc))
         if stats.reported:
             return
         if stats.accepted:
@@ -110,7 +113,8 @@ class AssociationMonitor:
         duration = time.monotonic() - stats.started if final else None
         self.context.emit(AssociationEvent(
             time=datetime.now(), peer=peer.address, calling_aet=peer.calling_aet,
-            called_aet=peer.called_aet, kind=kind, detail=detail, duration=duration))
+            called_aet=peer.called_aet, kind=kind, detail=detail, duration=duration,
+            association=stats.number))
 
     def _explain(self, refusal: Refusal, peer: Peer) -> str:
         settings = self.context.settings
@@ -143,6 +147,12 @@ def _active_acceptors(assoc: Any) -> int:
     """
     return sum(1 for a in assoc.ae.active_associations
                if a.is_acceptor and getattr(a.requestor, "primitive", None) is not None)
+
+
+def _threads(assoc: Any) -> tuple[int | None, int | None]:
+    """The association's thread and its upper layer's, which pynetdicom logs from."""
+    dul = getattr(assoc, "dul", None)
+    return assoc.ident, getattr(dul, "ident", None)
 
 
 def _tls_reason(exc: Exception) -> str:

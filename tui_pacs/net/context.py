@@ -10,6 +10,7 @@ line, status counters and UI updates on the event loop.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import weakref
@@ -49,10 +50,15 @@ class Peer:
         )
 
 
+# Numbers the node's associations, for the events to say which one they concern.
+_ASSOCIATION_NUMBERS = itertools.count(1)
+
+
 @dataclass
 class AssociationStats:
     """What one association did, for its closing log line."""
 
+    number: int = field(default_factory=lambda: next(_ASSOCIATION_NUMBERS))
     started: float = field(default_factory=time.monotonic)
     accepted: bool = False
     # Its closing event (released, aborted, rejected) has been sent.
@@ -123,4 +129,5 @@ class Operation:
             duration=time.monotonic() - self._started,
             counts=dict(counts or {}),
             detail=detail,
+            association=stats.number,
         ))

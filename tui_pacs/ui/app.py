@@ -9,6 +9,7 @@ screens through reactives they watch (``status``, ``archive_generation``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ from tui_pacs.imaging.terminal import Protocol
 from tui_pacs.store.archive import ArchiveError, StoreResult
 from tui_pacs.ui import quitting, transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
+from tui_pacs.ui.activity_history import FILE_NAME, MB, ActivityHistory
 from tui_pacs.ui.backend import Backend
 from tui_pacs.ui.commands import PacsCommands, PaletteEntry
 from tui_pacs.ui.failures import FaultReports, report_failure
@@ -112,6 +114,10 @@ class PacsApp(GuardedApp[int]):
         self._studies: int | None = None
         self.clock = clock
         self.activity = ActivityLog()
+        # Activity kept across restarts, beside the archive it describes.
+        self.history = ActivityHistory(settings.node.data / FILE_NAME,
+                                       settings.activity.keep_days,
+                                       settings.activity.max_mb * MB, clock)
         self.transfers = Transfers()
         self._refresh_timer: Timer | None = None
         self._activity_timer: Timer | None = None
@@ -157,6 +163,8 @@ class PacsApp(GuardedApp[int]):
     # --- start and stop ------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        self.activity.add_loaded(await asyncio.to_thread(self.history.load))
+        self.activity.keep = self.history.add
         logging.getLogger().addHandler(self._log_handler)
         try:
             await self.backend.start(self._node_event)
@@ -186,6 +194,7 @@ class PacsApp(GuardedApp[int]):
         self._serving = False
         await self.backend.stop()
         logging.getLogger().removeHandler(self._log_handler)
+        await asyncio.to_thread(self.history.close)
 
     def _watch_terminal(self) -> None:
         """Leave cleanly on SIGTERM or SIGINT, and when the terminal goes away (a
@@ -212,6 +221,7 @@ class PacsApp(GuardedApp[int]):
         """
         try:
             await self.backend.stop()
+            await asyncio.to_thread(self.history.close)
         finally:
             logging.shutdown()
             os._exit(0)
@@ -309,7 +319,8 @@ class PacsApp(GuardedApp[int]):
     # --- activity ------------------------------------------------------------------------
 
     def on_log_arrived(self, message: LogArrived) -> None:
-        self.activity.add_log(message.created, message.level, message.logger, message.text)
+        self.activity.add_log(message.created, message.level, message.logger, message.text,
+                              message.association)
         self.activity_changed()
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",

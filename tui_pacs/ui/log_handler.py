@@ -1,4 +1,9 @@
-"""Log records into the app instead of onto the terminal it draws on."""
+"""Log records into the app instead of onto the terminal it draws on.
+
+Each record says which association's thread wrote it (looked up here, in
+that thread, while the association still runs), so that pynetdicom's error
+lines land in the row of the association they concern.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import datetime
 
 from textual.app import App
 
+from tui_pacs.core.association_threads import association_of
 from tui_pacs.ui.messages import LogArrived
 
 
@@ -23,4 +29,5 @@ class AppLogHandler(logging.Handler):
         except Exception:  # a record whose arguments do not fit its format
             text = str(record.msg)
         self._app.post_message(LogArrived(datetime.fromtimestamp(record.created),
-                                          record.levelno, record.name, text))
+                                          record.levelno, record.name, text,
+                                          association_of(record.thread)))

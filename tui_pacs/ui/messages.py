@@ -23,6 +23,8 @@ class LogArrived(Message):
     level: int
     logger: str
     text: str
+    # The association whose thread logged it (core.association_threads), or 0.
+    association: int = 0
 
 
 class InstanceStored(Message):

@@ -1,14 +1,17 @@
 """Activity: the node's associations and operations, the app's transfers, the log.
 
-Newest first. ``/`` filters by text (a peer, an AE title, a service, a
-status), ``f`` cycles the kind shown: everything, network, log, notices,
-problems. Enter shows a row whole: a notification's text is kept here long
-after its popup is gone, and a long one is cut in the list.
+Newest first, one row per association. ``o`` unfolds an association into
+its operations (and the log lines its threads wrote). ``/`` filters by text
+(a peer, an AE title, a service, a status), ``f`` cycles the kind shown:
+everything, network, log, notices, problems. Enter shows a row whole, an
+association with every operation: a failure's reason and a notification's
+text are cut in the list, and kept here long after the popup is gone.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import ClassVar
 
 from textual import on
@@ -18,7 +21,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Footer, Input, Label, Static
 
-from tui_pacs.ui.activity import KINDS, matches_kind, matches_text
+from tui_pacs.core.text import printable
+from tui_pacs.ui.activity import KINDS, UnfoldedRows, matches_kind, matches_text
 from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
@@ -28,21 +32,29 @@ from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
 
 
-def _time(row: Row) -> str:
+def _time(row: Row, today: date) -> str:
+    """Today's rows by the second; older ones (from the history) by weekday."""
     time = row["Time"]
-    return time.strftime("%H:%M:%S") if isinstance(time, datetime) else str(time)
+    if not isinstance(time, datetime):
+        return str(time)
+    return time.strftime("%H:%M:%S" if time.date() == today else "%a %H:%M")
 
 
-ACTIVITY_COLUMNS = [
-    Column("Time", 8, format=_time),
-    Column("Service", 7),
-    Column("AETs", 18, label="Calling→called"),
-    Column("Peer", 15, drop=3),
-    Column("Counts", 12, drop=2),
-    Column("Status", 9),
-    Column("Duration", 7, justify="right", drop=4, label="Took"),
-    Column("Detail", 10, flex=1),
-]
+def _service(row: Row) -> str:
+    return f"› {row['Service']}" if row.get("Within") else row["Service"]
+
+
+def activity_columns(today: Callable[[], date]) -> list[Column]:
+    return [
+        Column("Time", 9, format=lambda row: _time(row, today())),
+        Column("Service", 9, format=_service, label="Services"),
+        Column("AETs", 18, label="Calling→called"),
+        Column("Peer", 15, drop=3),
+        Column("Counts", 12, drop=2),
+        Column("Status", 9),
+        Column("Duration", 7, justify="right", drop=4, label="Took"),
+        Column("Detail", 10, flex=1),
+    ]
 
 
 NOTHING_YET = ("Nothing yet: associations, operations and log messages appear here as "
@@ -50,15 +62,36 @@ NOTHING_YET = ("Nothing yet: associations, operations and log messages appear he
 NO_MATCH = "Nothing matches the filter (x clears it)."
 
 
+def _when(row: Row) -> str:
+    time = row["Time"]
+    return time.strftime("%Y-%m-%d %H:%M:%S") if isinstance(time, datetime) else str(time)
+
+
 def row_lines(row: Row) -> list[Content]:
-    """A row whole, for the detail box: every field that says something."""
-    fields = [("Time", _time(row)), ("Kind", row["Kind"]), ("Service", row["Service"]),
+    """A row whole, for the detail box: every field that says something, then
+    each operation of an association in full. Peers chose much of the text,
+    so it is shown through the sanitiser."""
+    fields = [("Time", _when(row)), ("Kind", row["Kind"]), ("Service", row["Service"]),
               ("Peer", row["Peer"]), ("Calling→called" if row["Kind"] == "network"
                                       else "Title", row["AETs"]),
               ("Counts", row["Counts"]), ("Status", row["Status"]),
               ("Took", row["Duration"])]
-    lines = [Content(f"{name}: {value}") for name, value in fields if value]
-    return [*lines, Content(""), *(Content(line) for line in str(row["Detail"]).splitlines())]
+    lines = [Content(printable(f"{name}: {value}")) for name, value in fields if value]
+    lines += [Content(""), *_text(row["Detail"])]
+    operations = row.get("Operations", ())
+    if operations:
+        lines += [Content(""), Content(f"Operations ({len(operations)}):")]
+    for operation in operations:
+        head = "  ".join(str(value) for value in (
+            _when(operation)[11:], operation["Service"], operation["Status"],
+            operation["Counts"], operation["Duration"]) if value)
+        lines += [Content(printable(head)),
+                  *(Content("    ") + line for line in _text(operation["Detail"]))]
+    return lines
+
+
+def _text(text: object) -> list[Content]:
+    return [Content(printable(line)) for line in str(text).splitlines()]
 
 
 class ActivityScreen(PacsScreen):
@@ -66,6 +99,7 @@ class ActivityScreen(PacsScreen):
     HELP_TITLE = "activity"
 
     BINDINGS: ClassVar = [
+        Binding("o", "unfold", "Operations"),
         Binding("slash", "filter", "Filter"),
         Binding("f", "next_kind", "Kind"),
         Binding("x", "clear_filter", "Clear filter", show=False),
@@ -78,13 +112,14 @@ class ActivityScreen(PacsScreen):
         self._stale = False
 
     def compose(self) -> ComposeResult:
+        self.listed = UnfoldedRows(self.pacs.activity.rows)
         yield StatusBar(self.SECTION)
         with Horizontal(classes="filter-bar"):
             yield Label("Filter", classes="filter-label")
             yield Input(placeholder="peer, AE title, service, status…", id="activity-filter",
                         compact=True, classes="filter-input")
         yield Static("", id="title", classes="title", markup=False)
-        yield VirtualTable(ACTIVITY_COLUMNS, self.pacs.activity.rows,
+        yield VirtualTable(activity_columns(self.pacs.today), self.listed,
                            key=lambda row: row["Seq"],
                            row_class=lambda row: row["Severity"],
                            empty_text=NOTHING_YET, id="table")
@@ -146,6 +181,14 @@ class ActivityScreen(PacsScreen):
         row = event.row
         title = f"{row['Service']} {row['AETs']}".strip()
         self.app.push_screen(ReportDialog(title, row_lines(row)))
+
+    def action_unfold(self) -> None:
+        """o: show the highlighted association's operations under it, or hide them."""
+        row = self.table.cursor_value
+        if row is None or not row.get("Operations"):
+            return
+        self.listed.unfolded ^= {row["Seq"]}
+        self.table.reload(keep_cursor=True)
 
     def action_filter(self) -> None:
         self.query_one("#activity-filter", Input).focus()

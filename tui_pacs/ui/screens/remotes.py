@@ -168,9 +168,12 @@ class RemotesScreen(PacsScreen):
                         exclusive=True, exit_on_error=False)
 
     async def _echo(self, modality: Modality) -> None:
+        started = self.pacs.clock()
         report = await self.backend.client.echo(self.target(modality))
         self.outcomes[modality.name] = EchoOutcome(report, self.pacs.clock())
         self.show_rows()
+        seconds = min((e.seconds for e in report.echoes), default=None)
+        self._record(started, "C-ECHO", modality, report.ok, seconds, echo_lines(report))
         if not report.ok:
             self.notify(f"Echo {modality.name}: {self.outcomes[modality.name].text}. "
                         "Enter shows why.", severity="error", timeout=5)
@@ -198,10 +201,25 @@ class RemotesScreen(PacsScreen):
                           exit_on_error=False)
 
     async def _doctor(self, modality: Modality, dialog: ReportDialog) -> None:
-        async with aclosing(self.backend.client.doctor(self.target(modality))) as checks:
-            async for check in checks:
-                for line in check_lines(check):
-                    dialog.add(line)
+        started = self.pacs.clock()
+        failed = False
+        try:
+            async with aclosing(self.backend.client.doctor(self.target(modality))) as checks:
+                async for check in checks:
+                    failed = failed or check.state is CheckState.FAIL
+                    for line in check_lines(check):
+                        dialog.add(line)
+        finally:
+            # Also a checkup cut short by closing its dialog: what it found so far.
+            self._record(started, "checkup", modality, not failed, None, dialog.lines)
+
+    def _record(self, started: datetime, service: str, modality: Modality, ok: bool,
+                seconds: float | None, lines: list[Content]) -> None:
+        """An echo or a checkup, kept in Activity with its whole report."""
+        self.pacs.activity.add_transfer(
+            started, service, modality.name, "", "ok" if ok else "fail", seconds,
+            "\n".join(line.plain for line in lines), "success" if ok else "error")
+        self.pacs.activity_changed()
 
     # --- elsewhere -------------------------------------------------------------------
 
