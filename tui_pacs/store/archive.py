@@ -2,8 +2,8 @@
 
 One object per process owns the writer. Async methods run on the event loop;
 :meth:`Archive.store_received` is for pynetdicom's association threads: it
-does the blocking file work in the calling thread and waits for the group
-commit on the loop.
+does the blocking file work in the calling thread and waits for the writer
+thread's group commit (the event loop is not on that path).
 """
 
 from __future__ import annotations
