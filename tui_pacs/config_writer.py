@@ -60,8 +60,8 @@ def update_modality(path: Path, name: str, modality: Modality) -> Settings:
 
 def remove_modality(path: Path, name: str) -> Settings:
     def change(document: TOMLDocument) -> None:
-        aot = document.get("modalities")
-        for position, table in enumerate(aot or []):
+        aot = document.get("modalities") or []
+        for position, table in enumerate(aot):
             if table.get("name") == name:
                 del aot[position]
                 if not len(aot):

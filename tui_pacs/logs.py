@@ -57,10 +57,10 @@ def configure(debug: bool = False, json_format: bool = False, file: Path | None 
     thread of its own, so that logging on the event loop never waits on disk.
     """
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            root.removeHandler(handler)
-            handler.close()
+    for old in list(root.handlers):
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
+            old.close()
     formatter = JsonFormatter() if json_format else TextFormatter()
     if file is None:
         handler: logging.Handler = logging.StreamHandler(sys.stderr)

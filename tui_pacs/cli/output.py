@@ -107,11 +107,12 @@ class ProgressBar:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
         )
 
-        columns = [label, BarColumn(), MofNCompleteColumn(),
+        columns: list[str | ProgressColumn] = [label, BarColumn(), MofNCompleteColumn(),
                    *([TimeRemainingColumn()] if eta else []), TextColumn("{task.fields[note]}")]
         self._progress = Progress(*columns, console=stderr_console(), transient=True)
         self.console = self._progress.console

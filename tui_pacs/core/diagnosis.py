@@ -142,6 +142,7 @@ def association_rejected(target: Target, calling_aet: str, result: int, source: 
     who = _SOURCES.get(source, f"source {source}")
     why = _REASONS.get((source, reason), f"reason {reason}")
     summary = f"association rejected by {who} ({permanence}): {why}"
+    advice: tuple[str, ...]
     if (source, reason) == (SOURCE_SERVICE_USER, 3):
         advice = (f"on the remote: add our AE title {calling_aet} to its known "
                   'modalities (Orthanc: "DicomModalities"), with this host\'s address',

@@ -20,11 +20,16 @@ class BadTarget(ValueError):
 
 
 class ConfiguredModality(Protocol):
-    name: str
-    aet: str
-    host: str
-    port: int
-    tls: bool
+    @property
+    def name(self) -> str: ...
+    @property
+    def aet(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def tls(self) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Textual, the app can still use textual-image's widget with the picture that
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import IO
 
 import numpy as np
 from rich.console import Console
@@ -47,7 +47,7 @@ def draw(pixels: np.ndarray, pixel_aspect: float, protocol: Protocol, console: C
     return placement
 
 
-def _place(out: TextIO, payload: str, rows: int) -> None:
+def _place(out: IO[str], payload: str, rows: int) -> None:
     """Make room for ``rows`` lines (scrolling if needed), draw at its top, end below it."""
     out.write("\n" * rows)
     out.write(f"\x1b[{rows}A\x1b7")

@@ -91,7 +91,7 @@ def slice_order(positions: list[str], orientations: list[str],
               row[0] * column[1] - row[1] * column[0])
     if not any(normal):
         return by_number
-    distance = [sum(p * n for p, n in zip(vector, normal)) for vector in vectors]
+    distance = [sum(p * n for p, n in zip(vector or (), normal)) for vector in vectors]
     if len(set(distance)) < count:
         return by_number  # several frames at one place (a time series): numbers say more
     return sorted(range(count), key=lambda n: distance[n])

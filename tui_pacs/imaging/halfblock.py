@@ -50,8 +50,8 @@ class HalfBlockImage:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         color_system = console.color_system
         if color_system is None or console.no_color:
-            for line in self._ramp_lines():
-                yield Segment(line)
+            for text in self._ramp_lines():
+                yield Segment(text)
                 yield Segment.line()
             return
         lines = self._lines.get(color_system)

@@ -54,6 +54,7 @@ def add_storage_scp_contexts(ae: AE, sop_classes: list[str] | None = None, *,
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 
     roles = {"scu_role": True, "scp_role": True} if retrieve_roles else {}
-    classes = sop_classes or [cx.abstract_syntax for cx in AllStoragePresentationContexts]
+    classes = sop_classes or [cx.abstract_syntax for cx in AllStoragePresentationContexts
+                              if cx.abstract_syntax]
     for sop_class in classes:
         ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES, **roles)

@@ -139,7 +139,7 @@ class Cancellation:
         with self._lock:
             assoc, pending = self._assoc, self._pending
         send_c_cancel = getattr(assoc, "send_c_cancel", None)
-        if send_c_cancel is None or pending is None or not assoc.is_established:
+        if send_c_cancel is None or pending is None or assoc is None or not assoc.is_established:
             return
         try:
             send_c_cancel(pending[0], query_model=pending[1])
@@ -298,10 +298,11 @@ def _why_not(session: Session, assoc: Association, address: str, watch: _Watch,
     answer = assoc.acceptor.primitive
     if assoc.is_rejected and answer is not None:
         return diagnosis.association_rejected(
-            target, session.calling_aet, int(answer.result), int(answer.result_source),
-            int(answer.diagnostic))
+            # An A-ASSOCIATE-RJ always carries all three; `or 0` only tells mypy so.
+            target, session.calling_aet, int(answer.result or 0),
+            int(answer.result_source or 0), int(answer.diagnostic or 0))
     if answer is not None and answer.result == 0x00:
-        refusals = [(_service_name(cx.abstract_syntax), int(cx.result))
+        refusals = [(_service_name(cx.abstract_syntax or ""), int(cx.result or 0))
                     for cx in assoc.rejected_contexts]
         return diagnosis.service_not_accepted(target, refusals)
     if watch.abort is not None:

@@ -86,7 +86,8 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
     yield Check.ok(ASSOCIATION, f"accepted for calling AE title {session.calling_aet}, "
                                 f"called AE title {target.aet}")
     try:
-        offered = {cx.abstract_syntax for cx in assoc.accepted_contexts}
+        offered: set[str] = {cx.abstract_syntax for cx in assoc.accepted_contexts
+                             if cx.abstract_syntax}
         dialogue = Dialogue(session, assoc)
         yield _echo(dialogue, offered)
         find_check, sample = _find_sample(dialogue, offered, cancellation)

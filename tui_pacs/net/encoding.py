@@ -65,8 +65,8 @@ def encode_dataset(elements: Iterable[Element], transfer_syntax: str,
     return data
 
 
-def response_command(command_field: int, sop_class_uid: str, message_id: int, status: int,
-                     has_dataset: bool = False, sop_instance_uid: str = "",
+def response_command(command_field: int, sop_class_uid: str | None, message_id: int | None,
+                     status: int, has_dataset: bool = False, sop_instance_uid: str | None = "",
                      suboperations: Iterable[tuple[int, int]] = ()) -> bytes:
     """A C-FIND, C-STORE, C-MOVE or C-GET response's command set (always Implicit
     VR Little Endian); ``suboperations``: (count tag, value), in tag order."""
@@ -112,6 +112,8 @@ def p_data(items: Iterable[tuple[int, int, bytes]]) -> P_DATA:
     """A P-DATA primitive of (context ID, control header, fragment) items, for
     the upper layer to send (``assoc.dul.send_pdu``)."""
     primitive = P_DATA()
+    # pynetdicom annotates the items as tuples, but its setter accepts only lists.
     primitive.presentation_data_value_list = [
-        [context_id, bytes([header]) + fragment] for context_id, header, fragment in items]
+        [context_id, bytes([header]) + fragment]  # type: ignore[misc]
+        for context_id, header, fragment in items]
     return primitive

@@ -12,7 +12,8 @@ big archives, and a C-CANCEL is checked before every response.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from io import BytesIO
+from typing import Any, cast
 
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import decode
@@ -53,8 +54,9 @@ class FindSCP:
             return
         ts = responder.transfer_syntax
         try:
-            identifier = decode(req.Identifier, ts.is_implicit_VR, ts.is_little_endian,
-                                ts.is_deflated)
+            # A request without an identifier (None) fails in decode, as it always has.
+            identifier = decode(cast(BytesIO, req.Identifier), ts.is_implicit_VR,
+                                ts.is_little_endian, ts.is_deflated)
             query = parse_find(identifier, model_of(req.AffectedSOPClassUID))
         except QueryError as exc:
             responder.final(exc.code, str(exc))
@@ -131,7 +133,8 @@ class _FindResponder:
         rsp.AffectedSOPClassUID = self.req.AffectedSOPClassUID
         rsp.Status = code
         if comment:
-            rsp.ErrorComment = comment[:64]
+            # pynetdicom's __init__ sets it to None unannotated, so mypy takes it for None.
+            rsp.ErrorComment = comment[:64]  # type: ignore[assignment]
         self.assoc.dimse.send_msg(rsp, self.context_id)
 
     def _fragments(self, data: bytes) -> list[tuple[int, bytes]]:

@@ -19,6 +19,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
@@ -107,8 +108,8 @@ class GetRun:
                 try:
                     response = link.get(
                         work.piece.request.identifier(),
-                        on_store=lambda incoming, work=work: self._store(incoming, work),
-                        on_pending=lambda response, work=work: self._count(work, response),
+                        on_store=partial(self._store, work=work),
+                        on_pending=partial(self._count, work),
                         message_id=message_id)
                 finally:
                     cancellation.finished()

@@ -82,7 +82,7 @@ MODELS: dict[str, InformationModel] = {
 }
 
 
-def model_of(sop_class_uid: str) -> InformationModel:
+def model_of(sop_class_uid: str | None) -> InformationModel:
     try:
         return MODELS[str(sop_class_uid)]
     except KeyError:

@@ -241,7 +241,7 @@ class TunedDUL(DULServiceProvider):
         or a timer may have run out."""
         wrapper = self.socket
         sock = wrapper.socket if wrapper is not None else None
-        if sock is None or sock.fileno() < 0:
+        if wrapper is None or sock is None or sock.fileno() < 0:
             time.sleep(self._run_loop_delay)
             return
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
@@ -250,7 +250,8 @@ class TunedDUL(DULServiceProvider):
             return  # a primitive whose wake-up was already taken
         # A requestor's socket is not connected until the A-ASSOCIATE request
         # is on its way (and select() finds an unconnected socket readable).
-        watched = [sock, self._wake_read] if wrapper._is_connected else [self._wake_read]
+        watched: list[socket.socket | int] = (
+            [sock, self._wake_read] if wrapper._is_connected else [self._wake_read])
         try:
             select.select(watched, [], [], IDLE_WAIT)
         except (OSError, ValueError):
@@ -429,6 +430,8 @@ class TunedAssociation(Association):
     Accepted by :class:`TunedServer`, or requested with
     :func:`tui_pacs.net.requestor.request_association`.
     """
+
+    dul: TunedDUL
 
     def __init__(self, ae: Any, mode: str) -> None:
         super().__init__(ae, mode)

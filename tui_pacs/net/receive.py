@@ -13,6 +13,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -80,10 +81,8 @@ class Receiver:
 
 
 def _dataset_size(event: evt.Event) -> int:
-    try:
-        return event.request.DataSet.getbuffer().nbytes
-    except AttributeError:
-        return 0
+    data_set: BytesIO | None = getattr(event.request, "DataSet", None)
+    return 0 if data_set is None else data_set.getbuffer().nbytes
 
 
 class StorageListener:

@@ -128,7 +128,7 @@ class RetrieveSCP:
             operation.finish(status.OUT_OF_RESOURCES_SUBOPERATIONS, progress.counts(),
                              detail=f"{where}: {problem}")
             return
-        originator = (operation.peer.calling_aet, req.MessageID)
+        originator = (operation.peer.calling_aet, req.MessageID or 0)  # a C-MOVE-RQ has one
         try:
             self._send_all(_MoveSender(link, self.context.archive, originator), files, req,
                            responder, operation, where)
@@ -355,8 +355,9 @@ class _Responder:
             failed = Dataset()
             failed.FailedSOPInstanceUIDList = progress.failed_uids
             ts = self.transfer_syntax
+            # As BytesIO(None): an empty identifier if it cannot be encoded.
             rsp.Identifier = BytesIO(encode(failed, ts.is_implicit_VR, ts.is_little_endian,
-                                            ts.is_deflated))
+                                            ts.is_deflated) or b"")
         self.assoc.dimse.send_msg(rsp, self.context_id)
 
     def _send_counts(self, code: int, progress: Progress | None) -> None:

@@ -92,7 +92,7 @@ class DicomServer:
             *self.monitor.handlers(),
             (evt.EVT_C_ECHO, handle_echo, [self.context]),
         ]
-        overrides = {C_STORE: self.store.serve, C_FIND: self.find.serve,
+        overrides: dict[type, Any] = {C_STORE: self.store.serve, C_FIND: self.find.serve,
                      C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get}
         try:
             for listener, ssl_context in self._planned_listeners(settings):

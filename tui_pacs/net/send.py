@@ -80,9 +80,10 @@ def inspect_file(path: Path) -> Outgoing:
     except OSError as exc:
         raise NotSendable(exc.strerror or str(exc)) from None
     if meta is not None:
-        identity = [_text(meta, tag) for tag in (_SOP_CLASS, _SOP_INSTANCE, _SYNTAX)]
-        if all(identity):
-            return Outgoing(path, *identity)
+        sop_class, sop_instance, syntax = (_text(meta, tag)
+                                           for tag in (_SOP_CLASS, _SOP_INSTANCE, _SYNTAX))
+        if sop_class and sop_instance and syntax:
+            return Outgoing(path, sop_class, sop_instance, syntax)
     try:
         ds = dcmread(path, force=True, stop_before_pixels=True)
     except Exception as exc:  # pydicom raises many kinds on files that are not DICOM
@@ -182,8 +183,9 @@ def send(session: Session, items: list[Outgoing], unreadable: list[SendFailure],
         if cancellation.requested:
             break
         try:
-            link = when_busy_retry(lambda group=group: StoreAssociation.open(
-                session, contexts_for(group)), cancellation)
+            def open_link(group: list[Outgoing] = group) -> StoreAssociation:
+                return StoreAssociation.open(session, contexts_for(group))
+            link = when_busy_retry(open_link, cancellation)
         except RemoteFailure as exc:
             if number == 0:
                 raise
@@ -252,10 +254,10 @@ def payload(item: Outgoing, accepted: set[tuple[str, str]]
     ds, decompressed = _converted(item, accepted)
     explicit = (item.sop_class, ExplicitVRLittleEndian) in accepted
     syntax = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
-    data = encode(ds, not explicit, True)
-    if data is None:
+    encoded = encode(ds, not explicit, True)
+    if encoded is None:
         raise NotSendable("the dataset could not be encoded for the remote")
-    return syntax, data, decompressed
+    return syntax, encoded, decompressed
 
 
 def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset, bool]:

@@ -9,9 +9,10 @@ re-encoded; success goes back only after the archive has committed it.
 from __future__ import annotations
 
 import logging
+from io import BytesIO
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
-from pynetdicom import evt
 
 from tui_pacs.core import status
 from tui_pacs.store.archive import Archive, StoreFailure, StoreResult
@@ -19,20 +20,31 @@ from tui_pacs.store.archive import Archive, StoreFailure, StoreResult
 log = logging.getLogger(__name__)
 
 
-def store_event(event: evt.Event, archive: Archive) -> tuple[int | Dataset, StoreResult | None]:
+class StoreEvent(Protocol):
+    """What :func:`store_event` reads of an EVT_C_STORE (``pynetdicom.evt.Event``)."""
+
+    @property
+    def assoc(self) -> Any: ...
+    @property
+    def request(self) -> Any: ...
+    @property
+    def context(self) -> Any: ...
+
+
+def store_event(event: StoreEvent, archive: Archive) -> tuple[int | Dataset, StoreResult | None]:
     """Store the dataset of an EVT_C_STORE; return (status for the peer, result or None)."""
     calling = event.assoc.requestor.ae_title.strip()
-    try:
-        raw = event.request.DataSet.getbuffer()
-    except AttributeError:
+    data_set: BytesIO | None = getattr(event.request, "DataSet", None)
+    if data_set is None:
         return failure(status.CANNOT_UNDERSTAND, "no dataset in the request"), None
+    raw = data_set.getbuffer()
     try:
         return store_dataset(archive, raw, event.context.transfer_syntax, calling)
     finally:
         del raw
 
 
-def store_dataset(archive: Archive, dataset: bytes | bytearray | memoryview,
+def store_dataset(archive: Archive, dataset: bytes | memoryview,
                   transfer_syntax: str, source_aet: str
                   ) -> tuple[int | Dataset, StoreResult | None]:
     """Store an encoded dataset sent by ``source_aet``; return (status for the

@@ -80,6 +80,8 @@ class StoreSCP:
 
 
 def _dataset_size(req: C_STORE) -> int:
+    if req.DataSet is None:
+        return 0
     try:
         return req.DataSet.getbuffer().nbytes
     except (AttributeError, ValueError):

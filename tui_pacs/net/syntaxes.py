@@ -69,7 +69,7 @@ def storage_contexts(stored: Iterable[tuple[str, str]]) -> list[PresentationCont
     contexts = []
     for sop_class, syntaxes in by_class.items():
         contexts += [build_context(sop_class, [syntax]) for syntax in syntaxes]
-        fallback = [syntax for syntax in UNCOMPRESSED if syntax not in syntaxes]
+        fallback: list[str] = [syntax for syntax in UNCOMPRESSED if syntax not in syntaxes]
         if fallback:
             contexts.append(build_context(sop_class, fallback))
     return contexts
@@ -126,7 +126,8 @@ def get_storage_offer(sop_classes: list[str]) -> Offer:
     for uid in common:
         contexts.append(build_context(uid, list(UNCOMPRESSED)))
         contexts += [build_context(uid, [syntax]) for syntax in COMMON_COMPRESSED]
-    candidates = sop_classes or [cx.abstract_syntax for cx in StoragePresentationContexts]
+    candidates = sop_classes or [cx.abstract_syntax for cx in StoragePresentationContexts
+                                 if cx.abstract_syntax]
     others = [uid for uid in candidates if uid not in common][:room - len(contexts)]
     contexts += [build_context(uid, list(UNCOMPRESSED)) for uid in others]
     return Offer(contexts, f"{len(common)} common image SOP classes uncompressed and in "

@@ -198,7 +198,8 @@ class UpperLayerAssociation:
                  connection: Connection) -> None:
         self._socket = sock
         self._session = session
-        self.accepted_contexts = {int(cx.context_id): cx for cx in accepted}
+        # Accepted contexts always have an ID; `or 0` only tells mypy so.
+        self.accepted_contexts = {int(cx.context_id or 0): cx for cx in accepted}
         self._fragment = fragment_size(max_pdu)
         self._send_lock = threading.Lock()
         self._pdvs: deque[tuple[int, int, memoryview]] = deque()
@@ -424,13 +425,15 @@ def _negotiate(sock: socket.socket, session: Session, contexts: Sequence[Present
     accept = answer.to_primitive()
     answered_roles = {item.sop_class_uid: (item.scu_role, item.scp_role)
                       for item in accept.user_information
-                      if isinstance(item, SCP_SCU_RoleSelectionNegotiation)}
+                      if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
+                      and item.sop_class_uid is not None}
     negotiated = negotiate_as_requestor(
         list(contexts), accept.presentation_context_definition_results_list, answered_roles)
     accepted = [cx for cx in negotiated if cx.result == 0x00]
     if not accepted:
         _close_with_abort(sock)
-        refusals = [(UID(cx.abstract_syntax).name, int(cx.result)) for cx in negotiated]
+        refusals = [(UID(cx.abstract_syntax or "").name, int(cx.result or 0))
+                    for cx in negotiated]
         raise RemoteFailure(diagnosis.service_not_accepted(target, refusals))
     return accepted, int(accept.maximum_length_received or 0), _implementation(accept)
 
@@ -442,7 +445,9 @@ def _implementation(accept: A_ASSOCIATE) -> str:
     return str(names[0] if names and names[0] else accept.implementation_class_uid or "")
 
 
-def _user_information(max_pdu: int) -> list[object]:
+def _user_information(max_pdu: int) -> list[
+        MaximumLengthNotification | ImplementationClassUIDNotification
+        | ImplementationVersionNameNotification]:
     length = MaximumLengthNotification()
     length.maximum_length_received = max_pdu
     implementation = ImplementationClassUIDNotification()

@@ -36,7 +36,7 @@ are called on the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,7 +99,8 @@ class RemoteClient:
         session = self._session(target, timeout)
         return await run_blocking(lambda c: scu.echo(session, max(1, count), c), name="echo")
 
-    def doctor(self, target: Target, *, timeout: float | None = None) -> AsyncIterator[Check]:
+    def doctor(self, target: Target, *,
+               timeout: float | None = None) -> AsyncGenerator[Check, None]:
         """The checklist of a query/retrieve, check by check. Moves one instance here."""
         session = self._session(target, timeout)
         own = self._own_node()
@@ -110,7 +111,7 @@ class RemoteClient:
     def find(self, target: Target, level: Level, keys: dict[str, str], *,
              model: str | None = None, return_keys: tuple[str, ...] | None = None,
              limit: int | None = None, timeout: float | None = None,
-             ) -> AsyncIterator[dict[str, Any]]:
+             ) -> AsyncGenerator[dict[str, Any], None]:
         """Matches as they arrive, each a dict keyed by DICOM keyword.
 
         Raises BadKey (at once) for keys or models that make no query.
@@ -220,4 +221,7 @@ class RemoteClient:
         if callback is None:
             return None
         loop = asyncio.get_running_loop()
-        return lambda value: loop.call_soon_threadsafe(callback, value)
+
+        def on_loop(value: P) -> None:
+            loop.call_soon_threadsafe(callback, value)
+        return on_loop

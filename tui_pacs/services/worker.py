@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, TypeVar
 
 from tui_pacs.net.association import Cancellation
@@ -48,7 +48,7 @@ async def run_blocking(work: Callable[[Cancellation], T], *, name: str,
 
 
 async def stream_blocking(work: Callable[[Cancellation], Iterator[T]], *, name: str,
-                          grace: float = CANCEL_GRACE) -> AsyncIterator[T]:
+                          grace: float = CANCEL_GRACE) -> AsyncGenerator[T, None]:
     """The items of a blocking iterator, as they come, run in a thread.
 
     Leaving the loop early (break, cancellation, an exception) stops the

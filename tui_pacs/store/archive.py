@@ -2,8 +2,8 @@
 
 One object per process owns the writer. Async methods run on the event loop;
 :meth:`Archive.store_received` is for pynetdicom's association threads: it
-does the blocking file work in the calling thread and waits for the group
-commit on the loop.
+does the blocking file work in the calling thread and waits for the writer
+thread's group commit (the event loop is not on that path).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui_pacs.config import StorageConfig
 from tui_pacs.core.matching import exact
@@ -42,6 +43,9 @@ from tui_pacs.store.writer import (
     StoreResult,
     WriterClosed,
 )
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +78,7 @@ class Archive:
         self.index: Index
         self.recovery: Recovery | None = None
         self._writer: IndexWriter
-        self._read_conn = None
+        self._read_conn: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop
         self._listeners: list[Callable[[StoreResult], None]] = []
@@ -107,8 +111,9 @@ class Archive:
             # looks only at marked rows and at tmp/, so it is quick.
             recovery = await self._writer.open(recover=alone)
             if alone:
+                assert self._lock_fd is not None  # _take_lock opened it
                 fcntl.flock(self._lock_fd, fcntl.LOCK_SH)  # others may come in now
-            self._read_conn = await db.connect_reader(index_path)
+            read_conn = self._read_conn = await db.connect_reader(index_path)
         except Exception as exc:
             await self._writer.close()
             await self._close_connections()
@@ -116,7 +121,7 @@ class Archive:
             if isinstance(exc, db.IndexVersionError):
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
-        self.index = Index(self._read_conn)
+        self.index = Index(read_conn)
         if recovery is not None and (crashed or recovery.changed_anything):
             self.recovery = recovery
             _log_recovery(recovery, crashed, time.monotonic() - started)
@@ -176,11 +181,13 @@ class Archive:
             return await self._commit(item)
 
         results = await asyncio.gather(*map(commit, staged), return_exceptions=True)
+        outcomes: list[StoreResult | ingest.NotDicom | StoreFailure] = []
         for result in results:
             if isinstance(result, BaseException) and not isinstance(
                     result, (ingest.NotDicom, StoreFailure)):
                 raise result
-        return results
+            outcomes.append(result)
+        return outcomes
 
     def _stage_files(self, paths: list[Path], source_aet: str
                      ) -> list[StagedInstance | ingest.NotDicom | StoreFailure]:

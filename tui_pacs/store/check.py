@@ -336,8 +336,9 @@ async def repair(archive: Archive, plan: RepairPlan,
             result.reindexed += 1
             note(finding, "re-indexed")
     for finding in plan.drop:
-        stored = await archive.index.file_of(finding.sop_uid)
-        if stored is None or stored.path != finding.path or _is_file(archive.data_dir, stored.path):
+        indexed = await archive.index.file_of(finding.sop_uid)
+        if (indexed is None or indexed.path != finding.path
+                or _is_file(archive.data_dir, indexed.path)):
             note(finding, "left: it changed since the check")
             continue
         await archive.delete(Level.IMAGE, finding.sop_uid)

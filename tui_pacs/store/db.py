@@ -48,7 +48,9 @@ async def connect_reader(path: Path) -> aiosqlite.Connection:
         await conn.execute("PRAGMA cache_size = -32000")
         await conn.execute("PRAGMA temp_store = MEMORY")
         async with conn.execute("PRAGMA user_version") as cursor:
-            _checked_version((await cursor.fetchone())[0], path)
+            row = await cursor.fetchone()
+            assert row is not None  # a PRAGMA that reads a value always returns a row
+            _checked_version(row[0], path)
     except BaseException:
         await conn.close()
         raise

@@ -70,6 +70,7 @@ class Index:
         sql, params = queries.count_sql(level, matchers or {})
         async with self._conn.execute(sql, params) as cursor:
             row = await cursor.fetchone()
+        assert row is not None  # count(*) always returns a row
         return int(row[0])
 
     async def files(self, level: Level, matchers: dict[str, Matcher]) -> list[StoredFile]:
@@ -98,4 +99,5 @@ class Index:
         )
         async with self._conn.execute(sql) as cursor:
             row = await cursor.fetchone()
+        assert row is not None  # an aggregate without GROUP BY always returns a row
         return dict(zip(("patients", "studies", "series", "instances", "bytes"), row))

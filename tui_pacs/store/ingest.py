@@ -16,7 +16,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from pydicom import config as pydicom_config
 from pydicom.charset import convert_encodings, decode_bytes
@@ -253,7 +253,7 @@ class Header:
 
     def __init__(self, elements: RawElements, little_endian: bool) -> None:
         self._elements = elements
-        self._byteorder = "little" if little_endian else "big"
+        self._byteorder: Literal["little", "big"] = "little" if little_endian else "big"
         charset = self._raw(0x00080005).decode("ascii", "replace").strip(" \x00")
         self._encodings = convert_encodings(charset.split("\\") if charset else None)
 
@@ -307,7 +307,14 @@ class Header:
 
 
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
-_TAGS = {keyword: tag_for_keyword(keyword) for keyword in (
+def _tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"not a DICOM keyword: {keyword}")
+    return tag
+
+
+_TAGS = {keyword: _tag(keyword) for keyword in (
     "SpecificCharacterSet", "PatientID", "IssuerOfPatientID", "PatientName",
     "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime",
     "AccessionNumber", "StudyID", "StudyDescription", "ReferringPhysicianName",

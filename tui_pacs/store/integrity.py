@@ -12,6 +12,7 @@ put together. Values are not decoded here.
 from __future__ import annotations
 
 import functools
+import mmap
 import struct
 
 from pydicom.datadict import dictionary_VR
@@ -56,13 +57,13 @@ def scan_dataset(data: bytes | memoryview, implicit_vr: bool, little_endian: boo
         except MalformedDataset as exc:
             # Keep only the text: a live traceback would pin the buffer.
             problem = str(exc)
-        walker.data = None
+        walker.data = _RELEASED
     if problem:
         raise MalformedDataset(problem)
     return walker.collected
 
 
-def scan_file_meta(data: bytes | memoryview, start: int) -> tuple[RawElements, int]:
+def scan_file_meta(data: bytes | memoryview | mmap.mmap, start: int) -> tuple[RawElements, int]:
     """The File Meta group (explicit VR little endian) from ``start``: its raw
     elements and the offset where the dataset begins."""
     problem = None
@@ -79,16 +80,20 @@ def scan_file_meta(data: bytes | memoryview, start: int) -> tuple[RawElements, i
                 pos = value + length
         except MalformedDataset as exc:
             problem = str(exc)
-        walker.data = None
+        walker.data = _RELEASED
     if problem:
         raise MalformedDataset(problem)
     return walker.collected, pos
 
 
+# What a walker holds once done, so that it no longer pins the caller's buffer.
+_RELEASED = memoryview(b"")
+
+
 class _Walker:
     def __init__(self, data: memoryview, little_endian: bool,
                  collect: frozenset[int] | None) -> None:
-        self.data: memoryview | None = data
+        self.data = data
         self.collect = collect
         self.collected: RawElements = {}
         order = "<" if little_endian else ">"

@@ -243,7 +243,8 @@ class IndexWriter:
                         _settle(run, partial(_as_list, committer.delete, run[0].level,
                                              run[0].matchers))
                     else:
-                        _settle(run, partial(committer.store_group, [j.staged for j in run]))
+                        stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
+                        _settle(run, partial(committer.store_group, [j.staged for j in stores]))
         finally:
             committer.close()
 

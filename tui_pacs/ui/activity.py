@@ -26,11 +26,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tui_pacs.core.events import AssociationEvent, OperationEvent
 from tui_pacs.core.status import category
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.status import byte_size, duration, plural
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
 
 KEEP_ROWS = 20_000
 
@@ -48,7 +52,7 @@ _RANK = {"muted": 0, "success": 1, "warning": 2, "error": 3}
 @dataclass(frozen=True)
 class Notice:
     message: str
-    severity: str = "information"  # or "warning", "error"
+    severity: SeverityLevel = "information"  # or "warning", "error"
     title: str = ""
 
 

@@ -185,7 +185,7 @@ class PacsApp(GuardedApp[int]):
         await self.switch_mode("local")
         self._serving = True
 
-    def contain_fault(self, error: Exception, where: str) -> bool:
+    def contain_fault(self, error: BaseException, where: str) -> bool:
         """Log and show every fault; keep running unless still starting or leaving."""
         self.fault_reports.report(self, where, error)
         return self._serving
@@ -201,17 +201,19 @@ class PacsApp(GuardedApp[int]):
         dropped SSH session)."""
         if self.is_headless:
             return
+        assert self._loop is not None  # set while the app runs
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self.leave)
         self._loop.add_signal_handler(signal.SIGHUP, self._terminal_gone)
         self.set_interval(TERMINAL_CHECK_INTERVAL, self._check_terminal)
 
     def _check_terminal(self) -> None:
+        assert sys.__stdin__ is not None  # the app reads its keys from it
         if not os.isatty(sys.__stdin__.fileno()):
             self._terminal_gone()
 
     def _terminal_gone(self) -> None:
-        self.run_worker(self._leave_without_terminal, group="leave-now", exclusive=True)
+        self.run_worker(self._leave_without_terminal, group="leave-now", exclusive=True)  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
 
     async def _leave_without_terminal(self) -> None:
         """Stop the node and close the archive, then end the process at once.
@@ -264,7 +266,7 @@ class PacsApp(GuardedApp[int]):
             self.notify("Aborting the associations still busy.", severity="warning")
             return
         self._leaving = True
-        self.run_worker(self._stop_and_exit, group="leave", exit_on_error=False)
+        self.run_worker(self._stop_and_exit, group="leave", exit_on_error=False)  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
 
     async def _stop_and_exit(self) -> None:
         self.workers.cancel_group(self, "transfers")

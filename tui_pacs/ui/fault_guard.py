@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from textual._context import NoActiveAppError
@@ -64,12 +65,13 @@ class GuardedApp(App[ReturnType]):
         install()
         super().__init__(*args, **kwargs)
 
-    def contain_fault(self, error: Exception, where: str) -> bool:
+    def contain_fault(self, error: BaseException, where: str) -> bool:
         """Report ``error`` (raised in ``where``) and return True to keep running,
         or return False to let Textual end the app."""
         return False
 
     def _handle_exception(self, error: Exception) -> None:
+        fault: BaseException
         fault, where = error, "the app"
         if isinstance(error, WorkerFailed):
             # Raised for workers with exit_on_error, in the worker's own context.
@@ -78,7 +80,7 @@ class GuardedApp(App[ReturnType]):
             super()._handle_exception(error)
 
 
-def source_digest(function: object) -> str:
+def source_digest(function: Callable[..., Any]) -> str:
     return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
 
 

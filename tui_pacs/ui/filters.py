@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from datetime import date as _Date  # StudyFilter's field "date" hides the type there
 
 # Presets of the date field, in the order the "cycle dates" key walks them.
 DATE_PRESETS: tuple[tuple[str, str], ...] = (
@@ -107,7 +108,7 @@ class StudyFilter:
     accession: str = ""
     description: str = ""
 
-    def keys(self, today: date, *, contains: bool = True) -> dict[str, str]:
+    def keys(self, today: _Date, *, contains: bool = True) -> dict[str, str]:
         """Query keys (keyword -> DICOM query value) for the fields filled in.
 
         ``contains`` makes a name match anywhere in the name (the local

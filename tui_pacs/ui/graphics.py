@@ -18,15 +18,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 from textual.app import App
-from textual.widget import Widget
 
 from tui_pacs.imaging.geometry import CellShape, Placement, fit, pixel_grid
 from tui_pacs.imaging.pipeline import resize
 from tui_pacs.imaging.terminal import Protocol
+
+if TYPE_CHECKING:  # importing textual_image.widget queries the terminal: not here
+    from textual_image.widget import BaseImage
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Graphics:
     """How the preview draws real pixels: textual-image's widget and the cell size it uses."""
 
     protocol: Protocol
-    widget: type[Widget]
+    widget: type[BaseImage]
     cell: CellShape
 
 
@@ -59,7 +62,7 @@ def load_graphics(protocol: Protocol, app: App) -> Graphics | None:
     return Graphics(protocol, widget, CellShape(width, height))
 
 
-def fit_to_cells(pixels: np.ndarray, pixel_aspect: float, cols: int, rows: int,
+def fit_to_cells(pixels: np.ndarray, pixel_aspect: float, cols: int, rows: int | None,
                  cell: CellShape) -> tuple[Image.Image, Placement]:
     """``pixels`` scaled to the screen pixels of the largest box of at most ``cols`` x
     ``rows`` cells that keeps the physical aspect ratio (run it in a thread)."""
@@ -76,8 +79,8 @@ def _colours_reach_the_terminal(app: App) -> bool:
 @contextmanager
 def _stdout_not_a_terminal() -> Iterator[None]:
     saved = sys.__stdout__
-    sys.__stdout__ = io.StringIO()
+    sys.__stdout__ = io.StringIO()  # type: ignore[misc,assignment]  # typeshed: Final
     try:
         yield
     finally:
-        sys.__stdout__ = saved
+        sys.__stdout__ = saved  # type: ignore[misc]  # typeshed: Final

@@ -22,6 +22,8 @@ from tui_pacs.ui.status import plural
 from tui_pacs.ui.transfers import Transfer
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from tui_pacs.ui.app import PacsApp
 
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 class Outcome:
     message: str
     # "information", "warning" or "error", as notifications have them.
-    severity: str
+    severity: SeverityLevel
     counts: str = ""
     seconds: float | None = None
     # How it ended, for the notification's title: done, partial, failed or cancelled.
@@ -84,6 +86,7 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
         message += "; cancelled"
     if report.diagnosis is not None:
         message += f"; {_diagnosis_text(report.diagnosis)}"
+    severity: SeverityLevel
     if report.ok:
         severity = "information"
     else:
@@ -110,6 +113,7 @@ async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
         message += f"; {len(report.failures)} failed: {report.failures[0].reason}"
     if report.cancelled:
         message += "; cancelled"
+    severity: SeverityLevel
     if report.ok:
         severity = "information"
     else:

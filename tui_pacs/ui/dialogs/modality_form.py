@@ -6,6 +6,7 @@ dialog closes; the caller writes it to the config file.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import ClassVar
 
 from textual import on
@@ -25,7 +26,7 @@ class ModalityForm(ModalScreen[Modality | None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, modality: Modality | None = None, taken: set[str] = frozenset()
+    def __init__(self, modality: Modality | None = None, taken: AbstractSet[str] = frozenset()
                  ) -> None:
         super().__init__(classes="dialog")
         self.modality = modality

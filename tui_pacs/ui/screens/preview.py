@@ -182,6 +182,7 @@ class PreviewScreen(PacsScreen):
                    rendered: RenderedFrame) -> tuple[Image.Image, Placement]:
         """The full-size windowed picture scaled to the view, for a graphics widget."""
         pixels = await self.backend.imaging.picture(request)
+        assert self.pacs.graphics is not None  # only called with a graphics widget
         return await asyncio.to_thread(fit_to_cells, pixels, rendered.pixel_aspect,
                                        request.cols, request.rows, self.pacs.graphics.cell)
 
@@ -271,13 +272,14 @@ class PreviewScreen(PacsScreen):
         """The file's windows, then auto, then the CT presets, round and round."""
         if not self._windows_apply():
             return
+        assert self.windows is not None  # _windows_apply said so
         choices = self.windows.choices()
         current = self.windows.current
         position = choices.index(current) + 1 if current in choices else 0
         self.choose_window(choices[position % len(choices)])
 
     def action_auto_window(self) -> None:
-        if self._windows_apply() and self.windows.auto is not None:
+        if self._windows_apply() and self.windows and self.windows.auto is not None:
             self.choose_window(self.windows.auto)
 
     def action_reset_window(self) -> None:
@@ -293,6 +295,7 @@ class PreviewScreen(PacsScreen):
     def _adjust(self, center: float = 0.0, width: float = 0.0) -> None:
         if not self._windows_apply():
             return
+        assert self.windows is not None  # _windows_apply said so
         current = self.windows.current
         start = current.window if current and current.window else (
             self.windows.auto.window if self.windows.auto else None)

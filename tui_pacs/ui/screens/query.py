@@ -211,7 +211,7 @@ class ResultsScreen(PacsScreen):
     def _archive_changed(self) -> None:
         """A retrieve, a delete or a received instance: count again."""
         if self.results.rows:
-            self.run_worker(self._count_held, group="count-held", exclusive=True,
+            self.run_worker(self._count_held, group="count-held", exclusive=True,  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
                             exit_on_error=False)
 
     # --- sorting ----------------------------------------------------------------------
@@ -382,6 +382,7 @@ class RemoteSeriesScreen(ResultsScreen):
     LEVEL = Level.SERIES
 
     BINDINGS: ClassVar = [Binding("escape,backspace", "back", "Back")]
+    target: Target
 
     def __init__(self, target: Target, study: Row) -> None:
         super().__init__()

@@ -78,7 +78,7 @@ def _row_class(row: Row) -> str | None:
     outcome: EchoOutcome | None = row["outcome"]
     if outcome is None or outcome.running:
         return "muted" if outcome else None
-    return "success" if outcome.report.ok else "error"
+    return "success" if outcome.report and outcome.report.ok else "error"
 
 
 REMOTE_COLUMNS = [
@@ -164,7 +164,7 @@ class RemotesScreen(PacsScreen):
     def echo(self, modality: Modality) -> None:
         self.outcomes[modality.name] = EchoOutcome(None, self.pacs.clock())
         self.show_rows()
-        self.run_worker(partial(self._echo, modality), group=f"echo-{modality.name}",
+        self.run_worker(partial(self._echo, modality), group=f"echo-{modality.name}",  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
                         exclusive=True, exit_on_error=False)
 
     async def _echo(self, modality: Modality) -> None:
@@ -197,7 +197,7 @@ class RemotesScreen(PacsScreen):
         dialog = ReportDialog(f"Checkup of {self.target(modality)}, calling as "
                               f"{self.settings.node.aet}")
         self.app.push_screen(dialog)
-        dialog.run_worker(partial(self._doctor, modality, dialog), group="doctor", exclusive=True,
+        dialog.run_worker(partial(self._doctor, modality, dialog), group="doctor", exclusive=True,  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
                           exit_on_error=False)
 
     async def _doctor(self, modality: Modality, dialog: ReportDialog) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PIL import Image
 from textual.app import ComposeResult
 from textual.containers import Container
-from textual.widget import Widget
 from textual.widgets import Static
 
 from tui_pacs.core.text import printable
 from tui_pacs.imaging.geometry import Placement
+
+if TYPE_CHECKING:  # importing textual_image.widget queries the terminal
+    from textual_image.widget import BaseImage
 
 
 class PictureView(Container):
@@ -28,7 +32,7 @@ class PictureView(Container):
     }
     """
 
-    def __init__(self, widget: type[Widget], *, id: str | None = None) -> None:
+    def __init__(self, widget: type[BaseImage], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.picture = widget()
         self.message = Static("", markup=False)

@@ -19,7 +19,7 @@ class TransfersView(Vertical):
         self.watch(self.app, "transfers_progress", self._progress, init=False)
 
     def _in_flight(self) -> list[Transfer]:
-        return list(self.app.transfers.running.values())
+        return list(self.app.transfers.running.values())  # type: ignore[attr-defined]  # PacsApp
 
     async def _changed(self) -> None:
         await self.recompose()

@@ -237,7 +237,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._fresh.clear()
         self._wanted.clear()
         self._error = ""
-        self.run_worker(partial(self._count, self._generation), group="table-count",
+        self.run_worker(partial(self._count, self._generation), group="table-count",  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
                         exclusive=True, exit_on_error=False)
 
     def row_at(self, index: int) -> Row | None:
@@ -293,7 +293,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._wanted |= missing
         if not self._loader_running:
             self._loader_running = True
-            self.run_worker(partial(self._load_blocks, self._generation),
+            self.run_worker(partial(self._load_blocks, self._generation),  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
                             group="table-rows", exit_on_error=False)
 
     async def _load_blocks(self, generation: int) -> None:
@@ -301,6 +301,7 @@ class VirtualTable(ScrollView, can_focus=True):
             while self._wanted and generation == self._generation:
                 number = min(self._wanted)
                 self._wanted.discard(number)
+                assert self._source is not None  # set before any block is wanted
                 rows = await self._source.fetch(number * BLOCK, BLOCK)
                 if generation != self._generation:
                     break
