@@ -12,28 +12,20 @@ import subprocess
 from pathlib import Path
 
 from tests.peers.ports import free_port
-from tests.peers.process import log_tail, start_listening, stop
+from tests.peers.process import ListeningProgram
 
 JAVA = shutil.which("java") or "/usr/bin/java"
 PIXELMED_JAR = Path("/usr/share/java/pixelmed.jar")
 
 
-class Pixelmed:
+class Pixelmed(ListeningProgram):
     """The server, knowing ``remotes`` (name -> (AE title, host, port)) as move
     destinations."""
 
     def __init__(self, workdir: Path, *, aet: str = "PIXELMED",
                  remotes: dict[str, tuple[str, str, int]] | None = None) -> None:
-        self.workdir = workdir
-        self.aet = aet
-        self.port = free_port()
+        super().__init__(workdir, aet=aet, log_name="pixelmed.log")
         self.remotes = remotes or {}
-        self.log_path = workdir / "pixelmed.log"
-        self._process = None
-
-    @property
-    def target(self) -> str:
-        return f"{self.aet}@127.0.0.1:{self.port}"
 
     def start(self) -> Pixelmed:
         properties = {
@@ -53,18 +45,9 @@ class Pixelmed:
         path = self.workdir / "server.properties"
         path.write_text("".join(f"{key}={value}\n" for key, value in properties.items()),
                         encoding="utf-8")
-        self._process = start_listening(
-            [JAVA, "-cp", str(PIXELMED_JAR), "com.pixelmed.server.DicomAndWebStorageServer",
-             str(path)], self.port, self.log_path, cwd=self.workdir)
+        self._start([JAVA, "-cp", str(PIXELMED_JAR),
+                     "com.pixelmed.server.DicomAndWebStorageServer", str(path)])
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop(self._process)
-            self._process = None
-
-    def log_tail(self) -> str:
-        return log_tail(self.log_path)
 
 
 FIND_SOURCE = Path(__file__).with_name("PixelmedFind.java")

@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.peers.ports import free_port
+
 POLL = 0.05
 
 
@@ -44,3 +46,29 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+class ListeningProgram:
+    """A peer program of a test: its AE title, a free loopback port, its log."""
+
+    def __init__(self, workdir: Path, *, aet: str, log_name: str) -> None:
+        self.workdir = workdir
+        self.aet = aet
+        self.port = free_port()
+        self.log_path = workdir / log_name
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.aet}@127.0.0.1:{self.port}"
+
+    def _start(self, command: list[str]) -> None:
+        self._process = start_listening(command, self.port, self.log_path, cwd=self.workdir)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop(self._process)
+            self._process = None
+
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)

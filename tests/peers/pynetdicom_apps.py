@@ -8,8 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from tests.peers.ports import free_port
-from tests.peers.process import log_tail, start_listening, stop
+from tests.peers.process import ListeningProgram
 from tests.peers.storescp import received_files, received_instances
 
 
@@ -20,37 +19,20 @@ def missing() -> str | None:
     return None
 
 
-class _App:
+class _App(ListeningProgram):
     app = ""
 
     def __init__(self, workdir: Path, *, aet: str, options: tuple[str, ...] = ()) -> None:
-        self.workdir = workdir
-        self.aet = aet
-        self.port = free_port()
+        super().__init__(workdir, aet=aet, log_name=f"{self.app}.log")
         self.options = options
-        self.log_path = workdir / f"{self.app}.log"
-        self._process = None
-
-    @property
-    def target(self) -> str:
-        return f"{self.aet}@127.0.0.1:{self.port}"
 
     def arguments(self) -> list[str]:
         raise NotImplementedError
 
     def start(self):
-        self._process = start_listening(
-            [sys.executable, "-m", "pynetdicom", self.app, *self.arguments(), *self.options],
-            self.port, self.log_path, cwd=self.workdir)
+        self._start([sys.executable, "-m", "pynetdicom", self.app, *self.arguments(),
+                     *self.options])
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop(self._process)
-            self._process = None
-
-    def log_tail(self) -> str:
-        return log_tail(self.log_path)
 
 
 class QRSCP(_App):
