@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 # C0 controls, DEL and C1 controls: a terminal acts on each of these.
@@ -25,6 +26,12 @@ _FORMATTING = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x
 # Lone surrogates (undecodable bytes kept by surrogateescape) cannot be
 # encoded for the terminal at all.
 _SURROGATES = range(0xD800, 0xE000)
+
+
+# Any character printable() would replace: most values hold none, and one
+# search costs less than translating every character.
+_ANY = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                  "\u2028\u2029\ud800-\udfff]")
 
 
 def _visible(code: int) -> str:
@@ -47,6 +54,8 @@ def printable(value: object, keep: str = "") -> str:
     multi-line report or ``"\\t"`` between tab-separated columns.
     """
     text = value if isinstance(value, str) else ("" if value is None else str(value))
+    if _ANY.search(text) is None:
+        return text
     return text.translate(_table(keep))
 
 
