@@ -24,6 +24,7 @@ from tui_pacs.store.archive import DeleteResult
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.pick_modality import PickModality
+from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import IndexSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
@@ -48,6 +49,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("t", "tags", "Tags"),
         Binding("s", "send", "Send"),
         Binding("d,delete", "delete", "Delete"),
+        Binding("y", "copy_identifier", "Copy UID", show=False),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
 
@@ -68,6 +70,7 @@ class ArchiveListScreen(PacsScreen):
         yield Static("", id="title", classes="title", markup=False)
         yield VirtualTable(self.COLUMNS, key=lambda row: row.get(self.LEVEL.unique_key),
                            empty_text=self.EMPTY, id="table")
+        yield IdentifierLine()
         yield TransfersView()
         yield Footer()
 
@@ -107,6 +110,15 @@ class ArchiveListScreen(PacsScreen):
     @on(VirtualTable.Loaded)
     def _show_count(self, event: VirtualTable.Loaded) -> None:
         self.update_title(event.count)
+        if not event.count:
+            self.query_one(IdentifierLine).show(self.LEVEL, None)
+
+    @on(VirtualTable.Highlighted)
+    def _show_identifiers(self, event: VirtualTable.Highlighted) -> None:
+        self.query_one(IdentifierLine).show(self.LEVEL, event.row)
+
+    def action_copy_identifier(self) -> None:
+        copy_identifier(self.app, self.LEVEL, self.table.cursor_value)
 
     def update_title(self, count: int | None = None) -> None:
         count = self.table.row_count if count is None else count

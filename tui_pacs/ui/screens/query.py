@@ -31,6 +31,7 @@ from tui_pacs.core.text import printable
 from tui_pacs.services.holdings import INSTANCE_COUNTS
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.filters import BadFilter, next_date_preset
+from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.patients import PATIENT_COLUMNS
@@ -96,6 +97,7 @@ class ResultsScreen(PacsScreen):
         Binding("g", "retrieve('C-GET')", "Get"),
         Binding("o", "sort_next", "Sort", show=False),
         Binding("r", "sort_reverse", "Reverse", show=False),
+        Binding("y", "copy_identifier", "Copy UID", show=False),
         Binding("f5,ctrl+r", "search", "Search again", show=False),
     ]
 
@@ -214,6 +216,20 @@ class ResultsScreen(PacsScreen):
             self.run_worker(self._count_held, group="count-held", exclusive=True,
                             exit_on_error=False)
 
+    # --- identifiers ----------------------------------------------------------------
+
+    @on(VirtualTable.Highlighted)
+    def _show_identifiers(self, event: VirtualTable.Highlighted) -> None:
+        self.query_one(IdentifierLine).show(self.level, event.row)
+
+    @on(VirtualTable.Loaded)
+    def _clear_identifiers(self, event: VirtualTable.Loaded) -> None:
+        if not event.count:
+            self.query_one(IdentifierLine).show(self.level, None)
+
+    def action_copy_identifier(self) -> None:
+        copy_identifier(self.app, self.level, self.table.cursor_value)
+
     # --- sorting ----------------------------------------------------------------------
 
     def action_sort_next(self) -> None:
@@ -273,6 +289,7 @@ class QueryScreen(ResultsScreen):
         yield Static("Choose a remote modality, fill in what you know, press enter.",
                      id="title", classes="title wrap", markup=False)
         yield self.results_table()
+        yield IdentifierLine()
         yield TransfersView()
         yield Footer()
 
@@ -395,6 +412,7 @@ class RemoteSeriesScreen(ResultsScreen):
                      classes="title", markup=False)
         yield Static("", id="title", classes="subtitle wrap", markup=False)
         yield self.results_table()
+        yield IdentifierLine()
         yield TransfersView()
         yield Footer()
 
