@@ -52,10 +52,22 @@ def copy_identifier(app: App, level: Level, row: Row | None) -> None:
 
 
 class IdentifierLine(Static):
-    """The line under a list with the highlighted row's identifiers in full."""
+    """The line under a list with the highlighted row's identifiers in full, after
+    how many rows are marked (what send, delete and retrieve act on)."""
 
     def __init__(self) -> None:
         super().__init__("", id="identifiers", classes="identifiers", markup=False)
+        self._text = ""
+        self._marked = 0
 
     def show(self, level: Level, row: Row | None) -> None:
-        self.update(identifier_text(level, row))
+        self._text = identifier_text(level, row)
+        self._redraw()
+
+    def show_marked(self, count: int) -> None:
+        self._marked = count
+        self._redraw()
+
+    def _redraw(self) -> None:
+        marked = f"{self._marked} marked (space unmarks)" if self._marked else ""
+        self.update("  ·  ".join(part for part in (marked, self._text) if part))

@@ -119,7 +119,7 @@ class ResultsScreen(PacsScreen):
         return VirtualTable(COLUMNS[self.level], self.results,
                             key=lambda row: row.get(self.level.unique_key),
                             row_class=completeness,
-                            empty_text="No query yet.",
+                            empty_text="No query yet.", markable=True,
                             id="table")
 
     def on_mount(self) -> None:
@@ -230,6 +230,10 @@ class ResultsScreen(PacsScreen):
     def action_copy_identifier(self) -> None:
         copy_identifier(self.app, self.level, self.table.cursor_value)
 
+    @on(VirtualTable.MarksChanged)
+    def _show_marked(self, event: VirtualTable.MarksChanged) -> None:
+        self.query_one(IdentifierLine).show_marked(event.count)
+
     # --- sorting ----------------------------------------------------------------------
 
     def action_sort_next(self) -> None:
@@ -254,16 +258,20 @@ class ResultsScreen(PacsScreen):
         return True
 
     def action_retrieve(self, service: str) -> None:
-        row = self.table.cursor_value
-        if row is None or self.source is None:
+        """Retrieve the marked results (else the highlighted one): one transfer each."""
+        cursor = self.table.cursor_value
+        rows = self.table.marked_rows or ([cursor] if cursor is not None else [])
+        if not rows or self.source is None:
             return
         level = self.level
-        keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
-        if level is Level.SERIES:
-            keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
-        what = (f"study {describe_study(row)}" if level is Level.STUDY
-                else describe_series(row))
-        self.pacs.start_retrieve(self.source, service, level, keys, what)
+        for row in rows:
+            keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
+            if level is Level.SERIES:
+                keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
+            what = (f"study {describe_study(row)}" if level is Level.STUDY
+                    else describe_series(row))
+            self.pacs.start_retrieve(self.source, service, level, keys, what)
+        self.table.clear_marks()
 
 
 class QueryScreen(ResultsScreen):
