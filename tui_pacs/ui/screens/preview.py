@@ -344,7 +344,8 @@ class PreviewScreen(PacsScreen):
     def action_series(self, direction: int) -> None:
         self._other_series(direction)
 
-    @work(group="preview-series", exclusive=True, exit_on_error=False)
+    # Its own group: it starts _load_series, which would cancel it in a shared one.
+    @work(group="preview-other-series", exclusive=True, exit_on_error=False)
     async def _other_series(self, direction: int) -> None:
         siblings = await study_series(self.backend.archive, self.series_uid)
         uids = [row["SeriesInstanceUID"] for row in siblings]
