@@ -7,6 +7,7 @@ can fail, from "not DICOM" to a damaged JPEG stream, becomes an
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ class ImageInfo:
     transfer_syntax: UID
     modality: str
     sop_instance_uid: str
+    # Frame Time (0018,1063) in milliseconds: a cine's pace, when the file says.
+    frame_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,17 @@ def _image_info(ds: Dataset) -> ImageInfo:
         transfer_syntax=transfer_syntax,
         modality=str(ds.get("Modality", "") or ""),
         sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        frame_time=_frame_time(ds),
     )
+
+
+def _frame_time(ds: Dataset) -> float | None:
+    """Frame Time in milliseconds when it is a usable positive number, else None."""
+    try:
+        value = float(ds.get("FrameTime"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _transfer_syntax(ds: Dataset) -> UID:

@@ -24,6 +24,7 @@ from tui_pacs.store.archive import DeleteResult
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.pick_modality import PickModality
+from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import IndexSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
@@ -32,6 +33,9 @@ from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
+
+# Rows a delete question names one by one; more are counted.
+MAX_LISTED = 5
 
 
 class ArchiveListScreen(PacsScreen):
@@ -48,6 +52,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("t", "tags", "Tags"),
         Binding("s", "send", "Send"),
         Binding("d,delete", "delete", "Delete"),
+        Binding("y", "copy_identifier", "Copy UID", show=False),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
 
@@ -67,7 +72,8 @@ class ArchiveListScreen(PacsScreen):
         yield from self.compose_controls()
         yield Static("", id="title", classes="title", markup=False)
         yield VirtualTable(self.COLUMNS, key=lambda row: row.get(self.LEVEL.unique_key),
-                           empty_text=self.EMPTY, id="table")
+                           empty_text=self.EMPTY, markable=True, id="table")
+        yield IdentifierLine()
         yield TransfersView()
         yield Footer()
 
@@ -107,6 +113,33 @@ class ArchiveListScreen(PacsScreen):
     @on(VirtualTable.Loaded)
     def _show_count(self, event: VirtualTable.Loaded) -> None:
         self.update_title(event.count)
+        if not event.count:
+            self.query_one(IdentifierLine).show(self.LEVEL, None)
+
+    @on(VirtualTable.Highlighted)
+    def _show_identifiers(self, event: VirtualTable.Highlighted) -> None:
+        self.query_one(IdentifierLine).show(self.LEVEL, event.row)
+
+    def action_copy_identifier(self) -> None:
+        copy_identifier(self.app, self.LEVEL, self.table.cursor_value)
+
+    @on(VirtualTable.MarksChanged)
+    def _show_marked(self, event: VirtualTable.MarksChanged) -> None:
+        self.query_one(IdentifierLine).show_marked(event.count)
+
+    def chosen_rows(self) -> list[Row]:
+        """What send and delete act on: the marked rows, else the highlighted one."""
+        marked = self.table.marked_rows
+        if marked:
+            return marked
+        row = self.table.cursor_value
+        return [row] if row is not None else []
+
+    def name_rows(self, rows: list[Row]) -> str:
+        """``study DOE^JANE …`` for one row, ``3 studies`` for more."""
+        if len(rows) == 1:
+            return f"{self.NOUN[0]} {self.describe(rows[0])}"
+        return plural(len(rows), *self.NOUN)
 
     def update_title(self, count: int | None = None) -> None:
         count = self.table.row_count if count is None else count
@@ -173,19 +206,21 @@ class ArchiveListScreen(PacsScreen):
         return {key: str(row.get(key) or "") for key in self.pinned_keys}
 
     def action_send(self) -> None:
-        row = self.table.cursor_value
-        if row is None:
+        """Send the marked rows (else the highlighted one): one transfer each."""
+        rows = self.chosen_rows()
+        if not rows:
             return
-        keys = self.pinned(row)
-        what = f"{self.NOUN[0]} {self.describe(row)}"
+        sends = [(self.pinned(row), f"{self.NOUN[0]} {self.describe(row)}") for row in rows]
 
         def chosen(modality: Modality | None) -> None:
             if modality is not None:
                 target = self.backend.client.target(modality.name)
-                self.pacs.start_send(target, self.LEVEL, keys, what)
+                for keys, what in sends:
+                    self.pacs.start_send(target, self.LEVEL, keys, what)
+                self.table.clear_marks()
 
-        self.app.push_screen(PickModality(f"Send {what} to", self.pacs.settings.modalities),
-                             chosen)
+        self.app.push_screen(PickModality(f"Send {self.name_rows(rows)} to",
+                                          self.pacs.settings.modalities), chosen)
 
     # --- the tag inspector ------------------------------------------------------
 
@@ -255,18 +290,30 @@ class ArchiveListScreen(PacsScreen):
                                partial(self.sort_by, column.key))
 
     def action_delete(self) -> None:
-        row = self.table.cursor_value
-        if row is None:
+        """Delete the marked rows (else the highlighted one), asking once."""
+        rows = self.chosen_rows()
+        if not rows:
             return
-        keys = self.pinned(row)
-        title, question = self.delete_question(row)
+        keys = [self.pinned(row) for row in rows]
+        if len(rows) == 1:
+            title, question = self.delete_question(rows[0])
+        else:
+            title, question = self.delete_many_question(rows)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._delete(keys, self.describe(row))
+                self.table.clear_marks()
+                self._delete(keys, self.name_rows(rows))
 
         self.app.push_screen(ConfirmDialog(title, question, yes="Delete", danger=True),
                              answered)
+
+    def delete_many_question(self, rows: list[Row]) -> tuple[str, str]:
+        shown = [self.describe(row) for row in rows[:MAX_LISTED]]
+        if len(rows) > MAX_LISTED:
+            shown.append(f"and {len(rows) - MAX_LISTED} more")
+        return (f"Delete {plural(len(rows), *self.NOUN)}?",
+                "\n".join(shown) + "\n\nTheir files are removed from the archive for good.")
 
     def delete_question(self, row: Row) -> tuple[str, str]:
         noun = self.NOUN[0]
@@ -278,12 +325,15 @@ class ArchiveListScreen(PacsScreen):
         return str(row.get(self.LEVEL.unique_key, ""))
 
     @work(group="delete", exclusive=True, exit_on_error=False)
-    async def _delete(self, keys: dict[str, str], label: str) -> None:
-        result: DeleteResult = await self.backend.archive.delete_matching(self.LEVEL, keys)
-        if not result.instances:
+    async def _delete(self, keys: list[dict[str, str]], label: str) -> None:
+        instances = 0
+        for one in keys:
+            result: DeleteResult = await self.backend.archive.delete_matching(self.LEVEL, one)
+            instances += result.instances
+        if not instances:
             self.notify(f"Nothing deleted: {label} is already gone.", severity="warning")
         else:
-            self.notify(f"Deleted {label}: {plural(result.instances, 'instance')}.",
+            self.notify(f"Deleted {label}: {plural(instances, 'instance')}.",
                         title="Deleted")
         self.pacs.archive_changed()
 

@@ -16,8 +16,8 @@ from tui_pacs.ui.screens.archive_list import ArchiveListScreen, fixed_to
 from tui_pacs.ui.widgets.virtual_table import Column
 
 PATIENT_COLUMNS = [
-    Column("PatientName", 20, flex=2),
-    Column("PatientID", 12),
+    Column("PatientName", 18, flex=2),
+    Column("PatientID", 14),
     Column("IssuerOfPatientID", 10, drop=3),
     Column("PatientBirthDate", 10),
     Column("PatientSex", 3),

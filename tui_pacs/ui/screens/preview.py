@@ -6,6 +6,10 @@ the neighbours prefetched, so paging through a series never waits on the
 event loop. Instances come in slice order: along the slice normal when the
 geometry allows, else by InstanceNumber.
 
+``n``/``N`` go to the next or previous series of the study, ``c`` plays a
+multi-frame image at its Frame Time (a Textual timer, so nothing waits), and
+``p`` lists the windows to pick one.
+
 Pictures are half blocks, or real pixels when the app was given a graphics
 protocol (``ui.graphics``): then the windowed picture is fetched and scaled
 to the view's cells in threads too, and textual-image's widget draws it.
@@ -23,6 +27,7 @@ from rich.align import Align
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from tui_pacs.core.matching import Single
@@ -32,6 +37,7 @@ from tui_pacs.imaging.errors import UnsupportedImage
 from tui_pacs.imaging.geometry import Placement, slice_order
 from tui_pacs.imaging.service import FrameRequest, RenderedFrame
 from tui_pacs.imaging.window import WindowChoice, WindowState
+from tui_pacs.ui.dialogs.pick_window import PickWindow
 from tui_pacs.ui.graphics import fit_to_cells
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
@@ -42,6 +48,12 @@ from tui_pacs.ui.widgets.transfers_view import TransfersView
 
 # How many images ahead (and half as many behind) are prepared while one is shown.
 PREFETCH_AHEAD = 4
+NO_OTHER_WINDOW = ("No other window: the image has none of its own, and the presets "
+                   "are for CT (Hounsfield units).")
+# How many images (or frames of a single image) PgUp and PgDn move.
+PAGE = 10
+# The cine pace when the file has no Frame Time (0018,1063), in frames per second.
+DEFAULT_FPS = 10
 # Window steps, as a fraction of the current width.
 LEVEL_STEP = 0.05
 WIDTH_STEP = 0.10
@@ -72,6 +84,19 @@ async def series_slices(archive, series_uid: str) -> list[Slice]:
             for n in order]
 
 
+async def study_series(archive, series_uid: str) -> list[Row]:
+    """The series of ``series_uid``'s study, by series number (then UID)."""
+    found = await archive.index.query(Level.SERIES,
+                                      {"SeriesInstanceUID": Single(series_uid)}, limit=1)
+    if not found:
+        return []
+    rows = await archive.index.query(
+        Level.SERIES, {"StudyInstanceUID": Single(str(found[0]["StudyInstanceUID"]))})
+    return sorted(rows, key=lambda row: (row.get("SeriesNumber") is None,
+                                         row.get("SeriesNumber") or 0,
+                                         row["SeriesInstanceUID"]))
+
+
 class ImageView(Static):
     """The picture in half blocks, centred in whatever room the screen gives it."""
 
@@ -84,13 +109,19 @@ class PreviewScreen(PacsScreen):
 
     BINDINGS: ClassVar = [
         Binding("escape", "back", "Back"),
-        Binding("down,j,pagedown,space", "step(1)", "Next image"),
-        Binding("up,k,pageup", "step(-1)", "Previous image", show=False),
+        Binding("down,j,space", "step(1)", "Next image"),
+        Binding("up,k", "step(-1)", "Previous image", show=False),
+        Binding("pagedown", "page(1)", "Ten on", show=False),
+        Binding("pageup", "page(-1)", "Ten back", show=False),
         Binding("home", "first", "First image", show=False),
         Binding("end", "last", "Last image", show=False),
         Binding("right,l", "frame(1)", "Next frame", show=False),
         Binding("left,h", "frame(-1)", "Previous frame", show=False),
+        Binding("n", "series(1)", "Next series", show=False),
+        Binding("N", "series(-1)", "Previous series", show=False),
+        Binding("c", "play", "Play", show=False),
         Binding("w", "next_window", "Window"),
+        Binding("p", "pick_window", "Presets"),
         Binding("a", "auto_window", "Auto window", show=False),
         Binding("r", "reset_window", "File window", show=False),
         Binding("period", "level(1)", "Level up", show=False),
@@ -114,6 +145,7 @@ class PreviewScreen(PacsScreen):
         self.windows: WindowState | None = None
         self.rendered: RenderedFrame | None = None
         self._error = ""
+        self._cine: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SECTION)
@@ -134,6 +166,7 @@ class PreviewScreen(PacsScreen):
 
     @work(group="preview-series", exclusive=True, exit_on_error=False)
     async def _load_series(self) -> None:
+        self.stop_cine()
         self.slices = await series_slices(self.backend.archive, self.series_uid)
         if not self.slices:
             self._show_error("This series has no instances any more.")
@@ -216,7 +249,8 @@ class PreviewScreen(PacsScreen):
             if slice_.number is not None:
                 bottom.append(f"#{slice_.number}")
             if slice_.frames > 1:
-                bottom.append(f"frame {self.frame + 1}/{slice_.frames}")
+                playing = " ▶" if self.playing else ""
+                bottom.append(f"frame {self.frame + 1}/{slice_.frames}{playing}")
         rendered = self.rendered
         if rendered is not None:
             info = rendered.info
@@ -233,7 +267,10 @@ class PreviewScreen(PacsScreen):
 
     # --- paging ---------------------------------------------------------------------
 
-    def go_to(self, position: int, frame: int = 0) -> None:
+    def go_to(self, position: int, frame: int = 0, *, cine: bool = False) -> None:
+        """Show an image and frame; any move but the cine's own stops the cine."""
+        if not cine:
+            self.stop_cine()
         if not self.slices:
             return
         position = max(0, min(position, len(self.slices) - 1))
@@ -245,19 +282,92 @@ class PreviewScreen(PacsScreen):
     def action_step(self, delta: int) -> None:
         self.go_to(self.position + delta)
 
+    def action_page(self, direction: int) -> None:
+        """Ten images on or back; in a series of one multi-frame image, ten frames."""
+        if len(self.slices) == 1:
+            self.action_frame(direction * PAGE)
+        else:
+            self.go_to(self.position + direction * PAGE)
+
     def action_first(self) -> None:
         self.go_to(0)
 
     def action_last(self) -> None:
-        self.go_to(len(self.slices) - 1)
+        """The last image, at its last frame."""
+        if self.slices:
+            self.go_to(len(self.slices) - 1, self.slices[-1].frames - 1)
 
     def action_frame(self, delta: int) -> None:
         self.go_to(self.position, self.frame + delta)
+
+    # --- the cine ---------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self._cine is not None
+
+    def action_play(self) -> None:
+        """Play the image's frames round and round, or stop them."""
+        slice_ = self.current
+        if self.playing:
+            self.stop_cine()
+        elif slice_ is None or slice_.frames < 2:
+            self.notify("Nothing to play: this image has a single frame.", timeout=3)
+        else:
+            self._cine = self.set_interval(self.cine_interval, self.cine_tick)
+            self._update_overlay()
+
+    @property
+    def cine_interval(self) -> float:
+        """Seconds between frames: the file's Frame Time, else 1/10 s."""
+        frame_time = self.rendered.info.frame_time if self.rendered else None
+        return frame_time / 1000 if frame_time else 1 / DEFAULT_FPS
+
+    def cine_tick(self) -> None:
+        """The timer's step: the next frame, after the last the first."""
+        slice_ = self.current
+        if slice_ is None:
+            self.stop_cine()
+            return
+        self.go_to(self.position, (self.frame + 1) % slice_.frames, cine=True)
+
+    def stop_cine(self) -> None:
+        if self._cine is not None:
+            self._cine.stop()
+            self._cine = None
+            self._update_overlay()
+
+    def on_screen_suspend(self) -> None:
+        self.stop_cine()
+
+    # --- other series of the study ------------------------------------------------------
+
+    def action_series(self, direction: int) -> None:
+        self._other_series(direction)
+
+    # Its own group: it starts _load_series, which would cancel it in a shared one.
+    @work(group="preview-other-series", exclusive=True, exit_on_error=False)
+    async def _other_series(self, direction: int) -> None:
+        siblings = await study_series(self.backend.archive, self.series_uid)
+        uids = [row["SeriesInstanceUID"] for row in siblings]
+        here = uids.index(self.series_uid) if self.series_uid in uids else 0
+        wanted = here + direction
+        if not 0 <= wanted < len(uids):
+            edge = "last" if direction > 0 else "first"
+            self.notify(f"This is the {edge} series of the study.", timeout=3)
+            return
+        self.stop_cine()
+        row = siblings[wanted]
+        self.series_uid, self.start_sop_uid = uids[wanted], None
+        self.context = describe_for_preview(row)
+        self.position = self.frame = 0
+        self._load_series()
 
     # --- the window ------------------------------------------------------------------
 
     def _windows_apply(self) -> bool:
         if self.windows is None:
+            self.notify("No image is shown, so there is no window to change.", timeout=3)
             return False
         if not self.windows.applies:
             self.notify("Windows do not apply to colour images.", timeout=3)
@@ -274,6 +384,9 @@ class PreviewScreen(PacsScreen):
             return
         assert self.windows is not None  # _windows_apply said so
         choices = self.windows.choices()
+        if len(choices) < 2:
+            self.notify(NO_OTHER_WINDOW, timeout=4)
+            return
         current = self.windows.current
         position = choices.index(current) + 1 if current in choices else 0
         self.choose_window(choices[position % len(choices)])
@@ -283,8 +396,32 @@ class PreviewScreen(PacsScreen):
             self.choose_window(self.windows.auto)
 
     def action_reset_window(self) -> None:
-        if self._windows_apply():
+        """Back to the image's own window; when that is already shown, say why
+        nothing changes (an image without windows is shown with the automatic one)."""
+        if not self._windows_apply():
+            return
+        if self.window is not None:
             self.choose_window(None)
+        elif not self.windows.file_choices:
+            self.notify("This image has no window of its own (no Window Center/Width or "
+                        "VOI LUT): it is shown with the automatic window.", timeout=4)
+        else:
+            self.notify("The image's own window is already shown.", timeout=3)
+
+    def action_pick_window(self) -> None:
+        """The windows as a list (file, auto, CT presets) to choose one from."""
+        if not self._windows_apply():
+            return
+        choices = self.windows.choices()
+        if len(choices) < 2:
+            self.notify(NO_OTHER_WINDOW, timeout=4)
+            return
+
+        def picked(choice: WindowChoice | None) -> None:
+            if choice is not None:
+                self.choose_window(choice)
+
+        self.app.push_screen(PickWindow(choices, self.windows.current), picked)
 
     def action_level(self, direction: int) -> None:
         self._adjust(center=direction * LEVEL_STEP)
@@ -308,6 +445,7 @@ class PreviewScreen(PacsScreen):
     # --- elsewhere ---------------------------------------------------------------------
 
     def action_back(self) -> None:
+        self.stop_cine()
         self.backend.imaging.cancel_prefetch()
         self.app.pop_screen()
 

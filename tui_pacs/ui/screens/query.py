@@ -31,6 +31,7 @@ from tui_pacs.core.text import printable
 from tui_pacs.services.holdings import INSTANCE_COUNTS
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.filters import BadFilter, next_date_preset
+from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.patients import PATIENT_COLUMNS
@@ -96,6 +97,7 @@ class ResultsScreen(PacsScreen):
         Binding("g", "retrieve('C-GET')", "Get"),
         Binding("o", "sort_next", "Sort", show=False),
         Binding("r", "sort_reverse", "Reverse", show=False),
+        Binding("y", "copy_identifier", "Copy UID", show=False),
         Binding("f5,ctrl+r", "search", "Search again", show=False),
     ]
 
@@ -117,7 +119,7 @@ class ResultsScreen(PacsScreen):
         return VirtualTable(COLUMNS[self.level], self.results,
                             key=lambda row: row.get(self.level.unique_key),
                             row_class=completeness,
-                            empty_text="No query yet.",
+                            empty_text="No query yet.", markable=True,
                             id="table")
 
     def on_mount(self) -> None:
@@ -214,6 +216,24 @@ class ResultsScreen(PacsScreen):
             self.run_worker(self._count_held, group="count-held", exclusive=True,  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
                             exit_on_error=False)
 
+    # --- identifiers ----------------------------------------------------------------
+
+    @on(VirtualTable.Highlighted)
+    def _show_identifiers(self, event: VirtualTable.Highlighted) -> None:
+        self.query_one(IdentifierLine).show(self.level, event.row)
+
+    @on(VirtualTable.Loaded)
+    def _clear_identifiers(self, event: VirtualTable.Loaded) -> None:
+        if not event.count:
+            self.query_one(IdentifierLine).show(self.level, None)
+
+    def action_copy_identifier(self) -> None:
+        copy_identifier(self.app, self.level, self.table.cursor_value)
+
+    @on(VirtualTable.MarksChanged)
+    def _show_marked(self, event: VirtualTable.MarksChanged) -> None:
+        self.query_one(IdentifierLine).show_marked(event.count)
+
     # --- sorting ----------------------------------------------------------------------
 
     def action_sort_next(self) -> None:
@@ -238,16 +258,20 @@ class ResultsScreen(PacsScreen):
         return True
 
     def action_retrieve(self, service: str) -> None:
-        row = self.table.cursor_value
-        if row is None or self.source is None:
+        """Retrieve the marked results (else the highlighted one): one transfer each."""
+        cursor = self.table.cursor_value
+        rows = self.table.marked_rows or ([cursor] if cursor is not None else [])
+        if not rows or self.source is None:
             return
         level = self.level
-        keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
-        if level is Level.SERIES:
-            keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
-        what = (f"study {describe_study(row)}" if level is Level.STUDY
-                else describe_series(row))
-        self.pacs.start_retrieve(self.source, service, level, keys, what)
+        for row in rows:
+            keys = {"StudyInstanceUID": str(row.get("StudyInstanceUID") or "")}
+            if level is Level.SERIES:
+                keys["SeriesInstanceUID"] = str(row.get("SeriesInstanceUID") or "")
+            what = (f"study {describe_study(row)}" if level is Level.STUDY
+                    else describe_series(row))
+            self.pacs.start_retrieve(self.source, service, level, keys, what)
+        self.table.clear_marks()
 
 
 class QueryScreen(ResultsScreen):
@@ -273,6 +297,7 @@ class QueryScreen(ResultsScreen):
         yield Static("Choose a remote modality, fill in what you know, press enter.",
                      id="title", classes="title wrap", markup=False)
         yield self.results_table()
+        yield IdentifierLine()
         yield TransfersView()
         yield Footer()
 
@@ -396,6 +421,7 @@ class RemoteSeriesScreen(ResultsScreen):
                      classes="title", markup=False)
         yield Static("", id="title", classes="subtitle wrap", markup=False)
         yield self.results_table()
+        yield IdentifierLine()
         yield TransfersView()
         yield Footer()
 

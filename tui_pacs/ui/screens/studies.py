@@ -26,15 +26,17 @@ from tui_pacs.ui.widgets.filter_bar import FilterBar
 from tui_pacs.ui.widgets.virtual_table import Column
 
 STUDY_COLUMNS = [
-    Column("PatientName", 16, flex=2),
-    Column("PatientID", 10),
+    # Identifiers before descriptions: Patient ID and accession get the width a
+    # hospital's IDs need and stay to 68 columns; the description takes what is left.
+    Column("PatientName", 14, flex=2),
+    Column("PatientID", 12),
     Column("PatientBirthDate", 10, drop=5),
     Column("StudyDate", 10),
     Column("ModalitiesInStudy", 5, label="Mod"),
-    Column("StudyDescription", 12, flex=3),
-    Column("AccessionNumber", 10, drop=3),
+    Column("StudyDescription", 10, flex=3),
+    Column("AccessionNumber", 12, drop=2),
     Column("NumberOfStudyRelatedSeries", 3, label="Se", justify="right", drop=4),
-    Column("NumberOfStudyRelatedInstances", 5, label="Inst", justify="right", drop=2),
+    Column("NumberOfStudyRelatedInstances", 5, label="Inst", justify="right", drop=3),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
@@ -21,6 +22,8 @@ GUIDE = 2
 TAG_WIDTH = 11
 VR_WIDTH = 2
 LENGTH_WIDTH = 7
+# The narrowest keyword column, when a long UID takes the rest.
+MIN_NAME = 8
 
 
 class TagTree(Tree[TagEntry]):
@@ -133,6 +136,9 @@ class TagTree(Tree[TagEntry]):
         show_length = value_width - LENGTH_WIDTH - 1 >= 8
         if show_length:
             value_width -= LENGTH_WIDTH + 1
+        if line.vr == "UI":
+            name_width, value_width, show_length = whole_uid(line.value, name_width,
+                                                             value_width, show_length)
         tag_style = style + self.get_component_rich_style("tag-tree--tag", partial=True)
         text.append(line.tag_text, style=tag_style)
         text.append(f" {line.vr:<{VR_WIDTH}} ", style=tag_style)
@@ -148,3 +154,17 @@ class TagTree(Tree[TagEntry]):
         if id(entry) in self.matches:
             text.stylize(self.get_component_rich_style("tag-tree--match", partial=True))
         return text
+
+
+def whole_uid(value: str, name_width: int, value_width: int,
+              show_length: bool) -> tuple[int, int, bool]:
+    """Widths that show a UID whole: a cut UID is no use to anyone, so the length
+    column and then the keyword (down to :data:`MIN_NAME`) give it their room."""
+    needed = cell_len(value)
+    if needed <= value_width:
+        return name_width, value_width, show_length
+    if show_length:
+        value_width += LENGTH_WIDTH + 1
+        show_length = False
+    taken = max(0, min(needed - value_width, name_width - MIN_NAME))
+    return name_width - taken, value_width + taken, show_length

@@ -5,7 +5,8 @@ under the viewport (and its neighbours) is fetched by an async worker and
 kept, the rest is never asked for. Lines not fetched yet show a placeholder.
 A reload keeps showing the rows it had until their fresh copies arrive, so
 a list refreshed twice a second does not flicker. Columns that do not fit
-the width are dropped, least important first.
+the width are dropped, least important first. A markable table lets ``space``
+mark rows (kept by key, with their values) for actions on many at once.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
         Binding("enter", "select", "Open", show=False),
+        Binding("space", "toggle_mark", "Mark", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -127,6 +129,7 @@ class VirtualTable(ScrollView, can_focus=True):
         "virtual-table--warning",
         "virtual-table--error",
         "virtual-table--muted",
+        "virtual-table--marked",
     }
 
     cursor_row: reactive[int] = reactive(0, always_update=True)
@@ -161,6 +164,13 @@ class VirtualTable(ScrollView, can_focus=True):
             super().__init__(table)
             self.key = key
 
+    class MarksChanged(_Message):
+        """Rows were marked or unmarked; ``count`` are marked now."""
+
+        def __init__(self, table: VirtualTable, count: int) -> None:
+            super().__init__(table)
+            self.count = count
+
     class Loaded(_Message):
         """The row count is known after a (re)load."""
 
@@ -171,7 +181,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def __init__(self, columns: list[Column], source: RowSource | None = None, *,
                  key: Callable[[Row], Hashable] | None = None,
                  row_class: Callable[[Row], str | None] | None = None,
-                 empty_text: str = "Nothing to show.",
+                 empty_text: str = "Nothing to show.", markable: bool = False,
                  name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -191,6 +201,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self._sort: tuple[str, bool] | None = None
         self._highlighted_key: Hashable | None = None
         self._error = ""
+        self.markable = markable
+        # Marked rows by key, in the order they were marked.
+        self._marks: dict[Hashable, Row] = {}
 
     # --- what is shown --------------------------------------------------------
 
@@ -230,6 +243,7 @@ class VirtualTable(ScrollView, can_focus=True):
         """
         self._highlighted_key = self._key_at(self.cursor_row) if keep_cursor else None
         if not keep_cursor:  # other rows altogether: nothing old is worth showing
+            self.clear_marks()
             self._blocks.clear()
             self.cursor_row = 0
             self.scroll_to(y=0, animate=False)
@@ -397,6 +411,8 @@ class VirtualTable(ScrollView, can_focus=True):
         kind = self._row_class(row) if self._row_class else None
         if kind:
             style += self.get_component_rich_style(f"virtual-table--{kind}")
+        if self._marks and self._key is not None and self._key(row) in self._marks:
+            style += self.get_component_rich_style("virtual-table--marked")
         if index == self.cursor_row:
             style += self.get_component_rich_style("virtual-table--cursor")
         return Strip([Segment(self._line_text(row, width), style)])
@@ -465,6 +481,34 @@ class VirtualTable(ScrollView, can_focus=True):
         row = self.cursor_value
         if row is not None:
             self.post_message(self.Selected(self, self.cursor_row, row))
+
+    # --- marks ---------------------------------------------------------------------
+
+    @property
+    def marked_rows(self) -> list[Row]:
+        """The marked rows, as they were when marked (scrolled-away rows included)."""
+        return list(self._marks.values())
+
+    def clear_marks(self) -> None:
+        if self._marks:
+            self._marks.clear()
+            self.refresh()
+            self.post_message(self.MarksChanged(self, 0))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.markable if action == "toggle_mark" else True
+
+    def action_toggle_mark(self) -> None:
+        """Mark the row (or unmark it) and go to the next, so space, space marks two."""
+        row = self.cursor_value
+        if row is None or self._key is None:
+            return
+        key = self._key(row)
+        if self._marks.pop(key, None) is None:
+            self._marks[key] = row
+        self.post_message(self.MarksChanged(self, len(self._marks)))
+        self.cursor_row += 1
+        self.refresh()
 
     # --- the mouse (optional) -------------------------------------------------------
 
