@@ -365,14 +365,15 @@ class PreviewScreen(PacsScreen):
 
     # --- the window ------------------------------------------------------------------
 
-    def _windows_apply(self) -> bool:
+    def _adjustable_windows(self) -> WindowState | None:
+        """The image's windows, or None after saying why there are none to change."""
         if self.windows is None:
             self.notify("No image is shown, so there is no window to change.", timeout=3)
-            return False
+            return None
         if not self.windows.applies:
             self.notify("Windows do not apply to colour images.", timeout=3)
-            return False
-        return True
+            return None
+        return self.windows
 
     def choose_window(self, choice: WindowChoice | None) -> None:
         self.window = choice
@@ -380,29 +381,31 @@ class PreviewScreen(PacsScreen):
 
     def action_next_window(self) -> None:
         """The file's windows, then auto, then the CT presets, round and round."""
-        if not self._windows_apply():
+        windows = self._adjustable_windows()
+        if windows is None:
             return
-        assert self.windows is not None  # _windows_apply said so
-        choices = self.windows.choices()
+        choices = windows.choices()
         if len(choices) < 2:
             self.notify(NO_OTHER_WINDOW, timeout=4)
             return
-        current = self.windows.current
+        current = windows.current
         position = choices.index(current) + 1 if current in choices else 0
         self.choose_window(choices[position % len(choices)])
 
     def action_auto_window(self) -> None:
-        if self._windows_apply() and self.windows and self.windows.auto is not None:
-            self.choose_window(self.windows.auto)
+        windows = self._adjustable_windows()
+        if windows is not None and windows.auto is not None:
+            self.choose_window(windows.auto)
 
     def action_reset_window(self) -> None:
         """Back to the image's own window; when that is already shown, say why
         nothing changes (an image without windows is shown with the automatic one)."""
-        if not self._windows_apply():
+        windows = self._adjustable_windows()
+        if windows is None:
             return
         if self.window is not None:
             self.choose_window(None)
-        elif not self.windows.file_choices:
+        elif not windows.file_choices:
             self.notify("This image has no window of its own (no Window Center/Width or "
                         "VOI LUT): it is shown with the automatic window.", timeout=4)
         else:
@@ -410,9 +413,10 @@ class PreviewScreen(PacsScreen):
 
     def action_pick_window(self) -> None:
         """The windows as a list (file, auto, CT presets) to choose one from."""
-        if not self._windows_apply():
+        windows = self._adjustable_windows()
+        if windows is None:
             return
-        choices = self.windows.choices()
+        choices = windows.choices()
         if len(choices) < 2:
             self.notify(NO_OTHER_WINDOW, timeout=4)
             return
@@ -421,7 +425,7 @@ class PreviewScreen(PacsScreen):
             if choice is not None:
                 self.choose_window(choice)
 
-        self.app.push_screen(PickWindow(choices, self.windows.current), picked)
+        self.app.push_screen(PickWindow(choices, windows.current), picked)
 
     def action_level(self, direction: int) -> None:
         self._adjust(center=direction * LEVEL_STEP)
@@ -430,15 +434,15 @@ class PreviewScreen(PacsScreen):
         self._adjust(width=direction * WIDTH_STEP)
 
     def _adjust(self, center: float = 0.0, width: float = 0.0) -> None:
-        if not self._windows_apply():
+        windows = self._adjustable_windows()
+        if windows is None:
             return
-        assert self.windows is not None  # _windows_apply said so
-        current = self.windows.current
+        current = windows.current
         start = current.window if current and current.window else (
-            self.windows.auto.window if self.windows.auto else None)
+            windows.auto.window if windows.auto else None)
         if start is None:
             return
-        adjusted = self.windows.adjusted(center_step=center * start.width,
+        adjusted = windows.adjusted(center_step=center * start.width,
                                          width_step=width * start.width)
         self.choose_window(adjusted.current)
 
