@@ -99,6 +99,8 @@ class TLSConfig:
 class UIConfig:
     theme: str = "tui-pacs-dark"
     images: str = "auto"
+    # The remote modality the app queried last, chosen again when it starts.
+    last_remote: str = ""
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,8 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         "enabled": _boolean, "port": _port, "certificate": _path, "key": _path,
         "ca": _path, "require_client_certificate": _boolean,
     }),
-    "ui": (UIConfig, {"theme": _nonempty_string, "images": _one_of(*IMAGES)}),
+    "ui": (UIConfig, {"theme": _nonempty_string, "images": _one_of(*IMAGES),
+                      "last_remote": _nonempty_string}),
 }
 
 _MODALITY_KEYS: dict[str, Callable[[Any], Any]] = {

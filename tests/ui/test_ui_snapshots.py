@@ -13,8 +13,7 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import pydicom_file
-from tests.ui.conftest import make_app, seed, settle, with_modalities
-from tui_pacs.config import Modality
+from tests.ui.conftest import TWO_REMOTES, make_app, seed, settle, with_modalities
 from tui_pacs.core.events import AssociationEvent, OperationEvent
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -113,8 +112,7 @@ def test_themes(snap_compare, seeded, theme):
 
 @pytest.fixture
 def with_remotes(seeded):
-    return with_modalities(seeded, Modality("pacs", "PACS", "pacs.example.org", 104),
-                           Modality("ct3", "CT3", "10.0.3.3", 4104, tls=True))
+    return with_modalities(seeded, *TWO_REMOTES)
 
 
 REMOTE_SCREENS = {
@@ -138,7 +136,7 @@ def test_query_results(snap_compare, seeded, remote_node, size):
         await settle(pilot)
         await pilot.press("2")
         await settle(pilot)
-        await pilot.press(*"doe", "enter")
+        await pilot.press("slash", *"doe", "enter")
         for _ in range(40):
             await settle(pilot)
             if "from remote in" in str(pilot.app.screen.query_one("#title").content):

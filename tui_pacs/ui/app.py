@@ -9,10 +9,12 @@ screens through reactives they watch (``status``, ``archive_generation``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import partial
@@ -28,7 +30,7 @@ from textual.timer import Timer
 from textual.worker import Worker
 
 from tui_pacs import config_writer, paths
-from tui_pacs.config import ConfigError, Settings
+from tui_pacs.config import ConfigError, Settings, UIConfig
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
 from tui_pacs.core.target import Target
@@ -121,6 +123,8 @@ class PacsApp(GuardedApp[int]):
         self._serving = False
         self._leaving = False
         self._theme_problems = self._register_themes()
+        # Config writes run in threads; each reads the file the last one wrote.
+        self._config_lock = threading.Lock()
 
     # --- themes ----------------------------------------------------------------
 
@@ -139,17 +143,25 @@ class PacsApp(GuardedApp[int]):
 
     def _theme_changed(self, theme: Theme) -> None:
         if theme.name != self.settings.ui.theme:
-            self._save_theme(theme.name)
+            self._save_config(partial(config_writer.set_theme, self.settings.path, theme.name),
+                              "The theme")
 
-    @work(thread=True, group="config", exclusive=True, exit_on_error=False)
-    def _save_theme(self, name: str) -> None:
+    @work(thread=True, group="config", exit_on_error=False)
+    def _save_config(self, change: Callable[[], Settings], what: str) -> None:
+        """Write a choice of ``[ui]`` to the config file (in a thread: file I/O), one at
+        a time. Only ``[ui]`` is taken from the file: the modalities and the node may
+        come from flags and tests, not from the file."""
         try:
-            settings = config_writer.set_theme(self.settings.path, name)
+            with self._config_lock:
+                written = change()
         except ConfigError as exc:
-            self.call_from_thread(self.notify, f"The theme was not saved: {exc}",
+            self.call_from_thread(self.notify, f"{what} was not saved: {exc}",
                                   severity="error")
             return
-        self.call_from_thread(self.apply_settings, settings)
+        self.call_from_thread(self._ui_saved, written.ui)
+
+    def _ui_saved(self, ui: UIConfig) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, ui=ui))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_failure(self, event.worker)
@@ -284,14 +296,21 @@ class PacsApp(GuardedApp[int]):
             await self.switch_mode(section)
 
     async def query_modality(self, name: str) -> None:
-        """Open the query screen with ``name`` chosen (back from the series of a study
-        found on another remote)."""
+        """Open the query screen with ``name`` chosen, and ask it what the form says."""
         await self.switch_mode("query")
         query = self.screen_stack[0]
         if isinstance(query, QueryScreen):
             while self.screen is not query:
                 await self.pop_screen()
             query.choose(name)
+            query.action_search()
+            query.table.focus()
+
+    def remember_remote(self, name: str) -> None:
+        """The remote last queried is chosen again next time, after a restart too."""
+        if name != self.settings.ui.last_remote:
+            self._save_config(partial(config_writer.set_last_remote, self.settings.path, name),
+                              "The remote modality last used")
 
     def action_help(self) -> None:
         if isinstance(self.screen, PacsScreen):

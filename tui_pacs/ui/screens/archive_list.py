@@ -14,7 +14,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_pacs.config import Modality
 from tui_pacs.core.matching import Matcher, exact
@@ -29,6 +29,7 @@ from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
 from tui_pacs.ui.screens.tags import TagsScreen
 from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
@@ -50,6 +51,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("d,delete", "delete", "Delete"),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
+    FOOTER: ClassVar = ("preview", "tags", "send", "delete", "back")
 
     def __init__(self, fixed: dict[str, Matcher] | None = None, context: str = "") -> None:
         super().__init__()
@@ -69,7 +71,7 @@ class ArchiveListScreen(PacsScreen):
         yield VirtualTable(self.COLUMNS, key=lambda row: row.get(self.LEVEL.unique_key),
                            empty_text=self.EMPTY, id="table")
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     def compose_controls(self) -> ComposeResult:
         """Widgets between the status bar and the title (the filter bar)."""

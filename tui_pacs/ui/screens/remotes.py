@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_pacs import config_writer
 from tui_pacs.config import ConfigError, Modality, Settings
@@ -32,6 +32,7 @@ from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
@@ -105,6 +106,7 @@ class RemotesScreen(PacsScreen):
         Binding("m", "edit", "Modify", show=False),
         Binding("d,delete", "delete", "Delete", show=False),
     ]
+    FOOTER: ClassVar = ("echo", "query", "doctor", "add")
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,7 +121,7 @@ class RemotesScreen(PacsScreen):
                            empty_text="No remote modalities. Press n to add one.",
                            id="table")
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     @property
     def settings(self) -> Settings:
