@@ -21,10 +21,11 @@ from functools import partial
 from typing import ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.worker import Worker
@@ -233,6 +234,8 @@ class PacsApp(GuardedApp[int]):
         """L: bind the port again (it was busy at start), without a restart."""
         node = self.backend.node
         if node is None:
+            self.notify("The app was started without its DICOM server (--no-listen).",
+                        timeout=5)
             return
         if await node.listen_again():
             self.notify(f"Listening on port {node.status.port}.", timeout=5)
@@ -317,10 +320,42 @@ class PacsApp(GuardedApp[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
+        """The commands of every screen, which the README promises: go to a section,
+        echo or query a modality, retrieve, send, theme, listen again."""
         for key, section, title in SECTIONS:
             if section in self.MODES:
                 yield PaletteEntry(f"Go to {title}", f"key: {key}",
                                    partial(self.run_action, f"section('{section}')"))
+        for modality in self.settings.modalities:
+            described = f"{modality.aet} at {modality.host}:{modality.port}"
+            yield PaletteEntry(f"Echo {modality.name}", described,
+                               partial(self.echo_modality, modality.name))
+            yield PaletteEntry(f"Query {modality.name}", f"ask {described}",
+                               partial(self.query_modality, modality.name))
+        yield PaletteEntry("Retrieve from a remote", "on Query: find, then m (C-MOVE) or "
+                           "g (C-GET)", partial(self.run_action, "section('query')"))
+        yield PaletteEntry("Send to a remote", "on Local: choose, then s",
+                           partial(self.run_action, "section('local')"))
+        yield PaletteEntry("Theme", "choose the colours (saved in the config file)",
+                           self.action_change_theme)
+        yield PaletteEntry("Listen again", "bind the DICOM port again (key L when it was "
+                           "busy)", self.action_listen_again)
+
+    def get_system_commands(self, screen: Screen) -> Iterator[SystemCommand]:
+        """Textual's generic commands, without the one the app has as its own (Theme)."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Theme":
+                yield command
+
+    async def echo_modality(self, name: str) -> None:
+        """Open Remotes and echo ``name`` (its outcome shows in the list)."""
+        await self.switch_mode("remotes")
+        remotes = self.screen_stack[0]
+        modality = self.settings.modality(name)
+        if isinstance(remotes, RemotesScreen) and modality is not None:
+            while self.screen is not remotes:
+                await self.pop_screen()
+            remotes.echo(modality)
 
     def today(self) -> date:
         return self.clock().date()

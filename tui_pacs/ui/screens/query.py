@@ -384,9 +384,6 @@ class QueryScreen(ResultsScreen):
             self.search(self.source)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
-        for modality in self.pacs.settings.modalities:
-            yield PaletteEntry(f"Query {modality.name}", f"ask {modality.aet}",
-                               partial(self.choose, modality.name))
         for column in self.table.visible_columns:
             if not column.key.startswith("_"):
                 title = column.title

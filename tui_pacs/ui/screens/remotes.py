@@ -7,7 +7,6 @@ The doctor runs the whole query/retrieve checklist against one of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,6 @@ from tui_pacs.config import ConfigError, Modality, Settings
 from tui_pacs.core.remote import Check, CheckState, EchoReport
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
-from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.modality_form import ModalityForm
 from tui_pacs.ui.dialogs.report import ReportDialog
@@ -267,11 +265,6 @@ class RemotesScreen(PacsScreen):
         self.pacs.apply_settings(settings)
         self.show_rows()
         self.notify(done, timeout=3)
-
-    def palette_entries(self) -> Iterator[PaletteEntry]:
-        for modality in self.settings.modalities:
-            yield PaletteEntry(f"Echo {modality.name}", str(self.target(modality)),
-                               partial(self.echo, modality))
 
 
 def echo_lines(report: EchoReport) -> list[Content]:
