@@ -33,7 +33,7 @@ QUERY_FIELDS = LOCAL_FIELDS + (("description", "Desc", "any"),)
 
 class FilterBar(Horizontal):
     BINDINGS: ClassVar = [
-        Binding("escape", "done", "Back to the list", show=False),
+        Binding("escape", "done", "Back to the list"),
     ]
 
     class Changed(Message):

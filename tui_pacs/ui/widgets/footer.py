@@ -5,7 +5,8 @@ edge cut the last ones: at 80 columns the Local screen lost its own help
 key (``? H▏``). This footer gives each screen its keys in the order of the
 screen's ``FOOTER`` (the actions that matter most first), drops the keys
 that do not fit instead of cutting one, and keeps room for `?` Help so a
-newcomer can always find the rest.
+newcomer can always find the rest (while a text field has the focus, `?` is
+typed into it and the footer shows escape instead).
 """
 
 from __future__ import annotations

@@ -41,8 +41,7 @@ class StatusBar(Widget):
     def render(self) -> Content:
         width = self.size.width
         node = self._node_parts()
-        sections = self._sections_text(LABELS[-1])
-        for label in LABELS:
+        for label in LABELS:  # the last one is kept when none fits
             sections = self._sections_text(label)
             if node[0].cell_length + sections.cell_length < width:
                 break
