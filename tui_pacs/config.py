@@ -99,6 +99,8 @@ class TLSConfig:
 class UIConfig:
     theme: str = "tui-pacs-dark"
     images: str = "auto"
+    # The remote modality the app queried last, chosen again when it starts.
+    last_remote: str = ""
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,8 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         "enabled": _boolean, "port": _port, "certificate": _path, "key": _path,
         "ca": _path, "require_client_certificate": _boolean,
     }),
-    "ui": (UIConfig, {"theme": _nonempty_string, "images": _one_of(*IMAGES)}),
+    "ui": (UIConfig, {"theme": _nonempty_string, "images": _one_of(*IMAGES),
+                      "last_remote": _nonempty_string}),
     "activity": (ActivityConfig, {"keep_days": _integer(1, 3650),
                                   "max_mb": _integer(1, 100_000)}),
 }

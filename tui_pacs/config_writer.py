@@ -1,4 +1,4 @@
-"""Writing the app's choices back to the config file: modalities and the theme.
+"""Writing the app's choices back to the config file: modalities, theme, last remote.
 
 The file is edited, not regenerated (tomlkit keeps the user's comments,
 order and layout), validated as a whole with the same rules that load it,
@@ -21,12 +21,20 @@ from tui_pacs.config import ConfigError, Modality, Settings, parse_settings
 
 
 def set_theme(path: Path, theme: str) -> Settings:
+    return _set_ui(path, "theme", theme)
+
+
+def set_last_remote(path: Path, name: str) -> Settings:
+    return _set_ui(path, "last_remote", name)
+
+
+def _set_ui(path: Path, key: str, value: str) -> Settings:
     def change(document: TOMLDocument) -> None:
         ui = document.get("ui")
         if ui is None:
             ui = tomlkit.table()
             document["ui"] = ui
-        ui["theme"] = theme
+        ui[key] = value
 
     return edit_config(path, change)
 

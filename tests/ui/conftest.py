@@ -160,5 +160,10 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) ->
     raise RuntimeError("the remote node did not start listening")
 
 
+# Two remotes that need not answer: the app's choice between them is what is tested.
+TWO_REMOTES = (Modality("pacs", "PACS", "pacs.example.org", 104),
+               Modality("ct3", "CT3", "10.0.3.3", 4104, tls=True))
+
+
 def with_modalities(settings: Settings, *modalities: Modality) -> Settings:
     return dataclasses.replace(settings, modalities=modalities)

@@ -50,7 +50,7 @@ async def test_query_drill_down_and_move_here(pacs_setup):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, QueryScreen) and screen.target.name == "pacs"
-        await pilot.press(*"doe", "enter")
+        await pilot.press("slash", *"doe", "enter")
         await wait_for(pilot, lambda: "2 studies from pacs" in screen_text(app))
         rows = screen.table.loaded_rows()
         assert sorted(r["AccessionNumber"] for r in rows) == ["A1", "A3"]
@@ -112,7 +112,7 @@ async def test_query_failure_is_explained(settings):
     app = PacsApp(with_modalities(settings, closed), listen=False, clock=lambda: TODAY)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await pilot.press("2", "enter")
+        await pilot.press("2", "slash", "enter")
         await wait_for(pilot, lambda: "refused" in screen_text(app).lower())
 
 

@@ -7,6 +7,7 @@ the archive: a study of A can only come from A.
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Select
 
 from tests.dicom_factory import write_study
 from tests.ui.conftest import TODAY, listening, screen_text, settle, with_modalities
@@ -33,7 +34,7 @@ port = 2
 
 
 async def query_on(pilot, name: str) -> QueryScreen:
-    """Remotes (key 3), the cursor on ``name``, q: the query screen asking it."""
+    """Remotes (key 3), the cursor on ``name``, q: the query screen, asking it at once."""
     app = pilot.app
     await pilot.press("3")
     await settle(pilot)
@@ -108,11 +109,16 @@ async def test_results_act_on_the_remote_that_answered(two_orthancs):
         await retrieve_here(pilot)
         assert await archived_studies(app) == {uids["alpha"]}
 
-        # Choosing beta drops alpha's answers instead of retrieving them from beta.
+        # Choosing beta (in the list above the form) drops alpha's answers instead of
+        # retrieving them from beta.
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RemoteSeriesScreen)
                        and app.screen.results.rows)
-        assert await query_on(pilot, "beta") is screen
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        screen.query_one("#remote", Select).value = "beta"
+        await settle(pilot)
         assert screen.results.rows == [] and screen.source is None
         assert "results from alpha were cleared" in screen_text(app)
         await pilot.press("escape", "m", "enter")

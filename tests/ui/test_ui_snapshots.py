@@ -1,23 +1,38 @@
-"""Each screen as the terminal shows it, at 80x24 and at 120x40.
+"""Each screen and dialog as the terminal shows it, at 80x24 and at 120x40.
 
-Deterministic: fixed UIDs, dates and clock, no cursor blink, activity rows
-with fixed times. Update with ``pytest tests/ui --snapshot-update`` after
-checking the report; the SVGs are committed.
+Each is taken twice: at 80x24 in the dark theme and at 120x40 in the light
+one, so both sizes and both themes are seen without four images per screen;
+the other built-in themes are taken once. Deterministic: fixed UIDs, dates
+and clock, no cursor blink, activity rows with fixed times, and the figures
+of echo and checkup reports (times, the peer's port) masked. Update with
+``pytest tests/ui --snapshot-update`` after checking the report; the SVGs are
+committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 
 import pytest
+from textual.content import Content
+from textual.widgets import Static
 
 from tests.conftest import pydicom_file
-from tests.ui.conftest import make_app, seed, settle, with_modalities
-from tui_pacs.config import Modality
+from tests.ui.conftest import TWO_REMOTES, make_app, seed, settle, with_modalities
+from tests.ui.test_ui_query import wait_for
 from tui_pacs.core.events import AssociationEvent, OperationEvent
+from tui_pacs.ui import quitting
+from tui_pacs.ui.dialogs.report import ReportDialog
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+VARIANTS = [pytest.param((80, 24), "tui-pacs-dark", id="80x24-dark"),
+            pytest.param((120, 40), "tui-pacs-light", id="120x40-light")]
+
+
+def themed(app, theme: str):
+    app.theme = theme
+    return app
 
 
 def keys(*pressed: str):
@@ -32,33 +47,35 @@ def keys(*pressed: str):
     return run
 
 
-# Screens of the seeded archive, and the keys that lead to them from the start.
+# Screens and dialogs of the seeded archive with two remotes that need not answer,
+# and the keys that lead to them from the start.
 SCREENS = {
     "studies": (),
+    "studies_filtered": ("slash", *"doe", "enter"),
     "patients": ("p",),
     "series": ("enter",),
     "instances": ("enter", "enter"),
     "delete_confirmation": ("d",),
+    "send_to": ("s",),
     "tags_of_a_series": ("enter", "t", "slash", *"patient", "escape"),
     "help": ("question_mark",),
+    "query_form": ("2", "slash", *"doe", "tab", *"PAT1"),
+    "query_help": ("2", "question_mark"),
+    "remotes": ("3",),
+    "modality_form": ("3", "m"),
 }
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
 @pytest.mark.parametrize("screen", SCREENS)
-def test_screen(snap_compare, seeded, screen, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys(*SCREENS[screen]))
+def test_screen(snap_compare, with_remotes, screen, size, theme):
+    assert snap_compare(themed(make_app(with_remotes), theme), terminal_size=size,
+                        run_before=keys(*SCREENS[screen]))
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_studies_filtered(snap_compare, seeded, size):
-    async def run(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("slash", *"doe", "enter")
-        await pilot.pause(0.4)
-        await settle(pilot)
-
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run)
+@pytest.fixture
+def with_remotes(seeded):
+    return with_modalities(seeded, *TWO_REMOTES)
 
 
 @pytest.fixture
@@ -67,9 +84,10 @@ def ct(settings):
     return settings
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_preview(snap_compare, ct, size):
-    assert snap_compare(make_app(ct), terminal_size=size, run_before=keys("v", "w"))
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_preview(snap_compare, ct, size, theme):
+    assert snap_compare(themed(make_app(ct), theme), terminal_size=size,
+                        run_before=keys("v", "w"))
 
 
 def activity_rows(app) -> None:
@@ -92,8 +110,8 @@ def activity_rows(app) -> None:
     app.activity.add_log(at, 30, "tui_pacs.net.storage", "C-STORE from CT3 refused (0xA700)")
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_activity(snap_compare, seeded, size):
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_activity(snap_compare, seeded, size, theme):
     async def run(pilot) -> None:
         await settle(pilot)
         await pilot.press("4")
@@ -102,54 +120,98 @@ def test_activity(snap_compare, seeded, size):
         pilot.app.screen.table.reload(keep_cursor=False)
         await settle(pilot)
 
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run)
+    assert snap_compare(themed(make_app(seeded), theme), terminal_size=size, run_before=run)
 
 
-@pytest.mark.parametrize("theme", ["tui-pacs-light", "tui-pacs-high-contrast", "tui-pacs-ansi"])
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_quit_dialog(snap_compare, seeded, monkeypatch, size, theme):
+    monkeypatch.setattr(quitting, "running_work", lambda backend, transfers: [
+        "association with CT3@10.0.3.3", "C-MOVE study DOE^JANE 2024-01-15 from pacs (3/12)"])
+    assert snap_compare(themed(make_app(seeded), theme), terminal_size=size,
+                        run_before=keys("ctrl+q"))
+
+
+@pytest.mark.parametrize("theme", ["tui-pacs-high-contrast", "tui-pacs-ansi"])
 def test_themes(snap_compare, seeded, theme):
-    app = make_app(seeded)
-    app.theme = theme
-    assert snap_compare(app, terminal_size=(80, 24), run_before=keys())
+    assert snap_compare(themed(make_app(seeded), theme), terminal_size=(80, 24),
+                        run_before=keys())
 
 
-@pytest.fixture
-def with_remotes(seeded):
-    return with_modalities(seeded, Modality("pacs", "PACS", "pacs.example.org", 104),
-                           Modality("ct3", "CT3", "10.0.3.3", 4104, tls=True))
+# --- against a real remote node: its answers are fixed, its port and times are not ----
+
+# Figures that change from run to run, and what they are shown as.
+FIGURES = [(re.compile(r"\d+(\.\d+)? ms"), "9.9 ms"), (re.compile(r":\d{2,5}\b"), ":PORT"),
+           (re.compile(r"port \d{2,5}\b"), "port PORT")]
 
 
-REMOTE_SCREENS = {
-    "remotes": ("3",),
-    "modality_form": ("3", "m"),
-    "send_to": ("s",),
-    "query_form": ("2",),
-}
+def masked(content: Content) -> Content:
+    """``content`` with its changing figures replaced, its other styles kept."""
+    for pattern, shown in FIGURES:
+        pieces, last = [], 0
+        for match in pattern.finditer(content.plain):
+            pieces += [content[last:match.start()], Content(shown)]
+            last = match.end()
+        content = Content.assemble(*pieces, content[last:])
+    return content
 
 
-@pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("screen", REMOTE_SCREENS)
-def test_remote_screen(snap_compare, with_remotes, screen, size):
-    assert snap_compare(make_app(with_remotes), terminal_size=size,
-                        run_before=keys(*REMOTE_SCREENS[screen]))
+async def mask_report(pilot) -> None:
+    """Wait for the report dialog to be complete, then mask its figures."""
+    await settle(pilot)
+    dialog = pilot.app.screen
+    assert isinstance(dialog, ReportDialog)
+    dialog.lines = [masked(line) for line in dialog.lines]
+    dialog.query_one("#report-body", Static).update(Content("\n").join(dialog.lines))
+    dialog.query_one(".dialog-title", Static).update(masked(Content(dialog._title)))
+    await settle(pilot)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_query_results(snap_compare, seeded, remote_node, size):
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_query_results(snap_compare, seeded, remote_node, size, theme):
     async def run(pilot) -> None:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press(*"doe", "enter")
-        for _ in range(40):
-            await settle(pilot)
-            if "from remote in" in str(pilot.app.screen.query_one("#title").content):
-                break
-            await pilot.pause(0.1)
-        assert len(pilot.app.screen.results.rows) == 2
-        pilot.app.screen.sort_by("StudyDate", descending=True)
+        await pilot.press("2", "slash", *"doe", "enter")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "from remote in" in str(screen.query_one("#title").content))
+        assert len(screen.results.rows) == 2
+        screen.sort_by("StudyDate", descending=True)
         # The time the query took changes from run to run.
-        pilot.app.screen.show_state("2 studies from remote")
+        screen.show_state("2 studies from remote")
         await settle(pilot)
 
-    app = make_app(with_modalities(seeded, remote_node))
+    app = themed(make_app(with_modalities(seeded, remote_node)), theme)
+    assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_remote_series(snap_compare, seeded, remote_node, size, theme):
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("2", "slash", *"smith", "enter")
+        await wait_for(pilot, lambda: pilot.app.screen.results.rows)
+        await pilot.press("enter")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "from remote in" in str(screen.query_one("#title").content))
+        screen.sort_by("SeriesNumber")
+        screen.show_state("2 series from remote")
+        await settle(pilot)
+
+    app = themed(make_app(with_modalities(seeded, remote_node)), theme)
+    assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+@pytest.mark.parametrize("report", ["echo", "checkup"])
+def test_report(snap_compare, seeded, remote_node, report, size, theme):
+    async def run(pilot) -> None:
+        await settle(pilot)
+        if report == "echo":
+            await pilot.press("3", "e")
+            await wait_for(pilot, lambda: pilot.app.screen.outcomes["remote"].report)
+            await pilot.press("enter")
+        else:
+            await pilot.press("3", "c")
+        await mask_report(pilot)
+
+    app = themed(make_app(with_modalities(seeded, remote_node)), theme)
     assert snap_compare(app, terminal_size=size, run_before=run)

@@ -10,26 +10,29 @@ screens through reactives they watch (``status``, ``archive_generation``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import partial
 from typing import ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.worker import Worker
 
 from tui_pacs import config_writer, paths
-from tui_pacs.config import ConfigError, Settings
+from tui_pacs.config import ConfigError, Settings, UIConfig
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
 from tui_pacs.core.target import Target
@@ -127,6 +130,8 @@ class PacsApp(GuardedApp[int]):
         self._serving = False
         self._leaving = False
         self._theme_problems = self._register_themes()
+        # Config writes run in threads; each reads the file the last one wrote.
+        self._config_lock = threading.Lock()
 
     # --- themes ----------------------------------------------------------------
 
@@ -145,17 +150,25 @@ class PacsApp(GuardedApp[int]):
 
     def _theme_changed(self, theme: Theme) -> None:
         if theme.name != self.settings.ui.theme:
-            self._save_theme(theme.name)
+            self._save_config(partial(config_writer.set_theme, self.settings.path, theme.name),
+                              "The theme")
 
-    @work(thread=True, group="config", exclusive=True, exit_on_error=False)
-    def _save_theme(self, name: str) -> None:
+    @work(thread=True, group="config", exit_on_error=False)
+    def _save_config(self, change: Callable[[], Settings], what: str) -> None:
+        """Write a choice of ``[ui]`` to the config file (in a thread: file I/O), one at
+        a time. Only ``[ui]`` is taken from the file: the modalities and the node may
+        come from flags and tests, not from the file."""
         try:
-            settings = config_writer.set_theme(self.settings.path, name)
+            with self._config_lock:
+                written = change()
         except ConfigError as exc:
-            self.call_from_thread(self.notify, f"The theme was not saved: {exc}",
+            self.call_from_thread(self.notify, f"{what} was not saved: {exc}",
                                   severity="error")
             return
-        self.call_from_thread(self.apply_settings, settings)
+        self.call_from_thread(self._ui_saved, written.ui)
+
+    def _ui_saved(self, ui: UIConfig) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, ui=ui))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_failure(self, event.worker)
@@ -233,6 +246,8 @@ class PacsApp(GuardedApp[int]):
         """L: bind the port again (it was busy at start), without a restart."""
         node = self.backend.node
         if node is None:
+            self.notify("The app was started without its DICOM server (--no-listen).",
+                        timeout=5)
             return
         if await node.listen_again():
             self.notify(f"Listening on port {node.status.port}.", timeout=5)
@@ -296,24 +311,63 @@ class PacsApp(GuardedApp[int]):
             await self.switch_mode(section)
 
     async def query_modality(self, name: str) -> None:
-        """Open the query screen with ``name`` chosen (back from the series of a study
-        found on another remote)."""
+        """Open the query screen with ``name`` chosen, and ask it what the form says."""
         await self.switch_mode("query")
         query = self.screen_stack[0]
         if isinstance(query, QueryScreen):
             while self.screen is not query:
                 await self.pop_screen()
             query.choose(name)
+            query.action_search()
+            query.table.focus()
+
+    def remember_remote(self, name: str) -> None:
+        """The remote last queried is chosen again next time, after a restart too."""
+        if name != self.settings.ui.last_remote:
+            self._save_config(partial(config_writer.set_last_remote, self.settings.path, name),
+                              "The remote modality last used")
 
     def action_help(self) -> None:
         if isinstance(self.screen, PacsScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
+        """The commands of every screen, which the README promises: go to a section,
+        echo or query a modality, retrieve, send, theme, listen again."""
         for key, section, title in SECTIONS:
             if section in self.MODES:
                 yield PaletteEntry(f"Go to {title}", f"key: {key}",
                                    partial(self.run_action, f"section('{section}')"))
+        for modality in self.settings.modalities:
+            described = f"{modality.aet} at {modality.host}:{modality.port}"
+            yield PaletteEntry(f"Echo {modality.name}", described,
+                               partial(self.echo_modality, modality.name))
+            yield PaletteEntry(f"Query {modality.name}", f"ask {described}",
+                               partial(self.query_modality, modality.name))
+        yield PaletteEntry("Retrieve from a remote", "on Query: find, then m (C-MOVE) or "
+                           "g (C-GET)", partial(self.run_action, "section('query')"))
+        yield PaletteEntry("Send to a remote", "on Local: choose, then s",
+                           partial(self.run_action, "section('local')"))
+        yield PaletteEntry("Theme", "choose the colours (saved in the config file)",
+                           self.action_change_theme)
+        yield PaletteEntry("Listen again", "bind the DICOM port again (key L when it was "
+                           "busy)", self.action_listen_again)
+
+    def get_system_commands(self, screen: Screen) -> Iterator[SystemCommand]:
+        """Textual's generic commands, without the one the app has as its own (Theme)."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Theme":
+                yield command
+
+    async def echo_modality(self, name: str) -> None:
+        """Open Remotes and echo ``name`` (its outcome shows in the list)."""
+        await self.switch_mode("remotes")
+        remotes = self.screen_stack[0]
+        modality = self.settings.modality(name)
+        if isinstance(remotes, RemotesScreen) and modality is not None:
+            while self.screen is not remotes:
+                await self.pop_screen()
+            remotes.echo(modality)
 
     def today(self) -> date:
         return self.clock().date()

@@ -2,7 +2,12 @@
 
 Each key binding of the screen and of the app is a command, so nothing is
 reachable by key only. Screens add commands that have no key (sort by a
-given column, echo a given modality) through ``palette_entries()``.
+given column) through ``palette_entries()``, and the app those that work from
+every screen (echo or query a given modality, retrieve, send, theme).
+
+Textual orders the hits of all providers by score alone, so the app's own
+commands are lifted above Textual's generic ones (Keys, Screenshot…) by
+``OWN_FIRST``: "theme" or "quit" finds this app's command first.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import Hit, Hits, Provider
 from textual.dom import DOMNode
+
+# Added to the score of this app's hits; Textual's matcher scores are at most 1.
+OWN_FIRST = 1.0
 
 
 @dataclass(frozen=True)
@@ -40,15 +48,16 @@ class PacsCommands(Provider):
         return entries
 
     async def discover(self) -> Hits:
+        # Hits rather than DiscoveryHits, whose score is always 0: listed before Textual's.
         for entry in self._entries():
-            yield DiscoveryHit(entry.title, entry.callback, help=entry.help)
+            yield Hit(OWN_FIRST, entry.title, entry.callback, entry.title, entry.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for entry in self._entries():
             score = matcher.match(f"{entry.title} {entry.help}")
             if score > 0:
-                yield Hit(score, matcher.highlight(entry.title), entry.callback,
+                yield Hit(OWN_FIRST + score, matcher.highlight(entry.title), entry.callback,
                           help=entry.help)
 
 

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from tui_pacs.core.text import printable
 from tui_pacs.ui.activity import KINDS, UnfoldedRows, matches_kind, matches_text
@@ -27,6 +27,7 @@ from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
@@ -124,7 +125,7 @@ class ActivityScreen(PacsScreen):
                            row_class=lambda row: row["Severity"],
                            empty_text=NOTHING_YET, id="table")
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     def on_mount(self) -> None:
         self.watch(self.pacs, "activity_generation", self._activity_changed, init=False)

@@ -14,7 +14,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_pacs.config import Modality
 from tui_pacs.core.matching import Matcher, exact
@@ -30,6 +30,7 @@ from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
 from tui_pacs.ui.screens.tags import TagsScreen
 from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
@@ -55,6 +56,7 @@ class ArchiveListScreen(PacsScreen):
         Binding("y", "copy_identifier", "Copy UID", show=False),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
+    FOOTER: ClassVar[tuple[str, ...]] = ("preview", "tags", "send", "delete", "back")
 
     def __init__(self, fixed: dict[str, Matcher] | None = None, context: str = "") -> None:
         super().__init__()
@@ -75,7 +77,7 @@ class ArchiveListScreen(PacsScreen):
                            empty_text=self.EMPTY, markable=True, id="table")
         yield IdentifierLine()
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     def compose_controls(self) -> ComposeResult:
         """Widgets between the status bar and the title (the filter bar)."""

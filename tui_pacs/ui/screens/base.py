@@ -22,6 +22,8 @@ class PacsScreen(Screen):
     SECTION: ClassVar[str] = "local"
     # What the help screen calls this screen.
     HELP_TITLE: ClassVar[str] = "tui-pacs"
+    # The actions the footer shows first, most important first (widgets/footer.py).
+    FOOTER: ClassVar[tuple[str, ...]] = ()
 
     @property
     def pacs(self) -> PacsApp:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -20,6 +21,8 @@ INTRO = (
     "what you want. Filter fields take DICOM wildcards (* and ?) and dates as "
     "20240115, 2024-01-01..2024-01-31, today, yesterday or 7d."
 )
+# Rows of the help box that are not its scrolling keys: border, padding and title.
+CHROME = 4
 
 
 class HelpScreen(ModalScreen[None]):
@@ -33,12 +36,19 @@ class HelpScreen(ModalScreen[None]):
         self._heading = f"Keys: {screen.HELP_TITLE}"
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog-box help-box"):
+        # The title stays in view above the keys, which scroll when they do not fit.
+        with Vertical(classes="dialog-box help-box"):
             yield Static(self._heading, classes="dialog-title", markup=False)
-            yield Static(self._keys, classes="help-keys")
-            yield Static(MOVING, classes="dialog-text", markup=False)
-            yield Static(INTRO, classes="dialog-text", markup=False)
-            yield Static("escape closes this help", classes="hint", markup=False)
+            with VerticalScroll(classes="help-scroll"):
+                yield Static(self._keys, classes="help-keys")
+                yield Static(MOVING, classes="dialog-text", markup=False)
+                yield Static(INTRO, classes="dialog-text", markup=False)
+                yield Static("escape closes this help", classes="hint", markup=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The keys scroll in what the terminal leaves below the title (an auto-height
+        box cannot give its scrolling part a share of its own maximum)."""
+        self.query_one(".help-scroll").styles.max_height = max(1, event.size.height - CHROME)
 
     def action_close(self) -> None:
         self.dismiss(None)

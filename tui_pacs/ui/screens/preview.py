@@ -28,7 +28,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_pacs.core.matching import Single
 from tui_pacs.core.model import Level, display_value
@@ -42,6 +42,7 @@ from tui_pacs.ui.graphics import fit_to_cells
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.tags import TagsScreen
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.picture_view import PictureView
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
@@ -157,7 +158,7 @@ class PreviewScreen(PacsScreen):
             yield PictureView(graphics.widget, id="image")
         yield Static("", id="overlay-bottom", classes="overlay", markup=False)
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     def on_mount(self) -> None:
         self._load_series()

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Label, Select, Static
+from textual.widgets import Label, Select, Static
 
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.model import Level
@@ -39,6 +39,7 @@ from tui_pacs.ui.screens.series import SERIES_COLUMNS, describe_series
 from tui_pacs.ui.screens.studies import STUDY_COLUMNS, describe_study
 from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.filter_bar import QUERY_FIELDS, FilterBar
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
@@ -93,8 +94,8 @@ class ResultsScreen(PacsScreen):
     LEVEL: ClassVar[Level] = Level.STUDY
 
     BINDINGS: ClassVar = [
-        Binding("m", "retrieve('C-MOVE')", "Move here"),
-        Binding("g", "retrieve('C-GET')", "Get"),
+        Binding("m", "retrieve('C-MOVE')", "Retrieve"),
+        Binding("g", "retrieve('C-GET')", "Retrieve by C-GET"),
         Binding("o", "sort_next", "Sort", show=False),
         Binding("r", "sort_reverse", "Reverse", show=False),
         Binding("y", "copy_identifier", "Copy UID", show=False),
@@ -280,9 +281,11 @@ class QueryScreen(ResultsScreen):
     BINDINGS: ClassVar = [
         Binding("slash", "form", "Form"),
         Binding("l", "next_level", "Level"),
+        Binding("x", "clear_form", "Clear"),
         Binding("D", "next_date", "Date", show=False),
         Binding("escape", "focus_results", "To the results", show=False),
     ]
+    FOOTER = ("form", "retrieve", "next_level", "clear_form")
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SECTION)
@@ -299,7 +302,7 @@ class QueryScreen(ResultsScreen):
         yield self.results_table()
         yield IdentifierLine()
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     def _modality_options(self) -> list[tuple[str, str]]:
         return [(f"{m.name} ({m.aet})", m.name) for m in self.pacs.settings.modalities]
@@ -307,10 +310,15 @@ class QueryScreen(ResultsScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.watch(self.pacs, "settings_generation", self._modalities_changed, init=False)
-        modalities = self.pacs.settings.modalities
-        if len(modalities) == 1:
-            self.choose(modalities[0].name)
-        self.query_one(FilterBar).focus_field("name")
+        remembered = self.pacs.settings.ui.last_remote
+        names = [m.name for m in self.pacs.settings.modalities]
+        chosen = names[0] if len(names) == 1 else remembered if remembered in names else None
+        # Not a text field: the screen keys and ? would be typed into it.
+        if chosen is None:
+            self.query_one("#remote", Select).focus()
+        else:
+            self.choose(chosen)
+            self.table.focus()
 
     def _modalities_changed(self) -> None:
         select = self.query_one("#remote", Select)
@@ -320,8 +328,9 @@ class QueryScreen(ResultsScreen):
             select.value = current
 
     def choose(self, name: str) -> None:
-        """Query this modality from now on."""
+        """Query this modality from now on (at once: a search may follow)."""
         self.query_one("#remote", Select).value = name
+        self.target = self.backend.client.target(name)
 
     @on(Select.Changed, "#remote")
     def _remote_changed(self, event: Select.Changed) -> None:
@@ -354,10 +363,20 @@ class QueryScreen(ResultsScreen):
             keys = {k: v for k, v in keys.items() if k in ("PatientName", "PatientID")}
         return keys
 
+    def search(self, target: Target | None) -> None:
+        super().search(target)
+        if target is not None and target.name:
+            self.pacs.remember_remote(target.name)
+
     @on(FilterBar.Done)
-    def _form_done(self) -> None:
-        self.action_search()
+    def _form_done(self, event: FilterBar.Done) -> None:
+        """Enter asks the remote; escape only leaves the form."""
+        if event.submitted:
+            self.action_search()
         self.table.focus()
+
+    def action_clear_form(self) -> None:
+        self.query_one(FilterBar).clear()
 
     def action_form(self) -> None:
         self.query_one(FilterBar).focus_field("name")
@@ -390,9 +409,6 @@ class QueryScreen(ResultsScreen):
             self.search(self.source)
 
     def palette_entries(self) -> Iterator[PaletteEntry]:
-        for modality in self.pacs.settings.modalities:
-            yield PaletteEntry(f"Query {modality.name}", f"ask {modality.aet}",
-                               partial(self.choose, modality.name))
         for column in self.table.visible_columns:
             if not column.key.startswith("_"):
                 title = column.title
@@ -423,7 +439,7 @@ class RemoteSeriesScreen(ResultsScreen):
         yield self.results_table()
         yield IdentifierLine()
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

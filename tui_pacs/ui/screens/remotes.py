@@ -7,7 +7,6 @@ The doctor runs the whole query/retrieve checklist against one of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,20 +17,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_pacs import config_writer
 from tui_pacs.config import ConfigError, Modality, Settings
 from tui_pacs.core.remote import Check, CheckState, EchoReport
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
-from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.modality_form import ModalityForm
 from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
 from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
@@ -105,6 +104,7 @@ class RemotesScreen(PacsScreen):
         Binding("m", "edit", "Modify", show=False),
         Binding("d,delete", "delete", "Delete", show=False),
     ]
+    FOOTER: ClassVar[tuple[str, ...]] = ("echo", "query", "doctor", "add")
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,7 +119,7 @@ class RemotesScreen(PacsScreen):
                            empty_text="No remote modalities. Press n to add one.",
                            id="table")
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     @property
     def settings(self) -> Settings:
@@ -283,11 +283,6 @@ class RemotesScreen(PacsScreen):
         self.pacs.apply_settings(settings)
         self.show_rows()
         self.notify(done, timeout=3)
-
-    def palette_entries(self) -> Iterator[PaletteEntry]:
-        for modality in self.settings.modalities:
-            yield PaletteEntry(f"Echo {modality.name}", str(self.target(modality)),
-                               partial(self.echo, modality))
 
 
 def echo_lines(report: EchoReport) -> list[Content]:

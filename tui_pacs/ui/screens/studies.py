@@ -60,6 +60,7 @@ class StudiesScreen(ArchiveListScreen):
         Binding("x", "clear_filter", "Clear filter", show=False),
         Binding("p", "patients", "Patients"),
     ]
+    FOOTER: ClassVar[tuple[str, ...]] = ("filter", "preview", "tags", "send", "patients", "delete")
 
     def __init__(self, fixed: dict[str, Matcher] | None = None, context: str = "") -> None:
         super().__init__(fixed, context)

@@ -14,7 +14,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input, Static, Tree
+from textual.widgets import Input, Static, Tree
 from textual.worker import get_current_worker
 
 from tui_pacs.core.dump import BINARY_VRS, full_value_text
@@ -30,6 +30,7 @@ from tui_pacs.ui.datasets import (
 )
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.status import plural
+from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.tag_tree import TagTree
 from tui_pacs.ui.widgets.transfers_view import TransfersView
@@ -75,7 +76,7 @@ class TagsScreen(PacsScreen):
         yield Input(placeholder="keyword, tag or value; enter: next, escape: done",
                     id="search", compact=True)
         yield TransfersView()
-        yield Footer()
+        yield PacsFooter()
 
     @property
     def tag_tree(self) -> TagTree:

@@ -33,7 +33,7 @@ QUERY_FIELDS = LOCAL_FIELDS + (("description", "Desc", "any"),)
 
 class FilterBar(Horizontal):
     BINDINGS: ClassVar = [
-        Binding("escape", "done", "Back to the list", show=False),
+        Binding("escape", "done", "Back to the list"),
     ]
 
     class Changed(Message):
@@ -47,7 +47,11 @@ class FilterBar(Horizontal):
             return self.bar
 
     class Done(Message):
-        """Enter or escape in a field: the user is back to the list."""
+        """Enter (``submitted``) or escape in a field: the user is back to the list."""
+
+        def __init__(self, submitted: bool) -> None:
+            super().__init__()
+            self.submitted = submitted
 
     def __init__(self, fields: tuple[tuple[str, str, str], ...] = LOCAL_FIELDS, *,
                  id: str | None = None) -> None:
@@ -96,8 +100,9 @@ class FilterBar(Horizontal):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.action_done()
+        self.flush()
+        self.post_message(self.Done(submitted=True))
 
     def action_done(self) -> None:
         self.flush()
-        self.post_message(self.Done())
+        self.post_message(self.Done(submitted=False))

@@ -15,12 +15,15 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("3", "remotes", "Remotes"),
     ("4", "activity", "Activity"),
 )
-# Below this width only the current section is named.
-ALL_SECTIONS_WIDTH = 110
+# The sections' names, shortest last: the longest that leaves room for the node's
+# AE title and state is shown, so every screen can be found at 60 columns.
+LABELS = ("{key} {title}", "{key}{title}", "{key}{short}")
+SHORT = {"local": "Loc", "query": "Qry", "remotes": "Rem", "activity": "Act"}
 
 
 class StatusBar(Widget):
-    """Shows the app's ``status`` (a StatusSnapshot) and the current section."""
+    """Shows the app's ``status`` (a StatusSnapshot) and the sections, the current one
+    marked; the node's details give way to the sections when the line is short."""
 
     status: reactive[StatusSnapshot | None] = reactive(None)
     section: reactive[str] = reactive("local")
@@ -36,40 +39,47 @@ class StatusBar(Widget):
         self.status = status
 
     def render(self) -> Content:
-        left = self._node_text()
-        right = self._sections_text(self.size.width - left.cell_length - 2)
-        gap = max(1, self.size.width - left.cell_length - right.cell_length)
-        return Content.assemble(left, " " * gap, right)
+        width = self.size.width
+        node = self._node_parts()
+        for label in LABELS:  # the last one is kept when none fits
+            sections = self._sections_text(label)
+            if node[0].cell_length + sections.cell_length < width:
+                break
+        while len(node) > 1 and (sum(p.cell_length for p in node) + sections.cell_length
+                                 >= width):
+            node.pop()
+        left = Content.assemble(*node)
+        gap = max(1, width - left.cell_length - sections.cell_length)
+        return Content.assemble(left, " " * gap, sections)
 
-    def _node_text(self) -> Content:
+    def _node_parts(self) -> list[Content]:
+        """The node's AE title and state, then details, least needed last."""
         status = self.status
         if status is None:
-            return Content.from_markup(" [b]tui-pacs[/b]  starting…")
+            return [Content.from_markup(" [b]tui-pacs[/b]  starting…")]
         node = Content.from_markup(" [b]$aet[/b]", aet=status.aet)
         if status.listen_error:
             state = Content.from_markup("  [$text-error]✗ $error[/]", error=status.listen_error)
-            return Content.assemble(node, state)
+            return [Content.assemble(node, state)]
         if status.listening:
             state = Content.from_markup(f"  [$text-success]●[/] :{status.port}")
         else:
             state = Content.from_markup("  [$text-muted]○ not listening[/]")
-        parts = [node, state]
+        parts = [Content.assemble(node, state)]
         if status.studies is not None:
             parts.append(Content(f"  {plural(status.studies, 'study', 'studies')}"))
         if status.listening:
             parts.append(Content(f"  {plural(status.active_associations, 'assoc', 'assoc')}"))
             parts.append(Content(f"  {byte_size(status.bytes_received)} in"))
-        return Content.assemble(*parts)
+        return parts
 
-    def _sections_text(self, room: int) -> Content:
-        if self.size.width >= ALL_SECTIONS_WIDTH:
-            parts = []
-            for key, section, title in SECTIONS:
-                if section == self.section:
-                    parts.append(Content.from_markup(f"[reverse] {key} {title} [/reverse]"))
-                else:
-                    parts.append(Content.from_markup(f" [$text-muted]{key}[/] {title} "))
-            return Content.assemble(*parts, " ")
-        title = next((t for _, s, t in SECTIONS if s == self.section), self.section)
-        text = Content.from_markup(f"[b]{title}[/b] ")
-        return text if text.cell_length <= room else Content("")
+    def _sections_text(self, label: str) -> Content:
+        parts = []
+        for key, section, title in SECTIONS:
+            text = label.format(key=key, title=title, short=SHORT.get(section, title))
+            if section == self.section:
+                parts.append(Content.from_markup("[reverse] $text [/reverse]", text=text))
+            else:
+                parts.append(Content.from_markup(" [$text-muted]$key[/]$rest ",
+                                                 key=key, rest=text[len(key):]))
+        return Content.assemble(*parts, " ")
