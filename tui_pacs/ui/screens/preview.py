@@ -380,15 +380,24 @@ class PreviewScreen(PacsScreen):
         self.window = choice
         self.show()
 
-    def action_next_window(self) -> None:
-        """The file's windows, then auto, then the CT presets, round and round."""
+    def _window_choices(self) -> tuple[WindowState, tuple[WindowChoice, ...]] | None:
+        """The windows and the choices among them, or None after saying why
+        there is nothing to choose."""
         windows = self._adjustable_windows()
         if windows is None:
-            return
+            return None
         choices = windows.choices()
         if len(choices) < 2:
             self.notify(NO_OTHER_WINDOW, timeout=4)
+            return None
+        return windows, choices
+
+    def action_next_window(self) -> None:
+        """The file's windows, then auto, then the CT presets, round and round."""
+        found = self._window_choices()
+        if found is None:
             return
+        windows, choices = found
         current = windows.current
         position = choices.index(current) + 1 if current in choices else 0
         self.choose_window(choices[position % len(choices)])
@@ -414,13 +423,10 @@ class PreviewScreen(PacsScreen):
 
     def action_pick_window(self) -> None:
         """The windows as a list (file, auto, CT presets) to choose one from."""
-        windows = self._adjustable_windows()
-        if windows is None:
+        found = self._window_choices()
+        if found is None:
             return
-        choices = windows.choices()
-        if len(choices) < 2:
-            self.notify(NO_OTHER_WINDOW, timeout=4)
-            return
+        windows, choices = found
 
         def picked(choice: WindowChoice | None) -> None:
             if choice is not None:
