@@ -82,6 +82,9 @@ class LimitsConfig:
     network_timeout: float = 60.0
     # Largest PDU we accept; 0 means no limit.
     max_pdu: int = 262_144
+    # Largest dataset stored, as received and (deflated) as inflated: larger
+    # ones are refused, so that no peer or file can exhaust memory or disk.
+    max_dataset_mb: int = 4096
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "limits": (LimitsConfig, {
         "max_associations": _integer(1, 1000), "acse_timeout": _seconds,
         "dimse_timeout": _seconds, "network_timeout": _seconds,
-        "max_pdu": _integer(0, 2**32 - 1),
+        "max_pdu": _integer(0, 2**32 - 1), "max_dataset_mb": _integer(1, 1_000_000),
     }),
     "tls": (TLSConfig, {
         "enabled": _boolean, "port": _port, "certificate": _path, "key": _path,

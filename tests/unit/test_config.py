@@ -32,6 +32,12 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def test_max_dataset_mb_is_read_from_limits(tmp_path):
+    assert load_settings(tmp_path / "absent.toml").limits.max_dataset_mb == 4096
+    path = write(tmp_path, "[limits]\nmax_dataset_mb = 64\n")
+    assert load_settings(path).limits.max_dataset_mb == 64
+
+
 def test_missing_file_means_defaults(tmp_path):
     settings = load_settings(tmp_path / "absent.toml")
     assert settings.node.aet == "TUIPACS"
@@ -83,6 +89,7 @@ def test_readme_example_is_valid(tmp_path):
     ('[node]\nport = "11112"\n', "node.port", "whole number"),
     ('[node]\nbind = "not an address"\n', "node.bind", "not an IP address"),
     ("[limits]\ndimse_timeout = -1\n", "limits.dimse_timeout", "more than 0"),
+    ("[limits]\nmax_dataset_mb = 0\n", "limits.max_dataset_mb", "out of range"),
     ('[access]\nfind = "ANY"\n', "access.find", "must be a list"),
     ('[[modalities]]\nname = "a"\naet = "A"\nhost = "h"\nport = 1\n'
      '[[modalities]]\nname = "a"\naet = "B"\nhost = "h"\nport = 2\n',

@@ -84,7 +84,7 @@ async def open_archive(settings: Settings, *, must_exist: bool = False) -> Async
     if must_exist and not (data / INDEX_FILE).exists():
         raise CliError(f"no archive in {data} (nothing imported or received yet)")
     try:
-        archive = await Archive.open(data, settings.storage)
+        archive = await Archive.open(data, settings.storage, settings.limits.max_dataset_mb)
     except ArchiveError as exc:
         raise CliError(str(exc)) from None
     try:

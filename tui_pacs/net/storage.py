@@ -52,7 +52,7 @@ def store_dataset(archive: Archive, dataset: bytes | memoryview,
     try:
         result = archive.store_received(dataset, transfer_syntax, source_aet)
     except StoreFailure as exc:
-        if exc.out_of_space:
+        if exc.out_of_space or exc.too_large:
             code = status.OUT_OF_RESOURCES
         elif exc.invalid:
             code = status.CANNOT_UNDERSTAND

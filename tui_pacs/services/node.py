@@ -99,7 +99,8 @@ class Node:
 
     async def start(self) -> None:
         settings = self._settings
-        self.archive = await Archive.open(settings.node.data, settings.storage)
+        self.archive = await Archive.open(settings.node.data, settings.storage,
+                                          settings.limits.max_dataset_mb)
         self.archive.add_listener(self._on_stored)
         self._started_at = datetime.now()
         server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),

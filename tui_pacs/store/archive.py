@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui_pacs.config import StorageConfig
+from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
 from tui_pacs.store.index import Index, StoredFile
+from tui_pacs.store.inflate import TooLarge
 from tui_pacs.store.layout import (
     INDEX_FILE,
     RUNNING_MARKER,
@@ -63,18 +64,24 @@ class ArchiveError(Exception):
 
 
 class StoreFailure(Exception):
-    """An instance was not stored. ``out_of_space`` and ``invalid`` say why."""
+    """An instance was not stored. ``out_of_space``, ``too_large`` and ``invalid`` say why."""
 
-    def __init__(self, message: str, *, out_of_space: bool = False, invalid: bool = False):
+    def __init__(self, message: str, *, out_of_space: bool = False, too_large: bool = False,
+                 invalid: bool = False):
         super().__init__(message)
         self.out_of_space = out_of_space
+        self.too_large = too_large
         self.invalid = invalid
 
 
 class Archive:
-    def __init__(self, data_dir: Path, storage: StorageConfig) -> None:
+    def __init__(self, data_dir: Path, storage: StorageConfig,
+                 max_dataset_mb: int = LimitsConfig.max_dataset_mb) -> None:
         self.data_dir = data_dir
         self.storage = storage
+        # [limits] max_dataset_mb: larger datasets, received or inflated, are refused.
+        self.max_dataset_mb = max_dataset_mb
+        self._max_dataset = max_dataset_mb * 1_048_576
         self.index: Index
         self.recovery: Recovery | None = None
         self._writer: IndexWriter
@@ -87,8 +94,9 @@ class Archive:
         self._stager = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="archive-stage")
 
     @classmethod
-    async def open(cls, data_dir: Path, storage: StorageConfig | None = None) -> Archive:
-        archive = cls(Path(data_dir).expanduser(), storage or StorageConfig())
+    async def open(cls, data_dir: Path, storage: StorageConfig | None = None,
+                   max_dataset_mb: int = LimitsConfig.max_dataset_mb) -> Archive:
+        archive = cls(Path(data_dir).expanduser(), storage or StorageConfig(), max_dataset_mb)
         await archive._open()
         return archive
 
@@ -239,9 +247,11 @@ class Archive:
             raise StoreFailure(f"cannot read: {exc.strerror or exc}") from None
         try:
             with source as fp:
+                if os.fstat(fp.fileno()).st_size > self._max_dataset:
+                    raise self._too_large("larger than")
                 data = ingest.load(fp)
             try:
-                parsed = ingest.parse_file(data)
+                parsed = ingest.parse_file(data, self._max_dataset)
                 size = len(data) - parsed.copy_from + len(parsed.new_prefix)
                 record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
                                                    source_aet)
@@ -254,17 +264,23 @@ class Archive:
                     data.close()
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
+        except TooLarge:
+            raise self._too_large("inflates past") from None
         except OSError as exc:
             raise _failure_from_os_error(exc) from None
         return StagedInstance(record, temporary, _relpath(record))
 
     def _stage_received(self, dataset: bytes | memoryview, transfer_syntax: str,
                         source_aet: str) -> StagedInstance:
+        if len(dataset) > self._max_dataset:
+            raise self._too_large("larger than")
         try:
-            header = ingest.parse_dataset_bytes(dataset, transfer_syntax)
+            header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self._max_dataset)
             study, series, sop, sop_class = header.identifiers()
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
+        except TooLarge:
+            raise self._too_large("inflates past") from None
         prefix = ingest.part10_prefix(sop_class, sop, transfer_syntax, source_aet)
         size = len(prefix) + len(dataset)
         try:
@@ -274,6 +290,12 @@ class Archive:
             raise _failure_from_os_error(exc) from None
         record = ingest.record_from_header(header, transfer_syntax, size, source_aet)
         return StagedInstance(record, temporary, instance_relpath(study, sop))
+
+    def _too_large(self, how: str) -> StoreFailure:
+        """The refusal of a dataset over the limit; the message (an Error
+        Comment, at most 64 characters) names the setting to raise."""
+        return StoreFailure(f"dataset {how} max_dataset_mb ({self.max_dataset_mb} MB)",
+                            too_large=True)
 
     # --- deleting and reading -------------------------------------------------
 

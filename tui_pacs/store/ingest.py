@@ -1,7 +1,8 @@
 """From DICOM bytes to what the archive stores: a Part 10 file and an index record.
 
 The dataset bytes are kept as received, never decoded and re-encoded. One
-structural pass (integrity.scan_dataset) checks them and picks out the raw
+structural pass (integrity.scan_dataset, or inflate.scan_deflated as a deflated
+dataset inflates) checks them and picks out the raw
 values of the indexed attributes, which :class:`Header` decodes with the
 dataset's character set. pydicom's reader is only used to recognise files
 without a usable file meta header.
@@ -13,7 +14,6 @@ import functools
 import io
 import mmap
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -35,6 +35,7 @@ from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 from tui_pacs import __version__
 from tui_pacs.core.matching import normalize_date
 from tui_pacs.core.model import InstanceRecord
+from tui_pacs.store.inflate import scan_deflated
 from tui_pacs.store.integrity import (
     ENCAPSULATED,
     PIXEL_DATA,
@@ -79,24 +80,25 @@ class ParsedFile:
     dataset_offset: int
 
 
-def parse_dataset_bytes(data: bytes | memoryview, transfer_syntax: str) -> Header:
+def parse_dataset_bytes(data: bytes | memoryview, transfer_syntax: str,
+                        max_inflated: int | None = None) -> Header:
     """Check a dataset encoded in ``transfer_syntax`` and read its indexed values.
 
-    Raises InvalidInstance when the bytes are malformed or truncated.
+    A deflated dataset is checked as it inflates, never inflated whole
+    (see :mod:`~tui_pacs.store.inflate`). Raises InvalidInstance when the
+    bytes are malformed or truncated, and TooLarge when they inflate to more
+    than ``max_inflated`` bytes (None: no limit).
     """
     ts = UID(transfer_syntax)
     try:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
     except ValueError:
         raise InvalidInstance(f"unknown transfer syntax {transfer_syntax}") from None
-    buffer: bytes | memoryview = data
-    if ts.is_deflated:
-        try:
-            buffer = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data)
-        except zlib.error as exc:
-            raise InvalidInstance(f"deflated dataset does not inflate: {exc}") from None
     try:
-        elements = scan_dataset(buffer, implicit, little, _SCANNED_TAGS)
+        if ts.is_deflated:
+            elements = scan_deflated(data, _SCANNED_TAGS, max_inflated)
+        else:
+            elements = scan_dataset(data, implicit, little, _SCANNED_TAGS)
     except MalformedDataset as exc:
         raise InvalidInstance(f"malformed dataset: {exc}") from None
     pixels = elements.pop(PIXEL_DATA, None)
@@ -116,7 +118,7 @@ def _check_pixel_encoding(ts: UID, encapsulated: bool) -> None:
         raise InvalidInstance(f"pixel data encapsulated, but {ts.keyword} is not")
 
 
-def parse_file(data: bytes | mmap.mmap) -> ParsedFile:
+def parse_file(data: bytes | mmap.mmap, max_inflated: int | None = None) -> ParsedFile:
     """Check a file and decide how to store it.
 
     ``data`` is the whole file in memory or memory-mapped (see :func:`load`):
@@ -124,7 +126,8 @@ def parse_file(data: bytes | mmap.mmap) -> ParsedFile:
     the GIL (each call lets another thread take it for up to 5 ms). Part 10 files with
     a usable file meta header are copied byte for byte. Others (bare
     datasets, a meta header without transfer syntax) get a new file meta
-    header in front of their unchanged dataset bytes.
+    header in front of their unchanged dataset bytes. ``max_inflated`` is as
+    for :func:`parse_dataset_bytes`.
     """
     meta: RawElements = {}
     offset = 0
@@ -137,7 +140,7 @@ def parse_file(data: bytes | mmap.mmap) -> ParsedFile:
             raise NotDicom("a DICOMDIR (media directory), not an instance")
     transfer_syntax = _ascii(meta, 0x00020010) or _guess_transfer_syntax(data, offset)
     with memoryview(data) as whole, whole[offset:] as dataset:
-        header = parse_dataset_bytes(dataset, transfer_syntax)
+        header = parse_dataset_bytes(dataset, transfer_syntax, max_inflated)
     if _ascii(meta, 0x00020010) and _ascii(meta, 0x00020002) and _ascii(meta, 0x00020003):
         return ParsedFile(header, UID(transfer_syntax), b"", 0, offset)
     study, series, sop, sop_class = header.identifiers()

@@ -45,7 +45,7 @@ def scan_dataset(data: bytes | memoryview, implicit_vr: bool, little_endian: boo
     is ENCAPSULATED or NATIVE). Raises MalformedDataset."""
     problem = None
     with memoryview(data) as view:
-        if not implicit_vr and len(view) >= 6 and not _looks_like_vr(bytes(view[4:6])):
+        if not implicit_vr and len(view) >= 6 and not looks_like_vr(bytes(view[4:6])):
             # Some writers encode implicit VR under an explicit transfer syntax;
             # pydicom reads such files, so the check follows it.
             implicit_vr = True
@@ -115,7 +115,7 @@ class _Walker:
             if pos + 12 > len(data):
                 raise MalformedDataset(f"element header cut off at offset {pos}")
             return tag, vr, self.u32.unpack_from(data, pos + 8)[0], pos + 12
-        if not _looks_like_vr(vr):
+        if not looks_like_vr(vr):
             raise MalformedDataset(f"invalid VR {vr!r} at offset {pos}")
         return tag, vr, self.u16.unpack_from(data, pos + 6)[0], pos + 8
 
@@ -148,7 +148,7 @@ class _Walker:
             if collect and tag in collect and tag != PIXEL_DATA:
                 self.collected[tag] = (vr.decode("ascii") if vr else None,
                                        bytes(self.data[value:pos]))
-            if vr == b"SQ" or (vr is None and _is_sequence_tag(tag)):
+            if vr == b"SQ" or (vr is None and is_sequence_tag(tag)):
                 self.defined_sequence(value, pos, depth + 1, implicit)
         if until is not None:
             raise MalformedDataset("sequence or item has no end delimiter (truncated)")
@@ -189,12 +189,12 @@ class _Walker:
                 self.elements(value, pos, depth + 1, until=None, implicit=implicit)
 
 
-def _looks_like_vr(vr: bytes) -> bool:
+def looks_like_vr(vr: bytes) -> bool:
     return len(vr) == 2 and vr.isalpha() and vr.isupper()
 
 
 @functools.lru_cache(maxsize=4096)
-def _is_sequence_tag(tag: int) -> bool:
+def is_sequence_tag(tag: int) -> bool:
     """Implicit VR does not mark sequences: the data dictionary knows them."""
     try:
         return dictionary_VR(tag) == "SQ"

@@ -66,7 +66,8 @@ class Backend:
             await self.node.start()
             self._archive = self.node.archive
         else:
-            self._archive = await Archive.open(self.settings.node.data, self.settings.storage)
+            self._archive = await Archive.open(self.settings.node.data, self.settings.storage,
+                                               self.settings.limits.max_dataset_mb)
         self._client = RemoteClient(self.settings, self._archive)
         self._imaging = ImagingService()
 
