@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tests.deflate_bombs import MB, bomb, deflate, explicit_le, part10
 from tests.dicom_factory import make_dataset
+from tests.store.test_integrity import mutated
 from tui_pacs.config import StorageConfig
 from tui_pacs.store.archive import Archive, StoreFailure
 from tui_pacs.store.inflate import TooLarge, scan_deflated
@@ -45,17 +46,7 @@ def outcome(scan):
 def test_the_stream_scan_agrees_with_the_buffer_scan(data):
     """Flip, cut and splice bytes: inflating as a stream accepts, refuses and
     collects exactly what the scan of the inflated bytes does."""
-    buffer = bytearray(VALID)
-    for _ in range(data.draw(st.integers(1, 6))):
-        kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
-        position = data.draw(st.integers(0, max(0, len(buffer) - 1)))
-        if kind == "flip" and buffer:
-            buffer[position] = data.draw(st.integers(0, 255))
-        elif kind == "cut":
-            del buffer[position:position + data.draw(st.integers(1, 64))]
-        else:
-            buffer[position:position] = data.draw(st.binary(min_size=1, max_size=16))
-    raw = bytes(buffer)
+    raw = mutated(data, VALID)
     assert outcome(lambda: scan_deflated(deflate(raw), INDEXED_TAGS, None)) == \
         outcome(lambda: scan_dataset(raw, False, True, INDEXED_TAGS))
 

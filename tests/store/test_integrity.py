@@ -81,11 +81,9 @@ def test_deep_nesting_is_refused():
 VALID = encoded(make_dataset(rows=4, columns=4))
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.data())
-def test_mutated_datasets_never_escape_as_other_errors(data):
-    """Flip, cut and splice bytes: the scan returns or raises MalformedDataset."""
-    buffer = bytearray(VALID)
+def mutated(data: st.DataObject, original: bytes) -> bytes:
+    """``original`` with a few bytes flipped, runs cut and bytes spliced in."""
+    buffer = bytearray(original)
     for _ in range(data.draw(st.integers(1, 6))):
         kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
         position = data.draw(st.integers(0, max(0, len(buffer) - 1)))
@@ -95,9 +93,17 @@ def test_mutated_datasets_never_escape_as_other_errors(data):
             del buffer[position:position + data.draw(st.integers(1, 64))]
         else:
             buffer[position:position] = data.draw(st.binary(min_size=1, max_size=16))
+    return bytes(buffer)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_mutated_datasets_never_escape_as_other_errors(data):
+    """Flip, cut and splice bytes: the scan returns or raises MalformedDataset."""
+    buffer = mutated(data, VALID)
     implicit = data.draw(st.booleans())
     try:
-        scan_dataset(bytes(buffer), implicit, True, INDEXED_TAGS)
+        scan_dataset(buffer, implicit, True, INDEXED_TAGS)
     except MalformedDataset:
         pass
 
