@@ -34,10 +34,10 @@ from tests.security.conftest import (
     write_hostile_files,
 )
 from tests.ui.conftest import make_app, screen_text, seed, settle
+from tests.ui.test_ui_tags import open_instance_tags
 from tui_pacs.config import Settings
 from tui_pacs.ui.datasets import walk
 from tui_pacs.ui.screens.activity import ActivityScreen
-from tui_pacs.ui.screens.tags import TagsScreen
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -87,11 +87,7 @@ async def test_tags_view_and_copy(hostile_settings):
     app = make_app(hostile_settings)
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
-        for _ in range(3):
-            await pilot.press("enter")
-            await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, TagsScreen)
+        screen = await open_instance_tags(pilot)
         text = check_screen(app, "tags view")
         assert "PatientName" in text
         assert shown_visibly(text, HOSTILE), f"no visible hostile value: {text[:800]!r}"

@@ -5,6 +5,7 @@ puts the row's UID (a patient's ID) on the clipboard, and Tags shows UIDs whole.
 from __future__ import annotations
 
 from tests.ui.conftest import make_app, screen_text, settle
+from tests.ui.test_ui_tags import open_instance_tags
 from tui_pacs.ui.widgets.tag_tree import MIN_NAME, whole_uid
 
 
@@ -53,10 +54,8 @@ async def test_tags_show_a_uid_whole_at_80_columns(seeded):
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for _ in range(3):
-            await pilot.press("enter")
-            await settle(pilot)
-        uid = next(e.line.value for e in app.screen.entries
+        screen = await open_instance_tags(pilot)
+        uid = next(e.line.value for e in screen.entries
                    if e.line.name == "SOPInstanceUID")
         lines = [line for line in screen_text(app).splitlines() if "(0008,0018)" in line]
         assert lines and uid in lines[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ui.conftest import TODAY, make_app, screen_text, settle, with_modalities
+from tests.ui.test_ui_identifiers import identifier_line
 from tests.ui.test_ui_query import pacs_setup, wait_for  # noqa: F401 (a fixture)
 from tui_pacs.config import Modality
 from tui_pacs.core.model import Level
@@ -20,10 +21,6 @@ async def archived(app, key: str) -> set[str]:
 def two_transfers_done(app) -> bool:
     """Two transfers started and finished (the counter goes up at both)."""
     return app.transfers_started == 4 and not app.transfers.running
-
-
-def identifier_line(app) -> str:
-    return str(app.screen.query_one("#identifiers").render())
 
 
 async def test_delete_two_marked_studies_asks_once(seeded):
