@@ -16,9 +16,11 @@ from tests.ui.test_ui_cli import read_until, spawn, wait_exit
 from tests.ui.test_ui_query import wait_for
 from tests.ui.test_ui_query_remotes import query_on
 from tui_pacs.config import load_settings
+from tui_pacs.ui import fault_guard
 from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
+from tui_pacs.ui.widgets import footer
 from tui_pacs.ui.widgets.status_bar import SECTIONS, SHORT
 
 # The screens reached by these keys from the start, as the footer test visits them.
@@ -154,3 +156,11 @@ def test_keys_reach_the_screens_in_a_real_terminal(tmp_path):
         assert wait_exit(pid, fd) == 0
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("name", sorted(footer.UPSTREAM))
+def test_the_textual_footer_code_the_footer_copies_is_unchanged(name):
+    """When this fails after a Textual upgrade, compare the new source of ``name``
+    with widgets/footer.py's PacsFooter; then record the new digest."""
+    function, digest = footer.UPSTREAM[name]
+    assert fault_guard.source_digest(function) == digest

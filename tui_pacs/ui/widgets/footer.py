@@ -20,6 +20,18 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+# What this footer leans on in Textual: Footer.compose, which PacsFooter.compose
+# replaces (it reads the private _bindings_ready the same way), and FooterKey,
+# a class of a private module. The sha256 of their source in textual 8.2.8:
+# tests/ui/test_ui_navigation.py fails when an upgrade changes them, so that
+# this copy is checked again instead of drifting.
+UPSTREAM: dict[str, tuple[object, str]] = {
+    "Footer.compose": (
+        Footer.compose, "8514ae6622cb1844d4353b5599245739bafd009052a04e9fb6d4af4c7d9084ce"),
+    "FooterKey.__init__": (
+        FooterKey.__init__, "ad69cb341018def563cbbffc0899065d30ab5c9bfa737b0fc90a491d0639e808"),
+}
+
 HELP_ACTION = "help"
 # A compact key takes its key, a space, its description and a margin.
 KEY_EXTRA = 2
