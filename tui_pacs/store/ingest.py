@@ -310,6 +310,8 @@ class Header:
 
 
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
+
+
 def _tag(keyword: str) -> int:
     tag = tag_for_keyword(keyword)
     if tag is None:
