@@ -31,9 +31,9 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.query import RetrieveRequest
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net import retrieve
-from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.get_plan import SPLIT_MINIMUM, plan_get
+from tui_pacs.net.client import retrieve
+from tui_pacs.net.client.association import Cancellation, Session
+from tui_pacs.net.client.get_plan import SPLIT_MINIMUM, plan_get
 
 STUDY = uid(5)
 

@@ -26,9 +26,9 @@ from tests.peers.ports import free_port
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import RetrieveRequest
 from tui_pacs.core.target import Target
-from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.get_plan import expected_sop_classes
-from tui_pacs.net.syntaxes import COMMON_IMAGE_CLASSES, MAX_CONTEXTS, get_storage_offer
+from tui_pacs.net.client.association import Cancellation, Session
+from tui_pacs.net.client.get_plan import expected_sop_classes
+from tui_pacs.net.wire.syntaxes import COMMON_IMAGE_CLASSES, MAX_CONTEXTS, get_storage_offer
 
 pytestmark = pytest.mark.interop
 

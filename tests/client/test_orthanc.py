@@ -18,10 +18,10 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.query import RetrieveRequest
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.ae import add_storage_scp_contexts, make_ae
-from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.get_plan import expected_sop_classes
-from tui_pacs.net.receive import Receiver, StorageListener
+from tui_pacs.net.client.association import Cancellation, Session
+from tui_pacs.net.client.get_plan import expected_sop_classes
+from tui_pacs.net.client.receive import Receiver, StorageListener
+from tui_pacs.net.wire.ae import add_storage_scp_contexts, make_ae
 
 pytestmark = pytest.mark.interop
 

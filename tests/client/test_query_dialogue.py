@@ -25,7 +25,7 @@ from tests.peers.seed import store
 from tests.peers.wiretap import C_CANCEL
 from tui_pacs.core.remote import CheckState, Failure
 from tui_pacs.core.target import Target
-from tui_pacs.net.doctor import STUDIES_SAMPLED
+from tui_pacs.net.client.doctor import STUDIES_SAMPLED
 
 C_ECHO_RQ, C_FIND_RQ = 0x0030, 0x0020
 

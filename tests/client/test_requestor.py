@@ -1,4 +1,4 @@
-"""Associations we request run on the tuned reactor (tui_pacs.net.requestor).
+"""Associations we request run on the tuned reactor (tui_pacs.net.client.requestor).
 
 The peer is a stock pynetdicom SCP in-process; what it saw of our request is
 read from its side of the association.
@@ -15,10 +15,10 @@ from pynetdicom.sop_class import Verification
 from tests.peers.ports import free_port
 from tui_pacs.config import LimitsConfig
 from tui_pacs.core.target import Target
-from tui_pacs.net.association import Session, open_association
-from tui_pacs.net.reactor import TunedAssociation
-from tui_pacs.net.requestor import request_association
-from tui_pacs.net.scu import release
+from tui_pacs.net.client.association import Session, open_association
+from tui_pacs.net.client.requestor import request_association
+from tui_pacs.net.client.scu import release
+from tui_pacs.net.wire.pynetdicom_adapter import TunedAssociation
 
 
 @pytest.fixture

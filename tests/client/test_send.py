@@ -17,8 +17,8 @@ from tests.peers.ports import free_port
 from tui_pacs.core.model import Level
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.ae import add_storage_scp_contexts, make_ae
-from tui_pacs.net.send import Outgoing, contexts_for, inspect_file, split_by_contexts
+from tui_pacs.net.client.send import Outgoing, contexts_for, inspect_file, split_by_contexts
+from tui_pacs.net.wire.ae import add_storage_scp_contexts, make_ae
 from tui_pacs.store.integrity import scan_file_meta
 
 JPEG_FILE = "SC_rgb_jpeg_dcmtk.dcm"

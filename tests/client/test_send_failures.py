@@ -15,7 +15,7 @@ from tests.dicom_factory import make_dataset, write_instance
 from tests.peers.ports import free_port
 from tui_pacs.core.remote import Failure, RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.ae import add_storage_scp_contexts
+from tui_pacs.net.wire.ae import add_storage_scp_contexts
 
 
 @pytest.fixture

@@ -47,14 +47,14 @@ from tests.server.conftest import dcmtk, run
 from tui_pacs.core import status
 from tui_pacs.core.matching import matches, parse_match
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD
-from tui_pacs.net.encoding import encode_dataset
-from tui_pacs.net.qr_model import (
+from tui_pacs.net.server.qr_model import (
     PATIENT_ROOT,
     STUDY_ROOT,
     QueryError,
     parse_find,
     response_elements,
 )
+from tui_pacs.net.wire.encoding import encode_dataset
 from tui_pacs.store.ingest import InvalidInstance, parse_dataset_bytes, record_from_header
 
 # --- PDU streams against a running node --------------------------------------

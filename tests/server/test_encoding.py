@@ -15,7 +15,7 @@ from pydicom.uid import (
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 
-from tui_pacs.net.encoding import C_FIND_RSP, C_STORE_RSP, encode_dataset, response_command
+from tui_pacs.net.wire.encoding import C_FIND_RSP, C_STORE_RSP, encode_dataset, response_command
 
 ELEMENTS = [
     (0x00200010, "SH", "S1"),
@@ -97,7 +97,7 @@ def test_store_response_equals_pynetdicom(code):
 def test_retrieve_response_equals_pynetdicom(primitive_name, code):
     from pynetdicom import dimse_messages, dimse_primitives
 
-    from tui_pacs.net.encoding import (
+    from tui_pacs.net.wire.encoding import (
         C_GET_RSP,
         C_MOVE_RSP,
         COMPLETED,

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from tui_pacs.config import AccessConfig, LimitsConfig, Modality, Settings
-from tui_pacs.net.policy import AccessPolicy, Refusal
+from tui_pacs.net.server.policy import AccessPolicy, Refusal
 
 CT1 = Modality("ct", "CT1", "10.0.0.5", 104)
 

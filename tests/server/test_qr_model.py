@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset
 
 from tui_pacs.core.matching import Range, Single, Universal, ValueList, Wildcard
 from tui_pacs.core.model import Level
-from tui_pacs.net.qr_model import (
+from tui_pacs.net.server.qr_model import (
     PATIENT_ROOT,
     STUDY_ROOT,
     QueryError,

@@ -256,7 +256,7 @@ async def test_get_sends_as_stored_when_the_syntax_is_accepted(tmp_path):
 
 
 def test_find_identifier_without_level_is_refused_in_process():
-    from tui_pacs.net.qr_model import STUDY_ROOT, QueryError, parse_find
+    from tui_pacs.net.server.qr_model import STUDY_ROOT, QueryError, parse_find
 
     with pytest.raises(QueryError, match="QueryRetrieveLevel is missing"):
         parse_find(Dataset(), STUDY_ROOT)

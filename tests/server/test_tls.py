@@ -16,7 +16,7 @@ from tests.conftest import free_port
 from tests.server.node_fixtures import client_ae, settings_for, started, wait_until
 from tui_pacs.config import TLSConfig
 from tui_pacs.core.events import AssociationEvent
-from tui_pacs.net.tls import TLSSetupError, server_context
+from tui_pacs.net.wire.tls import TLSSetupError, server_context
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 

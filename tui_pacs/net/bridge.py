@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# How long an association thread waits for the index to answer a query.
+INDEX_TIMEOUT = 60.0
+
 
 class LoopGone(RuntimeError):
     """The event loop stopped or did not answer in time."""

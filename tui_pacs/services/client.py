@@ -61,9 +61,9 @@ from tui_pacs.core.remote import (
     SendReport,
 )
 from tui_pacs.core.target import Target, parse_target
-from tui_pacs.net import doctor, retrieve, scu, send
-from tui_pacs.net.association import Cancellation, Session
-from tui_pacs.net.retrieve import OwnNode
+from tui_pacs.net.client import doctor, retrieve, scu, send
+from tui_pacs.net.client.association import Cancellation, Session
+from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.services.worker import run_blocking, stream_blocking
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.importer import iter_files

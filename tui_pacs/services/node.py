@@ -47,8 +47,8 @@ from tui_pacs.config import Settings
 from tui_pacs.core.events import AssociationEvent, InstanceStored, NodeEvent, OperationEvent
 from tui_pacs.core.status import category
 from tui_pacs.net.bridge import LoopBridge
-from tui_pacs.net.scp import DicomServer, ListenError
-from tui_pacs.net.tls import TLSSetupError
+from tui_pacs.net.server.scp import DicomServer, ListenError
+from tui_pacs.net.wire.tls import TLSSetupError
 from tui_pacs.services.event_log import log_event
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 

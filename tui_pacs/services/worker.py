@@ -14,7 +14,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, TypeVar
 
-from tui_pacs.net.association import Cancellation
+from tui_pacs.net.client.association import Cancellation
 
 T = TypeVar("T")
 

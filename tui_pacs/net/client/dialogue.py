@@ -15,7 +15,7 @@ from pynetdicom.association import Association
 
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Diagnosis
-from tui_pacs.net.association import Session
+from tui_pacs.net.client.association import Session
 
 
 class Dialogue:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import PATIENT_ROOT, RetrieveRequest, find_identifier
 from tui_pacs.core.remote import Failure, RemoteFailure
-from tui_pacs.net import scu
-from tui_pacs.net.association import Cancellation, Session
+from tui_pacs.net.client import scu
+from tui_pacs.net.client.association import Cancellation, Session
 
 # How many associations a C-GET of one study uses (measured with bench/retrieve.py).
 PARALLEL_ASSOCIATIONS = 4

@@ -22,14 +22,14 @@ from pynetdicom.sop_class import (
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.query import PATIENT_ROOT, STUDY_ROOT, row_from_identifier
 from tui_pacs.core.remote import EchoReport, EchoResult, RemoteFailure
-from tui_pacs.net.association import (
+from tui_pacs.net.client.association import (
     Cancellation,
     Cancelled,
     Session,
     open_association,
     when_busy_retry,
 )
-from tui_pacs.net.dialogue import Dialogue
+from tui_pacs.net.client.dialogue import Dialogue
 
 FIND_MODELS = {PATIENT_ROOT: PatientRootQueryRetrieveInformationModelFind,
                STUDY_ROOT: StudyRootQueryRetrieveInformationModelFind}

@@ -9,7 +9,7 @@ and at storescu's pace with this module.
 
 :class:`UpperLayerAssociation` does what every such association needs, from
 one thread: open the association (with the same diagnoses as every other
-one, see :mod:`tui_pacs.net.association`), write a message (its command set,
+one, see :mod:`tui_pacs.net.client.association`), write a message (its command set,
 then its dataset in fragments), read the next message as its PDUs come,
 release or abort. PDUs of the association phase are encoded and decoded
 with pynetdicom's own PDU classes; the data phase is a few bytes of header
@@ -17,7 +17,7 @@ in front of each fragment, and command sets are short lists of elements
 written and read here (Implicit VR Little Endian, PS3.7 6.3).
 
 :class:`StoreAssociation` sends C-STORE requests (``tui-pacs send``, the
-sub-operations of a C-MOVE we serve); :class:`~tui_pacs.net.get_scu.GetAssociation`
+sub-operations of a C-MOVE we serve); :class:`~tui_pacs.net.client.get_scu.GetAssociation`
 receives the instances of a C-GET.
 """
 
@@ -53,9 +53,9 @@ from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
 
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, Diagnosis, RemoteFailure
-from tui_pacs.net.association import Session, connect_tcp, resolve, wrap_tls
-from tui_pacs.net.pdv import COMMAND, LAST, fragment_size, write_message
-from tui_pacs.net.reactor import PDU_SIZE_FLOOR, pdu_size_limit
+from tui_pacs.net.client.association import Session, connect_tcp, resolve, wrap_tls
+from tui_pacs.net.wire.pdv import COMMAND, LAST, fragment_size, write_message
+from tui_pacs.net.wire.pynetdicom_adapter import PDU_SIZE_FLOOR, pdu_size_limit
 from tui_pacs.store.ingest import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 APPLICATION_CONTEXT = UID("1.2.840.10008.3.1.1.1")

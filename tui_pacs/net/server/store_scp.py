@@ -7,11 +7,11 @@ success. An instance we already hold gets success too (the peer's copy is
 safe with us) and a log line; the archive keeps its copy unless
 ``storage.overwrite_duplicates`` is on.
 
-Plugged into :class:`~tui_pacs.net.reactor.TunedAssociation` in place of
+Plugged into :class:`~tui_pacs.net.wire.pynetdicom_adapter.TunedAssociation` in place of
 pynetdicom's storage service class, for every C-STORE request (storage SOP
 classes pynetdicom does not know included, when they are accepted): a
 success is answered with a command set encoded by
-:mod:`tui_pacs.net.encoding`; failures, which carry an error comment, go
+:mod:`tui_pacs.net.wire.encoding`; failures, which carry an error comment, go
 through pynetdicom.
 """
 
@@ -24,9 +24,9 @@ from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import C_STORE
 
 from tui_pacs.core import status
-from tui_pacs.net.context import ServerContext
-from tui_pacs.net.encoding import C_STORE_RSP, LAST_COMMAND_FRAGMENT, p_data, response_command
+from tui_pacs.net.server.context import ServerContext
 from tui_pacs.net.storage import failure, store_event
+from tui_pacs.net.wire.encoding import C_STORE_RSP, LAST_COMMAND_FRAGMENT, p_data, response_command
 from tui_pacs.store.archive import Outcome
 
 

@@ -22,11 +22,8 @@ from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent, OperationEvent
 from tui_pacs.core.status import category
 from tui_pacs.net.bridge import LoopBridge
-from tui_pacs.net.policy import AccessPolicy
+from tui_pacs.net.server.policy import AccessPolicy
 from tui_pacs.store.archive import Archive
-
-# How long a handler waits for the index to answer a query.
-INDEX_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pynetdicom import evt
 
 from tui_pacs.core import association_threads
 from tui_pacs.core.events import AssociationEvent
-from tui_pacs.net.context import AssociationStats, Peer, ServerContext
-from tui_pacs.net.negotiation import prefer_requestor_order
-from tui_pacs.net.policy import Refusal
+from tui_pacs.net.server.context import AssociationStats, Peer, ServerContext
+from tui_pacs.net.server.policy import Refusal
+from tui_pacs.net.wire.negotiation import prefer_requestor_order
 
 log = logging.getLogger(__name__)
 

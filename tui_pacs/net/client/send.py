@@ -1,9 +1,9 @@
 """C-STORE as a service class user: sending files and archived instances.
 
 Blocking, for a worker thread; the associations are
-:class:`~tui_pacs.net.upper_layer.StoreAssociation` (see there why).
+:class:`~tui_pacs.net.wire.upper_layer.StoreAssociation` (see there why).
 Presentation contexts come from what is actually sent
-(:func:`~tui_pacs.net.syntaxes.storage_contexts`): for each SOP class, one
+(:func:`~tui_pacs.net.wire.syntaxes.storage_contexts`): for each SOP class, one
 per encoding the files are in, and one with the uncompressed little endian
 syntaxes left. More than 128 contexts are split over several associations,
 one after the other.
@@ -13,7 +13,7 @@ remote accepted its encoding. Otherwise it is converted where pydicom can,
 to Explicit VR Little Endian or, when that is not accepted, Implicit VR
 Little Endian: compressed pixel data is decompressed, deflated data is
 inflated, big endian data is made little endian
-(:mod:`~tui_pacs.net.byte_order`), and explicit and implicit VR are swapped.
+(:mod:`~tui_pacs.net.wire.byte_order`), and explicit and implicit VR are swapped.
 :func:`payload` is the one place that converts, for ``send``, C-MOVE and
 C-GET. What cannot be sent is listed with the reason, and the rest still
 goes.
@@ -35,10 +35,10 @@ from pynetdicom.presentation import PresentationContext
 from tui_pacs.core import status
 from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
-from tui_pacs.net.association import Cancellation, Session, when_busy_retry
-from tui_pacs.net.byte_order import to_little_endian
-from tui_pacs.net.syntaxes import MAX_CONTEXTS, UNCOMPRESSED, storage_contexts
-from tui_pacs.net.upper_layer import ERROR_COMMENT, Command, StoreAssociation
+from tui_pacs.net.client.association import Cancellation, Session, when_busy_retry
+from tui_pacs.net.wire.byte_order import to_little_endian
+from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, UNCOMPRESSED, storage_contexts
+from tui_pacs.net.wire.upper_layer import ERROR_COMMENT, Command, StoreAssociation
 from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
 
 ProgressCallback = Callable[[SendProgress], None]

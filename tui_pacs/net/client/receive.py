@@ -1,7 +1,7 @@
 """Receiving the instances a retrieve brings: counted as they are archived.
 
 :class:`Receiver` stores the sub-operations of a C-GET (they arrive on our
-own association, :class:`~tui_pacs.net.get_scu.GetAssociation`) and is the
+own association, :class:`~tui_pacs.net.client.get_scu.GetAssociation`) and is the
 EVT_C_STORE handler of :class:`StorageListener`, the temporary storage SCP
 that receives a C-MOVE to ourselves when no node is listening, as DCMTK's
 movescu does.
@@ -21,9 +21,9 @@ from pynetdicom import evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from tui_pacs.config import LimitsConfig
-from tui_pacs.net.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
-from tui_pacs.net.get_scu import Incoming, StoreOutcome
+from tui_pacs.net.client.get_scu import Incoming, StoreOutcome
 from tui_pacs.net.storage import store_dataset, store_event
+from tui_pacs.net.wire.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 
@@ -53,7 +53,7 @@ class Receiver:
         return code
 
     def store(self, incoming: Incoming, source_aet: str) -> StoreOutcome:
-        """Store a C-GET sub-operation (:class:`~tui_pacs.net.get_scu.GetAssociation`
+        """Store a C-GET sub-operation (:class:`~tui_pacs.net.client.get_scu.GetAssociation`
         callback, in the association's thread); the status and why it failed."""
         code, result = store_dataset(self._archive, memoryview(incoming.dataset),
                                      incoming.transfer_syntax, source_aet)

@@ -3,7 +3,7 @@
 pynetdicom's own Q/R retrieve SCP wants every instance as a decoded
 ``Dataset``, which it re-encodes; this one sends the stored files as they are,
 so a retrieved instance leaves the archive byte for byte as it came in. It is
-plugged into :class:`~tui_pacs.net.reactor.TunedAssociation` in place of the
+plugged into :class:`~tui_pacs.net.wire.pynetdicom_adapter.TunedAssociation` in place of the
 Q/R service class for C-MOVE and C-GET requests, and follows PS3.4 C.4.2
 and C.4.3: pending responses with sub-operation counts; a warning (0xB000)
 when some sub-operations fail, 0xA702 when all do, 0xFE00 on C-CANCEL (or
@@ -14,15 +14,15 @@ instance failed.
 
 C-MOVE sends to a destination resolved only from the configured
 ``[[modalities]]``, over an association of our own upper layer
-(:class:`~tui_pacs.net.upper_layer.StoreAssociation`, the sender of
+(:class:`~tui_pacs.net.wire.upper_layer.StoreAssociation`, the sender of
 ``tui-pacs send``, TCP_NODELAY on), proposing what
-:func:`~tui_pacs.net.syntaxes.storage_contexts` decides: each stored
+:func:`~tui_pacs.net.wire.syntaxes.storage_contexts` decides: each stored
 encoding, and the uncompressed little endian syntaxes every receiver takes.
 C-GET sends back over the requesting association, written by its thread
-(:meth:`~tui_pacs.net.reactor.TunedDUL.send_message`), for the SOP classes
+(:meth:`~tui_pacs.net.wire.pynetdicom_adapter.TunedDUL.send_message`), for the SOP classes
 and transfer syntaxes the requester accepted in the SCP role. An instance
 whose transfer syntax the receiver did not accept is converted by
-:func:`~tui_pacs.net.send.payload` when that is lossless and possible;
+:func:`~tui_pacs.net.client.send.payload` when that is lossless and possible;
 otherwise the sub-operation fails.
 """
 
@@ -42,9 +42,12 @@ from tui_pacs.config import Modality
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.association import Session, when_busy_retry
-from tui_pacs.net.context import INDEX_TIMEOUT, Operation, ServerContext
-from tui_pacs.net.encoding import (
+from tui_pacs.net.bridge import INDEX_TIMEOUT
+from tui_pacs.net.client.association import Session, when_busy_retry
+from tui_pacs.net.client.send import NotSendable, Outgoing, payload
+from tui_pacs.net.server.context import Operation, ServerContext
+from tui_pacs.net.server.qr_model import QueryError, model_of, parse_retrieve
+from tui_pacs.net.wire.encoding import (
     C_GET_RSP,
     C_MOVE_RSP,
     COMPLETED,
@@ -53,10 +56,8 @@ from tui_pacs.net.encoding import (
     WARNING,
     response_command,
 )
-from tui_pacs.net.qr_model import QueryError, model_of, parse_retrieve
-from tui_pacs.net.send import NotSendable, Outgoing, payload
-from tui_pacs.net.syntaxes import MAX_CONTEXTS, storage_contexts
-from tui_pacs.net.upper_layer import StoreAssociation, store_request
+from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, storage_contexts
+from tui_pacs.net.wire.upper_layer import StoreAssociation, store_request
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import StoredFile
 
@@ -268,7 +269,7 @@ class _GetSender:
 
     Each file goes out as it is stored (converted when the requester does
     not take it so), written straight to the socket by the association's
-    thread (:meth:`~tui_pacs.net.reactor.TunedDUL.send_message`); the answer
+    thread (:meth:`~tui_pacs.net.wire.pynetdicom_adapter.TunedDUL.send_message`); the answer
     comes back through pynetdicom."""
 
     def __init__(self, assoc: Any, archive: Archive) -> None:
@@ -392,7 +393,7 @@ def _none_sent(files: list[StoredFile]) -> Progress:
 
 def _contexts_for(files: list[StoredFile]) -> list[Any]:
     """Presentation contexts to propose to a move destination (see
-    :func:`~tui_pacs.net.syntaxes.storage_contexts`), the most used encodings
+    :func:`~tui_pacs.net.wire.syntaxes.storage_contexts`), the most used encodings
     first should there be more than fit."""
     by_use = Counter((f.sop_class_uid, f.transfer_syntax_uid) for f in files)
     return storage_contexts(pair for pair, _ in by_use.most_common())[:MAX_CONTEXTS]

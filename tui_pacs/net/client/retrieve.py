@@ -3,9 +3,9 @@
 A C-MOVE to this node needs someone listening on our port: when no node
 runs there, a temporary storage SCP does, for the duration of the move.
 A C-GET brings the instances back over its own associations
-(:mod:`tui_pacs.net.get_scu`), as planned by :mod:`tui_pacs.net.get_plan`:
+(:mod:`tui_pacs.net.client.get_scu`), as planned by :mod:`tui_pacs.net.client.get_plan`:
 a study large enough is split over a few associations at once
-(:mod:`tui_pacs.net.get_run`).
+(:mod:`tui_pacs.net.client.get_run`).
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ from tui_pacs.core.remote import (
     RetrieveProgress,
     RetrieveReport,
 )
-from tui_pacs.net.association import Cancellation, Session, open_association, when_busy_retry
-from tui_pacs.net.bridge import LoopBridge, LoopGone
-from tui_pacs.net.context import INDEX_TIMEOUT
-from tui_pacs.net.dialogue import Dialogue
-from tui_pacs.net.get_plan import PARALLEL_ASSOCIATIONS, GetPlan, Piece, plan_get
-from tui_pacs.net.get_run import GetRun
-from tui_pacs.net.receive import Receiver, StorageListener
-from tui_pacs.net.scu import MOVE_MODELS, release
-from tui_pacs.net.tally import Outcome, ProgressCallback, Tally
+from tui_pacs.net.bridge import INDEX_TIMEOUT, LoopBridge, LoopGone
+from tui_pacs.net.client.association import Cancellation, Session, open_association, when_busy_retry
+from tui_pacs.net.client.dialogue import Dialogue
+from tui_pacs.net.client.get_plan import PARALLEL_ASSOCIATIONS, GetPlan, Piece, plan_get
+from tui_pacs.net.client.get_run import GetRun
+from tui_pacs.net.client.receive import Receiver, StorageListener
+from tui_pacs.net.client.scu import MOVE_MODELS, release
+from tui_pacs.net.client.tally import Outcome, ProgressCallback, Tally
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import UnknownKey, matchers_from_keys
 
@@ -114,7 +113,7 @@ def get(session: Session, request: RetrieveRequest, archive: Archive,
         on_progress: ProgressCallback | None, cancellation: Cancellation,
         associations: int = PARALLEL_ASSOCIATIONS) -> RetrieveReport:
     """C-GET into the archive, over up to ``associations`` associations at once
-    (see :mod:`tui_pacs.net.get_plan`); the report includes the C-FINDs that
+    (see :mod:`tui_pacs.net.client.get_plan`); the report includes the C-FINDs that
     plan it."""
     started = time.perf_counter()
     plan = plan_get(session, request, cancellation, associations)

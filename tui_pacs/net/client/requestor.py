@@ -1,9 +1,9 @@
-"""Associations we request, run by the tuned machinery of :mod:`tui_pacs.net.reactor`.
+"""Associations we request, run by the tuned machinery of the pynetdicom adapter.
 
 ``AE.associate()`` always builds pynetdicom's own Association, whose two
 threads poll with 1 ms sleeps: as the receiving end of a C-GET that cost
 about 10 ms per instance. :func:`request_association` is its equivalent for
-a :class:`~tui_pacs.net.reactor.TunedAssociation` in requestor mode: the
+a :class:`~tui_pacs.net.wire.pynetdicom_adapter.TunedAssociation` in requestor mode: the
 same steps (socket, requestor and acceptor details, presentation contexts
 numbered 1, 3, 5..., extended negotiation, handlers, A-ASSOCIATE-RQ, then
 the association thread when accepted), with three differences:
@@ -18,7 +18,7 @@ the association thread when accepted), with three differences:
 
 Like ``AE.associate()``, it returns the association whether or not it was
 accepted: callers look at ``is_established``, ``is_rejected`` and
-``is_aborted`` (:mod:`tui_pacs.net.association` turns them into diagnoses).
+``is_aborted`` (:mod:`tui_pacs.net.client.association` turns them into diagnoses).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from pynetdicom._globals import MODE_REQUESTOR
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AddressInformation
 
-from tui_pacs.net.reactor import TunedAssociation, TunedSocket, unbind_log_handlers
-from tui_pacs.net.syntaxes import MAX_CONTEXTS
+from tui_pacs.net.wire.pynetdicom_adapter import TunedAssociation, TunedSocket, unbind_log_handlers
+from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS
 
 
 def request_association(

@@ -72,7 +72,7 @@ from pynetdicom.transport import (
     ThreadedAssociationServer,
 )
 
-from tui_pacs.net.pdv import fragment_size, write_message
+from tui_pacs.net.wire.pdv import fragment_size, write_message
 
 LOGGER = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class TunedDUL(DULServiceProvider):
     def send_message(self, context_id: int, command: bytes,
                      dataset: bytes | bytearray | memoryview | None = None) -> None:
         """Write a DIMSE message straight to the socket, from the association's
-        thread (see :mod:`tui_pacs.net.pdv`).
+        thread (see :mod:`tui_pacs.net.wire.pdv`).
 
         The queue to this thread and the state machine take every PDU one by
         one: an image sent as a C-GET sub-operation crossed them in dozens
@@ -428,7 +428,7 @@ class TunedAssociation(Association):
     """An association whose reactor waits for messages instead of polling.
 
     Accepted by :class:`TunedServer`, or requested with
-    :func:`tui_pacs.net.requestor.request_association`.
+    :func:`tui_pacs.net.client.requestor.request_association`.
     """
 
     dul: TunedDUL

@@ -1,4 +1,4 @@
-"""C-GET as a service class user, on our own upper layer (:mod:`tui_pacs.net.upper_layer`).
+"""C-GET as a service class user, on our own upper layer (:mod:`tui_pacs.net.wire.upper_layer`).
 
 The instances of a C-GET come back as C-STORE requests over the same
 association, and each is acknowledged only once the archive holds it
@@ -29,8 +29,8 @@ from pynetdicom.presentation import PresentationContext
 
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.remote import RemoteFailure
-from tui_pacs.net.association import Session
-from tui_pacs.net.upper_layer import (
+from tui_pacs.net.client.association import Session
+from tui_pacs.net.wire.upper_layer import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
     C_STORE_RQ,

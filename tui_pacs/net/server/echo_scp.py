@@ -7,7 +7,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from tui_pacs.core import status
-from tui_pacs.net.context import ServerContext
+from tui_pacs.net.server.context import ServerContext
 from tui_pacs.net.storage import failure
 
 

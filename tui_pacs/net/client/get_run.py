@@ -23,13 +23,13 @@ from functools import partial
 
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
-from tui_pacs.net.association import Cancellation, Session, when_busy_retry
-from tui_pacs.net.get_plan import GetPlan, Piece
-from tui_pacs.net.get_scu import GetAssociation, GetResponse, Incoming, StoreOutcome
-from tui_pacs.net.receive import Receiver
-from tui_pacs.net.scu import GET_MODELS
-from tui_pacs.net.syntaxes import get_storage_offer
-from tui_pacs.net.tally import Outcome, Tally, combined
+from tui_pacs.net.client.association import Cancellation, Session, when_busy_retry
+from tui_pacs.net.client.get_plan import GetPlan, Piece
+from tui_pacs.net.client.get_scu import GetAssociation, GetResponse, Incoming, StoreOutcome
+from tui_pacs.net.client.receive import Receiver
+from tui_pacs.net.client.scu import GET_MODELS
+from tui_pacs.net.client.tally import Outcome, Tally, combined
+from tui_pacs.net.wire.syntaxes import get_storage_offer
 
 log = logging.getLogger(__name__)
 

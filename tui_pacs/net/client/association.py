@@ -27,9 +27,9 @@ from tui_pacs.config import LimitsConfig, TLSConfig
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.ae import NODELAY_HANDLERS, make_ae
-from tui_pacs.net.requestor import request_association
-from tui_pacs.net.tls import TLSSetupError, client_context
+from tui_pacs.net.client.requestor import request_association
+from tui_pacs.net.wire.ae import NODELAY_HANDLERS, make_ae
+from tui_pacs.net.wire.tls import TLSSetupError, client_context
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ class Session:
 
 
 class Abortable(Protocol):
-    """An association, pynetdicom's or one of :mod:`tui_pacs.net.upper_layer`.
+    """An association, pynetdicom's or one of :mod:`tui_pacs.net.wire.upper_layer`.
 
     Those that carry cancellable requests (C-FIND, C-MOVE, C-GET) also have
     ``send_c_cancel(message_id, query_model=...)``.

@@ -1,8 +1,8 @@
 """C-FIND SCP: Patient Root and Study Root queries answered from the index.
 
-Plugged into :class:`~tui_pacs.net.reactor.TunedAssociation` in place of
+Plugged into :class:`~tui_pacs.net.wire.pynetdicom_adapter.TunedAssociation` in place of
 pynetdicom's Q/R service class for C-FIND requests: the pending responses
-are encoded by :mod:`tui_pacs.net.encoding` and handed to the upper layer
+are encoded by :mod:`tui_pacs.net.wire.encoding` and handed to the upper layer
 directly, about ten times cheaper than pynetdicom's per-response encoding.
 The final response (success, cancel, failure) goes through pynetdicom.
 Rows are read from the index a page at a time, so memory stays bounded on
@@ -19,8 +19,10 @@ from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import decode
 
 from tui_pacs.core import status
-from tui_pacs.net.context import INDEX_TIMEOUT, ServerContext
-from tui_pacs.net.encoding import (
+from tui_pacs.net.bridge import INDEX_TIMEOUT
+from tui_pacs.net.server.context import ServerContext
+from tui_pacs.net.server.qr_model import QueryError, model_of, parse_find, response_elements
+from tui_pacs.net.wire.encoding import (
     C_FIND_RSP,
     DATASET_FRAGMENT,
     LAST_COMMAND_FRAGMENT,
@@ -29,7 +31,6 @@ from tui_pacs.net.encoding import (
     p_data,
     response_command,
 )
-from tui_pacs.net.qr_model import QueryError, model_of, parse_find, response_elements
 
 log = logging.getLogger(__name__)
 

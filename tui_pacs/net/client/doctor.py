@@ -25,16 +25,16 @@ from tui_pacs.core import diagnosis
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import STUDY_ROOT
 from tui_pacs.core.remote import Check, CheckState, RemoteFailure
-from tui_pacs.net.association import (
+from tui_pacs.net.client.association import (
     Cancellation,
     Session,
     open_association,
     probe_tcp,
     resolve,
 )
-from tui_pacs.net.dialogue import Dialogue
-from tui_pacs.net.retrieve import OwnNode, RetrieveRequest, move
-from tui_pacs.net.scu import echo_once, release, responses
+from tui_pacs.net.client.dialogue import Dialogue
+from tui_pacs.net.client.retrieve import OwnNode, RetrieveRequest, move
+from tui_pacs.net.client.scu import echo_once, release, responses
 
 # Studies looked at to find a small instance to move.
 STUDIES_SAMPLED = 10

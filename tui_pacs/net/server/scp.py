@@ -6,7 +6,7 @@ and C-GET in Patient Root and Study Root), the service classes of this
 package (C-ECHO through a pynetdicom handler; C-STORE, C-FIND, C-MOVE and
 C-GET served by :class:`StoreSCP`, :class:`FindSCP` and :class:`RetrieveSCP`
 in place of pynetdicom's), the association monitor (access policy, events)
-and the tuned association machinery of :mod:`tui_pacs.net.reactor`.
+and the tuned association machinery of :mod:`tui_pacs.net.wire.pynetdicom_adapter`.
 Everything here blocks; the node (:mod:`tui_pacs.services.node`) calls it
 from worker threads.
 """
@@ -27,16 +27,16 @@ from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
-from tui_pacs.net.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
-from tui_pacs.net.association_monitor import AssociationMonitor
 from tui_pacs.net.bridge import LoopBridge
-from tui_pacs.net.context import ServerContext
-from tui_pacs.net.echo_scp import handle_echo
-from tui_pacs.net.find_scp import FindSCP
-from tui_pacs.net.reactor import TunedAssociation, TunedServer
-from tui_pacs.net.retrieve_scp import RetrieveSCP
-from tui_pacs.net.store_scp import StoreSCP
-from tui_pacs.net.tls import server_context
+from tui_pacs.net.server.association_monitor import AssociationMonitor
+from tui_pacs.net.server.context import ServerContext
+from tui_pacs.net.server.echo_scp import handle_echo
+from tui_pacs.net.server.find_scp import FindSCP
+from tui_pacs.net.server.retrieve_scp import RetrieveSCP
+from tui_pacs.net.server.store_scp import StoreSCP
+from tui_pacs.net.wire.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
+from tui_pacs.net.wire.pynetdicom_adapter import TunedAssociation, TunedServer
+from tui_pacs.net.wire.tls import server_context
 from tui_pacs.store.archive import Archive
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The client side: associations we request, and the services we use on them."""

@@ -1,0 +1,1 @@
+"""The node's side: the DICOM server and the service class providers it runs."""
