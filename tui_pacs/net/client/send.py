@@ -37,8 +37,9 @@ from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
 from tui_pacs.net.client.association import Cancellation, Session, when_busy_retry
 from tui_pacs.net.wire.byte_order import to_little_endian
+from tui_pacs.net.wire.commands import ERROR_COMMENT, Command
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, UNCOMPRESSED, storage_contexts
-from tui_pacs.net.wire.upper_layer import ERROR_COMMENT, Command, StoreAssociation
+from tui_pacs.net.wire.upper_layer import StoreAssociation
 from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
 
 ProgressCallback = Callable[[SendProgress], None]
