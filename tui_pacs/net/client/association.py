@@ -59,7 +59,7 @@ class Session:
 
 
 class Abortable(Protocol):
-    """An association, pynetdicom's or one of :mod:`tui_pacs.net.wire.upper_layer`.
+    """An association, pynetdicom's or one of :mod:`tui_pacs.net.client.upper_layer`.
 
     Those that carry cancellable requests (C-FIND, C-MOVE, C-GET) also have
     ``send_c_cancel(message_id, query_model=...)``.

@@ -1,4 +1,4 @@
-"""C-GET as a service class user, on our own upper layer (:mod:`tui_pacs.net.wire.upper_layer`).
+"""C-GET as a service class user, on our own upper layer (:mod:`tui_pacs.net.client.upper_layer`).
 
 The instances of a C-GET come back as C-STORE requests over the same
 association, and each is acknowledged only once the archive holds it
@@ -30,6 +30,7 @@ from pynetdicom.presentation import PresentationContext
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.net.client.association import Session
+from tui_pacs.net.client.upper_layer import UpperLayerAssociation
 from tui_pacs.net.wire import commands
 from tui_pacs.net.wire.commands import (
     AFFECTED_SOP_CLASS,
@@ -46,7 +47,6 @@ from tui_pacs.net.wire.commands import (
     WARNING,
 )
 from tui_pacs.net.wire.messages import DatasetSink, Message
-from tui_pacs.net.wire.upper_layer import UpperLayerAssociation
 
 # A status for the sender and, for failures, a few words that say why.
 StoreOutcome = tuple[int, str]

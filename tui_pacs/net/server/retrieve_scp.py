@@ -14,7 +14,7 @@ instance failed.
 
 C-MOVE sends to a destination resolved only from the configured
 ``[[modalities]]``, over an association of our own upper layer
-(:class:`~tui_pacs.net.wire.upper_layer.StoreAssociation`, the sender of
+(:class:`~tui_pacs.net.client.upper_layer.StoreAssociation`, the sender of
 ``tui-pacs send``, TCP_NODELAY on), proposing what
 :func:`~tui_pacs.net.wire.syntaxes.storage_contexts` decides: each stored
 encoding, and the uncompressed little endian syntaxes every receiver takes.
@@ -44,11 +44,11 @@ from tui_pacs.core.target import Target
 from tui_pacs.net.bridge import INDEX_TIMEOUT
 from tui_pacs.net.client.association import Session, when_busy_retry
 from tui_pacs.net.client.send import NotSendable, Outgoing, payload
+from tui_pacs.net.client.upper_layer import StoreAssociation
 from tui_pacs.net.server.context import Operation, ServerContext
 from tui_pacs.net.server.qr_model import QueryError, model_of, parse_retrieve
 from tui_pacs.net.wire import commands
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, storage_contexts
-from tui_pacs.net.wire.upper_layer import StoreAssociation
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import StoredFile
 

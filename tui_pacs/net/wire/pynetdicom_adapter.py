@@ -35,7 +35,7 @@ py-spy, it took 2.6 s of CPU to receive 500 CT images. Here:
   waiting for their association request, and do not block on close.
 * :func:`request_association` requests a :class:`TunedAssociation`; the
   ``*_associate_*`` functions encode and decode the association phase of the
-  client's own upper layer (:mod:`tui_pacs.net.wire.upper_layer`).
+  client's own upper layer (:mod:`tui_pacs.net.client.upper_layer`).
 """
 
 from __future__ import annotations
@@ -866,7 +866,7 @@ def _close_quietly(sock: socket.socket) -> None:
         pass
 
 
-# --- the association phase of our own upper layer (tui_pacs.net.wire.upper_layer) -------
+# --- the association phase of our own upper layer (tui_pacs.net.client.upper_layer) -------
 
 def encode_associate_request(request: A_ASSOCIATE) -> bytes:
     """An A-ASSOCIATE-RQ PDU, encoded by pynetdicom's PDU classes."""
