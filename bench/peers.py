@@ -163,5 +163,32 @@ def send(peer: Peer, groups: Sequence[Sequence[Path]], *options: str) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process ``pid`` and every process
+    below it: its threads, its live descendants, and the children it has reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(map(int, fields[11:15 if int(entry.name) == pid
+                                                        else 13])) / tick
+    total, tree = 0.0, {pid}
+    for candidate in sorted(parents):
+        ancestor = candidate
+        while ancestor in parents and ancestor not in tree and ancestor > 1:
+            ancestor = parents[ancestor]
+        if ancestor in tree:
+            tree.add(candidate)
+    return sum(times.get(member, 0.0) for member in tree)
+
+
 def clean(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)

@@ -2,11 +2,13 @@
 committed in groups.
 
 Every store and delete goes through a single queue. The writer takes what has
-queued up while the previous group was committing, records the group in the
-index in one transaction, renames the fsynced temporary files into place,
-syncs their directories, and only then tells each waiting caller that its
-instance is safe. Many associations share one commit and one directory fsync
-instead of paying for their own (group commit).
+queued up while the previous group was committing, makes the entries of the
+group's fsynced temporary files durable (one fsync of tmp/), records the
+group in the index in one transaction, renames the files into place, and
+then tells each waiting caller that its instance is safe; it syncs the
+directories the files went to while the callers answer their peers. Many
+associations share one commit and one directory fsync instead of paying
+for their own (group commit).
 
 A group is one trip to the writer's own thread, which owns the index's only
 writing connection (plain sqlite3) and takes its work from a thread-safe
@@ -17,24 +19,31 @@ the GIL behind the threads that parse incoming files: measured, that made
 the index the bottleneck of ingest.
 
 Crash safety: a committed row names its temporary file in ``pending`` until
-the rename is done (the column is cleared in the next group's transaction,
-at no extra cost). A delete first marks its rows ``DELETING``, then removes
-the files, then the rows. After a crash, :meth:`_GroupCommitter.recover`
-looks only at marked rows and at tmp/: it finishes the renames (a row
-whose file is in neither place is dropped: it was never acknowledged),
-finishes the deletes, and removes every other temporary file. An instance
-is either committed and in place, or gone without ever having been
-acknowledged; no scan of the archive is needed.
+the rename into place is durable (the column is cleared in the next group's
+transaction, at no extra cost). Until then the temporary file is, since
+tmp/ was synced before the commit: an acknowledged instance is in one place
+or the other, whenever the power goes. Syncing tmp/ after the files
+themselves costs next to nothing (their own fsyncs committed the file
+system's journal), where syncing the storage directories before answering
+cost a second journal commit per group. A delete first marks its rows
+``DELETING``, then removes the files, then the rows. After a crash,
+:meth:`_GroupCommitter.recover` looks only at marked rows and at tmp/: it
+finishes the renames (a row whose file is in neither place is dropped: it
+was never acknowledged), finishes the deletes, and removes every other
+temporary file. An instance is either committed and in place, or gone
+without ever having been acknowledged; no scan of the archive is needed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import queue
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -46,6 +55,8 @@ from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, queries
 from tui_pacs.store.layout import resolve
+
+log = logging.getLogger(__name__)
 
 MAX_GROUP = 256
 # ``pending`` of a row whose delete has begun; a slash is never in a file name.
@@ -245,6 +256,7 @@ class IndexWriter:
                     else:
                         stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
                         _settle(run, partial(committer.store_group, [j.staged for j in stores]))
+                        committer.sync_placed()
         finally:
             committer.close()
 
@@ -300,8 +312,13 @@ class _GroupCommitter:
         self._overwrite = overwrite
         # SOP Instance UIDs whose rename is done but whose row still says pending.
         self._settled: list[str] = []
+        # Renamed into place but not yet synced: their SOP Instance UIDs, and
+        # the directories whose entries changed.
+        self._placed: list[str] = []
+        self._unsynced: set[Path] = set()
 
     def close(self) -> None:
+        self.sync_placed()
         if self._settled:
             with self._transaction():
                 self._clear_pending()
@@ -353,6 +370,8 @@ class _GroupCommitter:
                    if action in ("insert", "replace")]
         if keeping:
             try:
+                if any(item.temporary for item, _ in keeping):
+                    files.sync_directories([self._tmp_dir])
                 with self._transaction():
                     self._clear_pending()
                     self._index(keeping)
@@ -413,25 +432,39 @@ class _GroupCommitter:
         return found
 
     def _place_files(self, keeping: list[tuple[StagedInstance, str]]) -> None:
-        """Rename committed files into place and sync their directories.
+        """Rename committed files into place (:meth:`sync_placed` makes that durable).
 
-        Should that fail (a full disk can refuse a directory), the rows of the
-        files not in place are taken back, so nothing is acknowledged that the
-        archive does not hold.
+        Should a rename fail (a full disk can refuse a directory), the rows of
+        the files not in place are taken back, so nothing is acknowledged that
+        the archive does not hold.
         """
-        directories: set[Path] = set()
         placed: list[StagedInstance] = []
         try:
             for item, _ in keeping:
                 if item.temporary:
-                    directories.update(files.move_into_place(
+                    self._unsynced.update(files.move_into_place(
                         item.temporary, self._absolute(item.relpath)))
                 placed.append(item)
-            files.sync_directories(directories)
         except BaseException:
             self._take_back([item for item, _ in keeping if item not in placed])
             raise
-        self._settled = [item.record.sop_uid for item in placed]
+        finally:
+            self._placed += [item.record.sop_uid for item in placed]
+
+    def sync_placed(self) -> None:
+        """Make the last group's renames durable, so that its rows' ``pending``
+        can be cleared; after the callers have had their answer (their files
+        were safe in tmp/ already). Should that fail, the rows stay pending
+        and the next start finishes the renames."""
+        directories, self._unsynced = self._unsynced, set()
+        placed, self._placed = self._placed, []
+        try:
+            files.sync_directories(directories)
+        except OSError as exc:
+            log.warning("cannot sync the archive's directories (%s); the next start "
+                        "checks the instances stored since", exc.strerror or exc)
+            return
+        self._settled += placed
 
     def _take_back(self, items: list[StagedInstance]) -> None:
         uids = [item.record.sop_uid for item in items]
@@ -456,7 +489,11 @@ class _GroupCommitter:
         patients: dict[tuple[str, str, str, str], int] = {}
         studies: dict[str, int] = {}
         series: dict[str, int] = {}
-        touched: set[int] = set()
+        # Series that only gained instances (counted up), and those a
+        # replacement touched (counted again in full).
+        added: Counter[int] = Counter()
+        classes: dict[int, set[str]] = {}
+        replaced: set[int] = set()
         vacated: set[int] = set()
         rows = []
         for item, action in keeping:
@@ -467,10 +504,13 @@ class _GroupCommitter:
             if r.series_uid not in series:
                 series[r.series_uid] = self._series(r, studies[r.study_uid], replacing)
             if replacing:
-                touched.update(row[0] for row in conn.execute(
+                replaced.update(row[0] for row in conn.execute(
                     "SELECT series_ref FROM instances WHERE sop_uid = ?", (r.sop_uid,)))
                 conn.execute("DELETE FROM instances WHERE sop_uid = ?", (r.sop_uid,))
-            touched.add(series[r.series_uid])
+                replaced.add(series[r.series_uid])
+            else:
+                added[series[r.series_uid]] += 1
+                classes.setdefault(studies[r.study_uid], set()).add(r.sop_class_uid)
             rows.append((series[r.series_uid], r.sop_uid, r.sop_class_uid, r.instance_number,
                          r.transfer_syntax_uid, r.rows, r.columns, r.number_of_frames,
                          r.image_position, r.image_orientation, item.relpath,
@@ -481,7 +521,8 @@ class _GroupCommitter:
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
                 path, file_size, received_at, source_aet, pending)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
-        _recount(conn, touched)
+        _count_added(conn, added, classes)
+        _recount(conn, replaced)
         _recount_patients(conn, sorted(vacated))
 
     def _study(self, r: InstanceRecord, patients: dict[tuple[str, str, str, str], int],
@@ -627,6 +668,17 @@ def _marks(values: list) -> str:
     return ", ".join("?" * len(values))
 
 
+# A study's counts and ModalitiesInStudy, summed over its series (few rows).
+_STUDY_TOTALS = """
+    num_series = (SELECT count(*) FROM series WHERE study_ref = studies.id),
+    num_instances = (SELECT coalesce(sum(num_instances), 0) FROM series
+                     WHERE study_ref = studies.id),
+    modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM
+                  (SELECT DISTINCT modality FROM series
+                   WHERE study_ref = studies.id AND modality != ''
+                   ORDER BY modality))"""
+
+
 def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, int]:
     """Bring derived counts, ModalitiesInStudy and SOPClassesInStudy up to date
     above these series, and remove the series, studies and patients left empty;
@@ -646,14 +698,7 @@ def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, 
         WHERE id IN ({_marks(ids)})""", ids)
     removed_series = _delete_empty(conn, "series", "num_instances", ids)
     conn.execute(f"""
-        UPDATE studies SET
-            num_series = (SELECT count(*) FROM series WHERE study_ref = studies.id),
-            num_instances = (SELECT coalesce(sum(num_instances), 0) FROM series
-                             WHERE study_ref = studies.id),
-            modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM
-                          (SELECT DISTINCT modality FROM series
-                           WHERE study_ref = studies.id AND modality != ''
-                           ORDER BY modality)),
+        UPDATE studies SET {_STUDY_TOTALS},
             sop_classes = (SELECT coalesce(group_concat(sop_class_uid, '\\'), '') FROM
                            (SELECT DISTINCT i.sop_class_uid FROM instances i
                             JOIN series se ON se.id = i.series_ref
@@ -661,6 +706,30 @@ def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, 
         WHERE id IN ({_marks(study_ids)})""", study_ids)
     removed_studies = _delete_empty(conn, "studies", "num_instances", study_ids)
     return removed_series, removed_studies, _recount_patients(conn, patient_ids)
+
+
+def _count_added(conn: sqlite3.Connection, added: Counter[int],
+                 classes: dict[int, set[str]]) -> None:
+    """Bring derived counts up to date above series that only gained instances
+    (``added``: how many each; ``classes``: the SOP classes each study gained).
+
+    :func:`_recount` counts every instance of the series and study again,
+    which made each group commit into a large study slower than the last.
+    Here the series add what they gained and the SOP classes of a study are
+    merged; what sums over a study's series is cheap and summed again.
+    """
+    if not added:
+        return
+    conn.executemany("UPDATE series SET num_instances = num_instances + ? WHERE id = ?",
+                     [(count, series_id) for series_id, count in added.items()])
+    study_ids = sorted(classes)
+    known = conn.execute(f"SELECT id, sop_classes, patient_ref FROM studies "
+                         f"WHERE id IN ({_marks(study_ids)})", study_ids).fetchall()
+    merged = [("\\".join(sorted(set(filter(None, listed.split("\\"))) | classes[study_id])),
+               study_id) for study_id, listed, _ in known]
+    conn.executemany(f"UPDATE studies SET {_STUDY_TOTALS}, sop_classes = ? WHERE id = ?",
+                     merged)
+    _recount_patients(conn, sorted({patient for _, _, patient in known}))
 
 
 def _recount_patients(conn: sqlite3.Connection, patient_ids: list[int]) -> int:
