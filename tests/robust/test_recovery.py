@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import zlib
 
 from tests.dicom_factory import make_dataset, write_instance
 from tui_pacs.config import StorageConfig
@@ -67,3 +68,32 @@ async def test_leftovers_of_a_process_killed_beside_another_are_tidied(data_dir,
     assert not (data_dir / second.path).exists()
     async with await Archive.open(data_dir, STORAGE) as archive:
         assert archive.recovery is None
+
+
+async def test_a_file_committed_while_its_fsync_ran_is_kept_only_if_whole(data_dir, tmp_path):
+    """A received file is committed while it is being fsynced; its row keeps
+    the file's CRC-32 until the fsync is confirmed. A power cut in between can
+    leave the file short, in tmp/ or already renamed into place: recovery drops
+    such a row (it was never acknowledged) and finishes the whole ones."""
+    whole, short_in_tmp, short_in_place = await stored(data_dir, tmp_path, 3)
+    for number, result in enumerate((whole, short_in_tmp, short_in_place)):
+        final = data_dir / result.path
+        content = final.read_bytes()
+        name = f".incoming-cut-{number}.part"
+        if result is short_in_place:
+            final.write_bytes(content[:len(content) // 2])
+        else:
+            final.unlink()
+            kept = content if result is whole else content[:1000]
+            (data_dir / "tmp" / name).write_bytes(kept)
+        execute(data_dir, "UPDATE instances SET pending = ? WHERE sop_uid = ?",
+                f"{name} {zlib.crc32(content):08x}", result.record.sop_uid)
+    (data_dir / "running").touch()
+    async with await Archive.open(data_dir, STORAGE) as archive:
+        assert archive.recovery.completed == 1
+        assert archive.recovery.dropped == 2
+        assert [await archive.index.file_of(r.record.sop_uid) is not None
+                for r in (whole, short_in_tmp, short_in_place)] == [True, False, False]
+    assert (data_dir / whole.path).exists()
+    assert not (data_dir / short_in_place.path).exists()
+    assert list((data_dir / "tmp").iterdir()) == []

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -125,6 +126,15 @@ def sync_directories(directories: Iterable[Path]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def crc32_of(path: Path) -> int:
+    """The CRC-32 of a file's content."""
+    checksum = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(1_048_576):
+            checksum = zlib.crc32(chunk, checksum)
+    return checksum
 
 
 def remove_quietly(path: Path) -> None:

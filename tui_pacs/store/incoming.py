@@ -7,7 +7,11 @@ fragment here as it is read: into a temporary file of the archive's staging
 directory, behind the Part 10 header made from the request's command set,
 so that once complete the file only needs its header checked, an fsync and
 a rename (:meth:`tui_pacs.store.archive.Archive.store_incoming`). Memory per
-association stays at one PDU, whatever the dataset's size.
+association stays at one PDU, whatever the dataset's size (small datasets
+are also kept in memory until their header is checked, which spares
+opening and mapping the file again). The CRC-32 of what is written is
+kept: the file may be committed while it is still being fsynced
+(:class:`tui_pacs.store.writer.StagedInstance`).
 
 Whatever goes wrong while the fragments arrive (the dataset grows past
 ``[limits] max_dataset_mb``, the disk fills) is noted, and the remaining
@@ -18,10 +22,16 @@ gets a failure status once it is complete.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from tui_pacs.store import files
+
+# Datasets up to this size are also kept in memory as they arrive.
+HOLD_LIMIT = 256 * 1024
 
 
 class IncomingFile:
@@ -38,6 +48,11 @@ class IncomingFile:
         self.limit = limit
         # Dataset bytes received (written or not).
         self.size = 0
+        # CRC-32 of what was written (see StagedInstance.checksum).
+        self.checksum = 0
+        # The dataset's bytes while they are few: read back for its header
+        # check without opening and mapping the file again.
+        self._held: bytearray | None = bytearray()
         self.too_large = False
         self.error: OSError | None = None
         self._fd: int | None = None
@@ -71,7 +86,24 @@ class IncomingFile:
             self._give_space_back()
             return count
         self._write(data)
+        if self._held is not None and self.size <= HOLD_LIMIT:
+            self._held += data
+        else:
+            self._held = None
         return count
+
+    @contextlib.contextmanager
+    def dataset(self) -> Iterator[memoryview]:
+        """The dataset's bytes as written: from memory when they are few, else
+        mapped from the file."""
+        if self._held is not None:
+            with memoryview(self._held) as held:
+                yield held
+            return
+        with open(self.path, "rb") as fp, \
+                mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data, \
+                memoryview(data) as whole, whole[self.prefix_length:] as dataset:
+            yield dataset
 
     def flush(self) -> None:
         """Nothing is buffered: each fragment went to the kernel as it came."""
@@ -81,6 +113,7 @@ class IncomingFile:
         os.fsync(self._require_fd())
 
     def close(self) -> None:
+        self._held = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -92,6 +125,7 @@ class IncomingFile:
 
     def _write(self, data: bytes | memoryview) -> None:
         fd = self._require_fd()
+        self.checksum = zlib.crc32(data, self.checksum)
         try:
             view = memoryview(data)
             while view:

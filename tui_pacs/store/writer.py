@@ -94,15 +94,20 @@ class DeleteResult:
 
 @dataclass
 class StagedInstance:
-    """A received instance on disk in tmp/, fsynced, waiting to be committed.
+    """A received instance on disk in tmp/, waiting to be committed.
 
     ``temporary`` is None for a file already at its place in storage/ that
-    only needs its index row (archive repair).
+    only needs its index row (archive repair). The file is fsynced before it
+    is handed over, unless ``checksum`` (its CRC-32) is given: then it is
+    being fsynced while its group commits, and the caller says when that is
+    done (:meth:`IndexWriter.durable`); until then recovery checks the file
+    against the checksum its row keeps.
     """
 
     record: InstanceRecord
     temporary: Path | None
     relpath: str
+    checksum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,8 @@ class Recovery:
     completed: int
     # Temporary files of instances never acknowledged, removed.
     removed_temporary: int
-    # Committed rows whose file was in neither place (lost with the directory
-    # entry of an unsynced temporary file in a power cut; never acknowledged).
+    # Committed rows whose file was in neither place, or not whole (lost in a
+    # power cut while it was being fsynced; never acknowledged).
     dropped: int = 0
     # Instances whose interrupted delete was finished.
     deleted: int = 0
@@ -155,7 +160,7 @@ class IndexWriter:
 
     The queue is thread-safe and the writer thread takes its work from it
     directly: an association thread hands over a received instance and waits
-    for its commit (:meth:`store_blocking`) without a detour through the
+    for its commit (:meth:`submit`) without a detour through the
     event loop, which in the app is also busy drawing the screen. Coroutines
     on the loop await the same jobs (:meth:`store`, :meth:`delete`).
     """
@@ -173,6 +178,8 @@ class IndexWriter:
         self._lock = threading.Lock()
         # Instances being staged by association threads, on their way here.
         self._expected = 0
+        # SOP Instance UIDs whose files became durable after their commit.
+        self._durable: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     async def open(self, recover: bool) -> Recovery | None:
         """Open the index for writing (applying migrations) and start taking work.
@@ -208,10 +215,15 @@ class IndexWriter:
         with self._lock:
             self._expected -= 1
 
-    def store_blocking(self, staged: StagedInstance, timeout: float) -> StoreResult:
-        """:meth:`store` for a thread other than the event loop's, of an instance
-        announced with :meth:`expect`; raises TimeoutError."""
-        return self._submit(_StoreJob(staged), expected=True).result(timeout)
+    def submit(self, staged: StagedInstance) -> Future[StoreResult]:
+        """Queue an instance announced with :meth:`expect`, from any thread;
+        the future has its result once it is committed."""
+        return self._submit(_StoreJob(staged), expected=True)
+
+    def durable(self, sop_uid: str) -> None:
+        """The file of an instance committed with a ``checksum`` is fsynced now
+        (from any thread): its row need not stay pending for that."""
+        self._durable.put(sop_uid)
 
     async def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
         return await asyncio.wrap_future(self._submit(_DeleteJob(level, matchers)))
@@ -249,6 +261,7 @@ class IndexWriter:
                 if job is None:
                     break
                 group, stopping = self._gather(job)
+                committer.mark_durable(_drain(self._durable))
                 for run in _runs(group):
                     if isinstance(run[0], _DeleteJob):
                         _settle(run, partial(_as_list, committer.delete, run[0].level,
@@ -283,6 +296,15 @@ class IndexWriter:
         return group, False
 
 
+def _drain(jobs: queue.SimpleQueue[str]) -> list[str]:
+    drained = []
+    while True:
+        try:
+            drained.append(jobs.get_nowait())
+        except queue.Empty:
+            return drained
+
+
 def _settle(jobs: list, work) -> None:
     """Run one group and answer every waiting caller (on the writer thread)."""
     try:
@@ -312,13 +334,18 @@ class _GroupCommitter:
         self._overwrite = overwrite
         # SOP Instance UIDs whose rename is done but whose row still says pending.
         self._settled: list[str] = []
-        # Renamed into place but not yet synced: their SOP Instance UIDs, and
-        # the directories whose entries changed.
-        self._placed: list[str] = []
+        # Renamed into place but not yet synced: their SOP Instance UIDs (and
+        # whether their file's own fsync is still to be confirmed), and the
+        # directories whose entries changed.
+        self._placed: list[tuple[str, bool]] = []
         self._unsynced: set[Path] = set()
+        # In place, waiting for their file's fsync (IndexWriter.durable); and
+        # files said to be durable before their rename was synced.
+        self._undurable: set[str] = set()
+        self._durable: set[str] = set()
 
     def close(self) -> None:
-        self.sync_placed()
+        self.sync_placed()  # files still undurable stay pending: recovery checks them
         if self._settled:
             with self._transaction():
                 self._clear_pending()
@@ -342,12 +369,20 @@ class _GroupCommitter:
                 gone.append((row_id, series_ref))
                 deleted += 1
                 continue
-            temporary = self._tmp_dir / pending
-            if temporary.parent == self._tmp_dir and temporary.exists():
+            name, _, checksum = pending.partition(" ")
+            temporary = self._tmp_dir / name
+            found = (temporary if temporary.parent == self._tmp_dir and temporary.exists()
+                     else final if final.exists() else None)
+            if found is not None and checksum and files.crc32_of(found) != int(checksum, 16):
+                # Committed while its fsync ran, and lost to a power cut: it
+                # was never acknowledged.
+                files.remove_quietly(found)
+                found = None
+            if found is None:
+                gone.append((row_id, series_ref))
+            elif found == temporary:
                 directories.update(files.move_into_place(temporary, final))
                 completed += 1
-            elif not final.exists():
-                gone.append((row_id, series_ref))
         files.sync_directories(directories)
         with self._transaction():
             self._conn.execute("UPDATE instances SET pending = '' WHERE pending != ''")
@@ -449,13 +484,14 @@ class _GroupCommitter:
             self._take_back([item for item, _ in keeping if item not in placed])
             raise
         finally:
-            self._placed += [item.record.sop_uid for item in placed]
+            self._placed += [(item.record.sop_uid, item.checksum is not None)
+                             for item in placed]
 
     def sync_placed(self) -> None:
         """Make the last group's renames durable, so that its rows' ``pending``
-        can be cleared; after the callers have had their answer (their files
-        were safe in tmp/ already). Should that fail, the rows stay pending
-        and the next start finishes the renames."""
+        can be cleared (once their files are durable too); after the callers
+        have had their answer (their files were safe in tmp/ already). Should
+        that fail, the rows stay pending and the next start finishes the renames."""
         directories, self._unsynced = self._unsynced, set()
         placed, self._placed = self._placed, []
         try:
@@ -464,7 +500,21 @@ class _GroupCommitter:
             log.warning("cannot sync the archive's directories (%s); the next start "
                         "checks the instances stored since", exc.strerror or exc)
             return
-        self._settled += placed
+        for uid, confirm in placed:
+            if confirm and uid not in self._durable:
+                self._undurable.add(uid)
+            else:
+                self._durable.discard(uid)
+                self._settled.append(uid)
+
+    def mark_durable(self, uids: list[str]) -> None:
+        """These files' own fsyncs are done (IndexWriter.durable)."""
+        for uid in uids:
+            if uid in self._undurable:
+                self._undurable.remove(uid)
+                self._settled.append(uid)
+            else:
+                self._durable.add(uid)  # its rename is not synced yet
 
     def _take_back(self, items: list[StagedInstance]) -> None:
         uids = [item.record.sop_uid for item in items]
@@ -514,8 +564,7 @@ class _GroupCommitter:
             rows.append((series[r.series_uid], r.sop_uid, r.sop_class_uid, r.instance_number,
                          r.transfer_syntax_uid, r.rows, r.columns, r.number_of_frames,
                          r.image_position, r.image_orientation, item.relpath,
-                         r.file_size, now, r.source_aet,
-                         item.temporary.name if item.temporary else ""))
+                         r.file_size, now, r.source_aet, _pending(item)))
         conn.executemany("""
             INSERT INTO instances (series_ref, sop_uid, sop_class_uid, instance_number,
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
@@ -648,6 +697,16 @@ def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _Del
             run.append(job)
     if run:
         yield run
+
+
+def _pending(item: StagedInstance) -> str:
+    """What a new row's ``pending`` says: its temporary file's name, and the
+    file's CRC-32 while its fsync may not be done ("" when already in place)."""
+    if item.temporary is None:
+        return ""
+    if item.checksum is None:
+        return item.temporary.name
+    return f"{item.temporary.name} {item.checksum:08x}"
 
 
 def _as_list(function, *args):
