@@ -1,9 +1,10 @@
 """The archive: DICOM files under the data directory and their SQLite index.
 
 One object per process owns the writer. Async methods run on the event loop;
-:meth:`Archive.store_received` is for pynetdicom's association threads: it
-does the blocking file work in the calling thread and waits for the writer
-thread's group commit (the event loop is not on that path).
+:meth:`Archive.store_incoming` and :meth:`Archive.store_received` are for
+pynetdicom's association threads (:mod:`tui_pacs.store.intake`): they do the
+blocking file work in the calling thread and wait for the writer thread's
+group commit (the event loop is not on that path).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,12 @@ from tui_pacs.store import db, files, ingest
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.inflate import TooLarge
+from tui_pacs.store.intake import (
+    Intake,
+    StoreFailure,
+    commit_failure,
+    failure_from_os_error,
+)
 from tui_pacs.store.layout import (
     INDEX_FILE,
     RUNNING_MARKER,
@@ -40,10 +47,8 @@ from tui_pacs.store.writer import (
     IndexWriter,
     Outcome,
     Recovery,
-    SeriesConflict,
     StagedInstance,
     StoreResult,
-    WriterClosed,
 )
 
 if TYPE_CHECKING:
@@ -56,23 +61,10 @@ __all__ = ["Archive", "ArchiveError", "DeleteResult", "Outcome", "StoreFailure",
 
 LOCK_FILE = "lock"
 STAGING_THREADS = 8
-# How long an association thread waits for its group commit.
-COMMIT_TIMEOUT = 120.0
 
 
 class ArchiveError(Exception):
     """The data directory cannot be used; the message says why."""
-
-
-class StoreFailure(Exception):
-    """An instance was not stored. ``out_of_space``, ``too_large`` and ``invalid`` say why."""
-
-    def __init__(self, message: str, *, out_of_space: bool = False, too_large: bool = False,
-                 invalid: bool = False):
-        super().__init__(message)
-        self.out_of_space = out_of_space
-        self.too_large = too_large
-        self.invalid = invalid
 
 
 class Archive:
@@ -82,7 +74,6 @@ class Archive:
         self.storage = storage
         # [limits] max_dataset_mb: larger datasets, received or inflated, are refused.
         self.max_dataset_mb = max_dataset_mb
-        self._max_dataset = max_dataset_mb * 1_048_576
         self.index: Index
         self.recovery: Recovery | None = None
         self._writer: IndexWriter
@@ -90,7 +81,6 @@ class Archive:
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop
         self._listeners: list[Callable[[StoreResult], None]] = []
-        self._space = files.SpaceGuard(data_dir, storage.min_free_mb * 1_048_576)
         # Imports parse, copy and fsync files here; fsync waits overlap.
         self._stager = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="archive-stage")
 
@@ -113,6 +103,8 @@ class Archive:
         index_path = self.data_dir / INDEX_FILE
         self._writer = IndexWriter(index_path, self.data_dir, self.data_dir / TMP_DIR,
                                    self.storage.overwrite_duplicates)
+        self._intake = Intake(self.data_dir, self.storage, self.max_dataset_mb, self._writer,
+                              self._committed_elsewhere)
         started = time.monotonic()
         try:
             # Alone, whatever is half done was left by a process that is gone
@@ -208,92 +200,32 @@ class Archive:
                 staged.append(exc)
         return staged
 
-    def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
-        """Store a dataset received by C-STORE; blocks the calling (association) thread.
-
-        Returns only when the file is durable and indexed; raises StoreFailure.
-        The instance goes to the writer thread directly: the acknowledgement
-        does not wait for the event loop.
-        """
-        self._writer.expect()
-        try:
-            staged = self._stage_received(dataset, transfer_syntax, source_aet)
-        except BaseException:
-            self._writer.unexpect()
-            raise
-        return self._commit_blocking(staged)
-
     def receive(self, sop_class: str, sop_instance: str, transfer_syntax: str,
                 source_aet: str) -> IncomingFile:
-        """A file for a C-STORE dataset about to arrive, written as its fragments
-        come (:mod:`tui_pacs.store.incoming`); then :meth:`store_incoming`."""
-        prefix = ingest.part10_prefix(sop_class, sop_instance, transfer_syntax, source_aet)
-        return IncomingFile(self.data_dir / TMP_DIR, sop_class, sop_instance, prefix,
-                            self._max_dataset, self._space)
+        """A file for a C-STORE dataset about to arrive (:meth:`Intake.receive`)."""
+        return self._intake.receive(sop_class, sop_instance, transfer_syntax, source_aet)
 
     def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
                        source_aet: str) -> StoreResult:
-        """As :meth:`store_received`, for a dataset that arrived into ``incoming``
-        (which this takes over: it is archived or removed)."""
-        self._writer.expect()
-        try:
-            staged = self._stage_incoming(incoming, transfer_syntax, source_aet)
-        except BaseException:
-            self._writer.unexpect()
-            incoming.discard()
-            raise
-        if staged.checksum is None:
-            incoming.close()
-            return self._commit_blocking(staged)
-        # The file's fsync and its group's commit each wait for the disk: in
-        # parallel they cost one wait instead of two (see StagedInstance).
-        try:
-            commit = self._writer.submit(staged)
-        except Exception as exc:
-            incoming.close()
-            raise _commit_failure(exc) from None
-        try:
-            incoming.sync()
-        except OSError as exc:
-            unsynced: OSError | None = exc
-        else:
-            unsynced = None
-        finally:
-            incoming.close()
-        result = self._committed(commit)
-        if unsynced is not None:
-            # Indexed, but not durable: not acknowledged, and left pending for
-            # the next start to check against its checksum.
-            raise _failure_from_os_error(unsynced)
-        if result.outcome is not Outcome.DUPLICATE:
-            self._writer.durable(result.record.sop_uid)
-        return result
+        """Store a dataset that arrived into ``incoming``; blocks the calling
+        (association) thread until it is durable and indexed
+        (:meth:`Intake.store_incoming`). Raises StoreFailure."""
+        return self._intake.store_incoming(incoming, transfer_syntax, source_aet)
 
-    def _commit_blocking(self, staged: StagedInstance) -> StoreResult:
-        try:
-            commit = self._writer.submit(staged)
-        except Exception as exc:
-            raise _commit_failure(exc) from None
-        return self._committed(commit)
+    def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
+                       source_aet: str) -> StoreResult:
+        """As :meth:`store_incoming`, for a dataset in memory."""
+        return self._intake.store_received(dataset, transfer_syntax, source_aet)
 
-    def _committed(self, commit: Future[StoreResult]) -> StoreResult:
-        """Wait (in an association thread) for a commit, and tell the listeners."""
-        try:
-            result = commit.result(COMMIT_TIMEOUT)
-        except TimeoutError:
-            raise StoreFailure("the index did not commit in time") from None
-        except Exception as exc:
-            raise _commit_failure(exc) from None
-        if result.outcome is not Outcome.DUPLICATE:
-            self._loop.call_soon_threadsafe(self._notify, result)
-        return result
+    def _committed_elsewhere(self, result: StoreResult) -> None:
+        """An association thread committed an instance: tell the listeners (on the loop)."""
+        self._loop.call_soon_threadsafe(self._notify, result)
 
     async def _commit(self, staged: StagedInstance) -> StoreResult:
         try:
             result = await self._writer.store(staged)
         except Exception as exc:
-            raise _commit_failure(exc) from None
+            raise commit_failure(exc) from None
         if result.outcome is not Outcome.DUPLICATE:
             self._notify(result)
         return result
@@ -305,15 +237,15 @@ class Archive:
             raise StoreFailure(f"cannot read: {exc.strerror or exc}") from None
         try:
             with source as fp:
-                if os.fstat(fp.fileno()).st_size > self._max_dataset:
-                    raise self._too_large("larger than")
+                if os.fstat(fp.fileno()).st_size > self._intake.max_dataset:
+                    raise self._intake.too_large("larger than")
                 data = ingest.load(fp)
             try:
-                parsed = ingest.parse_file(data, self._max_dataset)
+                parsed = ingest.parse_file(data, self._intake.max_dataset)
                 size = len(data) - parsed.copy_from + len(parsed.new_prefix)
                 record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
                                                    source_aet)
-                self._space.claim(size)
+                self._intake.space.claim(size)
                 with memoryview(data) as whole, whole[parsed.copy_from:] as body:
                     temporary = files.write_temporary(self.data_dir / TMP_DIR,
                                                       [parsed.new_prefix, body])
@@ -323,68 +255,10 @@ class Archive:
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
         except TooLarge:
-            raise self._too_large("inflates past") from None
+            raise self._intake.too_large("inflates past") from None
         except OSError as exc:
-            raise _failure_from_os_error(exc) from None
+            raise failure_from_os_error(exc) from None
         return StagedInstance(record, temporary, _relpath(record))
-
-    def _stage_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                        source_aet: str) -> StagedInstance:
-        if len(dataset) > self._max_dataset:
-            raise self._too_large("larger than")
-        try:
-            header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self._max_dataset)
-            study, series, sop, sop_class = header.identifiers()
-        except ingest.InvalidInstance as exc:
-            raise StoreFailure(str(exc), invalid=True) from None
-        except TooLarge:
-            raise self._too_large("inflates past") from None
-        prefix = ingest.part10_prefix(sop_class, sop, transfer_syntax, source_aet)
-        size = len(prefix) + len(dataset)
-        try:
-            self._space.claim(size)
-            temporary = files.write_temporary(self.data_dir / TMP_DIR, [prefix, dataset])
-        except OSError as exc:
-            raise _failure_from_os_error(exc) from None
-        record = ingest.record_from_header(header, transfer_syntax, size, source_aet)
-        return StagedInstance(record, temporary, instance_relpath(study, sop))
-
-    def _stage_incoming(self, incoming: IncomingFile, transfer_syntax: str,
-                        source_aet: str) -> StagedInstance:
-        if incoming.too_large:
-            raise self._too_large("larger than")
-        if incoming.error is not None:
-            raise _failure_from_os_error(incoming.error)
-        try:
-            if self.storage.overwrite_duplicates:
-                # A replacement takes the place of an acknowledged copy: it
-                # must be durable before it is committed.
-                incoming.sync()
-            with incoming.dataset() as dataset:
-                header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self._max_dataset)
-                study, series, sop, sop_class = header.identifiers()
-                if (sop, sop_class) != (incoming.sop_instance, incoming.sop_class):
-                    # The command set named another instance: the header must
-                    # name the dataset's own (rare; costs a copy).
-                    staged = self._stage_received(dataset, transfer_syntax, source_aet)
-                    incoming.discard()
-                    return staged
-        except ingest.InvalidInstance as exc:
-            raise StoreFailure(str(exc), invalid=True) from None
-        except TooLarge:
-            raise self._too_large("inflates past") from None
-        except OSError as exc:
-            raise _failure_from_os_error(exc) from None
-        record = ingest.record_from_header(header, transfer_syntax, incoming.file_size,
-                                           source_aet)
-        return StagedInstance(record, incoming.path, instance_relpath(study, sop),
-                              None if self.storage.overwrite_duplicates else incoming.checksum)
-
-    def _too_large(self, how: str) -> StoreFailure:
-        """The refusal of a dataset over the limit; the message (an Error
-        Comment, at most 64 characters) names the setting to raise."""
-        return StoreFailure(f"dataset {how} max_dataset_mb ({self.max_dataset_mb} MB)",
-                            too_large=True)
 
     # --- deleting and reading -------------------------------------------------
 
@@ -498,23 +372,3 @@ def _log_recovery(recovery: Recovery, crashed: bool, seconds: float) -> None:
 
 def _relpath(record: InstanceRecord) -> str:
     return instance_relpath(record.study_uid, record.sop_uid)
-
-
-def _commit_failure(exc: Exception) -> StoreFailure:
-    """Why the writer could not commit an instance, as a StoreFailure."""
-    if isinstance(exc, WriterClosed):
-        return StoreFailure(str(exc))
-    if isinstance(exc, SeriesConflict):
-        return StoreFailure(str(exc), invalid=True)
-    if isinstance(exc, OSError):
-        return _failure_from_os_error(exc)
-    # sqlite3 errors: disk I/O, full, corrupt
-    if "full" in str(exc).lower():
-        return StoreFailure("the disk is full", out_of_space=True)
-    return StoreFailure(f"the index could not be written: {exc}")
-
-
-def _failure_from_os_error(exc: OSError) -> StoreFailure:
-    if files.is_out_of_space(exc):
-        return StoreFailure(f"out of disk space: {exc.strerror or exc}", out_of_space=True)
-    return StoreFailure(f"cannot write: {exc.strerror or exc}")
