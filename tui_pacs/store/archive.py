@@ -326,22 +326,37 @@ class Archive:
             incoming.sync()
             incoming.close()
             with open(incoming.path, "rb") as fp, \
-                    mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data, \
-                    memoryview(data) as whole, whole[incoming.prefix_length:] as dataset:
+                    mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                staged = self._staged_from_map(data, incoming, transfer_syntax, source_aet)
+        except OSError as exc:
+            raise _failure_from_os_error(exc) from None
+        if isinstance(staged, StoreFailure):
+            raise staged
+        if staged.temporary != incoming.path:
+            incoming.discard()  # its dataset went to a copy with the right header
+        return staged
+
+    def _staged_from_map(self, data: mmap.mmap, incoming: IncomingFile, transfer_syntax: str,
+                         source_aet: str) -> StagedInstance | StoreFailure:
+        """The staged instance of an incoming file mapped in ``data``, or why not.
+
+        A failure is returned, not raised: a traceback would keep views of
+        the map alive, and the map could not be closed.
+        """
+        with memoryview(data) as whole, whole[incoming.prefix_length:] as dataset:
+            try:
                 header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self._max_dataset)
                 study, series, sop, sop_class = header.identifiers()
                 if (sop, sop_class) != (incoming.sop_instance, incoming.sop_class):
                     # The command set named another instance: the header must
                     # name the dataset's own (rare; costs a copy).
-                    staged = self._stage_received(dataset, transfer_syntax, source_aet)
-                    incoming.discard()
-                    return staged
-        except ingest.InvalidInstance as exc:
-            raise StoreFailure(str(exc), invalid=True) from None
-        except TooLarge:
-            raise self._too_large("inflates past") from None
-        except OSError as exc:
-            raise _failure_from_os_error(exc) from None
+                    return self._stage_received(dataset, transfer_syntax, source_aet)
+            except ingest.InvalidInstance as exc:
+                return StoreFailure(str(exc), invalid=True)
+            except TooLarge:
+                return self._too_large("inflates past")
+            except StoreFailure as exc:
+                return _detached(exc)
         record = ingest.record_from_header(header, transfer_syntax, incoming.file_size,
                                            source_aet)
         return StagedInstance(record, incoming.path, instance_relpath(study, sop))
@@ -464,6 +479,12 @@ def _log_recovery(recovery: Recovery, crashed: bool, seconds: float) -> None:
 
 def _relpath(record: InstanceRecord) -> str:
     return instance_relpath(record.study_uid, record.sop_uid)
+
+
+def _detached(exc: StoreFailure) -> StoreFailure:
+    """``exc`` without the frames it was raised through."""
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    return exc
 
 
 def _commit_failure(exc: Exception) -> StoreFailure:
