@@ -194,24 +194,46 @@ class Intake:
                 # must be durable before it is committed.
                 incoming.sync()
             with incoming.dataset() as dataset:
-                header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self.max_dataset)
-                study, series, sop, sop_class = header.identifiers()
-                if (sop, sop_class) != (incoming.sop_instance, incoming.sop_class):
-                    # The command set named another instance: the header must
-                    # name the dataset's own (rare; costs a copy).
-                    staged = self._stage_received(dataset, transfer_syntax, source_aet)
-                    incoming.discard()
-                    return staged
-        except ingest.InvalidInstance as exc:
-            raise StoreFailure(str(exc), invalid=True) from None
-        except TooLarge:
-            raise self.too_large("inflates past") from None
+                staged = self._staged_from(dataset, incoming, transfer_syntax, source_aet)
         except OSError as exc:
             raise failure_from_os_error(exc) from None
+        if isinstance(staged, StoreFailure):
+            raise staged
+        if staged.temporary != incoming.path:
+            incoming.discard()  # its dataset went to a copy with the right header
+        return staged
+
+    def _staged_from(self, dataset: memoryview, incoming: IncomingFile, transfer_syntax: str,
+                     source_aet: str) -> StagedInstance | StoreFailure:
+        """The staged instance of an incoming dataset (``dataset``: a view of
+        its file's map, or of memory), or why not.
+
+        A failure is returned, not raised: a traceback would keep views of
+        the map alive, and the map could not be closed.
+        """
+        try:
+            header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self.max_dataset)
+            study, series, sop, sop_class = header.identifiers()
+            if (sop, sop_class) != (incoming.sop_instance, incoming.sop_class):
+                # The command set named another instance: the header must
+                # name the dataset's own (rare; costs a copy).
+                return self._stage_received(dataset, transfer_syntax, source_aet)
+        except ingest.InvalidInstance as exc:
+            return StoreFailure(str(exc), invalid=True)
+        except TooLarge:
+            return self.too_large("inflates past")
+        except StoreFailure as exc:
+            return _detached(exc)
         record = ingest.record_from_header(header, transfer_syntax, incoming.file_size,
                                            source_aet)
         return StagedInstance(record, incoming.path, instance_relpath(study, sop),
                               None if self.storage.overwrite_duplicates else incoming.checksum)
+
+
+def _detached(exc: StoreFailure) -> StoreFailure:
+    """``exc`` without the frames it was raised through."""
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    return exc
 
 
 def commit_failure(exc: BaseException) -> StoreFailure:
