@@ -49,6 +49,10 @@ class NodeConfig:
     bind: str = "0.0.0.0"
     data: Path = field(default_factory=paths.default_data_dir)
     log_format: str = "text"
+    # Processes serving associations beside the node's own, which keeps the
+    # index (see services/ingest_pool.py): 0 for one per CPU, 1 for none
+    # (everything in the node's process).
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,7 +254,7 @@ def _type_name(value: Any) -> str:
 _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "node": (NodeConfig, {
         "aet": _ae_title, "port": _port, "bind": _bind_address, "data": _path,
-        "log_format": _one_of("text", "json"),
+        "log_format": _one_of("text", "json"), "workers": _integer(0, 64),
     }),
     "storage": (StorageConfig, {
         "overwrite_duplicates": _boolean, "accept_unknown_sop_classes": _boolean,

@@ -49,12 +49,15 @@ class JsonFormatter(logging.Formatter):
         return json_text(entry, default=str)
 
 
-def configure(debug: bool = False, json_format: bool = False, file: Path | None = None) -> None:
+def configure(debug: bool = False, json_format: bool = False, file: Path | None = None,
+              handler: logging.Handler | None = None) -> None:
     """(Re)configure the root logger; safe to call more than once.
 
     Logs go to stderr, or to ``file`` (rotated) when the terminal belongs to
     the app: nothing may be written under it. The file is written by a
     thread of its own, so that logging on the event loop never waits on disk.
+    ``handler`` replaces both (an ingest worker process sends its records to
+    the node's process, which logs them).
     """
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -62,11 +65,12 @@ def configure(debug: bool = False, json_format: bool = False, file: Path | None 
             root.removeHandler(old)
             old.close()
     formatter = JsonFormatter() if json_format else TextFormatter()
-    if file is None:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(formatter)
-    else:
-        handler = _file_writer(file, formatter)
+    if handler is None:
+        if file is None:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(formatter)
+        else:
+            handler = _file_writer(file, formatter)
     handler.set_name(_HANDLER_NAME)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)

@@ -40,7 +40,8 @@ class LoadReport:
     store_failures: list[str] = field(default_factory=list)
     query_latencies: list[float] = field(default_factory=list)
     query_failures: list[str] = field(default_factory=list)
-    # The node's resident memory, sampled every second (KiB), and its peak.
+    # The resident memory of the node's processes together, sampled every
+    # second (KiB), and their peak.
     rss_samples: list[int] = field(default_factory=list)
     peak_rss: int = 0
 
@@ -123,7 +124,7 @@ def run_load(port: int, aet: str, node_pid: int, workdir: Path, seconds: float,
 
     def sample() -> None:
         while time.monotonic() < deadline:
-            report.rss_samples.append(_status_kib(node_pid, "VmRSS"))
+            report.rss_samples.append(_tree_kib(node_pid, "VmRSS"))
             time.sleep(1)
 
     started = time.monotonic()
@@ -135,7 +136,7 @@ def run_load(port: int, aet: str, node_pid: int, workdir: Path, seconds: float,
     for thread in threads:
         thread.join()
     report.seconds = time.monotonic() - started
-    report.peak_rss = _status_kib(node_pid, "VmHWM")
+    report.peak_rss = _tree_kib(node_pid, "VmHWM")
     return report
 
 
@@ -152,9 +153,20 @@ def _queries(number: int) -> Iterator[list[str]]:
                f"SeriesInstanceUID={study.SeriesInstanceUID}", "SOPInstanceUID"]
 
 
+def _tree_kib(pid: int, key: str) -> int:
+    """``key`` of /proc's status summed over the node's process and its ingest
+    workers (for VmHWM, each one's own peak: at least the peak of the sum)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    workers = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return sum(_status_kib(process, key) for process in (pid, *workers))
+
+
 def _status_kib(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass  # a worker that ended meanwhile
     return 0

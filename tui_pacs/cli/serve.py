@@ -70,19 +70,23 @@ async def serve(settings: Settings) -> int:
     from tui_pacs.store.archive import ArchiveError
 
     node = Node(settings)
+    # Watched before the node starts: a signal as soon as it listens stops it
+    # cleanly too (the index closed, its worker processes ended).
+    signals = _SignalWatch(asyncio.get_running_loop())
     try:
         await node.start()
     except ArchiveError as exc:
+        signals.close()
         raise CliError(str(exc)) from None
     if node.status.listen_error:
         await node.stop()
+        signals.close()
         raise CliError(node.status.listen_error)
     assert node.archive is not None  # start() opened it or raised
     totals = await node.archive.index.totals()
     log.info("archive %s: %d studies, %d instances", settings.node.data,
              totals["studies"], totals["instances"])
 
-    signals = _SignalWatch(asyncio.get_running_loop())
     await signals.first.wait()
     log.info("stopping (%s): no new associations; finishing operations in progress",
              signals.name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from io import BytesIO
-from typing import Any
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
@@ -21,7 +21,7 @@ from tui_pacs.core import status
 from tui_pacs.net.wire import commands
 from tui_pacs.net.wire.commands import Command
 from tui_pacs.net.wire.messages import DatasetSink, Discarded
-from tui_pacs.store.archive import Archive, StoreFailure, StoreResult
+from tui_pacs.store.archive import StoreFailure, StoreResult
 from tui_pacs.store.incoming import IncomingFile
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,21 @@ log = logging.getLogger(__name__)
 StoreOutcome = tuple[int | Dataset, StoreResult | None]
 
 
-def open_dataset(archive: Archive, command: Command, transfer_syntax: str | None,
+class ReceivingArchive(Protocol):
+    """Where received datasets go (:class:`~tui_pacs.store.archive.Archive`, or
+    its stand-in in an ingest worker process)."""
+
+    def receive(self, sop_class: str, sop_instance: str, transfer_syntax: str,
+                source_aet: str) -> IncomingFile: ...
+
+    def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
+                       source_aet: str) -> StoreResult: ...
+
+    def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
+                       source_aet: str) -> StoreResult: ...
+
+
+def open_dataset(archive: ReceivingArchive, command: Command, transfer_syntax: str | None,
                  calling_aet: str, allowed: bool) -> DatasetSink | None:
     """Where the dataset of a message goes as it arrives: for a C-STORE request
     on an accepted context, a file of the archive's (:meth:`Archive.receive`),
@@ -51,7 +65,7 @@ def dataset_of(request: Any) -> DatasetSink | None:
     return received if received is not None else getattr(request, "DataSet", None)
 
 
-def store_dataset(archive: Archive, dataset: DatasetSink | None, transfer_syntax: str,
+def store_dataset(archive: ReceivingArchive, dataset: DatasetSink | None, transfer_syntax: str,
                   source_aet: str) -> StoreOutcome:
     """Store a received dataset (an incoming file, or bytes in memory) sent by
     ``source_aet``; return (status for the peer, result or None)."""

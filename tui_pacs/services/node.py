@@ -50,6 +50,7 @@ from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer, ListenError
 from tui_pacs.net.wire.tls import TLSSetupError
 from tui_pacs.services.event_log import log_event
+from tui_pacs.services.ingest_pool import IngestPool, worker_count
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class Node:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.archive: Archive | None = None
-        self._server: DicomServer | None = None
+        # Serving associations in this process, or in worker processes.
+        self._server: DicomServer | IngestPool | None = None
         self._subscribers: list[Subscriber] = []
         self._listening = False
         self._listen_error = ""
@@ -103,9 +105,11 @@ class Node:
                                           settings.limits.max_dataset_mb)
         self.archive.add_listener(self._on_stored)
         self._started_at = datetime.now()
-        server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),
-                             self._dispatch)
-        self._server = server
+        bridge = LoopBridge(asyncio.get_running_loop())
+        workers = worker_count(settings)
+        self._server = (IngestPool(settings, self.archive, bridge, self._dispatch, workers)
+                        if workers > 1 else DicomServer(settings, self.archive, bridge,
+                                                        self._dispatch))
         await self.listen_again()
 
     async def listen_again(self) -> bool:
@@ -119,7 +123,8 @@ class Node:
         if server is None or self._listening:
             return self._listening
         try:
-            listeners = await asyncio.to_thread(server.start)
+            listeners = await (server.start() if isinstance(server, IngestPool)
+                               else asyncio.to_thread(server.start))
         except (ListenError, TLSSetupError) as exc:
             self._listen_error = str(exc)
             return False
@@ -141,16 +146,16 @@ class Node:
             self.archive.remove_listener(self._on_stored)
             await self.archive.close()
 
-    async def _drain(self, server: DicomServer, timeout: float) -> None:
+    async def _drain(self, server: DicomServer | IngestPool, timeout: float) -> None:
         """Let associations finish their operation in progress, then end them."""
         deadline = time.monotonic() + timeout
         while True:
             server.request_stop()
-            busy = server.active_associations()
-            if not busy:
+            if not server.busy():
                 return
             if time.monotonic() >= deadline or self._hurry.is_set():
-                log.warning("aborting %d association(s) still busy", len(busy))
+                log.warning("aborting %d association(s) still busy",
+                            len(server.active_peers()))
                 await asyncio.to_thread(server.abort_all)
                 return
             await asyncio.sleep(0.05)
@@ -159,10 +164,7 @@ class Node:
         """Who the running associations are with ("CT3 at 127.0.0.1"), to say what
         stopping the node would end."""
         server = self._server
-        if server is None:
-            return []
-        return [f"{assoc.requestor.ae_title} at {assoc.requestor.address}"
-                for assoc in server.active_associations()]
+        return server.active_peers() if server is not None else []
 
     def hurry_stop(self) -> None:
         """Make a running stop() abort busy associations now instead of waiting."""
@@ -195,7 +197,7 @@ class Node:
             tls_port=(tls.port or node.port) if tls.enabled else None,
             listening=self._listening,
             listen_error=self._listen_error,
-            active_associations=len(server.active_associations()) if server else 0,
+            active_associations=len(server.active_peers()) if server else 0,
             associations=self._associations,
             instances_received=self._instances,
             bytes_received=self._bytes,

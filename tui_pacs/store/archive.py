@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -216,6 +216,51 @@ class Archive:
                        source_aet: str) -> StoreResult:
         """As :meth:`store_incoming`, for a dataset in memory."""
         return self._intake.store_received(dataset, transfer_syntax, source_aet)
+
+    def commit_staged(self, staged: StagedInstance) -> Future[StoreResult]:
+        """Commit an instance an ingest worker process staged in tmp/ (from any
+        thread); the future's exception is the StoreFailure to answer with.
+
+        The worker's word is checked: its file must be in tmp/, and the place
+        the instance goes is worked out again from its UIDs.
+        """
+        temporary = staged.temporary
+        if temporary is None or temporary.parent != self.data_dir / TMP_DIR:
+            raise ValueError(f"not a staging file: {temporary}")
+        staged.relpath = _relpath(staged.record)
+        commit: Future[StoreResult] = Future()
+        self._writer.expect()
+        try:
+            written = self._writer.submit(staged)
+        except Exception as exc:
+            commit.set_exception(commit_failure(exc))
+            return commit
+
+        def settled(done: Future[StoreResult]) -> None:
+            try:
+                result = done.result()
+            except Exception as exc:
+                commit.set_exception(commit_failure(exc))
+                return
+            if result.outcome is not Outcome.DUPLICATE:
+                self._committed_elsewhere(result)
+            commit.set_result(result)
+
+        written.add_done_callback(settled)
+        return commit
+
+    def durable(self, sop_uid: str) -> None:
+        """An instance from :meth:`commit_staged` is fsynced now (IndexWriter.durable)."""
+        self._writer.durable(sop_uid)
+
+    def remove_staged_by(self, process: str) -> int:
+        """Remove the staging files an ingest worker process left when it ended
+        (``process``: its files.PROCESS); how many there were. Only once
+        everything it handed over is settled."""
+        leftovers = files.temporaries_of(self.data_dir / TMP_DIR, process)
+        for path in leftovers:
+            files.remove_quietly(path)
+        return len(leftovers)
 
     def _committed_elsewhere(self, result: StoreResult) -> None:
         """An association thread committed an instance: tell the listeners (on the loop)."""

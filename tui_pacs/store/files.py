@@ -17,7 +17,7 @@ from pathlib import Path
 # Names of temporary files: a serial number, unique within the process, after
 # a token unique to the process (a pid alone can come back after a crash).
 _serial = itertools.count()
-_PROCESS = f"{os.getpid()}-{secrets.token_hex(4)}"
+PROCESS = f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class OutOfSpace(OSError):
@@ -70,7 +70,12 @@ def _size(count: int) -> str:
 
 def temporary_path(tmp_dir: Path) -> Path:
     """A name for a new temporary file in ``tmp_dir``, unique to this process."""
-    return tmp_dir / f".incoming-{_PROCESS}-{next(_serial)}.part"
+    return tmp_dir / f".incoming-{PROCESS}-{next(_serial)}.part"
+
+
+def temporaries_of(tmp_dir: Path, process: str) -> list[Path]:
+    """The temporary files in ``tmp_dir`` of the process whose PROCESS is ``process``."""
+    return list(tmp_dir.glob(f".incoming-{process}-*.part"))
 
 
 def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:

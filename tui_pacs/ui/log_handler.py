@@ -1,8 +1,9 @@
 """Log records into the app instead of onto the terminal it draws on.
 
 Each record says which association's thread wrote it (looked up here, in
-that thread, while the association still runs), so that pynetdicom's error
-lines land in the row of the association they concern.
+that thread, while the association still runs, or by the ingest worker
+process that wrote it), so that pynetdicom's error lines land in the row of
+the association they concern.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class AppLogHandler(logging.Handler):
             text = record.getMessage()
         except Exception:  # a record whose arguments do not fit its format
             text = str(record.msg)
+        # A record from an ingest worker process says its association itself.
+        association = getattr(record, "association", 0) or association_of(record.thread)
         self._app.post_message(LogArrived(datetime.fromtimestamp(record.created),
-                                          record.levelno, record.name, text,
-                                          association_of(record.thread)))
+                                          record.levelno, record.name, text, association))

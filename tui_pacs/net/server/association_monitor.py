@@ -49,8 +49,9 @@ class AssociationMonitor:
         stats = self.context.stats(assoc)  # starts the association's clock
         association_threads.register(stats.number, *_threads(assoc))
         peer = Peer.of(assoc)
-        refusal = self.context.policy.association_refusal(
-            peer.calling_aet, peer.called_aet, active=_active_acceptors(assoc))
+        active = _active_acceptors(assoc) + self.context.active_elsewhere()
+        refusal = self.context.policy.association_refusal(peer.calling_aet, peer.called_aet,
+                                                          active=active)
         if refusal is None:
             prefer_requestor_order(assoc)
             return

@@ -14,16 +14,29 @@ import itertools
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent, OperationEvent
 from tui_pacs.core.status import category
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.policy import AccessPolicy
-from tui_pacs.store.archive import Archive
+from tui_pacs.net.storage import ReceivingArchive
+from tui_pacs.store.index import Index, StoredFile
+
+
+class ServedArchive(ReceivingArchive, Protocol):
+    """What the node's services use of the archive: an
+    :class:`~tui_pacs.store.archive.Archive`, or in an ingest worker process its
+    stand-in (:mod:`tui_pacs.services.ingest_worker`)."""
+
+    index: Index
+
+    def path_of(self, stored: StoredFile | str) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -47,15 +60,12 @@ class Peer:
         )
 
 
-# Numbers the node's associations, for the events to say which one they concern.
-_ASSOCIATION_NUMBERS = itertools.count(1)
-
-
 @dataclass
 class AssociationStats:
     """What one association did, for its closing log line."""
 
-    number: int = field(default_factory=lambda: next(_ASSOCIATION_NUMBERS))
+    # Which association, for the events to say which one they concern.
+    number: int
     started: float = field(default_factory=time.monotonic)
     accepted: bool = False
     # Its closing event (released, aborted, rejected) has been sent.
@@ -67,13 +77,21 @@ class AssociationStats:
 
 
 class ServerContext:
-    def __init__(self, settings: Settings, archive: Archive, bridge: LoopBridge,
-                 on_event: Any) -> None:
+    """``numbers`` gives each association its number (an ingest worker process
+    takes every Nth, so that numbers stay unique across the node);
+    ``active_elsewhere`` says how many associations the node's other
+    processes serve (for limits.max_associations)."""
+
+    def __init__(self, settings: Settings, archive: ServedArchive, bridge: LoopBridge,
+                 on_event: Any, numbers: Iterator[int] | None = None,
+                 active_elsewhere: Callable[[], int] = lambda: 0) -> None:
         self.settings = settings
         self.policy = AccessPolicy(settings)
         self.archive = archive
         self.bridge = bridge
         self._on_event = on_event
+        self._numbers = numbers if numbers is not None else itertools.count(1)
+        self.active_elsewhere = active_elsewhere
         # Set when the node stops: long operations end between sub-operations.
         self.stopping = threading.Event()
         self._stats: weakref.WeakKeyDictionary[Any, AssociationStats] = (
@@ -92,7 +110,7 @@ class ServerContext:
         with self._stats_lock:
             stats = self._stats.get(assoc)
             if stats is None:
-                stats = self._stats[assoc] = AssociationStats()
+                stats = self._stats[assoc] = AssociationStats(next(self._numbers))
             return stats
 
     def operation(self, assoc: Any, service: str) -> Operation:

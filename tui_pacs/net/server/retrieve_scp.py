@@ -45,11 +45,10 @@ from tui_pacs.net.bridge import INDEX_TIMEOUT
 from tui_pacs.net.client.association import Session, when_busy_retry
 from tui_pacs.net.client.send import NotSendable, Outgoing, payload
 from tui_pacs.net.client.upper_layer import StoreAssociation
-from tui_pacs.net.server.context import Operation, ServerContext
+from tui_pacs.net.server.context import Operation, ServedArchive, ServerContext
 from tui_pacs.net.server.qr_model import QueryError, model_of, parse_retrieve
 from tui_pacs.net.wire import commands
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, storage_contexts
-from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import StoredFile
 
 log = logging.getLogger(__name__)
@@ -226,7 +225,7 @@ class _MoveSender:
     pynetdicom's send_c_store managed, bench/serve_retrieve.py), converted
     when the destination does not take it as stored."""
 
-    def __init__(self, link: StoreAssociation, archive: Archive,
+    def __init__(self, link: StoreAssociation, archive: ServedArchive,
                  originator: tuple[str, int]) -> None:
         self._link = link
         self._archive = archive
@@ -263,7 +262,7 @@ class _GetSender:
     thread (:meth:`~tui_pacs.net.wire.pynetdicom_adapter.TunedDUL.send_message`); the answer
     comes back as pynetdicom's primitive, decoded by the wire layer."""
 
-    def __init__(self, assoc: Any, archive: Archive) -> None:
+    def __init__(self, assoc: Any, archive: ServedArchive) -> None:
         self._assoc = assoc
         self._archive = archive
         self._contexts = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])): cx.context_id

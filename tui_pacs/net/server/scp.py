@@ -18,7 +18,7 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.association_monitor import AssociationMonitor
-from tui_pacs.net.server.context import ServerContext
+from tui_pacs.net.server.context import ServedArchive, ServerContext
 from tui_pacs.net.server.echo_scp import handle_echo
 from tui_pacs.net.server.find_scp import FindSCP
 from tui_pacs.net.server.retrieve_scp import RetrieveSCP
@@ -41,7 +41,6 @@ from tui_pacs.net.wire.pynetdicom_adapter import (
     configure_pynetdicom,
 )
 from tui_pacs.net.wire.tls import server_context
-from tui_pacs.store.archive import Archive
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +71,20 @@ class Listener:
 
 
 class DicomServer:
-    def __init__(self, settings: Settings, archive: Archive, bridge: LoopBridge,
-                 on_event: Callable[[NodeEvent], None]) -> None:
-        self.context = ServerContext(settings, archive, bridge, on_event)
+    """Serves the node's associations, on its own listeners (:meth:`start`),
+    or on connections another process accepted (``start(listen=False)``, then
+    :meth:`adopt`: an ingest worker process). ``share`` is how many processes
+    serve the node's associations together (each keeps its share of the
+    connections waiting for their association request); ``numbers`` and
+    ``active_elsewhere`` are as for :class:`ServerContext`."""
+
+    def __init__(self, settings: Settings, archive: ServedArchive, bridge: LoopBridge,
+                 on_event: Callable[[NodeEvent], None], *, share: int = 1,
+                 numbers: Iterator[int] | None = None,
+                 active_elsewhere: Callable[[], int] = lambda: 0) -> None:
+        self.context = ServerContext(settings, archive, bridge, on_event, numbers,
+                                     active_elsewhere)
+        self._share = share
         self.monitor = AssociationMonitor(self.context)
         self.store = StoreSCP(self.context)
         self.find = FindSCP(self.context)
@@ -86,8 +96,9 @@ class DicomServer:
 
     # --- starting and stopping (blocking) ------------------------------------------
 
-    def start(self) -> list[Listener]:
-        """Listen on every configured port; raise ListenError (or TLSSetupError)."""
+    def start(self, listen: bool = True) -> list[Listener]:
+        """Listen on every configured port (``listen``), or get ready to serve the
+        connections :meth:`adopt` is given; raise ListenError (or TLSSetupError)."""
         settings = self.context.settings
         configure_pynetdicom(settings.storage.accept_unknown_sop_classes)
         self.ae = self._make_ae(settings)
@@ -99,14 +110,16 @@ class DicomServer:
         overrides: dict[type, Any] = {C_STORE: self.store.serve, C_FIND: self.find.serve,
                      C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get}
         try:
-            for listener, ssl_context in self._planned_listeners(settings):
-                server = self._listen(listener, ssl_context, handlers, overrides)
+            for listener, ssl_context in planned_listeners(settings):
+                server = self._listen(listener, ssl_context, handlers, overrides, listen)
                 self._servers.append(server)
                 self.listeners.append(listener)
         except BaseException:
             self.stop_accepting()
             self.listeners.clear()  # start() may be tried again (the port was busy)
             raise
+        if not listen:
+            return list(self.listeners)
         for server, listener in zip(self._servers, self.listeners):
             thread = threading.Thread(target=server.serve_forever, args=(ACCEPT_POLL,),
                                       name=f"dicom-listener-{listener.port}", daemon=True)
@@ -119,6 +132,10 @@ class DicomServer:
         associations (AE title, ports and TLS need a restart)."""
         self.context.update(settings)
         configure_pynetdicom(settings.storage.accept_unknown_sop_classes)
+
+    def adopt(self, listener: int, client: socket.socket, address: Any) -> None:
+        """Serve a connection accepted by another process on ``self.listeners[listener]``."""
+        self._servers[listener].adopt(client, address)
 
     def stop_accepting(self) -> None:
         """Close the listening sockets; running associations go on."""
@@ -145,6 +162,15 @@ class DicomServer:
         return [a for a in self.ae.active_associations
                 if isinstance(a, TunedAssociation) and a.is_alive()]
 
+    def busy(self) -> bool:
+        """Whether any association is still running."""
+        return bool(self.active_associations())
+
+    def active_peers(self) -> list[str]:
+        """Who the running associations are with ("CT3 at 127.0.0.1")."""
+        return [f"{assoc.requestor.ae_title} at {assoc.requestor.address}"
+                for assoc in self.active_associations()]
+
     # --- assembly --------------------------------------------------------------------
 
     def _make_ae(self, settings: Settings) -> Any:
@@ -158,19 +184,9 @@ class DicomServer:
         add_storage_scp_contexts(ae, retrieve_roles=True)
         return ae
 
-    def _planned_listeners(self, settings: Settings) -> list[tuple[Listener, Any]]:
-        node, tls = settings.node, settings.tls
-        address = "127.0.0.1" if node.bind == "localhost" else node.bind
-        planned: list[tuple[Listener, Any]] = []
-        if not tls.enabled or tls.port is not None:
-            planned.append((Listener(address, node.port, tls=False), None))
-        if tls.enabled:
-            port = tls.port if tls.port is not None else node.port
-            planned.append((Listener(address, port, tls=True), server_context(tls)))
-        return planned
-
     def _listen(self, listener: Listener, ssl_context: Any, handlers: list[Any],
-                overrides: dict[type, Any]) -> TunedServer:
+                overrides: dict[type, Any], listen: bool) -> TunedServer:
+        waiting = WAITING_PER_ASSOCIATION * self.context.settings.limits.max_associations
         try:
             return self.ae.make_server(
                 (listener.address, listener.port),
@@ -181,13 +197,29 @@ class DicomServer:
                 on_association_end=self.monitor.on_end,
                 service_overrides=overrides,
                 open_dataset=self.store.open_dataset,
-                max_waiting=WAITING_PER_ASSOCIATION * self.context.settings.limits.max_associations,
+                max_waiting=max(1, waiting // self._share),
+                listen=listen,
             )
         except OSError as exc:
-            raise ListenError(_listen_problem(listener, exc)) from None
+            raise ListenError(listen_problem(listener, exc)) from None
 
 
-def _listen_problem(listener: Listener, exc: OSError) -> str:
+def planned_listeners(settings: Settings) -> list[tuple[Listener, Any]]:
+    """The node's listeners, each with its TLS context (None for plain DICOM);
+    raises TLSSetupError."""
+    node, tls = settings.node, settings.tls
+    address = "127.0.0.1" if node.bind == "localhost" else node.bind
+    planned: list[tuple[Listener, Any]] = []
+    if not tls.enabled or tls.port is not None:
+        planned.append((Listener(address, node.port, tls=False), None))
+    if tls.enabled:
+        port = tls.port if tls.port is not None else node.port
+        planned.append((Listener(address, port, tls=True), server_context(tls)))
+    return planned
+
+
+def listen_problem(listener: Listener, exc: OSError) -> str:
+    """Why the node cannot listen on ``listener``, in one line."""
     where = f"{listener.address}:{listener.port}" + (" (TLS)" if listener.tls else "")
     if exc.errno == errno.EADDRINUSE:
         why = "the port is already in use (another DICOM node, or tui-pacs already running?)"

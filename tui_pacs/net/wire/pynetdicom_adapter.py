@@ -767,6 +767,10 @@ class TunedServer(ThreadedAssociationServer):
     Real peers ask at once; a flood of idle connections (a scanner, a
     slowloris) would otherwise take a thread pair and a file descriptor each
     until the ACSE timeout, and then every file descriptor the process may have.
+
+    With ``listen=False`` it binds nothing: another process accepts the
+    connections and hands them over (:meth:`adopt`), as the node does with
+    its ingest workers.
     """
 
     # Stopping the accept loop must not wait for every association to end.
@@ -781,8 +785,9 @@ class TunedServer(ThreadedAssociationServer):
     def __init__(self, *args: Any, on_tls_failure: Any = None,
                  service_overrides: dict[type, Any] | None = None,
                  on_association_end: Any = None, max_waiting: int = 128,
-                 open_dataset: Any = None, **kwargs: Any) -> None:
+                 open_dataset: Any = None, listen: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("request_handler", TunedRequestHandler)
+        self._listens = listen
         self._on_tls_failure = on_tls_failure
         self.on_association_end = on_association_end
         self.service_overrides = dict(service_overrides or {})
@@ -793,6 +798,20 @@ class TunedServer(ThreadedAssociationServer):
         # particular order, so the accept loop keeps the order itself.
         self._accepted: dict[socket.socket, None] = {}
         super().__init__(*args, **kwargs)
+        if not listen:
+            cast(socket.socket, self.socket).close()
+
+    def server_bind(self) -> None:
+        if self._listens:
+            super().server_bind()
+
+    def server_activate(self) -> None:
+        if self._listens:
+            super().server_activate()
+
+    def adopt(self, client: socket.socket, address: Any) -> None:
+        """Serve a connection accepted elsewhere (``listen=False``), as if accepted here."""
+        self.process_request(self._wrapped(client), address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._close_longest_waiting()
@@ -818,12 +837,15 @@ class TunedServer(ThreadedAssociationServer):
     def get_request(self) -> tuple[socket.socket, Any]:
         sock = cast(socket.socket, self.socket)
         client, address = sock.accept()
+        return self._wrapped(client), address
+
+    def _wrapped(self, client: socket.socket) -> socket.socket:
         if self.ssl_context:
             # The handshake happens in the connection's thread (TunedRequestHandler).
-            client = self.ssl_context.wrap_socket(
+            return self.ssl_context.wrap_socket(
                 client, server_side=True, do_handshake_on_connect=False
             )
-        return client, address
+        return client
 
     def tls_handshake_failed(self, address: Any, exc: Exception) -> None:
         if self._on_tls_failure is not None:
