@@ -49,9 +49,9 @@ class NodeConfig:
     bind: str = "0.0.0.0"
     data: Path = field(default_factory=paths.default_data_dir)
     log_format: str = "text"
-    # Processes serving associations beside the node's own, which keeps the
-    # index (see services/ingest_pool.py): 0 for one per CPU, 1 for none
-    # (everything in the node's process).
+    # How many processes serve associations, the node's own included (it
+    # keeps the index; see services/ingest_pool.py): 0 for one per CPU, 1
+    # for the node's process alone.
     workers: int = 0
 
 

@@ -74,6 +74,12 @@ def configure(debug: bool = False, json_format: bool = False, file: Path | None 
     handler.set_name(_HANDLER_NAME)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # The node logs a line per operation (per instance received); no format
+    # here shows the caller's file and line or the process, and looking them
+    # up took a third of the time of each line (logging's "Optimization").
+    logging._srcfile = None
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # pynetdicom logs every PDU at INFO; its warnings and errors are enough.
     logging.getLogger("pynetdicom").setLevel(logging.DEBUG if debug else logging.WARNING)
     # ...except its decoder of AE titles and UIDs, which logs a traceback for

@@ -10,15 +10,18 @@ send everything again, as a modality retries, and the archive ends up whole.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 
 from tests.conftest import run_cli
 from tests.robust.clients import acknowledged, start_storescu, write_batches
+from tests.server.conftest import dcmtk, run
 from tests.server.helpers import dataset_bytes, indexed, sop_instance_uid, stored_file
 
 pytestmark = pytest.mark.interop
@@ -45,8 +48,9 @@ def send_all(node, batches) -> list[str]:
 # first one, early, midway, and near the end; then a few milliseconds more
 # (seeded), so that the kill falls at some point of a group commit.
 @pytest.mark.parametrize("kill_after", [0, 60, 350, 700])
-def test_sigkill_while_four_senders_store(start_node, batches, kill_after):
-    node = start_node()
+@pytest.mark.parametrize("workers", [1, 2], ids=["one process", "two processes"])
+def test_sigkill_while_four_senders_store(start_node, batches, kill_after, workers):
+    node = start_node(f"[node]\nworkers = {workers}\n")
     senders = [start_storescu(node.port, files) for files in batches]
     try:
         if kill_after:
@@ -82,3 +86,54 @@ def test_sigkill_while_four_senders_store(start_node, batches, kill_after):
     assert indexed(node.data, "SELECT count(*) FROM instances") == [(SENDERS * INSTANCES,)]
     assert restarted.stop() == 0
     assert "Traceback" not in node.log() + restarted.log()
+
+
+def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batches):
+    """The node serves with two worker processes beside its own; one of them
+    is killed while four senders store. Its association is cut; every
+    instance acknowledged on any association is archived, the dead worker's
+    staging files are removed, another worker takes its place, and the
+    senders' second try completes the archive."""
+    node = start_node("[node]\nworkers = 3\n")
+    for _ in range(3):  # connections go to each process in turn: once all serve
+        echo = run(dcmtk("echoscu"), "-aec", node.aet, "127.0.0.1", node.port)
+        assert echo.returncode == 0, echo.stderr
+    senders = [start_storescu(node.port, files) for files in batches]
+    try:
+        deadline = time.monotonic() + 120
+        while stores_logged(node) < 250 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        [worker, *_] = worker_processes(node)
+        os.kill(worker, signal.SIGKILL)
+        outputs = [sender.communicate(timeout=120)[1] for sender in senders]
+    finally:
+        for sender in senders:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+    safe = [path for output in outputs for path in acknowledged(output)]
+    assert len(safe) < SENDERS * INSTANCES, "the killed worker's sender completed"
+    log = node.wait_for_log("ended unexpectedly (signal 9); starting another")
+    assert "aborted" in log and "its ingest worker process ended" in log
+    deadline = time.monotonic() + 30
+    while list((node.data / "tmp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((node.data / "tmp").iterdir()) == []
+    for path in safe:
+        stored = stored_file(node.data, sop_instance_uid(path))
+        assert dataset_bytes(stored) == dataset_bytes(path), path
+
+    for output in send_all(node, batches):
+        assert len(acknowledged(output)) == INSTANCES, output[-2000:]
+    assert indexed(node.data, "SELECT count(*) FROM instances") == [(SENDERS * INSTANCES,)]
+    assert node.stop() == 0
+    check = run_cli("check", "--data", node.data)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "Traceback" not in node.log()
+
+
+def worker_processes(node) -> list[int]:
+    """The node's ingest worker processes."""
+    pid = node.process.pid
+    return [int(child) for child in
+            Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

@@ -3,17 +3,22 @@
 One Python process runs Python in one thread at a time: receiving, checking
 and answering the C-STOREs of several modalities at once kept one core busy
 and left the other idle. With ``[node] workers`` above 1 (0, the default,
-means one per CPU), the node's own process keeps what must be one (the
-archive's index and its only writer, the event loop, the app) and accepts
-every connection (:class:`~tui_pacs.net.server.acceptor.Acceptor`); worker
-processes (:mod:`tui_pacs.services.ingest_worker`) serve them, handed out in
+means one per CPU), that many processes serve the node's associations: the
+node's own process, which keeps what must be one (the archive's index and
+its only writer, the event loop, the app) and accepts every connection
+(:class:`~tui_pacs.net.server.acceptor.Acceptor`), and worker processes
+(:mod:`tui_pacs.services.ingest_worker`); connections are handed out in
 turn. Each worker has a channel (:mod:`tui_pacs.services.channel`) and a
 link thread here that takes what it sends, without waiting for the event
 loop:
 
+Messages come in batches (``batch``): an instance to commit at once, the
+rest with it or within a few milliseconds.
+
 * ``store``: an instance it staged in tmp/ and checked; the archive's writer
-  commits it (:meth:`Archive.commit_staged`) and the answer goes back once it
-  is durable and indexed: only then does the worker answer its peer.
+  commits it (:meth:`Archive.commit_staged`) and the answer goes back, on
+  the socket that came with it, once it is durable and indexed: only then
+  does the worker answer its peer.
 * ``durable``: the staged file's own fsync is done.
 * ``event``: its association and operation events, which the node logs,
   counts and passes on as its own (on the loop). The node keeps count of
@@ -36,6 +41,7 @@ import concurrent.futures
 import itertools
 import logging
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -52,7 +58,7 @@ from tui_pacs.config import Settings
 from tui_pacs.core.events import AssociationEvent, NodeEvent
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.acceptor import Acceptor
-from tui_pacs.net.server.scp import Listener
+from tui_pacs.net.server.scp import DicomServer, Listener
 from tui_pacs.services.channel import Channel, ChannelClosed
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.intake import COMMIT_TIMEOUT, commit_failure
@@ -69,7 +75,8 @@ EXIT_TIMEOUT = 10.0
 
 
 def worker_count(settings: Settings) -> int:
-    """How many worker processes ``[node] workers`` asks for (1: none)."""
+    """How many processes ``[node] workers`` asks for, the node's own included
+    (1: the node's alone)."""
     return settings.node.workers or os.cpu_count() or 1
 
 
@@ -88,8 +95,11 @@ class _Worker:
 
 
 class IngestPool:
-    """Worker processes serving the node's associations; the same calls as
-    :class:`~tui_pacs.net.server.scp.DicomServer` for the node."""
+    """The node's associations served by ``count`` processes: its own (a
+    :class:`~tui_pacs.net.server.scp.DicomServer` fed by the acceptor, slot 0)
+    and ``count - 1`` worker processes; the same calls as a DicomServer for
+    the node. Serving a share in its own process spares that share the trip
+    over a channel; each process is one core's worth of Python."""
 
     def __init__(self, settings: Settings, archive: Archive, bridge: LoopBridge,
                  on_event: Callable[[NodeEvent], None], count: int) -> None:
@@ -98,6 +108,10 @@ class IngestPool:
         self._bridge = bridge
         self._on_event = on_event
         self._count = count
+        self._local = DicomServer(settings, archive, bridge, self._local_event, share=count,
+                                  numbers=itertools.count(1, count),
+                                  active_elsewhere=self._active_in_workers)
+        # By slot; slot 0 is the node's own process.
         self._workers: list[_Worker | None] = [None] * count
         self._turns = itertools.cycle(range(count))
         self._lock = threading.Lock()
@@ -110,21 +124,24 @@ class IngestPool:
         The workers are started from the event loop's thread, whose end (the
         process's) they must not outlive.
         """
+        await asyncio.to_thread(self._local.start, False)
         listeners = await asyncio.to_thread(self._acceptor.start)
-        for number in range(self._count):
-            self._spawn(number)
+        for slot in range(1, self._count):
+            self._spawn(slot)
         return listeners
 
     def update(self, settings: Settings) -> None:
         self._settings = settings
+        self._local.update(settings)
         self._broadcast(lambda worker: ("settings", settings))
 
     def stop_accepting(self) -> None:
         self._acceptor.stop()
 
     def request_stop(self) -> None:
-        """Ask every worker to end its associations once their operation in
-        progress is done, and then itself."""
+        """Ask every association to end once its operation in progress is
+        done, and each worker to end then."""
+        self._local.request_stop()
         with self._lock:
             if self._stopping:
                 return
@@ -139,6 +156,7 @@ class IngestPool:
     def abort_all(self) -> None:
         """Abort every association now, and wait for the workers to end."""
         self._broadcast(lambda worker: ("hurry",))
+        self._local.abort_all()
         for worker in self._running():
             try:
                 worker.process.wait(EXIT_TIMEOUT)
@@ -146,19 +164,38 @@ class IngestPool:
                 worker.process.kill()
 
     def busy(self) -> bool:
-        """Whether any worker is still running."""
-        return any(worker.process.poll() is None for worker in self._running())
+        """Whether any association, or any worker, is still running."""
+        return self._local.busy() or any(worker.process.poll() is None
+                                         for worker in self._running())
 
     def active_peers(self) -> list[str]:
         with self._lock:
-            return [f"{event.calling_aet} at {event.peer}"
-                    for worker in self._workers if worker is not None
-                    for event in worker.active.values()]
+            elsewhere = [f"{event.calling_aet} at {event.peer}"
+                         for worker in self._workers if worker is not None
+                         for event in worker.active.values()]
+        return self._local.active_peers() + elsewhere
+
+    def _active_in_workers(self) -> int:
+        with self._lock:
+            return sum(len(worker.active) for worker in self._workers if worker is not None)
+
+    def _local_event(self, event: NodeEvent) -> None:
+        """An event of the associations served here (on the loop)."""
+        if isinstance(event, AssociationEvent) and event.kind != "rejected":
+            self._tell_elsewhere()
+        self._on_event(event)
+
+    def _tell_elsewhere(self) -> None:
+        """Tell each worker how many associations the others serve."""
+        local = len(self._local.active_associations())
+        with self._lock:
+            total = local + sum(len(w.active) for w in self._workers if w is not None)
+        self._broadcast(lambda w: ("elsewhere", total - len(w.active)))
 
     # --- workers -------------------------------------------------------------------
 
     def _spawn(self, number: int) -> None:
-        """Start worker ``number`` (on the event loop's thread)."""
+        """Start the worker of slot ``number`` (on the event loop's thread)."""
         if self._stopping:
             return
         channel, theirs = Channel.pair()
@@ -184,17 +221,21 @@ class IngestPool:
         with self._lock:
             self._workers[number] = worker
         threading.Thread(target=self._link, args=(worker,), daemon=True,
-                         name=f"ingest-worker-{number + 1}").start()
+                         name=f"ingest-worker-{number}").start()
 
     def _running(self) -> list[_Worker]:
         with self._lock:
             return [worker for worker in self._workers if worker is not None]
 
     def _hand_off(self, listener: int, client: socket.socket, address: Any) -> None:
-        """Give a connection to the next worker in turn (in the acceptor's thread)."""
-        for _ in range(self._count):
+        """Give a connection to the next process in turn (in the acceptor's
+        thread); this one when no worker runs."""
+        for _ in range(self._count - 1):
             with self._lock:
-                worker = self._workers[next(self._turns)]
+                slot = next(self._turns)
+                worker = self._workers[slot]
+            if slot == 0:
+                break
             if worker is None or worker.process.poll() is not None:
                 continue
             try:
@@ -202,7 +243,7 @@ class IngestPool:
                 return
             except ChannelClosed:
                 continue
-        log.error("no ingest worker is running: connection from %s closed", address[0])
+        self._local.adopt(listener, client.dup(), address)
 
     def _broadcast(self, message: Callable[[_Worker], tuple[Any, ...]]) -> None:
         for worker in self._running():
@@ -216,20 +257,24 @@ class IngestPool:
     def _link(self, worker: _Worker) -> None:
         while True:
             try:
-                message, _ = worker.channel.receive()
+                message, fd = worker.channel.receive()
             except ChannelClosed:
                 break
-            try:
-                self._handle(worker, message)
-            except Exception:
-                log.exception("error handling %r from ingest worker %d", message[0],
-                              worker.number + 1)
+            # A batch; its last message is the one a file descriptor came with.
+            *others, last = message[1]
+            for each, each_fd in (*((m, None) for m in others), (last, fd)):
+                try:
+                    self._handle(worker, each, each_fd)
+                except Exception:
+                    log.exception("error handling %r from ingest worker %d", each[0],
+                                  worker.number)
         self._ended(worker)
 
-    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+    def _handle(self, worker: _Worker, message: tuple[Any, ...], fd: int | None) -> None:
         kind = message[0]
         if kind == "store":
-            self._store(worker, message[1], message[2])
+            assert fd is not None  # where to answer comes with it
+            self._store(worker, message[1], socket.socket(fileno=fd))
         elif kind == "durable":
             self._archive.durable(message[1])
         elif kind == "event":
@@ -245,35 +290,39 @@ class IngestPool:
         elif kind == "ready":
             worker.token = message[1]
 
-    def _store(self, worker: _Worker, number: int, staged: StagedInstance) -> None:
+    def _store(self, worker: _Worker, staged: StagedInstance, answers: socket.socket) -> None:
         try:
             commit = self._archive.commit_staged(staged)
         except ValueError as exc:
-            log.warning("ingest worker %d: %s", worker.number + 1, exc)
-            self._answer(worker, number, None)
+            log.warning("ingest worker %d: %s", worker.number, exc)
+            self._answer(worker, answers, None)
             return
         with self._lock:
             worker.outstanding.add(commit)
-        commit.add_done_callback(partial(self._answer, worker, number))
+        commit.add_done_callback(partial(self._answer, worker, answers))
 
-    def _answer(self, worker: _Worker, number: int,
+    def _answer(self, worker: _Worker, answers: socket.socket,
                 commit: Future[StoreResult] | None) -> None:
-        """Tell the worker how its instance's commit went (in the writer's thread)."""
+        """Tell the worker's waiting thread how its instance's commit went (in
+        the writer's thread): the outcome and the stored file's path (it has
+        the record), or why it failed."""
         if commit is None:
-            outcome: Any = ("not a staging file", False, False, True)
+            outcome: tuple[Any, ...] = ("not a staging file", False, False, True)
         else:
             with self._lock:
                 worker.outstanding.discard(commit)
             try:
-                outcome = commit.result()
+                result = commit.result()
+                outcome = (result.outcome.value, result.path)
             except Exception as exc:
                 failure = commit_failure(exc)
                 outcome = (str(failure), failure.out_of_space, failure.too_large,
                            failure.invalid)
-        try:
-            worker.channel.send("stored", number, outcome)
-        except ChannelClosed:
-            pass  # it has gone; its peer got no success
+        with answers:
+            try:
+                answers.send(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+            except OSError:
+                pass  # it has gone; its peer got no success
 
     def _count_associations(self, worker: _Worker, event: NodeEvent) -> None:
         if not isinstance(event, AssociationEvent) or not event.association:
@@ -283,8 +332,7 @@ class IngestPool:
                 worker.active[event.association] = event
             elif worker.active.pop(event.association, None) is None:
                 return
-            total = sum(len(w.active) for w in self._workers if w is not None)
-        self._broadcast(lambda w: ("elsewhere", total - len(w.active)))
+        self._tell_elsewhere()
 
     def _ended(self, worker: _Worker) -> None:
         """A worker's channel closed: it ended, or is ending."""
@@ -305,8 +353,7 @@ class IngestPool:
                 event, time=datetime.now(), kind="aborted",
                 detail="connection lost: its ingest worker process ended"))
         if lost:
-            self._broadcast(lambda w: ("elsewhere", sum(
-                len(o.active) for o in self._running() if o is not w)))
+            self._tell_elsewhere()
         # What it handed over is committed or refused by the writer; then
         # whatever else it staged is of no use.
         concurrent.futures.wait(outstanding, timeout=COMMIT_TIMEOUT)
@@ -315,7 +362,7 @@ class IngestPool:
         if self._stopping:
             return
         log.warning("ingest worker %d (process %d) ended unexpectedly (%s); starting another",
-                    worker.number + 1, worker.process.pid, _exit_status(code))
+                    worker.number, worker.process.pid, _exit_status(code))
         pause = RESTART_PAUSE if time.monotonic() - worker.started < SHORT_LIFE else 0
         self._bridge.loop.call_soon_threadsafe(
             self._bridge.loop.call_later, pause, self._spawn, worker.number)

@@ -27,12 +27,13 @@ import ctypes
 import itertools
 import logging
 import os
+import pickle
 import signal
 import socket
 import sys
 import threading
+import time
 import traceback
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +49,73 @@ from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.intake import Intake, StoreFailure
 from tui_pacs.store.layout import INDEX_FILE, resolve
-from tui_pacs.store.writer import StagedInstance, StoreResult
+from tui_pacs.store.writer import Outcome, StagedInstance, StoreResult
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+# The longest answer the node gives about a commit (why it failed, in a sentence).
+MAX_ANSWER = 65_536
 
 
-class RemoteCommits:
-    """The node's writer, over the channel (a :class:`~tui_pacs.store.intake.CommitQueue`)."""
+class Outbox:
+    """What the worker tells the node, sent in batches: each instance to
+    commit goes at once, with whatever else waited (events, log records,
+    fsyncs done); the rest within FLUSH_DELAY. A message, a wake-up of the
+    node's link thread and of this one's: per batch, not per instance."""
+
+    FLUSH_DELAY = 0.05
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
-        self._numbers = itertools.count(1)
-        self._waiting: dict[int, Future[StoreResult]] = {}
+        self._waiting: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
+        self._due = threading.Event()
+        threading.Thread(target=self._flush_now_and_then, name="node-outbox",
+                         daemon=True).start()
+
+    def send(self, *message: Any, fd: int | None = None) -> None:
+        """Send ``message`` now, after what waited (with ``fd``, for
+        ``message``); raises ChannelClosed."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+            batch.append(message)
+            self._channel.send("batch", batch, fd=fd)
+
+    def post(self, *message: Any) -> None:
+        """Send ``message`` soon."""
+        with self._lock:
+            self._waiting.append(message)
+        self._due.set()
+
+    def _flush_now_and_then(self) -> None:
+        while True:
+            self._due.wait()
+            time.sleep(self.FLUSH_DELAY)
+            self._due.clear()
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+                try:
+                    if batch:
+                        self._channel.send("batch", batch)
+                except ChannelClosed:
+                    return
+
+
+class RemoteCommits:
+    """The node's writer, over the channel (a :class:`~tui_pacs.store.intake.CommitQueue`).
+
+    Each thread that hands instances over has a socket pair of its own for
+    the answers: one end goes with each instance (the node answers on it and
+    closes its copy), the thread waits on the other. The answer wakes the
+    thread that waits for it, and no other (a thread reading the channel
+    for everyone, and waking each waiting thread in turn, was a third of
+    the worker's time on a busy machine).
+    """
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._threads = threading.local()
 
     def expect(self) -> None:
         """Nothing to announce: the node's writer does not wait for other processes."""
@@ -70,48 +123,52 @@ class RemoteCommits:
     def unexpect(self) -> None:
         """See :meth:`expect`."""
 
-    def submit(self, staged: StagedInstance) -> Future[StoreResult]:
-        commit: Future[StoreResult] = Future()
-        with self._lock:
-            number = next(self._numbers)
-            self._waiting[number] = commit
+    def submit(self, staged: StagedInstance) -> PendingCommit:
+        answers = getattr(self._threads, "answers", None)
+        if answers is None or answers[0].fileno() == -1:  # none yet, or given up
+            answers = self._threads.answers = socket.socketpair(socket.AF_UNIX,
+                                                                socket.SOCK_SEQPACKET)
+        ours, theirs = answers
         try:
-            self._channel.send("store", number, staged)
+            self._outbox.send("store", staged, fd=theirs.fileno())
         except ChannelClosed:
-            self._settle(number, StoreFailure("the node is gone"))
-        return commit
+            return PendingCommit(staged, None)
+        return PendingCommit(staged, ours)
 
     def durable(self, sop_uid: str) -> None:
+        # Lost if the worker dies first: the row stays pending, and the node's
+        # next start checks the file against its checksum.
+        self._outbox.post("durable", sop_uid)
+
+
+class PendingCommit:
+    """An instance handed to the node's writer; :meth:`result` waits for the answer."""
+
+    def __init__(self, staged: StagedInstance, answers: socket.socket | None) -> None:
+        self._staged = staged
+        self._answers = answers
+
+    def result(self, timeout: float | None = None) -> StoreResult:
+        """The committed instance; raises StoreFailure, or TimeoutError."""
+        if self._answers is None:
+            raise StoreFailure("the node is gone")
+        self._answers.settimeout(timeout)
         try:
-            self._channel.send("durable", sop_uid)
-        except ChannelClosed:
-            pass  # the row stays pending: the node's next start checks the file
-
-    def stored(self, number: int, outcome: StoreResult | tuple[str, bool, bool, bool]) -> None:
-        """The node's answer: the result, or why it failed."""
-        if isinstance(outcome, StoreResult):
-            self._settle(number, outcome)
-            return
+            answer = self._answers.recv(MAX_ANSWER)
+        except TimeoutError:
+            self._answers.close()  # a late answer must not be taken for the next one
+            raise
+        except OSError:
+            answer = b""
+        if not answer:
+            raise StoreFailure("the node is gone")
+        outcome = pickle.loads(answer)
+        if len(outcome) == 2:
+            value, relpath = outcome
+            return StoreResult(Outcome(value), self._staged.record, str(relpath))
         message, out_of_space, too_large, invalid = outcome
-        self._settle(number, StoreFailure(message, out_of_space=out_of_space,
-                                          too_large=too_large, invalid=invalid))
-
-    def fail_all(self) -> None:
-        """The channel closed: nothing waiting will be answered."""
-        with self._lock:
-            numbers = list(self._waiting)
-        for number in numbers:
-            self._settle(number, StoreFailure("the node is gone"))
-
-    def _settle(self, number: int, outcome: StoreResult | StoreFailure) -> None:
-        with self._lock:
-            commit = self._waiting.pop(number, None)
-        if commit is None:
-            return
-        if isinstance(outcome, StoreFailure):
-            commit.set_exception(outcome)
-        else:
-            commit.set_result(outcome)
+        raise StoreFailure(str(message), out_of_space=bool(out_of_space),
+                           too_large=bool(too_large), invalid=bool(invalid))
 
 
 class WorkerArchive:
@@ -144,11 +201,12 @@ class WorkerArchive:
 
 class ForwardedLog(logging.Handler):
     """Sends each log record to the node, with the association its thread
-    serves (the node's log, and the app's rows, show it as their own)."""
+    serves (the node's log, and the app's rows, show it as their own);
+    warnings and errors at once."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, outbox: Outbox) -> None:
         super().__init__()
-        self._channel = channel
+        self._outbox = outbox
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -157,10 +215,14 @@ class ForwardedLog(logging.Handler):
             message = str(record.msg)
         if record.exc_info:
             message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        forwarded = ("log", record.name, record.levelno, message[:65_536],
+                     getattr(record, "fields", None), record.created,
+                     association_of(record.thread))
+        if record.levelno < logging.WARNING:
+            self._outbox.post(*forwarded)
+            return
         try:
-            self._channel.send("log", record.name, record.levelno, message[:65_536],
-                               getattr(record, "fields", None), record.created,
-                               association_of(record.thread))
+            self._outbox.send(*forwarded)
         except (ChannelClosed, ValueError):
             pass  # nowhere to say it
 
@@ -174,12 +236,14 @@ class _DirectPosts(LoopBridge):
 
 
 class Worker:
-    def __init__(self, channel: Channel, settings: Settings, number: int, count: int) -> None:
+    def __init__(self, channel: Channel, outbox: Outbox, settings: Settings, number: int,
+                 count: int) -> None:
         self.channel = channel
+        self.outbox = outbox
         self.settings = settings
         self.number = number
         self.count = count
-        self.commits = RemoteCommits(channel)
+        self.commits = RemoteCommits(outbox)
         self.server: DicomServer | None = None
         self.elsewhere = 0
         self.hurry = False
@@ -196,19 +260,16 @@ class Worker:
                 share=self.count, numbers=itertools.count(self.number, self.count),
                 active_elsewhere=lambda: self.elsewhere)
             self.server.start(listen=False)
-            self.channel.send("ready", files.PROCESS)
+            self.outbox.send("ready", files.PROCESS)
             threading.Thread(target=self._read, name="node-channel", daemon=True).start()
             await self._stop.wait()
             await self._drain(self.server)
         finally:
             await reader.close()
-        self.channel.send("stopped")
+        self.outbox.send("stopped")
 
     def _forward_event(self, event: NodeEvent) -> None:
-        try:
-            self.channel.send("event", event)
-        except ChannelClosed:
-            pass
+        self.outbox.post("event", event)
 
     def _read(self) -> None:
         """Take the node's messages (in a thread of its own)."""
@@ -216,9 +277,7 @@ class Worker:
             try:
                 message, fd = self.channel.receive()
             except ChannelClosed:
-                # The node has gone: nothing here may outlive it.
-                self.commits.fail_all()
-                os._exit(1)
+                os._exit(1)  # the node has gone: nothing here may outlive it
             try:
                 self._handle(message, fd)
             except Exception:
@@ -228,9 +287,7 @@ class Worker:
         kind = message[0]
         server = self.server
         assert server is not None  # the channel is read once the server is ready
-        if kind == "stored":
-            self.commits.stored(message[1], message[2])
-        elif kind == "connection":
+        if kind == "connection":
             assert fd is not None  # it comes with the connection
             _, listener, address = message
             server.adopt(listener, socket.socket(fileno=fd), address)
@@ -263,14 +320,15 @@ def main(argv: list[str]) -> int:
     channel = Channel(socket.socket(fileno=int(argv[1])))
     message, _ = channel.receive()
     _, settings, number, count, debug = message
-    logs.configure(debug=debug, handler=ForwardedLog(channel))
+    outbox = Outbox(channel)
+    logs.configure(debug=debug, handler=ForwardedLog(outbox))
     # The node stops its workers itself: a Ctrl-C at its terminal, or the
     # SIGTERM systemd sends to each of its processes, must not cut an
     # association in half here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        asyncio.run(Worker(channel, settings, number, count).run())
+        asyncio.run(Worker(channel, outbox, settings, number, count).run())
     except ChannelClosed:
         return 1
     except Exception:

@@ -14,7 +14,6 @@ a success means the same wherever an association is served.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +45,12 @@ class StoreFailure(Exception):
         self.invalid = invalid
 
 
+class Commit(Protocol):
+    """An instance handed over for commit (a :class:`concurrent.futures.Future`)."""
+
+    def result(self, timeout: float | None = None) -> StoreResult: ...
+
+
 class CommitQueue(Protocol):
     """Where staged instances are committed (see :class:`~tui_pacs.store.writer.IndexWriter`)."""
 
@@ -53,7 +58,7 @@ class CommitQueue(Protocol):
 
     def unexpect(self) -> None: ...
 
-    def submit(self, staged: StagedInstance) -> Future[StoreResult]: ...
+    def submit(self, staged: StagedInstance) -> Commit: ...
 
     def durable(self, sop_uid: str) -> None: ...
 
@@ -150,7 +155,7 @@ class Intake:
             raise commit_failure(exc) from None
         return self._committed(commit)
 
-    def _committed(self, commit: Future[StoreResult]) -> StoreResult:
+    def _committed(self, commit: Commit) -> StoreResult:
         try:
             result = commit.result(COMMIT_TIMEOUT)
         except TimeoutError:

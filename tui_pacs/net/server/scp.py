@@ -199,6 +199,7 @@ class DicomServer:
                 open_dataset=self.store.open_dataset,
                 max_waiting=max(1, waiting // self._share),
                 listen=listen,
+                inline_services=frozenset({C_STORE}),
             )
         except OSError as exc:
             raise ListenError(listen_problem(listener, exc)) from None
