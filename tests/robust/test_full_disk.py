@@ -120,8 +120,8 @@ def test_a_full_disk_refuses_with_out_of_resources_then_recovers(small_disk, sta
     again = send(node, refused)
     assert set(again.values()) == {SUCCESS}
     assert_archive_whole(node, files)
-    log = node.log()
-    assert "out of disk space" in log and "Traceback" not in log
+    log = node.wait_for_log("out of disk space")
+    assert "Traceback" not in log
 
 
 def test_the_reserve_is_kept_and_freeing_space_lets_stores_in(small_disk, start_node, tmp_path):
@@ -141,7 +141,7 @@ def test_the_reserve_is_kept_and_freeing_space_lets_stores_in(small_disk, start_
     assert {answers[path] for path in refused} == {OUT_OF_RESOURCES}
     # The index's own pages are not counted against the reserve: a little slack.
     assert shutil.disk_usage(small_disk).free > reserve - 256 * 1024
-    assert "8.0 MB kept in reserve (storage.min_free_mb)" in node.log()
+    node.wait_for_log("8.0 MB kept in reserve (storage.min_free_mb)")
     assert_archive_whole(node, old_study + acknowledged)
 
     # The administrator removes an old study to make room; the node takes the rest.

@@ -142,7 +142,7 @@ def test_a_series_sent_again_under_another_study_is_refused(hostile_node, unharm
         peer.send(store_request(encode(moved), message_id=2))
         assert peer.status() == status.CANNOT_UNDERSTAND
     assert indexed(hostile_node.data, "SELECT count(*) FROM studies") == [(1,)]
-    assert "is archived under another study" in hostile_node.log()
+    hostile_node.wait_for_log("is archived under another study")
     unharmed()
 
 

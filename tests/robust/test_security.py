@@ -68,7 +68,7 @@ def test_each_service_serves_its_callers_and_refuses_the_others(one_service_each
     for aet in others:
         refused = use(service, aet, node, destination, instance, workdir)
         assert f"{RESPONSE[service]} (Unknown Status: 0x124)" in refused, (aet, refused)
-    log = node.log()
+    log = node.wait_for_count("0x0124 failure", len(others))
     assert log.count("0x0124 failure") == len(others)
     assert all(f"{aet} may not" in log for aet in others)
     if service == "move":
@@ -82,7 +82,8 @@ def test_a_caller_allowed_nothing_is_rejected_whatever_it_asks(one_service_each)
     for service in CALLERS:
         assert "Association Rejected" in use(service, "NOBODY", node, destination, instance,
                                              workdir)
-    assert node.log().count("'NOBODY' may use no service here") == len(CALLERS)
+    assert node.wait_for_count("'NOBODY' may use no service here", len(CALLERS)).count(
+        "'NOBODY' may use no service here") == len(CALLERS)
 
 
 def test_the_defaults_let_anyone_echo_and_store_and_only_modalities_query(start_node,
@@ -162,7 +163,8 @@ def test_untrusted_or_missing_client_certificates_are_refused(tls_node, pki,  # 
         result = tls_tool("echoscu", port, *options)
         assert result.returncode != 0, why
         assert "Received Echo Response" not in result.stderr, why
-    assert node.log().count("TLS handshake failed") == len(attempts)
+    assert node.wait_for_count("TLS handshake failed", len(attempts)).count(
+        "TLS handshake failed") == len(attempts)
     # A client that does not trust the node's certificate gives up by itself.
     distrust = tls_tool("echoscu", port, "+tls", pki / "client.key", pki / "client.pem",
                         "+cf", rogue / "ca.pem")

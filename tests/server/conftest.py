@@ -56,6 +56,18 @@ class RunningNode:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} not logged within {timeout} s; log:\n{self.log()}")
 
+    def wait_for_count(self, text: str, count: int, timeout: float = 20.0) -> str:
+        """The log once ``text`` is in it ``count`` times (a line about a peer
+        served by an ingest worker process comes a moment after the peer is done)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if log.count(text) >= count:
+                return log
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not logged {count} times within {timeout} s; "
+                             f"log:\n{self.log()}")
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)

@@ -69,7 +69,7 @@ def test_associations_beyond_the_limit_are_rejected(start_node, tmp_path):
         result = run(dcmtk("echoscu"), "-v", "-aec", node.aet, "127.0.0.1", node.port)
         assert "Association Rejected" in result.stderr
         assert "Local Limit Exceeded" in result.stderr
-        assert "already 1 associations (limits.max_associations)" in node.log()
+        node.wait_for_log("already 1 associations (limits.max_associations)")
     finally:
         holder.terminate()
         holder.wait(30)

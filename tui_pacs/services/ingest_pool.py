@@ -92,6 +92,8 @@ class _Worker:
     active: dict[int, AssociationEvent] = field(default_factory=dict)
     # Commits of instances it handed over, not yet answered.
     outstanding: set[Future[StoreResult]] = field(default_factory=set)
+    # The thread taking what it sends, until it has ended.
+    link: threading.Thread = field(default_factory=threading.Thread)
 
 
 class IngestPool:
@@ -113,6 +115,8 @@ class IngestPool:
                                   active_elsewhere=self._active_in_workers)
         # By slot; slot 0 is the node's own process.
         self._workers: list[_Worker | None] = [None] * count
+        # The associations served here, as a worker's (_Worker.active).
+        self._local_active: dict[int, AssociationEvent] = {}
         self._turns = itertools.cycle(range(count))
         self._lock = threading.Lock()
         self._stopping = False
@@ -164,9 +168,9 @@ class IngestPool:
                 worker.process.kill()
 
     def busy(self) -> bool:
-        """Whether any association, or any worker, is still running."""
-        return self._local.busy() or any(worker.process.poll() is None
-                                         for worker in self._running())
+        """Whether any association, or any worker, is still running (until
+        the node has taken all it sent)."""
+        return self._local.busy() or any(worker.link.is_alive() for worker in self._running())
 
     def active_peers(self) -> list[str]:
         with self._lock:
@@ -181,15 +185,17 @@ class IngestPool:
 
     def _local_event(self, event: NodeEvent) -> None:
         """An event of the associations served here (on the loop)."""
-        if isinstance(event, AssociationEvent) and event.kind != "rejected":
+        with self._lock:
+            changed = _counted(self._local_active, event)
+        if changed:
             self._tell_elsewhere()
         self._on_event(event)
 
     def _tell_elsewhere(self) -> None:
         """Tell each worker how many associations the others serve."""
-        local = len(self._local.active_associations())
         with self._lock:
-            total = local + sum(len(w.active) for w in self._workers if w is not None)
+            total = len(self._local_active) + sum(len(w.active) for w in self._workers
+                                                  if w is not None)
         self._broadcast(lambda w: ("elsewhere", total - len(w.active)))
 
     # --- workers -------------------------------------------------------------------
@@ -218,10 +224,11 @@ class IngestPool:
             channel.send("start", self._settings, number + 1, self._count, debug)
         except ChannelClosed:
             pass  # it died at once: its link notices
+        worker.link = threading.Thread(target=self._link, args=(worker,), daemon=True,
+                                       name=f"ingest-worker-{number}")
         with self._lock:
             self._workers[number] = worker
-        threading.Thread(target=self._link, args=(worker,), daemon=True,
-                         name=f"ingest-worker-{number}").start()
+        worker.link.start()
 
     def _running(self) -> list[_Worker]:
         with self._lock:
@@ -325,14 +332,10 @@ class IngestPool:
                 pass  # it has gone; its peer got no success
 
     def _count_associations(self, worker: _Worker, event: NodeEvent) -> None:
-        if not isinstance(event, AssociationEvent) or not event.association:
-            return
         with self._lock:
-            if event.kind == "accepted":
-                worker.active[event.association] = event
-            elif worker.active.pop(event.association, None) is None:
-                return
-        self._tell_elsewhere()
+            changed = _counted(worker.active, event)
+        if changed:
+            self._tell_elsewhere()
 
     def _ended(self, worker: _Worker) -> None:
         """A worker's channel closed: it ended, or is ending."""
@@ -366,6 +369,18 @@ class IngestPool:
         pause = RESTART_PAUSE if time.monotonic() - worker.started < SHORT_LIFE else 0
         self._bridge.loop.call_soon_threadsafe(
             self._bridge.loop.call_later, pause, self._spawn, worker.number)
+
+
+def _counted(active: dict[int, AssociationEvent], event: NodeEvent) -> bool:
+    """Keep ``active`` (running associations, by number) up to date with
+    ``event``; whether it changed. Connections that never asked for an
+    association do not count, as for limits.max_associations in one process."""
+    if not isinstance(event, AssociationEvent) or not event.association:
+        return False
+    if event.kind == "accepted":
+        active[event.association] = event
+        return True
+    return active.pop(event.association, None) is not None
 
 
 def _exit_status(code: int) -> str:

@@ -40,7 +40,7 @@ from typing import Any
 from tui_pacs import logs
 from tui_pacs.config import Settings
 from tui_pacs.core.association_threads import association_of
-from tui_pacs.core.events import NodeEvent
+from tui_pacs.core.events import AssociationEvent, NodeEvent
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer
 from tui_pacs.services.channel import Channel, ChannelClosed
@@ -269,7 +269,15 @@ class Worker:
         self.outbox.send("stopped")
 
     def _forward_event(self, event: NodeEvent) -> None:
-        self.outbox.post("event", event)
+        # An association's operations are told in batches; that it began or
+        # ended, and so everything before, at once.
+        if isinstance(event, AssociationEvent):
+            try:
+                self.outbox.send("event", event)
+            except ChannelClosed:
+                pass
+        else:
+            self.outbox.post("event", event)
 
     def _read(self) -> None:
         """Take the node's messages (in a thread of its own)."""
