@@ -128,7 +128,8 @@ class IngestPool:
         The workers are started from the event loop's thread, whose end (the
         process's) they must not outlive.
         """
-        await asyncio.to_thread(self._local.start, False)
+        if not self._local.listeners:  # once: start() is tried again when the port was busy
+            await asyncio.to_thread(self._local.start, False)
         listeners = await asyncio.to_thread(self._acceptor.start)
         for slot in range(1, self._count):
             self._spawn(slot)

@@ -40,12 +40,14 @@ class Acceptor:
         self._settings = settings
         self._hand_off = hand_off
         self._sockets: list[socket.socket] = []
-        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> list[Listener]:
-        """Bind every listener and start accepting; raise ListenError (or TLSSetupError)."""
+        """Bind every listener and start accepting; raise ListenError (or
+        TLSSetupError), and then it may be tried again."""
         listeners = []
+        self._wake = socket.socketpair()
         try:
             for listener, _ in planned_listeners(self._settings):
                 self._sockets.append(_bind(listener))
@@ -60,22 +62,22 @@ class Acceptor:
 
     def stop(self) -> None:
         """Close the listeners; connections already handed over go on."""
-        try:
-            self._wake_write.send(b"\0")
-        except OSError:
-            pass
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake[1].send(b"\0")
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
         for sock in self._sockets:
             sock.close()
         self._sockets.clear()
-        self._wake_read.close()
-        self._wake_write.close()
+        for sock in wake or ():
+            sock.close()
 
     def _accept(self) -> None:
+        assert self._wake is not None  # set by start()
         with selectors.DefaultSelector() as selector:
-            selector.register(self._wake_read, selectors.EVENT_READ, None)
+            selector.register(self._wake[0], selectors.EVENT_READ, None)
             for index, sock in enumerate(self._sockets):
                 selector.register(sock, selectors.EVENT_READ, index)
             while True:
