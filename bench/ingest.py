@@ -1,9 +1,10 @@
 """C-STORE ingest: CT-like 512x512 or small 64x64 16-bit instances from DCMTK's storescu.
 
 One association, then four concurrent ones (a quarter of the instances
-each), received by tui-pacs (durable and indexed before each success),
-DCMTK's storescp, Orthanc and pynetdicom's bundled storescp app, each fresh
-in a temp directory, one after the other in the same run. Besides the rate,
+each), received by tui-pacs (durable and indexed before each success; as
+configured by default, one process per CPU, and in one process), DCMTK's
+storescp, Orthanc and pynetdicom's bundled storescp app, each fresh in a
+temp directory, one after the other in the same run. Besides the rate,
 the CPU time the receiver used (all its processes and threads) per 1,000
 instances.
 
@@ -26,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,6 +46,7 @@ from tests.dicom_factory import make_dataset, write_instance  # noqa: E402
 
 RECEIVERS = {
     "tui-pacs": tui_pacs,
+    "tui-pacs, 1 process": partial(tui_pacs, config="[node]\nworkers = 1\n"),
     "DCMTK storescp": dcmtk_storescp,
     "Orthanc": orthanc,
     "pynetdicom storescp app": pynetdicom_storescp,

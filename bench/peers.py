@@ -190,7 +190,7 @@ def cpu_seconds(pid: int) -> float:
         parents[int(entry.name)] = int(fields[1])
         times[int(entry.name)] = sum(map(int, fields[11:15 if int(entry.name) == pid
                                                         else 13])) / tick
-    total, tree = 0.0, {pid}
+    tree = {pid}
     for candidate in sorted(parents):
         ancestor = candidate
         while ancestor in parents and ancestor not in tree and ancestor > 1:

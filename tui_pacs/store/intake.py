@@ -111,6 +111,7 @@ class Intake:
             raise commit_failure(exc) from None
         try:
             incoming.sync()
+            files.sync_directories([self.tmp_dir])  # its name, in case of a power cut
         except OSError as exc:
             unsynced: OSError | None = exc
         else:

@@ -3,12 +3,13 @@ committed in groups.
 
 Every store and delete goes through a single queue. The writer takes what has
 queued up while the previous group was committing, makes the entries of the
-group's fsynced temporary files durable (one fsync of tmp/), records the
+group's fsynced temporary files durable (one fsync of tmp/; a file fsynced
+while its group commits has it done by its sender), records the
 group in the index in one transaction, renames the files into place, and
 then tells each waiting caller that its instance is safe; it syncs the
-directories the files went to while the callers answer their peers. Many
-associations share one commit and one directory fsync instead of paying
-for their own (group commit).
+directories the files went to later, once the stores pause (or a second
+after). Many associations share one commit instead of paying for their own
+(group commit), and many groups one directory fsync.
 
 A group is one trip to the writer's own thread, which owns the index's only
 writing connection (plain sqlite3) and takes its work from a thread-safe
@@ -19,11 +20,11 @@ the GIL behind the threads that parse incoming files: measured, that made
 the index the bottleneck of ingest.
 
 Crash safety: a committed row names its temporary file in ``pending`` until
-the rename into place is durable (the column is cleared in the next group's
+the rename into place is durable (the column is cleared in a later group's
 transaction, at no extra cost). Until then the temporary file is, since
-tmp/ was synced before the commit: an acknowledged instance is in one place
-or the other, whenever the power goes. Syncing tmp/ after the files
-themselves costs next to nothing (their own fsyncs committed the file
+tmp/ was synced before the acknowledgement: an acknowledged instance is in
+one place or the other, whenever the power goes. Syncing tmp/ after the
+files themselves costs next to nothing (their own fsyncs committed the file
 system's journal), where syncing the storage directories before answering
 cost a second journal commit per group. A delete first marks its rows
 ``DELETING``, then removes the files, then the rows. After a crash,
@@ -59,6 +60,12 @@ from tui_pacs.store.layout import resolve
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 256
+# Renames into place are made durable (their directories fsynced) when no
+# store has come for SYNC_PAUSE, and at most SYNC_AT_MOST_AFTER after the
+# first of them. Until then their rows stay pending: safe, as their files
+# are durable in tmp/.
+SYNC_PAUSE = 0.005
+SYNC_AT_MOST_AFTER = 1.0
 # ``pending`` of a row whose delete has begun; a slash is never in a file name.
 DELETING = "/deleting"
 # How long the writer waits for instances that association threads are
@@ -257,7 +264,14 @@ class IndexWriter:
         try:
             stopping = False
             while not stopping:
-                job = self._jobs.get()
+                try:
+                    # Renames are made durable once the stores pause, or a
+                    # second after the oldest: not between two instances
+                    # of an association, whose next one would wait for it.
+                    job = self._jobs.get(timeout=committer.sync_due())
+                except queue.Empty:
+                    committer.sync_placed()
+                    continue
                 if job is None:
                     break
                 group, stopping = self._gather(job)
@@ -269,7 +283,6 @@ class IndexWriter:
                     else:
                         stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
                         _settle(run, partial(committer.store_group, [j.staged for j in stores]))
-                        committer.sync_placed()
         finally:
             committer.close()
 
@@ -338,6 +351,7 @@ class _GroupCommitter:
         # whether their file's own fsync is still to be confirmed), and the
         # directories whose entries changed.
         self._placed: list[tuple[str, bool]] = []
+        self._placed_since = 0.0
         self._unsynced: set[Path] = set()
         # In place, waiting for their file's fsync (IndexWriter.durable); and
         # files said to be durable before their rename was synced.
@@ -405,7 +419,9 @@ class _GroupCommitter:
                    if action in ("insert", "replace")]
         if keeping:
             try:
-                if any(item.temporary for item, _ in keeping):
+                # The entries of files fsynced before they came; those with a
+                # checksum are synced by their sender, with the file.
+                if any(item.temporary and item.checksum is None for item, _ in keeping):
                     files.sync_directories([self._tmp_dir])
                 with self._transaction():
                     self._clear_pending()
@@ -484,8 +500,18 @@ class _GroupCommitter:
             self._take_back([item for item, _ in keeping if item not in placed])
             raise
         finally:
+            if placed and not self._placed:
+                self._placed_since = time.monotonic()
             self._placed += [(item.record.sop_uid, item.checksum is not None)
                              for item in placed]
+
+    def sync_due(self) -> float | None:
+        """How long the writer may wait for work before :meth:`sync_placed`
+        is due (None: nothing to sync)."""
+        if not self._placed:
+            return None
+        oldest = time.monotonic() - self._placed_since
+        return max(0.0, min(SYNC_PAUSE, SYNC_AT_MOST_AFTER - oldest))
 
     def sync_placed(self) -> None:
         """Make the last group's renames durable, so that its rows' ``pending``
