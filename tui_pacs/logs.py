@@ -21,6 +21,14 @@ FILE_BYTES = 5 << 20
 FILE_BACKUPS = 3
 
 
+def message_of(record: logging.LogRecord) -> str:
+    """A record's message, even when its arguments do not fit its format."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return str(record.msg)
+
+
 class TextFormatter(logging.Formatter):
     """One line per record, read on a terminal (``tail -f``, journalctl): what a
     peer chose (AE titles, values, error comments) shows its control

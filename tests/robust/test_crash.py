@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,10 @@ def send_all(node, batches) -> list[str]:
 # Instances the node has stored (by its log) when it is killed: before the
 # first one, early, midway, and near the end; then a few milliseconds more
 # (seeded), so that the kill falls at some point of a group commit.
-@pytest.mark.parametrize("kill_after", [0, 60, 350, 700])
-@pytest.mark.parametrize("workers", [1, 2], ids=["one process", "two processes"])
-def test_sigkill_while_four_senders_store(start_node, batches, kill_after, workers):
-    node = start_node(f"[node]\nworkers = {workers}\n")
+def killed_while_storing(node, batches, kill_after: int, kill: Callable[[], None]) -> list[str]:
+    """Start a storescu per batch, ``kill()`` once the node has logged
+    ``kill_after`` C-STOREs (0: once an association is accepted), and return
+    what each storescu said."""
     senders = [start_storescu(node.port, files) for files in batches]
     try:
         if kill_after:
@@ -59,14 +60,25 @@ def test_sigkill_while_four_senders_store(start_node, batches, kill_after, worke
                 time.sleep(0.002)
         else:
             node.wait_for_log("association accepted")
-        time.sleep(random.Random(kill_after).uniform(0, 0.02))
-        assert node.stop(signal.SIGKILL) == -signal.SIGKILL
-        outputs = [sender.communicate(timeout=60)[1] for sender in senders]
+        kill()
+        return [sender.communicate(timeout=120)[1] for sender in senders]
     finally:
         for sender in senders:
             if sender.poll() is None:
                 sender.kill()
                 sender.wait()
+
+
+@pytest.mark.parametrize("kill_after", [0, 60, 350, 700])
+@pytest.mark.parametrize("workers", [1, 2], ids=["one process", "two processes"])
+def test_sigkill_while_four_senders_store(start_node, batches, kill_after, workers):
+    node = start_node(f"[node]\nworkers = {workers}\n")
+
+    def kill_the_node() -> None:
+        time.sleep(random.Random(kill_after).uniform(0, 0.02))
+        assert node.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    outputs = killed_while_storing(node, batches, kill_after, kill_the_node)
     safe = [path for output in outputs for path in acknowledged(output)]
     assert len(safe) < SENDERS * INSTANCES, "the kill came after every instance was sent"
 
@@ -98,19 +110,8 @@ def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batche
     for _ in range(3):  # connections go to each process in turn: once all serve
         echo = run(dcmtk("echoscu"), "-aec", node.aet, "127.0.0.1", node.port)
         assert echo.returncode == 0, echo.stderr
-    senders = [start_storescu(node.port, files) for files in batches]
-    try:
-        deadline = time.monotonic() + 120
-        while stores_logged(node) < 250 and time.monotonic() < deadline:
-            time.sleep(0.002)
-        [worker, *_] = worker_processes(node)
-        os.kill(worker, signal.SIGKILL)
-        outputs = [sender.communicate(timeout=120)[1] for sender in senders]
-    finally:
-        for sender in senders:
-            if sender.poll() is None:
-                sender.kill()
-                sender.wait()
+    outputs = killed_while_storing(node, batches, 250, lambda: os.kill(
+        worker_processes(node)[0], signal.SIGKILL))
     safe = [path for output in outputs for path in acknowledged(output)]
     assert len(safe) < SENDERS * INSTANCES, "the killed worker's sender completed"
     log = node.wait_for_log("ended unexpectedly (signal 9); starting another")

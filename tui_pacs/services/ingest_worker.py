@@ -209,10 +209,7 @@ class ForwardedLog(logging.Handler):
         self._outbox = outbox
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:  # a record whose arguments do not fit its format
-            message = str(record.msg)
+        message = logs.message_of(record)
         if record.exc_info:
             message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
         forwarded = ("log", record.name, record.levelno, message[:65_536],

@@ -14,6 +14,7 @@ from datetime import datetime
 from textual.app import App
 
 from tui_pacs.core.association_threads import association_of
+from tui_pacs.logs import message_of
 from tui_pacs.ui.messages import LogArrived
 
 
@@ -25,10 +26,7 @@ class AppLogHandler(logging.Handler):
         self._app = app
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception:  # a record whose arguments do not fit its format
-            text = str(record.msg)
+        text = message_of(record)
         # A record from an ingest worker process says its association itself.
         association = getattr(record, "association", 0) or association_of(record.thread)
         self._app.post_message(LogArrived(datetime.fromtimestamp(record.created),
