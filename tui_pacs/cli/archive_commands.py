@@ -1,4 +1,4 @@
-"""Commands on the local archive: import, ls, dump, rm, protect."""
+"""Commands on the local archive: import, ls, dump, rm, protect, export."""
 
 from __future__ import annotations
 
@@ -71,6 +71,23 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--study", metavar="UID", required=True)
     p.add_argument("--unprotect", action="store_true", help="end the study's protection")
     p.set_defaults(func=run_protect)
+
+    p = commands.add_parser("export", parents=[common], help="copy studies out of the archive",
+                            description="Write a patient's, a study's or a series' files to "
+                                        "DEST, a new or empty directory (or, with --zip, a "
+                                        "new zip file), as stored, named "
+                                        "PT000000/ST000000/SE000000/IM000000.dcm.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--patient", metavar="ID", help="every patient with this PatientID")
+    which.add_argument("--study", metavar="UID")
+    which.add_argument("--series", metavar="UID")
+    p.add_argument("destination", type=Path, metavar="DEST")
+    p.add_argument("--zip", action="store_true", help="write one zip file, DEST")
+    p.add_argument("--dicomdir", action="store_true",
+                   help="media file IDs (PT000000/ST000000/SE000000/IM000000) and a DICOMDIR")
+    p.add_argument("--anonymize", action="store_true",
+                   help="de-identify (DICOM PS3.15 basic profile), UIDs remapped consistently")
+    p.set_defaults(func=run_export)
 
 
 def add_level_option(parser: argparse.ArgumentParser, default: Level) -> None:
@@ -318,4 +335,48 @@ def run_protect(args: argparse.Namespace, settings: Settings) -> int:
     if not run_async(go):
         raise CliError(f"no study with StudyInstanceUID {args.study!r}")
     say(f"study {args.study} {'protected' if protect else 'no longer protected'}")
+    return 0
+
+
+# --- export -------------------------------------------------------------------
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.output import ProgressBar
+    from tui_pacs.core.text import byte_size
+    from tui_pacs.services.export import (
+        ExportError,
+        ExportOptions,
+        ExportProgress,
+        Selection,
+        export,
+    )
+
+    level, value = next((level, value) for level, value in (
+        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
+        (Level.SERIES, args.series)) if value is not None)
+    options = ExportOptions(zipped=args.zip, dicomdir=args.dicomdir, anonymize=args.anonymize)
+    progress = ProgressBar("exporting", eta=True) if stderr_is_terminal() else None
+
+    def on_progress(value: ExportProgress) -> None:
+        if progress:
+            progress.update(value.done, value.total)
+
+    async def go():
+        async with open_archive(settings, must_exist=True) as archive:
+            if progress:
+                progress.start()
+            try:
+                return await export(archive, [Selection(level, {level.unique_key: value})],
+                                    args.destination.expanduser(), options, on_progress)
+            finally:
+                if progress:
+                    progress.stop()
+
+    try:
+        report = run_async(go)
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    say(f"exported {report.instances} instance(s), {byte_size(report.bytes)}, to "
+        f"{report.destination} in {report.seconds:.1f} s")
     return 0

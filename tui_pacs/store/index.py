@@ -27,6 +27,10 @@ class StoredFile:
     transfer_syntax_uid: str
     path: str
     file_size: int
+    # Where it belongs: its patient's row in the index, its study and series.
+    patient_row: int
+    study_instance_uid: str
+    series_instance_uid: str
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ class Index:
         """The files of every instance under the matching entities."""
         where, params = queries.where_clause(level, matchers)
         sql = (
-            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax, i.path, i.file_size "
+            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax, i.path, i.file_size, "
+            "p.id, st.study_uid, se.series_uid "
             f"FROM {queries.FROM[Level.IMAGE]}{where} "
             "ORDER BY se.series_number, se.id, i.instance_number, i.id"
         )
