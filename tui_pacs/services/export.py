@@ -77,7 +77,6 @@ class ExportReport:
     bytes: int
     destination: Path
     seconds: float
-    cancelled: bool = False
 
 
 async def export(archive: Archive, selections: list[Selection], destination: Path,
@@ -119,9 +118,7 @@ def _write(sources: list[tuple[StoredFile, Path]], destination: Path, options: E
             names, dicomdir = _generated_names(s for s, _ in sources), None
         for done, (stored, path) in enumerate(sources, start=1):
             if cancellation.requested:
-                sink.discard()
-                return ExportReport(done - 1, written, destination,
-                                    time.monotonic() - started, cancelled=True)
+                raise ExportError("cancelled: what was written is taken back")
             with _payload(path, deidentify) as payload:
                 sink.add(names[stored.sop_instance_uid], payload,
                          compress=not UID(stored.transfer_syntax_uid).is_compressed)
