@@ -37,6 +37,8 @@ class RetentionKeeper:
         self._clock = clock
         self._due = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The last "still over a limit" said, not repeated at every check.
+        self._warned = ""
 
     def start(self) -> None:
         """Check now, then after arrivals and every hour, until :meth:`stop`."""
@@ -81,8 +83,9 @@ class RetentionKeeper:
         if not config.enabled:
             return []
         archive = self._archive
+        receiving = archive.receiving_studies()
         found = await plan(archive.index, Limits.from_config(config, self._clock().astimezone()),
-                           archive.receiving_studies())
+                           receiving)
         deleted = []
         for expired in found.expired:
             result = await delete_expired(archive, expired)
@@ -92,8 +95,12 @@ class RetentionKeeper:
                 continue
             deleted.append(expired)
             _log_deletion(expired, result)
-        if found.still_over:
+        if found.still_over and found.still_over != self._warned:
             log.warning("retention: still over a limit: %s", found.still_over)
+        self._warned = found.still_over
+        if found.still_over and receiving:
+            # Studies being received are free once their association ends: look again.
+            self._due.set()
         return deleted
 
 
