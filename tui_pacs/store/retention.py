@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tui_pacs.config import RetentionConfig
-from tui_pacs.core.model import Level
+from tui_pacs.core.model import Level, display_value
 from tui_pacs.core.text import byte_size
 from tui_pacs.store.archive import Archive, DeleteResult
 from tui_pacs.store.holds import hold_names
@@ -119,8 +119,9 @@ async def delete_expired(archive: Archive, expired: Expired) -> DeleteResult | N
 
 
 def describe(study: ArrivedStudy) -> str:
-    """``study 1.2.3 of DOE^JANE (PAT1), 20240115 CT HEAD, 12.5 MB``, for logs and lists."""
-    what = " ".join(part for part in (study.study_date, study.description) if part)
+    """``study 1.2.3 of DOE^JANE (PAT1), 2024-01-15 CT HEAD, 12.5 KB``, for logs and lists."""
+    what = " ".join(part for part in (display_value("StudyDate", study.study_date),
+                                      study.description) if part)
     return (f"study {study.study_uid} of {study.patient_name or '(no name)'} "
             f"({study.patient_id or 'no ID'}), {what + ', ' if what else ''}"
             f"{byte_size(study.size)}")
