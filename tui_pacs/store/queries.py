@@ -149,10 +149,14 @@ def select_sql(
     columns = [COLUMNS[k].select for k in keywords] + [LOCAL_COLUMNS[name] for name in local]
     sql = f"SELECT {', '.join(columns)} FROM {FROM[level]}{where} ORDER BY "
     if order_by:
-        if order_by not in keywords:
+        if order_by in local:
+            expression = LOCAL_COLUMNS[order_by]
+        elif order_by in keywords:
+            expression = COLUMNS[order_by].select
+        else:
             raise UnknownKey(order_by)
         direction = "DESC" if descending else "ASC"
-        sql += f"{COLUMNS[order_by].select} {direction}, {ROW_ID[level]} {direction}"
+        sql += f"{expression} {direction}, {ROW_ID[level]} {direction}"
     else:
         sql += DEFAULT_ORDER[level]
     if limit is not None:

@@ -79,6 +79,10 @@ class StudiesScreen(ArchiveListScreen):
         yield FilterBar(id="filter")
         yield Static("", id="filter-error", classes="error-line", markup=False)
 
+    def sort_keys(self) -> list[str]:
+        # o goes through the DICOM columns; the P column sorts when its header is clicked.
+        return [key for key in super().sort_keys() if key not in self.LOCAL]
+
     def matchers(self) -> dict[str, Matcher]:
         return {**self._filter_matchers, **self.fixed}
 
