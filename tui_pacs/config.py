@@ -194,20 +194,22 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
     return check
 
 
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"must be a number of seconds, not {_type_name(value)}")
-    if value <= 0:
-        raise _Invalid("must be more than 0 seconds")
-    return float(value)
+def _more_than_zero(unit: str = "") -> Callable[[Any], float]:
+    """A checker of numbers above 0 (``unit``: " seconds", said in the complaints)."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(f"must be a number{' of' + unit if unit else ''}, "
+                           f"not {_type_name(value)}")
+        if value <= 0:
+            raise _Invalid(f"must be more than 0{unit}")
+        return float(value)
+
+    return check
 
 
-def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"must be a number, not {_type_name(value)}")
-    if value <= 0:
-        raise _Invalid("must be more than 0")
-    return float(value)
+_seconds = _more_than_zero(" seconds")
+_positive_number = _more_than_zero()
 
 
 _port = _integer(1, 65535)

@@ -52,11 +52,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                         "files and its index entries. --older-than removes "
                                         "every study whose last instance arrived longer ago, "
                                         "except protected studies and those being received.")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--patient", metavar="ID", help="every patient with this PatientID")
-    which.add_argument("--study", metavar="UID")
-    which.add_argument("--series", metavar="UID")
-    which.add_argument("--instance", metavar="UID")
+    which = add_target_options(p, instance=True)
     which.add_argument("--older-than", type=_duration, metavar="AGE",
                        help="studies that arrived longer ago than AGE: 24h, 90d, 12w")
     p.add_argument("--dry-run", action="store_true",
@@ -77,10 +73,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                         "DEST, a new or empty directory (or, with --zip, a "
                                         "new zip file), as stored, named "
                                         "PT000000/ST000000/SE000000/IM000000.dcm.")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--patient", metavar="ID", help="every patient with this PatientID")
-    which.add_argument("--study", metavar="UID")
-    which.add_argument("--series", metavar="UID")
+    add_target_options(p, instance=False)
     p.add_argument("destination", type=Path, metavar="DEST")
     p.add_argument("--zip", action="store_true", help="write one zip file, DEST")
     p.add_argument("--dicomdir", action="store_true",
@@ -88,6 +81,27 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--anonymize", action="store_true",
                    help="de-identify (DICOM PS3.15 basic profile), UIDs remapped consistently")
     p.set_defaults(func=run_export)
+
+
+def add_target_options(parser: argparse.ArgumentParser, *, instance: bool
+                       ) -> argparse._MutuallyExclusiveGroup:
+    """--patient, --study, --series (and --instance): what a command acts on, one of
+    them required; returns the group, for more ways to choose."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--patient", metavar="ID", help="every patient with this PatientID")
+    which.add_argument("--study", metavar="UID")
+    which.add_argument("--series", metavar="UID")
+    if instance:
+        which.add_argument("--instance", metavar="UID")
+    return which
+
+
+def chosen_target(args: argparse.Namespace) -> tuple[Level, str]:
+    """The level and identifier given by :func:`add_target_options`' options."""
+    return next((level, value) for level, value in (
+        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
+        (Level.SERIES, args.series), (Level.IMAGE, getattr(args, "instance", None)))
+        if value is not None)
 
 
 def add_level_option(parser: argparse.ArgumentParser, default: Level) -> None:
@@ -274,9 +288,7 @@ def run_rm(args: argparse.Namespace, settings: Settings) -> int:
         return _remove_older(args.older_than, args.dry_run, settings)
     if args.dry_run:
         raise CliError("--dry-run goes with --older-than", EXIT_USAGE)
-    level, value = next((level, value) for level, value in (
-        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
-        (Level.SERIES, args.series), (Level.IMAGE, args.instance)) if value is not None)
+    level, value = chosen_target(args)
 
     async def go():
         async with open_archive(settings, must_exist=True) as archive:
@@ -352,9 +364,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
         export,
     )
 
-    level, value = next((level, value) for level, value in (
-        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
-        (Level.SERIES, args.series)) if value is not None)
+    level, value = chosen_target(args)
     options = ExportOptions(zipped=args.zip, dicomdir=args.dicomdir, anonymize=args.anonymize)
     progress = ProgressBar("exporting", eta=True) if stderr_is_terminal() else None
 
