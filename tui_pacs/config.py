@@ -115,6 +115,22 @@ class ActivityConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How much the archive keeps. Over a limit, the studies that arrived first are
+    deleted first (never a protected one, nor one still being received)."""
+
+    max_studies: int | None = None
+    max_size_gb: float | None = None
+    # Studies whose last instance arrived longer ago than this are deleted.
+    keep_days: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return any(limit is not None for limit in
+                   (self.max_studies, self.max_size_gb, self.keep_days))
+
+
+@dataclass(frozen=True)
 class Settings:
     node: NodeConfig = field(default_factory=NodeConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -123,6 +139,7 @@ class Settings:
     tls: TLSConfig = field(default_factory=TLSConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     activity: ActivityConfig = field(default_factory=ActivityConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     modalities: tuple[Modality, ...] = ()
     # Where these settings came from (the file may not exist).
     path: Path = field(default_factory=paths.default_config_path)
@@ -177,12 +194,22 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
     return check
 
 
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"must be a number of seconds, not {_type_name(value)}")
-    if value <= 0:
-        raise _Invalid("must be more than 0 seconds")
-    return float(value)
+def _more_than_zero(unit: str = "") -> Callable[[Any], float]:
+    """A checker of numbers above 0 (``unit``: " seconds", said in the complaints)."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(f"must be a number{' of' + unit if unit else ''}, "
+                           f"not {_type_name(value)}")
+        if value <= 0:
+            raise _Invalid(f"must be more than 0{unit}")
+        return float(value)
+
+    return check
+
+
+_seconds = _more_than_zero(" seconds")
+_positive_number = _more_than_zero()
 
 
 _port = _integer(1, 65535)
@@ -273,6 +300,9 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
                       "last_remote": _nonempty_string}),
     "activity": (ActivityConfig, {"keep_days": _integer(1, 3650),
                                   "max_mb": _integer(1, 100_000)}),
+    "retention": (RetentionConfig, {"max_studies": _integer(1, 1_000_000_000),
+                                    "max_size_gb": _positive_number,
+                                    "keep_days": _integer(1, 36_500)}),
 }
 
 _MODALITY_KEYS: dict[str, Callable[[Any], Any]] = {

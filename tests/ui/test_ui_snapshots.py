@@ -57,6 +57,7 @@ SCREENS = {
     "instances": ("enter", "enter"),
     "delete_confirmation": ("d",),
     "send_to": ("s",),
+    "export_dialog": ("e",),
     "tags_of_a_series": ("enter", "t", "slash", *"patient", "escape"),
     "help": ("question_mark",),
     "query_form": ("2", "slash", *"doe", "tab", *"PAT1"),

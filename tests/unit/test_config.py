@@ -38,6 +38,15 @@ def test_max_dataset_mb_is_read_from_limits(tmp_path):
     assert load_settings(path).limits.max_dataset_mb == 64
 
 
+def test_retention_limits_are_read_and_off_by_default(tmp_path):
+    assert not load_settings(tmp_path / "absent.toml").retention.enabled
+    path = write(tmp_path, "[retention]\nmax_studies = 500\nmax_size_gb = 0.5\n"
+                           "keep_days = 90\n")
+    retention = load_settings(path).retention
+    assert (retention.max_studies, retention.max_size_gb, retention.keep_days) == (500, 0.5, 90)
+    assert retention.enabled
+
+
 def test_missing_file_means_defaults(tmp_path):
     settings = load_settings(tmp_path / "absent.toml")
     assert settings.node.aet == "TUIPACS"
@@ -100,6 +109,11 @@ def test_readme_example_is_valid(tmp_path):
     ('[[modalities]]\nname = "a"\naet = "A"\nhost = "h"\nport = 1\nfoo = 1\n',
      'modalities "a".foo', "unknown key"),
     ("[tls]\nenabled = true\n", "tls", "needs both certificate and key"),
+    ("[retention]\nmax_studies = 0\n", "retention.max_studies", "out of range"),
+    ("[retention]\nmax_size_gb = -1\n", "retention.max_size_gb", "more than 0"),
+    ('[retention]\nmax_size_gb = "10G"\n', "retention.max_size_gb", "must be a number"),
+    ("[retention]\nkeep_days = 1.5\n", "retention.keep_days", "whole number"),
+    ("[retention]\nkeep_weeks = 2\n", "retention.keep_weeks", "unknown key"),
 ])
 def test_invalid_files_name_file_key_and_reason(tmp_path, text, key, reason):
     path = write(tmp_path, text)

@@ -8,6 +8,8 @@ Every value shown to a person passes through :func:`printable` (or
 :func:`json_text` for JSON), the one place that decides what a terminal may
 receive. What it neutralises is shown, not dropped: ``\\x1b``, ``\\x9b``,
 ``\\u202e``, so that a sysadmin sees that a value was hostile.
+
+Also here: sizes as people read them (:func:`byte_size`).
 """
 
 from __future__ import annotations
@@ -82,3 +84,13 @@ def json_text(data: Any, **dumps_args: Any) -> str:
     """
     dumps_args.setdefault("ensure_ascii", False)
     return json.dumps(data, **dumps_args).translate(_json_table())
+
+
+def byte_size(count: int) -> str:
+    """1536 -> '1.5 KB' (powers of 1024, as disk tools show them)."""
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")

@@ -35,10 +35,9 @@ are called on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tui_pacs.config import Settings
 from tui_pacs.core.keys import BadKey
@@ -64,13 +63,11 @@ from tui_pacs.core.target import Target, parse_target
 from tui_pacs.net.client import doctor, retrieve, scu, send
 from tui_pacs.net.client.association import Cancellation, Session
 from tui_pacs.net.client.retrieve import OwnNode
-from tui_pacs.services.worker import run_blocking, stream_blocking
+from tui_pacs.services.worker import on_loop, run_blocking, stream_blocking
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.importer import iter_files
 
 __all__ = ["BadKey", "NotInArchive", "RemoteClient", "RemoteFailure"]
-
-P = TypeVar("P")
 
 
 class NotInArchive(LookupError):
@@ -134,7 +131,7 @@ class RemoteClient:
         destination = (destination or self.settings.node.aet).strip()
         own = self._own_node() if destination == self.settings.node.aet else None
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
         return await run_blocking(
             lambda c: retrieve.move(session, request, destination, own, progress, c),
             name="move")
@@ -147,7 +144,7 @@ class RemoteClient:
         request = self._retrieve_request(keys, level, model)
         archive = self._archive()
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
 
         return await run_blocking(
             lambda c: retrieve.get(session, request, archive, progress, c), name="get")
@@ -160,7 +157,7 @@ class RemoteClient:
                          ) -> SendReport:
         """C-STORE files and the files under directories (recursively)."""
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
         paths = list(paths)
 
         def work(cancellation: Cancellation) -> SendReport:
@@ -189,7 +186,7 @@ class RemoteClient:
         items = [send.Outgoing(archive.path_of(f), f.sop_class_uid, f.sop_instance_uid,
                                f.transfer_syntax_uid) for f in stored]
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
         return await run_blocking(lambda c: send.send(session, items, [], progress, c),
                                   name="send")
 
@@ -215,13 +212,3 @@ class RemoteClient:
         level = level or infer_level(keys)
         return RetrieveRequest(level, information_model(level, model), dict(keys))
 
-    @staticmethod
-    def _on_loop(callback: Callable[[P], None] | None) -> Callable[[P], None] | None:
-        """``callback`` called on the event loop, whichever thread reports progress."""
-        if callback is None:
-            return None
-        loop = asyncio.get_running_loop()
-
-        def on_loop(value: P) -> None:
-            loop.call_soon_threadsafe(callback, value)
-        return on_loop

@@ -7,8 +7,11 @@ API (everything on the event loop; imports neither Textual nor anything that doe
     await node.listen_again()   # when the port could not be bound at start
     node.status                 # NodeStatus snapshot: listening, listen_error, counters
     unsubscribe = node.subscribe(callback)
-    node.apply_settings(new)    # access, modalities, storage options: live
+    node.apply_settings(new)    # access, modalities, storage options, retention: live
     await node.stop()           # stop accepting, finish operations, close the archive
+
+While it runs, the node keeps the archive within ``[retention]``
+(services/retention.py).
 
 ``start()`` raises :class:`~tui_pacs.store.archive.ArchiveError` when the
 data directory cannot be used. A port that cannot be bound (in use,
@@ -50,6 +53,7 @@ from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer, ListenError
 from tui_pacs.net.wire.tls import TLSSetupError
 from tui_pacs.services.event_log import log_event
+from tui_pacs.services.retention import RetentionKeeper
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 log = logging.getLogger(__name__)
@@ -81,6 +85,7 @@ class Node:
         self._settings = settings
         self.archive: Archive | None = None
         self._server: DicomServer | None = None
+        self._retention: RetentionKeeper | None = None
         self._subscribers: list[Subscriber] = []
         self._listening = False
         self._listen_error = ""
@@ -102,6 +107,8 @@ class Node:
         self.archive = await Archive.open(settings.node.data, settings.storage,
                                           settings.limits.max_dataset_mb)
         self.archive.add_listener(self._on_stored)
+        self._retention = RetentionKeeper(self.archive, settings.retention)
+        self._retention.start()
         self._started_at = datetime.now()
         server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),
                              self._dispatch)
@@ -137,6 +144,9 @@ class Node:
             self._listening = False
             await self._drain(server, self._settings.limits.dimse_timeout
                               if timeout is None else timeout)
+        retention, self._retention = self._retention, None
+        if retention is not None:
+            await retention.stop()
         if self.archive is not None:
             self.archive.remove_listener(self._on_stored)
             await self.archive.close()
@@ -172,14 +182,16 @@ class Node:
         """Use new settings; True when some changes need a restart of the node.
 
         Access rules, modalities and storage options apply to the next
-        associations; the AE title, addresses, ports, limits, TLS and the data
-        directory apply at the next start.
+        associations, retention limits at once; the AE title, addresses, ports,
+        limits, TLS and the data directory apply at the next start.
         """
         restart = (settings.node != self._settings.node or settings.tls != self._settings.tls
                    or settings.limits != self._settings.limits)
         self._settings = settings
         if self._server is not None:
             self._server.update(settings)
+        if self._retention is not None:
+            self._retention.update(settings.retention)
         return restart
 
     # --- state and events ---------------------------------------------------------------

@@ -24,6 +24,7 @@ from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
+from tui_pacs.store.holds import Receiving
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.inflate import TooLarge
@@ -91,6 +92,8 @@ class Archive:
         self._loop: asyncio.AbstractEventLoop
         self._listeners: list[Callable[[StoreResult], None]] = []
         self._space = files.SpaceGuard(data_dir, storage.min_free_mb * 1_048_576)
+        # Studies that associations are storing into: held from automatic deletion.
+        self._receiving = Receiving()
         # Imports parse, copy and fsync files here; fsync waits overlap.
         self._stager = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="archive-stage")
 
@@ -246,6 +249,9 @@ class Archive:
         return self._commit_blocking(staged)
 
     def _commit_blocking(self, staged: StagedInstance) -> StoreResult:
+        # The study is being received: retention leaves it alone until this
+        # association's thread ends (store/holds.py).
+        self._receiving.add(staged.record.study_uid)
         try:
             result = self._writer.store_blocking(staged, COMMIT_TIMEOUT)
         except TimeoutError:
@@ -376,10 +382,25 @@ class Archive:
         """
         return await self.delete_matching(level, {level.unique_key: identifier})
 
-    async def delete_matching(self, level: Level, keys: dict[str, str]) -> DeleteResult:
+    async def delete_matching(self, level: Level, keys: dict[str, str], *,
+                              spare_held: bool = False) -> DeleteResult:
         """Remove every ``level`` resource whose ``keys`` all match exactly (a patient
-        by PatientID, issuer, name and birth date, say)."""
-        return await self._writer.delete(level, exact(keys))
+        by PatientID, issuer, name and birth date, say).
+
+        With ``spare_held`` (automatic deletions), the instances of studies under
+        a hold (protected, being received: see holds.py) are kept.
+        """
+        receiving = self._receiving.studies if spare_held else None
+        return await self._writer.delete(level, exact(keys), receiving)
+
+    async def set_protected(self, study_uid: str, protected: bool = True) -> bool:
+        """Protect a study from automatic deletion (or end its protection);
+        False when the archive has no such study."""
+        return await self._writer.protect(study_uid, protected)
+
+    def receiving_studies(self) -> list[str]:
+        """The UIDs of the studies that running associations are storing into."""
+        return self._receiving.studies()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

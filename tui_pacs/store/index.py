@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import aiosqlite
 
 from tui_pacs.core.matching import Matcher, parse_match
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level
-from tui_pacs.store import queries
+from tui_pacs.store import holds, queries
 from tui_pacs.store.queries import UnknownKey
 
 Row = dict[str, Any]
@@ -26,6 +27,24 @@ class StoredFile:
     transfer_syntax_uid: str
     path: str
     file_size: int
+    # Where it belongs: its patient's row in the index, its study and series.
+    patient_row: int
+    study_instance_uid: str
+    series_instance_uid: str
+
+
+@dataclass(frozen=True)
+class ArrivedStudy:
+    """A study as automatic deletion sees it: when its last instance arrived, its size."""
+
+    study_uid: str
+    # UTC, as the writer records it (2024-01-15T10:15:00.000000Z): sorts as text.
+    received_at: str
+    size: int
+    patient_id: str
+    patient_name: str
+    study_date: str
+    description: str
 
 
 def matchers_from_keys(keys: dict[str, str]) -> dict[str, Matcher]:
@@ -54,13 +73,15 @@ class Index:
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        local: tuple[str, ...] = (),
     ) -> list[Row]:
         """Matching entities at ``level``, each a dict keyed by DICOM keyword.
 
-        Rows carry the attributes of their level and of the levels above.
+        Rows carry the attributes of their level and of the levels above, and
+        the archive's own ``local`` columns (queries.LOCAL_COLUMNS) asked for.
         """
         sql, params, keywords = queries.select_sql(
-            level, matchers or {}, order_by, descending, limit, offset
+            level, matchers or {}, order_by, descending, limit, offset, local
         )
         async with self._conn.execute(sql, params) as cursor:
             rows = await cursor.fetchall()
@@ -77,7 +98,8 @@ class Index:
         """The files of every instance under the matching entities."""
         where, params = queries.where_clause(level, matchers)
         sql = (
-            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax, i.path, i.file_size "
+            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax, i.path, i.file_size, "
+            "p.id, st.study_uid, se.series_uid "
             f"FROM {queries.FROM[Level.IMAGE]}{where} "
             "ORDER BY se.series_number, se.id, i.instance_number, i.id"
         )
@@ -89,6 +111,21 @@ class Index:
         files = await self.files(Level.IMAGE, {"SOPInstanceUID": parse_match(
             sop_instance_uid, "UI")})
         return files[0] if files else None
+
+    async def unheld_by_arrival(self, receiving: list[str]) -> AsyncIterator[ArrivedStudy]:
+        """The studies under no hold (``receiving``: those being received), the one
+        whose last instance arrived first, first; read as they are used."""
+        unheld, params = holds.unheld_condition(receiving)
+        sql = (
+            "SELECT st.study_uid, st.received_at, "
+            "(SELECT coalesce(sum(i.file_size), 0) FROM series se "
+            " JOIN instances i ON i.series_ref = se.id WHERE se.study_ref = st.id), "
+            "p.patient_id, p.patient_name, st.study_date, st.description "
+            f"FROM {queries.FROM[Level.STUDY]} WHERE {unheld} ORDER BY st.received_at, st.id"
+        )
+        async with self._conn.execute(sql, params) as cursor:
+            async for row in cursor:
+                yield ArrivedStudy(*row)
 
     async def totals(self) -> dict[str, int]:
         """Counts of patients, studies, series, instances and bytes stored."""

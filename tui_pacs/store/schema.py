@@ -94,6 +94,11 @@ MIGRATIONS: tuple[str, ...] = (
           JOIN series se ON se.id = i.series_ref
           WHERE se.study_ref = studies.id ORDER BY i.sop_class_uid));
     """,
+    # 4: protected studies (`tui-pacs protect`): retention and `rm --older-than`
+    # never delete them.
+    """
+    ALTER TABLE studies ADD COLUMN protected INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,7 +35,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +44,7 @@ from pathlib import Path
 
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import db, files, queries
+from tui_pacs.store import db, files, holds, queries
 from tui_pacs.store.layout import resolve
 
 MAX_GROUP = 256
@@ -123,7 +123,20 @@ class _StoreJob:
 class _DeleteJob:
     level: Level
     matchers: dict[str, Matcher]
+    # When given, studies under a hold are passed by (holds.py); this returns
+    # the studies being received, asked on the writer thread as the delete runs.
+    receiving: Callable[[], list[str]] | None = None
     future: Future[DeleteResult] = field(default_factory=Future, repr=False)
+
+
+@dataclass
+class _ProtectJob:
+    study_uid: str
+    protected: bool
+    future: Future[bool] = field(default_factory=Future, repr=False)
+
+
+_Job = _StoreJob | _DeleteJob | _ProtectJob
 
 
 class WriterClosed(RuntimeError):
@@ -155,7 +168,7 @@ class IndexWriter:
         self._tmp_dir = tmp_dir
         self._data_dir = data_dir
         self._overwrite = overwrite
-        self._jobs: queue.SimpleQueue[_StoreJob | _DeleteJob | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._opened: Future[Recovery | None] = Future()
         self._closing = False
@@ -202,10 +215,16 @@ class IndexWriter:
         announced with :meth:`expect`; raises TimeoutError."""
         return self._submit(_StoreJob(staged), expected=True).result(timeout)
 
-    async def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
-        return await asyncio.wrap_future(self._submit(_DeleteJob(level, matchers)))
+    async def delete(self, level: Level, matchers: dict[str, Matcher],
+                     receiving: Callable[[], list[str]] | None = None) -> DeleteResult:
+        """Delete what matches; with ``receiving``, pass by the studies under a hold."""
+        return await asyncio.wrap_future(self._submit(_DeleteJob(level, matchers, receiving)))
 
-    def _submit(self, job: _StoreJob | _DeleteJob, expected: bool = False) -> Future:
+    async def protect(self, study_uid: str, protected: bool) -> bool:
+        """Set or clear a study's protection; False when there is no such study."""
+        return await asyncio.wrap_future(self._submit(_ProtectJob(study_uid, protected)))
+
+    def _submit(self, job: _Job, expected: bool = False) -> Future:
         with self._lock:
             if expected:
                 self._expected -= 1
@@ -239,16 +258,20 @@ class IndexWriter:
                     break
                 group, stopping = self._gather(job)
                 for run in _runs(group):
-                    if isinstance(run[0], _DeleteJob):
-                        _settle(run, partial(_as_list, committer.delete, run[0].level,
-                                             run[0].matchers))
+                    first = run[0]
+                    if isinstance(first, _DeleteJob):
+                        _settle(run, partial(_as_list, committer.delete, first.level,
+                                             first.matchers, first.receiving))
+                    elif isinstance(first, _ProtectJob):
+                        _settle(run, partial(_as_list, committer.protect, first.study_uid,
+                                             first.protected))
                     else:
                         stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
                         _settle(run, partial(committer.store_group, [j.staged for j in stores]))
         finally:
             committer.close()
 
-    def _gather(self, first: _StoreJob | _DeleteJob) -> tuple[list, bool]:
+    def _gather(self, first: _Job) -> tuple[list, bool]:
         """The group that starts with ``first``: what is queued, plus what
         association threads are still staging (for at most GROUP_LINGER).
         Returns (group, whether the stop mark came)."""
@@ -542,9 +565,14 @@ class _GroupCommitter:
 
     # --- deletes ------------------------------------------------------------------
 
-    def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
+    def delete(self, level: Level, matchers: dict[str, Matcher],
+               receiving: Callable[[], list[str]] | None = None) -> DeleteResult:
         conn = self._conn
         where, params = queries.where_clause(level, matchers)
+        if receiving is not None:
+            unheld, more = holds.unheld_condition(receiving())
+            where = f"{where} AND {unheld}" if where else f" WHERE {unheld}"
+            params += more
         rows = conn.execute(
             f"SELECT i.id, i.path, se.id FROM {queries.FROM[Level.IMAGE]}{where}", params
         ).fetchall()
@@ -561,6 +589,11 @@ class _GroupCommitter:
         with self._transaction():
             series, studies, patients = self._delete_rows([(row[0], row[2]) for row in rows])
         return DeleteResult(len(rows), studies, series, patients)
+
+    def protect(self, study_uid: str, protected: bool) -> bool:
+        with self._transaction():
+            return self._conn.execute("UPDATE studies SET protected = ? WHERE study_uid = ?",
+                                      (int(protected), study_uid)).rowcount > 0
 
     def _delete_rows(self, rows: list[tuple[int, int]]) -> tuple[int, int, int]:
         """Delete instance rows (id, series id) and bring the levels above up to date."""
@@ -594,11 +627,11 @@ _SERIES_FROM_NEW = ", ".join(f"{column} = excluded.{column}" for column in (
     "modality", "series_number", "description", "body_part", "series_date", "series_time"))
 
 
-def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
-    """Consecutive stores go together; each delete goes alone, in queue order."""
-    run: list[_StoreJob | _DeleteJob] = []
+def _runs(group: list[_Job]) -> Iterable[list[_Job]]:
+    """Consecutive stores go together; every other job goes alone, in queue order."""
+    run: list[_Job] = []
     for job in group:
-        if isinstance(job, _DeleteJob):
+        if not isinstance(job, _StoreJob):
             if run:
                 yield run
                 run = []
@@ -690,5 +723,10 @@ def _remove_all(paths: Iterable[Path]) -> None:
         files.remove_quietly(path)
 
 
+def recorded_time(moment: datetime) -> str:
+    """A time as the index records ``received_at``: UTC text that sorts."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return recorded_time(datetime.now(UTC))

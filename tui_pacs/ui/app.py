@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -38,6 +39,7 @@ from tui_pacs.core.model import Level
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
 from tui_pacs.imaging.terminal import Protocol
+from tui_pacs.services.export import ExportOptions, Selection
 from tui_pacs.store.archive import ArchiveError, StoreResult
 from tui_pacs.ui import quitting, transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
@@ -420,6 +422,13 @@ class PacsApp(GuardedApp[int]):
         the background."""
         transfer = self._start_transfer("C-STORE", what, target)
         self._run_transfer(transfer, transfer_jobs.send(self, transfer, target, level, keys))
+
+    def start_export(self, selections: list[Selection], what: str, destination: Path,
+                     options: ExportOptions) -> None:
+        """Write archived instances to a directory or a zip file, in the background."""
+        transfer = self.transfers.start("Export", what, str(destination), self.clock())
+        self._run_transfer(transfer, transfer_jobs.export(self, transfer, selections,
+                                                          destination, options))
 
     def _start_transfer(self, service: str, what: str, target: Target) -> Transfer:
         return self.transfers.start(service, what, target.name or target.aet, self.clock())

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
 from tui_pacs.core.model import Level
 from tui_pacs.imaging.service import ImagingService
 from tui_pacs.services.client import RemoteClient
+from tui_pacs.services.export import (
+    ExportOptions,
+    ExportProgress,
+    ExportReport,
+    Selection,
+    export,
+)
 from tui_pacs.services.holdings import held_instances
 from tui_pacs.services.node import Node, NodeStatus
 from tui_pacs.store.archive import Archive
@@ -49,6 +57,17 @@ class Backend:
     async def held_instances(self, level: Level, uids: Iterable[str]) -> dict[str, int]:
         """Instances in the archive for each study (or series) UID of a query's results."""
         return await held_instances(self.archive, level, uids)
+
+    async def export(self, selections: list[Selection], destination: Path,
+                     options: ExportOptions,
+                     on_progress: Callable[[ExportProgress], None] | None = None
+                     ) -> ExportReport:
+        """Write archived instances to a directory or a zip file (in a worker thread)."""
+        return await export(self.archive, selections, destination, options, on_progress)
+
+    async def set_protected(self, study_uid: str, protected: bool) -> bool:
+        """Keep a study from retention (or no longer); False when it is gone."""
+        return await self.archive.set_protected(study_uid, protected)
 
     @property
     def node_status(self) -> NodeStatus | None:

@@ -17,16 +17,6 @@ class StatusSnapshot:
     bytes_received: int = 0
 
 
-def byte_size(count: int) -> str:
-    """1536 -> '1.5 KB' (powers of 1024, as disk tools show them)."""
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
 

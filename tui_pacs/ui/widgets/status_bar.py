@@ -6,7 +6,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui_pacs.ui.status import StatusSnapshot, byte_size, plural
+from tui_pacs.core.text import byte_size
+from tui_pacs.ui.status import StatusSnapshot, plural
 
 # Screens reachable from everywhere, with the key that opens them.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
