@@ -23,6 +23,7 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Label, Select, Static
 
+from tui_pacs.core.filters import BadFilter, next_date_preset
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.model import Level
 from tui_pacs.core.remote import RemoteFailure
@@ -30,7 +31,6 @@ from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
 from tui_pacs.services.holdings import INSTANCE_COUNTS
 from tui_pacs.ui.commands import PaletteEntry
-from tui_pacs.ui.filters import BadFilter, next_date_preset
 from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
