@@ -1,4 +1,4 @@
-"""Commands that talk to remote nodes: echo, find, move, get, send, doctor.
+"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, doctor.
 
 A failure to reach the remote prints what failed and what to change on which
 side, and exits with the status of its class (see README, "Exit statuses").
@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,25 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--limit", type=_positive, metavar="N",
                    help="stop after N matches (the rest is cancelled)")
     p.set_defaults(func=run_find)
+
+    p = commands.add_parser("worklist", parents=[common, remote],
+                            help="scheduled procedure steps (modality worklist C-FIND)",
+                            description="Ask a worklist server (a RIS) for its scheduled "
+                                        "procedure steps, as a modality does. Keys match as "
+                                        "in find; those of the step (Modality, "
+                                        "ScheduledStationAETitle, ...) are matched inside its "
+                                        "sequence item.")
+    add_key_option(p)
+    p.add_argument("--station", metavar="AET",
+                   help="the scheduled station's AE title")
+    p.add_argument("--modality", metavar="CODE", help="the scheduled modality, e.g. CT")
+    p.add_argument("--date", metavar="today|RANGE",
+                   help="the step's start date: today, yesterday, 7d, 20240115, "
+                        "2024-01-01..2024-01-31 or 20240101-")
+    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
+    p.add_argument("--limit", type=_positive, metavar="N",
+                   help="stop after N steps (the rest is cancelled)")
+    p.set_defaults(func=run_worklist)
 
     p = commands.add_parser("move", parents=[common, remote],
                             help="retrieve with C-MOVE (into the archive by default)",
@@ -210,9 +230,7 @@ def run_echo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_find(args: argparse.Namespace, settings: Settings) -> int:
-    from tui_pacs.cli.output import ProgressBar, print_rows
     from tui_pacs.core.keys import BadKey
-    from tui_pacs.core.remote import RemoteFailure
 
     client = _client(settings, args)
     target = _target(client, args.target)
@@ -220,11 +238,42 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     keys = _keys(args)
     columns = list(DEFAULT_COLUMNS[level]) + [k for k in keys if k not in DEFAULT_COLUMNS[level]]
     try:
-        rows_iterator = client.find(target, level, keys, model=args.model,
-                                    return_keys=tuple(columns), limit=args.limit,
-                                    timeout=args.timeout)
+        rows = client.find(target, level, keys, model=args.model, return_keys=tuple(columns),
+                           limit=args.limit, timeout=args.timeout)
     except BadKey as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    return show_matches(rows, columns, args, target, "find", level.counted)
+
+
+def run_worklist(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.filters import BadFilter
+    from tui_pacs.core.keys import BadKey
+    from tui_pacs.core.worklist import WORKLIST_COLUMNS, worklist_keys
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    try:
+        keys = worklist_keys(_keys(args), station=args.station, modality=args.modality,
+                             when=args.date)
+        rows = client.worklist(target, keys, limit=args.limit, timeout=args.timeout)
+    except (BadKey, BadFilter) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    columns = list(WORKLIST_COLUMNS) + [k for k in keys if k not in WORKLIST_COLUMNS]
+
+    def counted(count: int) -> str:
+        return f"{count} scheduled procedure step{'' if count == 1 else 's'}"
+
+    return show_matches(rows, columns, args, target, "worklist", counted)
+
+
+def show_matches(rows_iterator: AsyncGenerator[dict[str, Any], None], columns: list[str],
+                 args: argparse.Namespace, target: Target, service: str,
+                 counted: Callable[[int], str]) -> int:
+    """The matches of a query: streamed tab-separated when piped, a table at the end on
+    a terminal, or JSON (``--json``); the count on stderr. Returns the exit status."""
+    from tui_pacs.cli.output import ProgressBar, print_rows
+    from tui_pacs.core.remote import RemoteFailure
+
     streaming = not args.json and not sys.stdout.isatty()
     counter = ProgressBar(f"matches from {target.aet}") if stderr_is_terminal() else None
     rows: list[dict[str, Any]] = []
@@ -263,11 +312,11 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     elif not count and failure is None:
         header()
     if failure is not None:
-        return report_failure(f"find on {target.address} failed after {count} match(es)",
-                              failure)
+        return report_failure(f"{service} on {target.address} failed after {count} "
+                              "match(es)", failure)
     limited = " (--limit reached)" if args.limit and count >= args.limit else ""
-    say(f"{level.counted(count)} on {target.aet}{limited} in "
-          f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
+    say(f"{counted(count)} on {target.aet}{limited} in "
+        f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
 
 

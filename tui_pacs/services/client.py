@@ -11,6 +11,9 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
     async with aclosing(client.find(target, Level.STUDY, {"PatientName": "SMITH*"})) as rows:
         async for row in rows:                      # dicts keyed by keyword, as they arrive
             ...
+    async with aclosing(client.worklist(target, {"Modality": "CT"})) as steps:
+        async for step in steps:                    # flat rows: patient, procedure, step
+            ...
     report = await client.move(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.get(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.send_files(target, [Path("study/")], on_progress=show)
@@ -61,6 +64,7 @@ from tui_pacs.core.remote import (
     SendReport,
 )
 from tui_pacs.core.target import Target, parse_target
+from tui_pacs.core.worklist import worklist_identifier
 from tui_pacs.net.client import doctor, retrieve, scu, send
 from tui_pacs.net.client.association import Cancellation, Session
 from tui_pacs.net.client.retrieve import OwnNode
@@ -121,6 +125,18 @@ class RemoteClient:
         session = self._session(target, timeout)
         return stream_blocking(lambda c: scu.find(session, model, identifier, c, limit),
                                name="find")
+
+    def worklist(self, target: Target, keys: dict[str, str], *,
+                 limit: int | None = None, timeout: float | None = None,
+                 ) -> AsyncGenerator[dict[str, Any], None]:
+        """Scheduled procedure steps matching ``keys`` (a step's keys, such as Modality
+        or ScheduledStationAETitle, are matched inside its sequence item), each a
+        flat dict keyed by keyword. Raises BadKey (at once) for keys that make no query.
+        """
+        identifier = worklist_identifier(keys)
+        session = self._session(target, timeout)
+        return stream_blocking(lambda c: scu.worklist(session, identifier, c, limit),
+                               name="worklist")
 
     # --- retrieve ---------------------------------------------------------------
 
