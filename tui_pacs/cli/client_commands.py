@@ -1,4 +1,4 @@
-"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, doctor.
+"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, doctor, probe.
 
 A failure to reach the remote prints what failed and what to change on which
 side, and exits with the status of its class (see README, "Exit statuses").
@@ -120,6 +120,20 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                         "C-MOVE (one small instance moved here). Each failure "
                                         "says what to change on which side.")
     p.set_defaults(func=run_doctor)
+
+    p = commands.add_parser("probe", parents=[common, remote],
+                            help="which SOP classes a node accepts in which transfer syntaxes",
+                            description="Negotiate every storage SOP class pynetdicom knows, "
+                                        "the Q/R models, verification, worklist and storage "
+                                        "commitment in each transfer syntax, and print what "
+                                        "the remote accepts (no request is sent), with its "
+                                        "implementation and maximum PDU; for a modality with "
+                                        "tls = true, its certificate.")
+    p.add_argument("--json", action="store_true", help="everything found, as JSON")
+    p.add_argument("--all", action="store_true", dest="every_class",
+                   help="a line for every accepted storage class (default: the common "
+                        "ones, the others on one line when they are accepted alike)")
+    p.set_defaults(func=run_probe)
 
 
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -455,6 +469,33 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     if report.cancelled:
         say("cancelled before the end", file=sys.stderr)
     return 0 if report.ok else EXIT_FAILED
+
+
+# --- probe -------------------------------------------------------------------------
+
+
+def run_probe(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from tui_pacs.core.capabilities import matrix_lines, report_json, summary_lines
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    report = run_async(lambda: client.probe(target, timeout=args.timeout))
+    if args.json:
+        print_json(report_json(report))
+    else:
+        say(f"probe: {report.calling_aet} -> {target}")
+        if report.tls is not None:
+            for line in report.tls.lines(datetime.now(UTC)):
+                say(f"  {line}")
+        if report.classes:
+            for line in [*summary_lines(report), "", *matrix_lines(report,
+                                                                  every_class=args.every_class)]:
+                say(line)
+    if report.diagnosis is not None:
+        return report_failure(f"probe {target.address} failed", report.diagnosis)
+    return 0
 
 
 # --- doctor ------------------------------------------------------------------------

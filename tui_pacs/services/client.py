@@ -21,6 +21,7 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
                                         on_progress=show)
     async for check in client.doctor(target):       # Check: OK / FAIL / SKIPPED, advice
         ...
+    report = await client.probe(target)             # ProbeReport: SOP classes x syntaxes
 
 Failures to reach the remote raise :class:`RemoteFailure`, whose
 ``diagnosis`` says which step failed and what to change on which side
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tui_pacs.config import Settings
+from tui_pacs.core.capabilities import ProbeReport
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import Level
@@ -65,7 +67,7 @@ from tui_pacs.core.remote import (
 )
 from tui_pacs.core.target import Target, parse_target
 from tui_pacs.core.worklist import worklist_identifier
-from tui_pacs.net.client import doctor, retrieve, scu, send
+from tui_pacs.net.client import doctor, probe, retrieve, scu, send
 from tui_pacs.net.client.association import Cancellation, Session
 from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.services.worker import run_blocking, stream_blocking
@@ -109,6 +111,12 @@ class RemoteClient:
         session = self._session(target, timeout)
         own = self._own_node()
         return stream_blocking(lambda c: doctor.checkup(session, own, c), name="doctor")
+
+    async def probe(self, target: Target, *, timeout: float | None = None) -> ProbeReport:
+        """Which SOP classes the remote accepts in which transfer syntaxes (and, for a
+        modality marked ``tls``, its certificate); negotiation only."""
+        session = self._session(target, timeout)
+        return await run_blocking(lambda c: probe.probe(session, c), name="probe")
 
     # --- query ----------------------------------------------------------------
 
