@@ -118,7 +118,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                             description="Check, in order: name resolution, TCP, the "
                                         "association, C-ECHO, C-FIND, and the reverse path of "
                                         "C-MOVE (one small instance moved here). Each failure "
-                                        "says what to change on which side.")
+                                        "says what to change on which side. A modality "
+                                        "with tls = true gets a TLS step showing its "
+                                        "certificate.")
+    p.add_argument("--worklist", action="store_true",
+                   help="also query the modality worklist for today's steps")
     p.set_defaults(func=run_doctor)
 
     p = commands.add_parser("probe", parents=[common, remote],
@@ -511,11 +515,12 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
             client = _client(settings, args, archive)
             target = _target(client, args.target)
             say(f"doctor: {client.calling_aet} -> {target}")
-            async with aclosing(client.doctor(target, timeout=args.timeout)) as checks:
+            async with aclosing(client.doctor(target, timeout=args.timeout,
+                                              worklist=args.worklist)) as checks:
                 async for check in checks:
                     say(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
                           flush=True)
-                    for line in check.advice:
+                    for line in (*check.facts, *check.advice):
                         say(f"  {'':<8} {'':<22} {line}", flush=True)
                     if check.state is CheckState.FAIL and not first_failure:
                         first_failure.append(check)

@@ -33,8 +33,10 @@ class CertificateFacts:
         return self.subject == self.issuer
 
     def days_left(self, now: datetime) -> int:
-        """Whole days until it expires (negative: since it expired)."""
-        return (self.not_after - now).days
+        """Whole days until it expires (negative: whole days since it expired)."""
+        if self.not_after >= now:
+            return (self.not_after - now).days
+        return -(now - self.not_after).days
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class TLSReport:
 
     def lines(self, now: datetime) -> list[str]:
         """The report for a person, one fact a line."""
-        lines = [f"TLS {self.version}, cipher {self.cipher} ({self.bits} bits)"]
+        lines = [f"{self.version}, cipher {self.cipher} ({self.bits} bits)"]
         cert = self.certificate
         if cert is not None:
             days = cert.days_left(now)

@@ -105,12 +105,14 @@ class RemoteClient:
         session = self._session(target, timeout)
         return await run_blocking(lambda c: scu.echo(session, max(1, count), c), name="echo")
 
-    def doctor(self, target: Target, *,
-               timeout: float | None = None) -> AsyncGenerator[Check, None]:
-        """The checklist of a query/retrieve, check by check. Moves one instance here."""
+    def doctor(self, target: Target, *, timeout: float | None = None,
+               worklist: bool = False) -> AsyncGenerator[Check, None]:
+        """The checklist of a query/retrieve, check by check. Moves one instance here.
+        ``worklist`` adds a worklist query for today's steps."""
         session = self._session(target, timeout)
         own = self._own_node()
-        return stream_blocking(lambda c: doctor.checkup(session, own, c), name="doctor")
+        return stream_blocking(lambda c: doctor.checkup(session, own, c, worklist=worklist),
+                               name="doctor")
 
     async def probe(self, target: Target, *, timeout: float | None = None) -> ProbeReport:
         """Which SOP classes the remote accepts in which transfer syntaxes (and, for a
