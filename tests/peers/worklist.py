@@ -50,7 +50,8 @@ class Step:
         ds.RequestedProcedureID = self.procedure_id
         ds.RequestedProcedureDescription = self.procedure
         ds.RequestedProcedurePriority = "ROUTINE"
-        ds.StudyInstanceUID = generate_uid()
+        # Derived from the accession number: the same on every run (snapshots show it).
+        ds.StudyInstanceUID = generate_uid(entropy_srcs=[self.accession])
         ds.ReferencedStudySequence = []
         ds.ReferencedPatientSequence = []
         step = Dataset()

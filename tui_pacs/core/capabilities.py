@@ -103,7 +103,6 @@ STORAGE = "Storage"
 
 WIDTH = 80
 CELL = 3
-NAME_WIDTH = WIDTH - CELL * len(SYNTAXES) - 2
 ACCEPTED, REFUSED, NOT_ASKED = "+", ".", " "
 
 
@@ -152,15 +151,25 @@ def short_name(name: str) -> str:
                                                                             " - ")
 
 
-def matrix_lines(report: ProbeReport, *, every_class: bool = False) -> list[str]:
-    """The matrix: a header of abbreviations, a line per class, then the legend.
+def matrix_lines(report: ProbeReport, *, every_class: bool = False,
+                 width: int = WIDTH) -> list[str]:
+    """The matrix in ``width`` columns (the class names get what the cells leave):
+    a header of abbreviations, a line per class, then the legend.
 
     Storage classes the remote refused in every syntax are only counted. Of
     the accepted ones, unless ``every_class``, the common classes get a line
     each, and the rest share one line when they are accepted alike (most
     archives accept every class the same way); those that differ keep theirs.
     """
-    lines = [f"{'':<{NAME_WIDTH + 2}}" + "".join(f"{abbr:<{CELL}}"
+    name_width = max(12, width - CELL * len(SYNTAXES) - 2)
+
+    def row(name: str, result: ClassResult, accepted: frozenset[str] | None = None) -> str:
+        shown = result if accepted is None else ClassResult(result.uid, name, result.group,
+                                                            result.asked, accepted)
+        cells = "".join(f"{shown.cell(uid):<{CELL}}" for _, uid, _ in SYNTAXES)
+        return f"{_fit(name, name_width):<{name_width + 2}}{cells}".rstrip()
+
+    lines = [f"{'':<{name_width + 2}}" + "".join(f"{abbr:<{CELL}}"
                                                  for abbr, _, _ in SYNTAXES).rstrip()]
     for group in (VERIFICATION, QUERY_RETRIEVE, WORKLIST, COMMITMENT, STORAGE):
         members = [result for result in report.classes if result.group == group]
@@ -169,43 +178,32 @@ def matrix_lines(report: ProbeReport, *, every_class: bool = False) -> list[str]
         if group == STORAGE:
             accepted = [result for result in members if result.accepted]
             lines.append(f"{group} ({len(accepted)} of {len(members)} classes accepted)")
-            lines += _storage_rows(accepted, every_class)
+            if every_class:
+                lines += [row(f"  {short_name(result.name)}", result) for result in accepted]
+                continue
+            common = [result for result in accepted if result.uid in COMMON_STORAGE]
+            rest = [result for result in accepted if result.uid not in COMMON_STORAGE]
+            alike, count = (Counter(result.accepted for result in rest).most_common(1)[0]
+                            if rest else (frozenset(), 0))
+            lines += [row(f"  {short_name(result.name)}", result) for result in common]
+            if count > 1:
+                lines.append(row(f"  {count} other classes, alike", rest[0], alike))
+            lines += [row(f"  {short_name(result.name)}", result) for result in rest
+                      if count <= 1 or result.accepted != alike]
         elif len(members) > 1:
             lines.append(group)
-            lines += [_row(f"  {short_name(result.name)}", result) for result in members]
+            lines += [row(f"  {short_name(result.name)}", result) for result in members]
         else:
-            lines += [_row(short_name(result.name), result) for result in members]
-    return lines + legend_lines()
+            lines += [row(short_name(result.name), result) for result in members]
+    return lines + legend_lines(width)
 
 
-def _storage_rows(accepted: list[ClassResult], every_class: bool) -> list[str]:
-    if every_class:
-        return [_row(f"  {short_name(result.name)}", result) for result in accepted]
-    common = [result for result in accepted if result.uid in COMMON_STORAGE]
-    rest = [result for result in accepted if result.uid not in COMMON_STORAGE]
-    patterns = Counter(result.accepted for result in rest)
-    alike, count = patterns.most_common(1)[0] if patterns else (frozenset(), 0)
-    rows = [_row(f"  {short_name(result.name)}", result) for result in common]
-    if count > 1:
-        rows.append(_row(f"  {count} other classes, alike", rest[0], alike))
-    rows += [_row(f"  {short_name(result.name)}", result) for result in rest
-             if count <= 1 or result.accepted != alike]
-    return rows
-
-
-def _row(name: str, result: ClassResult, accepted: frozenset[str] | None = None) -> str:
-    shown = result if accepted is None else ClassResult(result.uid, name, result.group,
-                                                        result.asked, accepted)
-    cells = "".join(f"{shown.cell(uid):<{CELL}}" for _, uid, _ in SYNTAXES)
-    return f"{_fit(name, NAME_WIDTH):<{NAME_WIDTH + 2}}{cells}".rstrip()
-
-
-def legend_lines() -> list[str]:
+def legend_lines(width: int = WIDTH) -> list[str]:
     lines = [f"{ACCEPTED} accepted  {REFUSED} refused  (blank) not asked"]
     line = ""
     for abbr, _, label in SYNTAXES:
         item = f"{abbr} {label}"
-        if line and len(line) + 2 + len(item) > WIDTH:
+        if line and len(line) + 2 + len(item) > width:
             lines.append(line)
             line = ""
         line = f"{line}  {item}" if line else item
@@ -218,9 +216,10 @@ def summary_lines(report: ProbeReport) -> list[str]:
     if report.implementation_version_name:
         implementation += f" ({report.implementation_version_name})"
     return [
-        f"implementation {implementation}, max PDU {report.max_pdu or 'unlimited'}",
-        f"{len(report.accepted_classes)} of {len(report.classes)} SOP classes accepted; "
-        f"{report.associations} association(s) in {report.seconds:.2f} s",
+        f"implementation {implementation}",
+        f"max PDU {report.max_pdu or 'unlimited'} · {len(report.accepted_classes)} of "
+        f"{len(report.classes)} SOP classes accepted · {report.associations} associations, "
+        f"{report.seconds:.2f} s",
     ]
 
 
