@@ -61,9 +61,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add_level_option(p, default=Level.STUDY)
     _add_model_option(p)
     add_key_option(p)
-    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
-    p.add_argument("--limit", type=_positive, metavar="N",
-                   help="stop after N matches (the rest is cancelled)")
+    _add_match_options(p, "matches")
     p.set_defaults(func=run_find)
 
     p = commands.add_parser("worklist", parents=[common, remote],
@@ -80,9 +78,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--date", metavar="today|RANGE",
                    help="the step's start date: today, yesterday, 7d, 20240115, "
                         "2024-01-01..2024-01-31 or 20240101-")
-    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
-    p.add_argument("--limit", type=_positive, metavar="N",
-                   help="stop after N steps (the rest is cancelled)")
+    _add_match_options(p, "steps")
     p.set_defaults(func=run_worklist)
 
     p = commands.add_parser("move", parents=[common, remote],
@@ -144,6 +140,14 @@ def _add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", choices=("patient", "study"),
                         help="Q/R information model (default: patient root for PATIENT "
                              "level, else study root)")
+
+
+def _add_match_options(parser: argparse.ArgumentParser, noun: str) -> None:
+    """How a query's matches are printed (see show_matches), and how many."""
+    parser.add_argument("--json", action="store_true",
+                        help="JSON array of objects keyed by keyword")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help=f"stop after N {noun} (the rest is cancelled)")
 
 
 def _add_retrieve_options(parser: argparse.ArgumentParser) -> None:
