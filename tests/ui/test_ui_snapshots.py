@@ -142,7 +142,7 @@ def test_themes(snap_compare, seeded, theme):
 
 # Figures that change from run to run, and what they are shown as.
 FIGURES = [(re.compile(r"\d+(\.\d+)? ms"), "9.9 ms"), (re.compile(r":\d{2,5}\b"), ":PORT"),
-           (re.compile(r"port \d{2,5}\b"), "port PORT")]
+           (re.compile(r"port \d{2,5}\b"), "port PORT"), (re.compile(r"\d+\.\d\d s\b"), "9.99 s")]
 
 
 def masked(content: Content) -> Content:
@@ -202,7 +202,7 @@ def test_remote_series(snap_compare, seeded, remote_node, size, theme):
 
 
 @pytest.mark.parametrize(("size", "theme"), VARIANTS)
-@pytest.mark.parametrize("report", ["echo", "checkup"])
+@pytest.mark.parametrize("report", ["echo", "checkup", "probe"])
 def test_report(snap_compare, seeded, remote_node, report, size, theme):
     async def run(pilot) -> None:
         await settle(pilot)
@@ -210,9 +210,36 @@ def test_report(snap_compare, seeded, remote_node, report, size, theme):
             await pilot.press("3", "e")
             await wait_for(pilot, lambda: pilot.app.screen.outcomes["remote"].report)
             await pilot.press("enter")
-        else:
+        elif report == "checkup":
             await pilot.press("3", "c")
+        else:
+            await pilot.press("3", "p")
         await mask_report(pilot)
 
     app = themed(make_app(with_modalities(seeded, remote_node)), theme)
+    assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_worklist(snap_compare, seeded, wlmscpfs_factory, size, theme):
+    from tests.peers.worklist import Step
+    from tests.ui.test_ui_worklist import STEPS
+    from tui_pacs.config import Modality
+
+    server = wlmscpfs_factory(aet="RIS")
+    server.write([*STEPS, Step("MÜLLER^ÅSA", "PAT4", "ACC104", "US1", "US", "20240115",
+                               "143000", "US ABDOMEN", "RP4", "S4")])
+
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("2", "w", "slash", "enter")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "from ris in" in str(screen.query_one("#title").content))
+        screen.sort_by("ScheduledProcedureStepStartTime")
+        # The time the query took changes from run to run.
+        screen.show_state("4 scheduled steps from ris")
+        await settle(pilot)
+
+    ris = Modality("ris", "RIS", "127.0.0.1", server.port)
+    app = themed(make_app(with_modalities(seeded, ris)), theme)
     assert snap_compare(app, terminal_size=size, run_before=run)

@@ -1,4 +1,4 @@
-"""Commands that talk to remote nodes: echo, find, move, get, send, doctor.
+"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, doctor, probe.
 
 A failure to reach the remote prints what failed and what to change on which
 side, and exits with the status of its class (see README, "Exit statuses").
@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +61,25 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add_level_option(p, default=Level.STUDY)
     _add_model_option(p)
     add_key_option(p)
-    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
-    p.add_argument("--limit", type=_positive, metavar="N",
-                   help="stop after N matches (the rest is cancelled)")
+    _add_match_options(p, "matches")
     p.set_defaults(func=run_find)
+
+    p = commands.add_parser("worklist", parents=[common, remote],
+                            help="scheduled procedure steps (modality worklist C-FIND)",
+                            description="Ask a worklist server (a RIS) for its scheduled "
+                                        "procedure steps, as a modality does. Keys match as "
+                                        "in find; those of the step (Modality, "
+                                        "ScheduledStationAETitle, ...) are matched inside its "
+                                        "sequence item.")
+    add_key_option(p)
+    p.add_argument("--station", metavar="AET",
+                   help="the scheduled station's AE title")
+    p.add_argument("--modality", metavar="CODE", help="the scheduled modality, e.g. CT")
+    p.add_argument("--date", metavar="today|RANGE",
+                   help="the step's start date: today, yesterday, 7d, 20240115, "
+                        "2024-01-01..2024-01-31 or 20240101-")
+    _add_match_options(p, "steps")
+    p.set_defaults(func=run_worklist)
 
     p = commands.add_parser("move", parents=[common, remote],
                             help="retrieve with C-MOVE (into the archive by default)",
@@ -98,14 +114,40 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                             description="Check, in order: name resolution, TCP, the "
                                         "association, C-ECHO, C-FIND, and the reverse path of "
                                         "C-MOVE (one small instance moved here). Each failure "
-                                        "says what to change on which side.")
+                                        "says what to change on which side. A modality "
+                                        "with tls = true gets a TLS step showing its "
+                                        "certificate.")
+    p.add_argument("--worklist", action="store_true",
+                   help="also query the modality worklist for today's steps")
     p.set_defaults(func=run_doctor)
+
+    p = commands.add_parser("probe", parents=[common, remote],
+                            help="which SOP classes a node accepts in which transfer syntaxes",
+                            description="Negotiate every storage SOP class pynetdicom knows, "
+                                        "the Q/R models, verification, worklist and storage "
+                                        "commitment in each transfer syntax, and print what "
+                                        "the remote accepts (no request is sent), with its "
+                                        "implementation and maximum PDU; for a modality with "
+                                        "tls = true, its certificate.")
+    p.add_argument("--json", action="store_true", help="everything found, as JSON")
+    p.add_argument("--all", action="store_true", dest="every_class",
+                   help="a line for every accepted storage class (default: the common "
+                        "ones, the others on one line when they are accepted alike)")
+    p.set_defaults(func=run_probe)
 
 
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", choices=("patient", "study"),
                         help="Q/R information model (default: patient root for PATIENT "
                              "level, else study root)")
+
+
+def _add_match_options(parser: argparse.ArgumentParser, noun: str) -> None:
+    """How a query's matches are printed (see show_matches), and how many."""
+    parser.add_argument("--json", action="store_true",
+                        help="JSON array of objects keyed by keyword")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help=f"stop after N {noun} (the rest is cancelled)")
 
 
 def _add_retrieve_options(parser: argparse.ArgumentParser) -> None:
@@ -210,9 +252,7 @@ def run_echo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_find(args: argparse.Namespace, settings: Settings) -> int:
-    from tui_pacs.cli.output import ProgressBar, print_rows
     from tui_pacs.core.keys import BadKey
-    from tui_pacs.core.remote import RemoteFailure
 
     client = _client(settings, args)
     target = _target(client, args.target)
@@ -220,11 +260,42 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     keys = _keys(args)
     columns = list(DEFAULT_COLUMNS[level]) + [k for k in keys if k not in DEFAULT_COLUMNS[level]]
     try:
-        rows_iterator = client.find(target, level, keys, model=args.model,
-                                    return_keys=tuple(columns), limit=args.limit,
-                                    timeout=args.timeout)
+        rows = client.find(target, level, keys, model=args.model, return_keys=tuple(columns),
+                           limit=args.limit, timeout=args.timeout)
     except BadKey as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    return show_matches(rows, columns, args, target, "find", level.counted)
+
+
+def run_worklist(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.filters import BadFilter
+    from tui_pacs.core.keys import BadKey
+    from tui_pacs.core.worklist import WORKLIST_COLUMNS, worklist_keys
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    try:
+        keys = worklist_keys(_keys(args), station=args.station, modality=args.modality,
+                             when=args.date)
+        rows = client.worklist(target, keys, limit=args.limit, timeout=args.timeout)
+    except (BadKey, BadFilter) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    columns = list(WORKLIST_COLUMNS) + [k for k in keys if k not in WORKLIST_COLUMNS]
+
+    def counted(count: int) -> str:
+        return f"{count} scheduled procedure step{'' if count == 1 else 's'}"
+
+    return show_matches(rows, columns, args, target, "worklist", counted)
+
+
+def show_matches(rows_iterator: AsyncGenerator[dict[str, Any], None], columns: list[str],
+                 args: argparse.Namespace, target: Target, service: str,
+                 counted: Callable[[int], str]) -> int:
+    """The matches of a query: streamed tab-separated when piped, a table at the end on
+    a terminal, or JSON (``--json``); the count on stderr. Returns the exit status."""
+    from tui_pacs.cli.output import ProgressBar, print_rows
+    from tui_pacs.core.remote import RemoteFailure
+
     streaming = not args.json and not sys.stdout.isatty()
     counter = ProgressBar(f"matches from {target.aet}") if stderr_is_terminal() else None
     rows: list[dict[str, Any]] = []
@@ -263,11 +334,11 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     elif not count and failure is None:
         header()
     if failure is not None:
-        return report_failure(f"find on {target.address} failed after {count} match(es)",
-                              failure)
+        return report_failure(f"{service} on {target.address} failed after {count} "
+                              "match(es)", failure)
     limited = " (--limit reached)" if args.limit and count >= args.limit else ""
-    say(f"{level.counted(count)} on {target.aet}{limited} in "
-          f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
+    say(f"{counted(count)} on {target.aet}{limited} in "
+        f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
 
 
@@ -408,6 +479,33 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
+# --- probe -------------------------------------------------------------------------
+
+
+def run_probe(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from tui_pacs.core.capabilities import matrix_lines, report_json, summary_lines
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    report = run_async(lambda: client.probe(target, timeout=args.timeout))
+    if args.json:
+        print_json(report_json(report))
+    else:
+        say(f"probe: {report.calling_aet} -> {target}")
+        if report.tls is not None:
+            for line in report.tls.lines(datetime.now(UTC)):
+                say(f"  {line}")
+        if report.classes:
+            for line in [*summary_lines(report), "", *matrix_lines(report,
+                                                                  every_class=args.every_class)]:
+                say(line)
+    if report.diagnosis is not None:
+        return report_failure(f"probe {target.address} failed", report.diagnosis)
+    return 0
+
+
 # --- doctor ------------------------------------------------------------------------
 
 
@@ -421,11 +519,12 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
             client = _client(settings, args, archive)
             target = _target(client, args.target)
             say(f"doctor: {client.calling_aet} -> {target}")
-            async with aclosing(client.doctor(target, timeout=args.timeout)) as checks:
+            async with aclosing(client.doctor(target, timeout=args.timeout,
+                                              worklist=args.worklist)) as checks:
                 async for check in checks:
                     say(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
                           flush=True)
-                    for line in check.advice:
+                    for line in (*check.facts, *check.advice):
                         say(f"  {'':<8} {'':<22} {line}", flush=True)
                     if check.state is CheckState.FAIL and not first_failure:
                         first_failure.append(check)

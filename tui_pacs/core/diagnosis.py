@@ -10,6 +10,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from tui_pacs.core.certificates import (
+    EXPIRED,
+    HOSTNAME_MISMATCH,
+    NOT_YET_VALID,
+    SELF_SIGNED,
+    UNKNOWN_CA,
+    TLSReport,
+)
 from tui_pacs.core.remote import Diagnosis, Failure
 from tui_pacs.core.target import Target
 
@@ -133,6 +141,31 @@ def tls_failed(target: Target, reason: str) -> Diagnosis:
          "certificate, and the host name must be one the certificate names",
          "on the remote: check that this port speaks DICOM over TLS, and whether it "
          "wants a client certificate ([tls] certificate and key here)"),
+    )
+
+
+def certificate_not_trusted(target: Target, report: TLSReport) -> Diagnosis:
+    """The remote's TLS works, but the certificate it presents fails our checks."""
+    problems = report.problems
+    advice = []
+    if SELF_SIGNED in problems or UNKNOWN_CA in problems:
+        advice.append(f"here: if this certificate is the remote's, add the CA that issued it "
+                      f"(for a self-signed one, the certificate itself) to [tls] ca; it was "
+                      f"checked against {report.checked_against}")
+    if EXPIRED in problems:
+        advice.append("on the remote: renew its certificate")
+    if NOT_YET_VALID in problems:
+        advice.append("on the remote and here: check the clocks; the certificate is not "
+                      "valid yet")
+    if HOSTNAME_MISMATCH in problems:
+        names = ", ".join(report.certificate.names) if report.certificate else ""
+        advice.append(f"on the remote: a certificate that names {target.host}; or here: "
+                      f"the host name it names ({names or 'none'})")
+    return Diagnosis(
+        Failure.TLS_FAILED,
+        f"{target.host} port {target.port} presents a certificate we do not trust: "
+        f"{', '.join(problems)}",
+        tuple(advice),
     )
 
 

@@ -11,6 +11,9 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
     async with aclosing(client.find(target, Level.STUDY, {"PatientName": "SMITH*"})) as rows:
         async for row in rows:                      # dicts keyed by keyword, as they arrive
             ...
+    async with aclosing(client.worklist(target, {"Modality": "CT"})) as steps:
+        async for step in steps:                    # flat rows: patient, procedure, step
+            ...
     report = await client.move(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.get(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.send_files(target, [Path("study/")], on_progress=show)
@@ -18,6 +21,7 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
                                         on_progress=show)
     async for check in client.doctor(target):       # Check: OK / FAIL / SKIPPED, advice
         ...
+    report = await client.probe(target)             # ProbeReport: SOP classes x syntaxes
 
 Failures to reach the remote raise :class:`RemoteFailure`, whose
 ``diagnosis`` says which step failed and what to change on which side
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_pacs.config import Settings
+from tui_pacs.core.capabilities import ProbeReport
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import Level
@@ -60,7 +65,8 @@ from tui_pacs.core.remote import (
     SendReport,
 )
 from tui_pacs.core.target import Target, parse_target
-from tui_pacs.net.client import doctor, retrieve, scu, send
+from tui_pacs.core.worklist import worklist_identifier
+from tui_pacs.net.client import doctor, probe, retrieve, scu, send
 from tui_pacs.net.client.association import Cancellation, Session
 from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.services.worker import on_loop, run_blocking, stream_blocking
@@ -96,12 +102,20 @@ class RemoteClient:
         session = self._session(target, timeout)
         return await run_blocking(lambda c: scu.echo(session, max(1, count), c), name="echo")
 
-    def doctor(self, target: Target, *,
-               timeout: float | None = None) -> AsyncGenerator[Check, None]:
-        """The checklist of a query/retrieve, check by check. Moves one instance here."""
+    def doctor(self, target: Target, *, timeout: float | None = None,
+               worklist: bool = False) -> AsyncGenerator[Check, None]:
+        """The checklist of a query/retrieve, check by check. Moves one instance here.
+        ``worklist`` adds a worklist query for today's steps."""
         session = self._session(target, timeout)
         own = self._own_node()
-        return stream_blocking(lambda c: doctor.checkup(session, own, c), name="doctor")
+        return stream_blocking(lambda c: doctor.checkup(session, own, c, worklist=worklist),
+                               name="doctor")
+
+    async def probe(self, target: Target, *, timeout: float | None = None) -> ProbeReport:
+        """Which SOP classes the remote accepts in which transfer syntaxes (and, for a
+        modality marked ``tls``, its certificate); negotiation only."""
+        session = self._session(target, timeout)
+        return await run_blocking(lambda c: probe.probe(session, c), name="probe")
 
     # --- query ----------------------------------------------------------------
 
@@ -118,6 +132,18 @@ class RemoteClient:
         session = self._session(target, timeout)
         return stream_blocking(lambda c: scu.find(session, model, identifier, c, limit),
                                name="find")
+
+    def worklist(self, target: Target, keys: dict[str, str], *,
+                 limit: int | None = None, timeout: float | None = None,
+                 ) -> AsyncGenerator[dict[str, Any], None]:
+        """Scheduled procedure steps matching ``keys`` (a step's keys, such as Modality
+        or ScheduledStationAETitle, are matched inside its sequence item), each a
+        flat dict keyed by keyword. Raises BadKey (at once) for keys that make no query.
+        """
+        identifier = worklist_identifier(keys)
+        session = self._session(target, timeout)
+        return stream_blocking(lambda c: scu.worklist(session, identifier, c, limit),
+                               name="worklist")
 
     # --- retrieve ---------------------------------------------------------------
 

@@ -15,11 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from tui_pacs.core.filters import DATE_PRESETS, BadFilter, StudyFilter, next_date_preset
 from tui_pacs.core.matching import Matcher
 from tui_pacs.core.model import Level, display_value
 from tui_pacs.store.index import UnknownKey, matchers_from_keys
 from tui_pacs.ui.commands import PaletteEntry
-from tui_pacs.ui.filters import DATE_PRESETS, BadFilter, StudyFilter, next_date_preset
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.archive_list import ArchiveListScreen, fixed_to
 from tui_pacs.ui.widgets.filter_bar import FilterBar
