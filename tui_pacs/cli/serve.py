@@ -6,10 +6,19 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui_pacs.cli.context import EXIT_USAGE, CliError, run_async, setup_logging
-from tui_pacs.config import Settings
+from tui_pacs.cli.context import (
+    EXIT_USAGE,
+    CliError,
+    run_async,
+    setup_logging,
+    with_data_option,
+)
+from tui_pacs.config import ConfigError, Settings, load_settings
 from tui_pacs.core.aetitle import ae_title_problem
 
 if TYPE_CHECKING:
@@ -25,7 +34,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                     "foreground, logging one line per association and per operation on "
                     "stderr. Ctrl-C or SIGTERM stops it cleanly: no new associations, "
                     "operations in progress finish, the index is closed (a second "
-                    "Ctrl-C aborts busy associations at once).")
+                    "Ctrl-C aborts busy associations at once). SIGHUP reloads access "
+                    "rules and modalities from the config file. Under systemd "
+                    "(Type=notify) it reports ready once it listens.")
     add_node_options(p)
     p.set_defaults(func=run_serve)
 
@@ -62,11 +73,20 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = node_settings(args, settings)
     setup_logging(debug=getattr(args, "debug", False),
                   json_format=settings.node.log_format == "json")
-    return run_async(lambda: serve(settings))
+    return run_async(lambda: serve(settings, partial(_reread, args, settings.path)))
 
 
-async def serve(settings: Settings) -> int:
+def _reread(args: argparse.Namespace, path: Path) -> Settings:
+    """The config file again, with the command line's options on top (for a reload)."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    return node_settings(args, with_data_option(args, load_settings(path)))
+
+
+async def serve(settings: Settings, reread: Callable[[], Settings]) -> int:
+    from tui_pacs.services import systemd
     from tui_pacs.services.node import Node
+    from tui_pacs.services.reload import Reloader
     from tui_pacs.store.archive import ArchiveError
 
     node = Node(settings)
@@ -81,13 +101,29 @@ async def serve(settings: Settings) -> int:
     totals = await node.archive.index.totals()
     log.info("archive %s: %d studies, %d instances", settings.node.data,
              totals["studies"], totals["instances"])
+    reloader = Reloader(node, reread)
+    systemd.ready(node.status.summary)
 
-    signals = _SignalWatch(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    signals = _SignalWatch(loop)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        log.info("SIGHUP: reloading %s", settings.path)
+        task = asyncio.create_task(reloader.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await signals.first.wait()
+    loop.remove_signal_handler(signal.SIGHUP)
     log.info("stopping (%s): no new associations; finishing operations in progress",
              signals.name)
+    systemd.stopping("stopping: finishing operations in progress")
     hurry = asyncio.create_task(_hurry_on_second_signal(signals, node))
     try:
+        if reloads:
+            await asyncio.wait(reloads)
         await node.stop()
     finally:
         hurry.cancel()

@@ -46,6 +46,7 @@ from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, queries
 from tui_pacs.store.layout import resolve
+from tui_pacs.store.schema import received_at
 
 MAX_GROUP = 256
 # ``pending`` of a row whose delete has begun; a slash is never in a file name.
@@ -691,4 +692,4 @@ def _remove_all(paths: Iterable[Path]) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return received_at(datetime.now(UTC))

@@ -13,7 +13,6 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from io import BytesIO
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -31,15 +30,14 @@ class Receiver:
     """Stores each C-STORE into the archive and counts the outcomes."""
 
     def __init__(self, archive: Archive,
-                 on_received: Callable[[int, int], None] | None = None) -> None:
+                 on_received: Callable[[int], None] | None = None) -> None:
         self._archive = archive
-        # Called with the instances received so far and the bytes of their datasets.
+        # Called with the instances received so far.
         self._on_received = on_received
         self._lock = threading.Lock()
         self.new = 0
         self.duplicates = 0
         self.failures = 0
-        self.bytes = 0
 
     @property
     def received(self) -> int:
@@ -49,7 +47,7 @@ class Receiver:
     def handle_store(self, event: evt.Event) -> int | Dataset:
         """EVT_C_STORE handler: runs in the association's thread."""
         code, result = store_event(event, self._archive)
-        self._count(result, _dataset_size(event))
+        self._count(result)
         return code
 
     def store(self, incoming: Incoming, source_aet: str) -> StoreOutcome:
@@ -57,32 +55,26 @@ class Receiver:
         callback, in the association's thread); the status and why it failed."""
         code, result = store_dataset(self._archive, memoryview(incoming.dataset),
                                      incoming.transfer_syntax, source_aet)
-        self._count(result, len(incoming.dataset))
+        self._count(result)
         if isinstance(code, Dataset):
             return int(code.Status), str(code.get("ErrorComment", ""))
         return code, ""
 
-    def _count(self, result: StoreResult | None, size: int) -> None:
+    def _count(self, result: StoreResult | None) -> None:
         with self._lock:
-            self.bytes += size
             if result is None:
                 self.failures += 1
             elif result.outcome is Outcome.DUPLICATE:
                 self.duplicates += 1
             else:
                 self.new += 1
-            received, size = self.received, self.bytes
+            received = self.received
         if self._on_received is not None:
-            self._on_received(received, size)
+            self._on_received(received)
 
     @property
     def handlers(self) -> list[Any]:
         return [(evt.EVT_C_STORE, self.handle_store)]
-
-
-def _dataset_size(event: evt.Event) -> int:
-    data_set: BytesIO | None = getattr(event.request, "DataSet", None)
-    return 0 if data_set is None else data_set.getbuffer().nbytes
 
 
 class StorageListener:
