@@ -9,6 +9,7 @@ sums it up in its exit status, for monitoring scripts.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -63,11 +64,12 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def report_lines(report: StatusReport) -> list[str]:
     """The report for a person, each line at most 80 columns."""
-    verdict = "healthy" if report.healthy else "needs attention"
-    lines = [_fit(f"{report.aet} on {report.data_dir}: {verdict}")]
+    lines = [_fit(f"{report.aet}: {'healthy' if report.healthy else 'needs attention'}")]
 
     def row(label: str, value: str) -> None:
         lines.append(_fit(f"{label:<{LABEL}}{value}"))
+
+    row("data", _middle(report.data_dir, WIDTH - LABEL))
 
     if report.listening:
         row("listening", ", ".join(str(address) for address in report.listening))
@@ -97,7 +99,9 @@ def report_lines(report: StatusReport) -> list[str]:
     lines.extend(_fit(" " * LABEL + _problem(p, report.time)) for p in reversed(errors[:-1]))
     if report.attention:
         lines.append("needs attention:")
-        lines.extend(_fit(f"  - {line}") for line in report.attention)
+        for line in report.attention:
+            lines += textwrap.wrap(printable(line), WIDTH, initial_indent="  - ",
+                                   subsequent_indent="    ", break_on_hyphens=False)
     return lines
 
 
@@ -142,6 +146,15 @@ def _uptime(seconds: float) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{seconds:.0f} s"
+
+
+def _middle(text: str, width: int) -> str:
+    """A path that fits ``width``, its middle left out: both ends say the most."""
+    text = printable(text)
+    if len(text) <= width:
+        return text
+    half = (width - 1) // 2
+    return text[:half] + "…" + text[len(text) - (width - 1 - half):]
 
 
 def _fit(text: str) -> str:

@@ -148,11 +148,10 @@ class StatusService:
             yield from section.attention
 
     def _disk(self, settings: Settings) -> DiskSpace | None:
+        """None when the data directory cannot be asked (the report says so)."""
         try:
             usage = shutil.disk_usage(settings.node.data)
-        except OSError as exc:
-            log.warning("cannot read the free space of %s: %s", settings.node.data,
-                        exc.strerror or exc)
+        except OSError:
             return None
         return DiskSpace(usage.free, usage.total, settings.storage.min_free_mb * 1_048_576)
 

@@ -1,0 +1,48 @@
+"""The app's top line and `tui-pacs status` read one report: the same figures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.dicom_factory import write_study
+from tests.ui.conftest import listening, make_app, screen_text, settle, until
+from tui_pacs.core.node_report import StatusReport
+from tui_pacs.core.readable import byte_size
+
+pytestmark = pytest.mark.interop
+
+
+async def test_the_status_line_shows_what_tui_pacs_status_says(seeded, tmp_path):
+    settings = listening(seeded)
+    app = make_app(settings, listen=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        files = write_study(tmp_path / "send", study=77, series=1, instances=5,
+                            patient_id="LIVE1", patient_name="LIVE^ARRIVAL")
+        await asyncio.to_thread(
+            subprocess.run, ["storescu", "-aet", "CT3", "-aec", "TUIPACS", "127.0.0.1",
+                             str(settings.node.port), *map(str, files)],
+            check=True, timeout=60, capture_output=True, env={**os.environ})
+        await until(pilot, lambda: app.status is not None and app.status.archive is not None
+                    and app.status.archive.studies == 5)
+        # The app's node answers on its status socket, as `tui-pacs serve` does.
+        result = await asyncio.to_thread(run_cli, "status", "--data", settings.node.data,
+                                         "--json", timeout=60)
+        assert result.returncode == 0, result.stderr
+        asked = StatusReport.from_json(json.loads(result.stdout))
+        app.show_status()
+        shown = app.status
+        assert (asked.archive, asked.today) == (shown.archive, shown.today)
+        assert asked.archive.instances == 24 + 5  # seeded, then sent
+        assert asked.listening == shown.listening and asked.pid == shown.pid == os.getpid()
+        assert asked.associations_since_start == shown.associations_since_start == 1
+        await settle(pilot)
+        line = screen_text(app).splitlines()[0]
+        assert f"● :{settings.node.port}" in line and "5 studies" in line
+        assert f"{byte_size(asked.today.bytes)} today" in line
