@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,12 +13,11 @@ import pytest
 from tests.conftest import run_cli
 from tests.dicom_factory import write_study
 from tests.ui.conftest import listening, make_app, screen_text, settle, until
+from tui_pacs.config import StorageConfig
 from tui_pacs.core.node_report import StatusReport
 from tui_pacs.core.readable import byte_size
 
-pytestmark = pytest.mark.interop
-
-
+@pytest.mark.interop
 async def test_the_status_line_shows_what_tui_pacs_status_says(seeded, tmp_path):
     settings = listening(seeded)
     app = make_app(settings, listen=True)
@@ -46,3 +46,17 @@ async def test_the_status_line_shows_what_tui_pacs_status_says(seeded, tmp_path)
         line = screen_text(app).splitlines()[0]
         assert f"● :{settings.node.port}" in line and "5 studies" in line
         assert f"{byte_size(asked.today.bytes)} today" in line
+
+
+async def test_problems_show_on_the_top_line(seeded):
+    settings = dataclasses.replace(seeded, storage=StorageConfig(min_free_mb=10_000_000))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.show_status()
+        assert app.status.attention[0].startswith("disk: ")
+        await settle(pilot)
+        top = screen_text(app).splitlines()[0]
+        # Kept with the node's state, before the details that give way at 80 columns.
+        assert top.startswith(" TUIPACS  ○ not listening  ! 1 problem ")
+        assert top.rstrip().endswith("4Activity")

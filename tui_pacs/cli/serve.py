@@ -23,6 +23,7 @@ from tui_pacs.core.aetitle import ae_title_problem
 
 if TYPE_CHECKING:
     from tui_pacs.services.node import Node
+    from tui_pacs.services.reload import Reloader
 
 log = logging.getLogger("tui_pacs.serve")
 
@@ -89,47 +90,71 @@ async def serve(settings: Settings, reread: Callable[[], Settings]) -> int:
     from tui_pacs.services.reload import Reloader
     from tui_pacs.store.archive import ArchiveError
 
+    loop = asyncio.get_running_loop()
+    hangups = _HangUps(loop, settings.path)
     node = Node(settings)
     try:
-        await node.start()
-    except ArchiveError as exc:
-        raise CliError(str(exc)) from None
-    if node.status.listen_error:
-        await node.stop()
-        raise CliError(node.status.listen_error)
-    assert node.archive is not None  # start() opened it or raised
-    totals = await node.archive.index.totals()
-    log.info("archive %s: %d studies, %d instances", settings.node.data,
-             totals["studies"], totals["instances"])
-    reloader = Reloader(node, reread)
-    systemd.ready(node.status.summary)
+        try:
+            await node.start()
+        except ArchiveError as exc:
+            raise CliError(str(exc)) from None
+        if node.status.listen_error:
+            await node.stop()
+            raise CliError(node.status.listen_error)
+        assert node.archive is not None  # start() opened it or raised
+        totals = await node.archive.index.totals()
+        log.info("archive %s: %d studies, %d instances", settings.node.data,
+                 totals["studies"], totals["instances"])
+        systemd.ready(node.status.summary)
+        hangups.reloader = Reloader(node, reread)
 
-    loop = asyncio.get_running_loop()
-    signals = _SignalWatch(loop)
-    reloads: set[asyncio.Task[bool]] = set()
-
-    def reload() -> None:
-        log.info("SIGHUP: reloading %s", settings.path)
-        task = asyncio.create_task(reloader.reload())
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, reload)
-    await signals.first.wait()
-    loop.remove_signal_handler(signal.SIGHUP)
-    log.info("stopping (%s): no new associations; finishing operations in progress",
-             signals.name)
-    systemd.stopping("stopping: finishing operations in progress")
-    hurry = asyncio.create_task(_hurry_on_second_signal(signals, node))
-    try:
-        if reloads:
-            await asyncio.wait(reloads)
-        await node.stop()
+        signals = _SignalWatch(loop)
+        await signals.first.wait()
+        hangups.reloader = None
+        log.info("stopping (%s): no new associations; finishing operations in progress",
+                 signals.name)
+        systemd.stopping("stopping: finishing operations in progress")
+        hurry = asyncio.create_task(_hurry_on_second_signal(signals, node))
+        try:
+            await hangups.finished()
+            await node.stop()
+        finally:
+            hurry.cancel()
+            signals.close()
     finally:
-        hurry.cancel()
-        signals.close()
+        hangups.close()
     log.info("stopped; the index is closed")
     return 0
+
+
+class _HangUps:
+    """SIGHUP on the loop: a reload while the node runs, a line saying it is ignored
+    while it starts or stops; never the default action, which ends the process."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, config: Path) -> None:
+        self.loop = loop
+        self.config = config
+        # Set while the node runs.
+        self.reloader: Reloader | None = None
+        self._running: set[asyncio.Task[bool]] = set()
+        loop.add_signal_handler(signal.SIGHUP, self._received)
+
+    def _received(self) -> None:
+        if self.reloader is None:
+            log.warning("SIGHUP ignored: the node is starting or stopping")
+            return
+        log.info("SIGHUP: reloading %s", self.config)
+        task = asyncio.create_task(self.reloader.reload())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def finished(self) -> None:
+        """Wait for the reloads under way."""
+        if self._running:
+            await asyncio.wait(self._running)
+
+    def close(self) -> None:
+        self.loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _hurry_on_second_signal(signals: _SignalWatch, node: Node) -> None:

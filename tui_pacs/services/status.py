@@ -172,4 +172,5 @@ class _ProblemLog(logging.Handler):
                                            record.levelname.lower(), message))
 
     def last(self) -> tuple[LoggedProblem, ...]:
-        return tuple(self._records)
+        with self.lock:  # emit() runs under it, in any thread
+            return tuple(self._records)

@@ -67,11 +67,11 @@ class StatusBar(Widget):
             state = Content.from_markup(f"  [$text-success]●[/] :{status.port}")
         else:
             state = Content.from_markup("  [$text-muted]○ not listening[/]")
-        parts = [Content.assemble(node, state)]
-        if status.attention:  # `tui-pacs status` says what they are
-            parts.append(Content.from_markup(
-                "  [$text-warning]⚠ $problems[/]",
+        if status.attention:  # kept with the state; `tui-pacs status` says what they are
+            state = Content.assemble(state, Content.from_markup(
+                "  [b $text-warning]! $problems[/]",
                 problems=plural(len(status.attention), "problem")))
+        parts = [Content.assemble(node, state)]
         if status.archive is not None:
             parts.append(Content(f"  {plural(status.archive.studies, 'study', 'studies')}"))
         if status.listening:
