@@ -56,6 +56,18 @@ async def test_a_second_node_on_the_same_data_leaves_the_first_ones_socket(tmp_p
     assert not (tmp_path / "data" / SOCKET_NAME).exists()
 
 
+async def test_a_file_at_the_sockets_place_is_left_and_the_node_runs(tmp_path, caplog):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / SOCKET_NAME).write_text("notes", encoding="utf-8")
+    node = await started(settings_for(data))
+    await node.stop()
+    assert (data / SOCKET_NAME).read_text(encoding="utf-8") == "notes"
+    assert any(r.getMessage() == f"no status socket at {data / SOCKET_NAME}: "
+               f"{data / SOCKET_NAME} exists and is not a socket (move it away)"
+               for r in caplog.records)
+
+
 async def test_services_add_sections_and_what_needs_attention(tmp_path):
     node = await started(settings_for(tmp_path / "data"))
 

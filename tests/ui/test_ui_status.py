@@ -17,6 +17,7 @@ from tui_pacs.config import StorageConfig
 from tui_pacs.core.node_report import StatusReport
 from tui_pacs.core.readable import byte_size
 
+
 @pytest.mark.interop
 async def test_the_status_line_shows_what_tui_pacs_status_says(seeded, tmp_path):
     settings = listening(seeded)

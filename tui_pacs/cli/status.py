@@ -88,8 +88,8 @@ def report_lines(report: StatusReport) -> list[str]:
                        f"{plural(archive.instances, 'instance')}, {byte_size(archive.bytes)}")
     if report.disk is not None:
         disk = report.disk
-        row("disk", f"{byte_size(disk.free)} free of {byte_size(disk.total)}, "
-                    f"reserve {byte_size(disk.reserve)}")
+        row("disk", f"{byte_size(disk.free)} free, {byte_size(disk.used)} used of "
+                    f"{byte_size(disk.total)}, reserve {byte_size(disk.reserve)}")
     for name, data in report.sections.items():
         values = _section_values(data) or ["nothing to report"]
         row(name, values[0])

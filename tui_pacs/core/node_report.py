@@ -50,6 +50,7 @@ class DiskSpace:
     """The file system of the data directory, and the reserve C-STORE keeps."""
 
     free: int
+    used: int
     total: int
     reserve: int
 
@@ -138,7 +139,7 @@ class StatusReport:
                 "date": today.day.isoformat(), "instances": today.instances,
                 "bytes": today.bytes},
             "disk": None if disk is None else {
-                "free_bytes": disk.free, "total_bytes": disk.total,
+                "free_bytes": disk.free, "used_bytes": disk.used, "total_bytes": disk.total,
                 "reserve_bytes": disk.reserve, "below_reserve": disk.below_reserve},
             "last_errors": [{"time": p.time.isoformat(timespec="seconds"), "level": p.level,
                              "message": p.message} for p in self.last_errors],
@@ -171,7 +172,8 @@ class StatusReport:
                 date.fromisoformat(today["date"]), int(today["instances"]),
                 int(today["bytes"])),
             disk=None if disk is None else DiskSpace(
-                int(disk["free_bytes"]), int(disk["total_bytes"]), int(disk["reserve_bytes"])),
+                int(disk["free_bytes"]), int(disk["used_bytes"]), int(disk["total_bytes"]),
+                int(disk["reserve_bytes"])),
             last_errors=tuple(LoggedProblem(datetime.fromisoformat(p["time"]), str(p["level"]),
                                             str(p["message"])) for p in data["last_errors"]),
             sections=dict(data["sections"]),

@@ -8,7 +8,7 @@ API (everything on the event loop; imports neither Textual nor anything that doe
     node.status                 # NodeStatus snapshot: listening, listen_error, counters
     node.health                 # StatusService: the report `tui-pacs status` and the app show
     unsubscribe = node.subscribe(callback)
-    node.apply_settings(new)    # access, modalities, storage options: live
+    node.apply_settings(new)    # access rules and modalities: live
     await node.stop()           # stop accepting, finish operations, close the archive
 
 ``start()`` raises :class:`~tui_pacs.store.archive.ArchiveError` when the
@@ -208,12 +208,13 @@ class Node:
     def apply_settings(self, settings: Settings) -> bool:
         """Use new settings; True when some changes need a restart of the node.
 
-        Access rules, modalities and storage options apply to the next
-        associations; the AE title, addresses, ports, limits, TLS and the data
-        directory apply at the next start.
+        Access rules and modalities apply from the next request on; the AE
+        title, addresses, ports, limits, TLS, the data directory and the
+        storage options (read when the archive opens) at the next start.
         """
         restart = (settings.node != self._settings.node or settings.tls != self._settings.tls
-                   or settings.limits != self._settings.limits)
+                   or settings.limits != self._settings.limits
+                   or settings.storage != self._settings.storage)
         self._settings = settings
         if self._server is not None:
             self._server.update(settings)

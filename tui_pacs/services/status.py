@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -153,7 +154,8 @@ class StatusService:
             usage = shutil.disk_usage(settings.node.data)
         except OSError:
             return None
-        return DiskSpace(usage.free, usage.total, settings.storage.min_free_mb * 1_048_576)
+        return DiskSpace(usage.free, usage.used, usage.total,
+                         settings.storage.min_free_mb * 1_048_576)
 
 
 class _ProblemLog(logging.Handler):
@@ -162,15 +164,18 @@ class _ProblemLog(logging.Handler):
     def __init__(self, size: int) -> None:
         super().__init__(logging.WARNING)
         self._records: deque[LoggedProblem] = deque(maxlen=size)
+        self._records_lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
         except Exception:  # a bad format string in someone's log call
             message = str(record.msg)
-        self._records.append(LoggedProblem(datetime.fromtimestamp(record.created).astimezone(),
-                                           record.levelname.lower(), message))
+        problem = LoggedProblem(datetime.fromtimestamp(record.created).astimezone(),
+                                record.levelname.lower(), message)
+        with self._records_lock:
+            self._records.append(problem)
 
     def last(self) -> tuple[LoggedProblem, ...]:
-        with self.lock:  # emit() runs under it, in any thread
+        with self._records_lock:
             return tuple(self._records)

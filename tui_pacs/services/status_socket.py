@@ -153,10 +153,8 @@ class StatusSocket:
     # --- answering -------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        allowed = _same_user(writer)
         try:
-            if not _same_user(writer):
-                await _send(writer, {"error": "only the node's user may ask it"})
-                return
             while True:
                 try:
                     line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
@@ -164,6 +162,9 @@ class StatusSocket:
                     await _send(writer, {"error": "request too long"})
                     return
                 if not line:
+                    return
+                if not allowed:  # answered, not cut off: the client reads why
+                    await _send(writer, {"error": "only the node's user may ask it"})
                     return
                 await _send(writer, await self._answer(line))
         except (ConnectionError, TimeoutError):
@@ -209,6 +210,8 @@ def ask(data_dir: Path, request: str, timeout: float = ANSWER_TIMEOUT) -> dict[s
         with _connected(f"/proc/self/fd/{fd}", timeout) as sock:
             sock.sendall(json_text({"request": request}).encode() + b"\n")
             answer = _read_line(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        answer = b""
     except NoNode:
         raise NoNode(f"no node runs on {data_dir} (its socket is left from a node that "
                      "did not stop cleanly)") from None
@@ -217,6 +220,9 @@ def ask(data_dir: Path, request: str, timeout: float = ANSWER_TIMEOUT) -> dict[s
                                 f"{timeout:.0f} s") from None
     finally:
         os.close(fd)
+    if not answer:
+        raise StatusSocketError(f"the node on {data_dir} closed the connection without "
+                                "an answer")
     try:
         message = json.loads(answer)
     except ValueError:
