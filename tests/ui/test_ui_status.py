@@ -6,13 +6,13 @@ import asyncio
 import dataclasses
 import json
 import os
-import subprocess
 
 import pytest
 
 from tests.conftest import run_cli
 from tests.dicom_factory import write_study
 from tests.ui.conftest import listening, make_app, screen_text, settle, until
+from tests.ui.test_ui_node import storescu
 from tui_pacs.config import StorageConfig
 from tui_pacs.core.node_report import StatusReport
 from tui_pacs.core.readable import byte_size
@@ -26,10 +26,7 @@ async def test_the_status_line_shows_what_tui_pacs_status_says(seeded, tmp_path)
         await settle(pilot)
         files = write_study(tmp_path / "send", study=77, series=1, instances=5,
                             patient_id="LIVE1", patient_name="LIVE^ARRIVAL")
-        await asyncio.to_thread(
-            subprocess.run, ["storescu", "-aet", "CT3", "-aec", "TUIPACS", "127.0.0.1",
-                             str(settings.node.port), *map(str, files)],
-            check=True, timeout=60, capture_output=True, env={**os.environ})
+        await asyncio.to_thread(storescu, settings.node.port, files)
         await until(pilot, lambda: app.status is not None and app.status.archive is not None
                     and app.status.archive.studies == 5)
         # The app's node answers on its status socket, as `tui-pacs serve` does.
