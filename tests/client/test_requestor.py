@@ -1,4 +1,4 @@
-"""Associations we request run on the tuned reactor (tui_pacs.net.client.requestor).
+"""Associations we request run on the tuned reactor (the adapter's request_association).
 
 The peer is a stock pynetdicom SCP in-process; what it saw of our request is
 read from its side of the association.
@@ -16,9 +16,8 @@ from tests.peers.ports import free_port
 from tui_pacs.config import LimitsConfig
 from tui_pacs.core.target import Target
 from tui_pacs.net.client.association import Session, open_association
-from tui_pacs.net.client.requestor import request_association
 from tui_pacs.net.client.scu import release
-from tui_pacs.net.wire.pynetdicom_adapter import TunedAssociation
+from tui_pacs.net.wire.pynetdicom_adapter import TunedAssociation, request_association
 
 
 @pytest.fixture

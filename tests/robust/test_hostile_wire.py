@@ -172,3 +172,32 @@ def test_a_flood_of_half_open_connections_locks_no_one_out(hostile_node, unharme
         for peer in flood:
             peer.close()
     unharmed()
+
+
+def _partial_store(sent: int) -> list[bytes]:
+    """The command of a C-STORE-RQ, then ``sent`` bytes of its dataset in
+    fragments of 16 KiB, none of them the last."""
+    command = store_request(b"")[0]
+    fragment = bytes(16384)
+    return [command, *(p_data(1, 0x00, fragment) for _ in range(sent // len(fragment)))]
+
+
+def test_a_peer_that_leaves_in_the_middle_of_a_dataset_leaves_nothing_behind(
+        hostile_node, unharmed):
+    """The dataset was being written to a staging file as it came: the file
+    goes when the association does, and nothing is archived."""
+    staging = hostile_node.data / "tmp"
+    with Peer(hostile_node.port) as peer:
+        assert peer.associate() == ASSOCIATE_AC
+        assert peer.send(_partial_store(4 << 20))
+        deadline = time.monotonic() + 10
+        while not any(staging.glob(".incoming-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(staging.glob(".incoming-*")), "the dataset was not streamed to disk"
+        peer.send(pdu(ABORT, bytes(4)))
+    deadline = time.monotonic() + 10
+    while any(staging.glob(".incoming-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(staging.glob(".incoming-*"))
+    assert not any((hostile_node.data / "storage").rglob("*.dcm"))
+    unharmed()

@@ -54,7 +54,7 @@ from tui_pacs.net.server.qr_model import (
     parse_find,
     response_elements,
 )
-from tui_pacs.net.wire.encoding import encode_dataset
+from tui_pacs.net.wire.identifiers import encode_dataset
 from tui_pacs.store.ingest import InvalidInstance, parse_dataset_bytes, record_from_header
 
 # --- PDU streams against a running node --------------------------------------

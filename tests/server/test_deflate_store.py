@@ -7,7 +7,7 @@ import asyncio
 import time
 import tracemalloc
 
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.sop_class import CTImageStorage, Verification
 
@@ -70,3 +70,32 @@ async def test_a_deflate_bomb_is_refused_and_the_association_goes_on(tmp_path, m
                                                 DeflatedExplicitVRLittleEndian,
                                                 "MODALITY") + deflated
 
+
+
+async def test_a_dataset_over_the_limit_is_refused_as_it_streams(tmp_path):
+    """A native dataset larger than max_dataset_mb: its fragments stop being
+    written once past the limit, the request is refused with a comment that
+    names the setting, nothing is left in the staging directory, and the
+    association goes on."""
+    large = make_dataset(rows=1024, columns=1024, instance=1)  # 2 MB of pixels
+    large_file = tmp_path / "large.dcm"
+    large_file.write_bytes(part10_prefix(large.SOPClassUID, large.SOPInstanceUID,
+                                         ExplicitVRLittleEndian, "") + explicit_le(large))
+    node = await started(settings_for(tmp_path / "data", limits=LimitsConfig(max_dataset_mb=1)))
+
+    def send() -> tuple[int, str, int]:
+        assoc = associate(node, [(CTImageStorage, [ExplicitVRLittleEndian]), Verification],
+                          aet="MODALITY")
+        try:
+            rsp = assoc.send_c_store(large_file)
+            return rsp.Status, str(rsp.get("ErrorComment", "")), assoc.send_c_echo().Status
+        finally:
+            assoc.release()
+
+    try:
+        code, comment, echo = await asyncio.to_thread(send)
+    finally:
+        await node.stop()
+    assert (code, comment, echo) == (0xA700, "dataset larger than max_dataset_mb (1 MB)", 0)
+    assert not any((tmp_path / "data" / "tmp").iterdir())
+    assert not any((tmp_path / "data" / "storage").rglob("*.dcm"))

@@ -7,6 +7,7 @@ import logging
 import pytest
 from textual.message_pump import MessagePump
 
+from tui_pacs.core.upstream import source_digest
 from tui_pacs.ui import fault_guard
 from tui_pacs.ui.failures import REPEAT_WINDOW, FaultReports
 
@@ -16,7 +17,7 @@ def test_the_adapted_textual_code_is_unchanged(name):
     """When this fails after a Textual upgrade, read the new source of ``name`` and
     check that fault_guard.py still keeps the app running; then record the new digest."""
     function, digest = fault_guard.UPSTREAM[name]
-    assert fault_guard.source_digest(function) == digest
+    assert source_digest(function) == digest
 
 
 def test_install_wraps_dispatch_once():

@@ -16,7 +16,7 @@ from tests.ui.test_ui_cli import read_until, spawn, wait_exit
 from tests.ui.test_ui_query import wait_for
 from tests.ui.test_ui_query_remotes import query_on
 from tui_pacs.config import load_settings
-from tui_pacs.ui import fault_guard
+from tui_pacs.core.upstream import source_digest
 from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
@@ -163,4 +163,4 @@ def test_the_textual_footer_code_the_footer_copies_is_unchanged(name):
     """When this fails after a Textual upgrade, compare the new source of ``name``
     with widgets/footer.py's PacsFooter; then record the new digest."""
     function, digest = footer.UPSTREAM[name]
-    assert fault_guard.source_digest(function) == digest
+    assert source_digest(function) == digest

@@ -24,6 +24,7 @@ from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
+from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.inflate import TooLarge
 from tui_pacs.store.layout import (
@@ -221,6 +222,30 @@ class Archive:
         except BaseException:
             self._writer.unexpect()
             raise
+        return self._commit_blocking(staged)
+
+    def receive(self, sop_class: str, sop_instance: str, transfer_syntax: str,
+                source_aet: str) -> IncomingFile:
+        """A file for a C-STORE dataset about to arrive, written as its fragments
+        come (:mod:`tui_pacs.store.incoming`); then :meth:`store_incoming`."""
+        prefix = ingest.part10_prefix(sop_class, sop_instance, transfer_syntax, source_aet)
+        return IncomingFile(self.data_dir / TMP_DIR, sop_class, sop_instance, prefix,
+                            self._max_dataset, self._space)
+
+    def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
+                       source_aet: str) -> StoreResult:
+        """As :meth:`store_received`, for a dataset that arrived into ``incoming``
+        (which this takes over: it is archived or removed)."""
+        self._writer.expect()
+        try:
+            staged = self._stage_incoming(incoming, transfer_syntax, source_aet)
+        except BaseException:
+            self._writer.unexpect()
+            incoming.discard()
+            raise
+        return self._commit_blocking(staged)
+
+    def _commit_blocking(self, staged: StagedInstance) -> StoreResult:
         try:
             result = self._writer.store_blocking(staged, COMMIT_TIMEOUT)
         except TimeoutError:
@@ -290,6 +315,51 @@ class Archive:
             raise _failure_from_os_error(exc) from None
         record = ingest.record_from_header(header, transfer_syntax, size, source_aet)
         return StagedInstance(record, temporary, instance_relpath(study, sop))
+
+    def _stage_incoming(self, incoming: IncomingFile, transfer_syntax: str,
+                        source_aet: str) -> StagedInstance:
+        if incoming.too_large:
+            raise self._too_large("larger than")
+        if incoming.error is not None:
+            raise _failure_from_os_error(incoming.error)
+        try:
+            incoming.sync()
+            incoming.close()
+            with open(incoming.path, "rb") as fp, \
+                    mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                staged = self._staged_from_map(data, incoming, transfer_syntax, source_aet)
+        except OSError as exc:
+            raise _failure_from_os_error(exc) from None
+        if isinstance(staged, StoreFailure):
+            raise staged
+        if staged.temporary != incoming.path:
+            incoming.discard()  # its dataset went to a copy with the right header
+        return staged
+
+    def _staged_from_map(self, data: mmap.mmap, incoming: IncomingFile, transfer_syntax: str,
+                         source_aet: str) -> StagedInstance | StoreFailure:
+        """The staged instance of an incoming file mapped in ``data``, or why not.
+
+        A failure is returned, not raised: a traceback would keep views of
+        the map alive, and the map could not be closed.
+        """
+        with memoryview(data) as whole, whole[incoming.prefix_length:] as dataset:
+            try:
+                header = ingest.parse_dataset_bytes(dataset, transfer_syntax, self._max_dataset)
+                study, series, sop, sop_class = header.identifiers()
+                if (sop, sop_class) != (incoming.sop_instance, incoming.sop_class):
+                    # The command set named another instance: the header must
+                    # name the dataset's own (rare; costs a copy).
+                    return self._stage_received(dataset, transfer_syntax, source_aet)
+            except ingest.InvalidInstance as exc:
+                return StoreFailure(str(exc), invalid=True)
+            except TooLarge:
+                return self._too_large("inflates past")
+            except StoreFailure as exc:
+                return _detached(exc)
+        record = ingest.record_from_header(header, transfer_syntax, incoming.file_size,
+                                           source_aet)
+        return StagedInstance(record, incoming.path, instance_relpath(study, sop))
 
     def _too_large(self, how: str) -> StoreFailure:
         """The refusal of a dataset over the limit; the message (an Error
@@ -409,6 +479,12 @@ def _log_recovery(recovery: Recovery, crashed: bool, seconds: float) -> None:
 
 def _relpath(record: InstanceRecord) -> str:
     return instance_relpath(record.study_uid, record.sop_uid)
+
+
+def _detached(exc: StoreFailure) -> StoreFailure:
+    """``exc`` without the frames it was raised through."""
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    return exc
 
 
 def _commit_failure(exc: Exception) -> StoreFailure:

@@ -67,13 +67,18 @@ def _size(count: int) -> str:
     return f"{count / 1_048_576:.1f} MB"
 
 
+def temporary_path(tmp_dir: Path) -> Path:
+    """A name for a new temporary file in ``tmp_dir``, unique to this process."""
+    return tmp_dir / f".incoming-{_PROCESS}-{next(_serial)}.part"
+
+
 def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:
     """Write chunks to a new file in ``tmp_dir`` and fsync it; return its path.
 
     The caller renames it into place (:func:`move_into_place`) or removes it.
     A failure removes the partial file before raising.
     """
-    path = tmp_dir / f".incoming-{_PROCESS}-{next(_serial)}.part"
+    path = temporary_path(tmp_dir)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb", closefd=True) as out:

@@ -26,9 +26,6 @@ instead of silently not working.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 from textual._context import NoActiveAppError
@@ -78,10 +75,6 @@ class GuardedApp(App[ReturnType]):
             fault, where = error.error, f"background work {get_current_worker().name!r}"
         if not self.contain_fault(fault, where):
             super()._handle_exception(error)
-
-
-def source_digest(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
 
 
 def install() -> None:

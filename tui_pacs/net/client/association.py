@@ -20,15 +20,14 @@ from typing import Any, Protocol, TypeVar
 
 from pynetdicom import evt
 from pynetdicom.association import Association
-from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.presentation import PresentationContext
 
 from tui_pacs.config import LimitsConfig, TLSConfig
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, RemoteFailure
 from tui_pacs.core.target import Target
-from tui_pacs.net.client.requestor import request_association
 from tui_pacs.net.wire.ae import NODELAY_HANDLERS, make_ae
+from tui_pacs.net.wire.pynetdicom_adapter import abort_received, request_association
 from tui_pacs.net.wire.tls import TLSSetupError, client_context
 
 T = TypeVar("T")
@@ -60,7 +59,7 @@ class Session:
 
 
 class Abortable(Protocol):
-    """An association, pynetdicom's or one of :mod:`tui_pacs.net.wire.upper_layer`.
+    """An association, pynetdicom's or one of :mod:`tui_pacs.net.client.upper_layer`.
 
     Those that carry cancellable requests (C-FIND, C-MOVE, C-GET) also have
     ``send_c_cancel(message_id, query_model=...)``.
@@ -208,14 +207,14 @@ class _Watch:
 
     def __init__(self) -> None:
         self.connected_at: float | None = None
-        self.abort: A_ABORT_RQ | None = None
+        # The source and reason of an A-ABORT the remote sent.
+        self.abort: tuple[int, int] | None = None
 
     def on_open(self, event: evt.Event) -> None:
         self.connected_at = time.perf_counter()
 
     def on_pdu(self, event: evt.Event) -> None:
-        if isinstance(event.pdu, A_ABORT_RQ):
-            self.abort = event.pdu
+        self.abort = abort_received(event) or self.abort
 
     @property
     def handlers(self) -> list[Any]:
@@ -306,8 +305,7 @@ def _why_not(session: Session, assoc: Association, address: str, watch: _Watch,
                     for cx in assoc.rejected_contexts]
         return diagnosis.service_not_accepted(target, refusals)
     if watch.abort is not None:
-        return diagnosis.association_aborted(target, watch.abort.source,
-                                             watch.abort.reason_diagnostic)
+        return diagnosis.association_aborted(target, *watch.abort)
     if seconds >= session.connect_timeout * 0.9:
         return diagnosis.no_association_answer(target, session.connect_timeout)
     return diagnosis.connection_closed(target)

@@ -85,6 +85,8 @@ class GetRun:
 
     def _open(self, cancellation: Cancellation) -> GetAssociation:
         link = GetAssociation.open(self._session, self._model, self.offer.contexts)
+        link.open_dataset = partial(self._receiver.open_dataset,
+                                    source_aet=self._session.target.aet)
         cancellation.attach(link)
         with self._lock:
             self.associations += 1

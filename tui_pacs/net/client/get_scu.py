@@ -1,4 +1,4 @@
-"""C-GET as a service class user, on our own upper layer (:mod:`tui_pacs.net.wire.upper_layer`).
+"""C-GET as a service class user, on our own upper layer (:mod:`tui_pacs.net.client.upper_layer`).
 
 The instances of a C-GET come back as C-STORE requests over the same
 association, and each is acknowledged only once the archive holds it
@@ -30,33 +30,24 @@ from pynetdicom.presentation import PresentationContext
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.net.client.association import Session
-from tui_pacs.net.wire.upper_layer import (
+from tui_pacs.net.client.upper_layer import UpperLayerAssociation
+from tui_pacs.net.wire import commands
+from tui_pacs.net.wire.commands import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
+    C_GET_RQ,
+    C_GET_RSP,
     C_STORE_RQ,
     C_STORE_RSP,
-    COMMAND_FIELD,
     COMPLETED,
-    DATASET_PRESENT,
-    DATASET_TYPE,
     ERROR_COMMENT,
     FAILED,
-    MEDIUM_PRIORITY,
     MESSAGE_ID,
-    NO_DATASET,
-    PRIORITY,
     REMAINING,
-    RESPONDING_TO,
-    STATUS,
     WARNING,
-    Message,
-    UpperLayerAssociation,
-    command_set,
-    ui,
-    us,
 )
+from tui_pacs.net.wire.messages import DatasetSink, Message
 
-C_GET_RQ, C_GET_RSP, C_CANCEL_RQ = 0x0010, 0x8010, 0x0FFF
 # A status for the sender and, for failures, a few words that say why.
 StoreOutcome = tuple[int, str]
 
@@ -68,7 +59,7 @@ class Incoming:
     sop_class: str
     sop_instance: str
     transfer_syntax: str
-    dataset: bytearray
+    dataset: DatasetSink
 
 
 @dataclass(frozen=True)
@@ -121,10 +112,7 @@ class GetAssociation(UpperLayerAssociation):
         syntax = UID(context.transfer_syntax[0])
         encoded = encode(identifier, syntax.is_implicit_VR, syntax.is_little_endian,
                          syntax.is_deflated)
-        command = command_set([(AFFECTED_SOP_CLASS, ui(self._model)),
-                               (COMMAND_FIELD, us(C_GET_RQ)), (MESSAGE_ID, us(message_id)),
-                               (PRIORITY, us(MEDIUM_PRIORITY)),
-                               (DATASET_TYPE, us(DATASET_PRESENT))])
+        command = commands.request(C_GET_RQ, self._model, message_id, has_dataset=True)
         self.send_message(context_id, command, encoded)
         self._pending_id = message_id
         try:
@@ -151,11 +139,8 @@ class GetAssociation(UpperLayerAssociation):
             return
         context_id = next(i for i, cx in self.accepted_contexts.items()
                           if cx.abstract_syntax == self._model)
-        command = command_set([(COMMAND_FIELD, us(C_CANCEL_RQ)),
-                               (RESPONDING_TO, us(message_id)),
-                               (DATASET_TYPE, us(NO_DATASET))])
         try:
-            self.send_message(context_id, command)
+            self.send_message(context_id, commands.cancel_request(message_id))
         except RemoteFailure:
             pass  # the association ended meanwhile: nothing left to cancel
 
@@ -174,21 +159,19 @@ class GetAssociation(UpperLayerAssociation):
             outcome = on_store(Incoming(sop_class, sop_instance,
                                         str(context.transfer_syntax[0]), message.dataset))
         code, comment = outcome
-        elements = [(AFFECTED_SOP_CLASS, ui(sop_class)), (COMMAND_FIELD, us(C_STORE_RSP)),
-                    (RESPONDING_TO, us(command.number(MESSAGE_ID) or 0)),
-                    (DATASET_TYPE, us(NO_DATASET)), (STATUS, us(code))]
-        if comment and code != status.SUCCESS:
-            elements.append((ERROR_COMMENT, _lo(comment)))
-        elements.append((AFFECTED_SOP_INSTANCE, ui(sop_instance)))
-        self.send_message(message.context_id, command_set(elements))
+        self.send_message(message.context_id, commands.response(
+            C_STORE_RSP, sop_class, command.number(MESSAGE_ID) or 0, code,
+            sop_instance=sop_instance, comment=comment if code != status.SUCCESS else ""))
 
 
 def _response(message: Message, syntax: UID) -> GetResponse:
     command = message.command
     identifier = None
-    if message.dataset:
+    # A response's identifier is read into memory (only C-STORE requests go to files).
+    if isinstance(message.dataset, BytesIO) and message.dataset.tell():
+        message.dataset.seek(0)
         try:
-            identifier = decode(BytesIO(bytes(message.dataset)), syntax.is_implicit_VR,
+            identifier = decode(message.dataset, syntax.is_implicit_VR,
                                 syntax.is_little_endian, syntax.is_deflated)
         except Exception:  # a broken identifier: the counts still tell the outcome
             identifier = None
@@ -203,8 +186,3 @@ def _response(message: Message, syntax: UID) -> GetResponse:
         identifier=identifier,
     )
 
-
-def _lo(text: str) -> bytes:
-    """An LO value (Error Comment): at most 64 characters, even length."""
-    data = text[:64].encode("ascii", "replace")
-    return data + b" " if len(data) % 2 else data

@@ -1,28 +1,34 @@
 """Receiving the instances a retrieve brings: counted as they are archived.
 
-:class:`Receiver` stores the sub-operations of a C-GET (they arrive on our
-own association, :class:`~tui_pacs.net.client.get_scu.GetAssociation`) and is the
-EVT_C_STORE handler of :class:`StorageListener`, the temporary storage SCP
-that receives a C-MOVE to ourselves when no node is listening, as DCMTK's
-movescu does.
+
+
+
+
+
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
-from pynetdicom import evt
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.dimse_primitives import C_STORE
 
 from tui_pacs.config import LimitsConfig
 from tui_pacs.net.client.get_scu import Incoming, StoreOutcome
-from tui_pacs.net.storage import store_dataset, store_event
+from tui_pacs.net.storage import (
+    answer,
+    dataset_of,
+    open_dataset,
+    store_dataset,
+)
 from tui_pacs.net.wire.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
+from tui_pacs.net.wire.commands import Command
+from tui_pacs.net.wire.messages import DatasetSink
+from tui_pacs.net.wire.pynetdicom_adapter import TunedServer
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 
@@ -44,21 +50,35 @@ class Receiver:
         """Instances that arrived and are safe here (new or already held)."""
         return self.new + self.duplicates
 
-    def handle_store(self, event: evt.Event) -> int | Dataset:
-        """EVT_C_STORE handler: runs in the association's thread."""
-        code, result = store_event(event, self._archive)
-        self._count(result)
-        return code
+    def open_dataset(self, command: Command, transfer_syntax: str | None,
+                     source_aet: str) -> DatasetSink | None:
+        """Where an arriving C-STORE's dataset goes: the archive's staging directory."""
+        return open_dataset(self._archive, command, transfer_syntax, source_aet, allowed=True)
 
     def store(self, incoming: Incoming, source_aet: str) -> StoreOutcome:
         """Store a C-GET sub-operation (:class:`~tui_pacs.net.client.get_scu.GetAssociation`
         callback, in the association's thread); the status and why it failed."""
-        code, result = store_dataset(self._archive, memoryview(incoming.dataset),
-                                     incoming.transfer_syntax, source_aet)
+        code, result = store_dataset(self._archive, incoming.dataset, incoming.transfer_syntax,
+                                     source_aet)
         self._count(result)
         if isinstance(code, Dataset):
             return int(code.Status), str(code.get("ErrorComment", ""))
         return code, ""
+
+    def serve(self, assoc: Any, req: Any, presentation_context: Any) -> None:
+        """Store a C-STORE sent to :class:`StorageListener` (a service override of
+        its associations, in their thread) and answer it."""
+        dataset = dataset_of(req)
+        code, result = store_dataset(self._archive, dataset,
+                                     presentation_context.transfer_syntax[0],
+                                     assoc.requestor.ae_title.strip())
+        self._count(result)
+        answer(partial(assoc.dul.send_message, presentation_context.context_id), req, code)
+
+    def open_for_association(self, assoc: Any, command: Command,
+                             transfer_syntax: str | None) -> DatasetSink | None:
+        """:meth:`open_dataset` for the associations of :class:`StorageListener`."""
+        return self.open_dataset(command, transfer_syntax, assoc.requestor.ae_title.strip())
 
     def _count(self, result: StoreResult | None) -> None:
         with self._lock:
@@ -72,9 +92,9 @@ class Receiver:
         if self._on_received is not None:
             self._on_received(received)
 
-    @property
-    def handlers(self) -> list[Any]:
-        return [(evt.EVT_C_STORE, self.handle_store)]
+
+# How often the listener's accept loop looks for a stop request (seconds).
+ACCEPT_POLL = 0.05
 
 
 class StorageListener:
@@ -87,33 +107,30 @@ class StorageListener:
         self.port = port
         self._limits = limits
         self._receiver = receiver
-        self._server: ThreadedAssociationServer | None = None
+        self._server: TunedServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Listen; raises OSError (EADDRINUSE when a node already listens there)."""
         ae = make_ae(self.aet, self._limits)
         add_storage_scp_contexts(ae)
-        self._server = ae.start_server(
-            (self.bind, self.port), block=False,
-            evt_handlers=[*NODELAY_HANDLERS, *self._receiver.handlers])
+        server = cast(TunedServer, ae.make_server(
+            (self.bind, self.port), server_class=TunedServer, evt_handlers=NODELAY_HANDLERS,
+            service_overrides={C_STORE: self._receiver.serve},
+            open_dataset=self._receiver.open_for_association))
+        self._thread = threading.Thread(target=server.serve_forever, args=(ACCEPT_POLL,),
+                                        name=f"listener {self.port}", daemon=True)
+        self._thread.start()
+        self._server = server
 
     def stop(self) -> None:
         """Stop listening; the port is free again when this returns."""
         if self._server is None:
             return
-        stopping = threading.Thread(target=self._server.shutdown, daemon=True,
-                                    name=f"stop listener {self.port}")
-        stopping.start()
-        # The server looks at its stop flag every half second, or when a
-        # connection comes: knock until it has seen the flag.
-        while stopping.is_alive():
-            with contextlib.suppress(OSError):
-                socket.create_connection((self._knock_address(), self.port), timeout=1).close()
-            stopping.join(0.02)
-        self._server = None
-
-    def _knock_address(self) -> str:
-        return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.bind, self.bind)
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
 
     def __enter__(self) -> StorageListener:
         self.start()

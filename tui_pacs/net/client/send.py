@@ -1,7 +1,7 @@
 """C-STORE as a service class user: sending files and archived instances.
 
 Blocking, for a worker thread; the associations are
-:class:`~tui_pacs.net.wire.upper_layer.StoreAssociation` (see there why).
+:class:`~tui_pacs.net.client.upper_layer.StoreAssociation` (see there why).
 Presentation contexts come from what is actually sent
 (:func:`~tui_pacs.net.wire.syntaxes.storage_contexts`): for each SOP class, one
 per encoding the files are in, and one with the uncompressed little endian
@@ -36,9 +36,10 @@ from tui_pacs.core import status
 from tui_pacs.core.diagnosis import STATUS_MEANINGS
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
 from tui_pacs.net.client.association import Cancellation, Session, when_busy_retry
+from tui_pacs.net.client.upper_layer import StoreAssociation
 from tui_pacs.net.wire.byte_order import to_little_endian
+from tui_pacs.net.wire.commands import ERROR_COMMENT, Command
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, UNCOMPRESSED, storage_contexts
-from tui_pacs.net.wire.upper_layer import ERROR_COMMENT, Command, StoreAssociation
 from tui_pacs.store.integrity import MalformedDataset, RawElements, scan_file_meta
 
 ProgressCallback = Callable[[SendProgress], None]

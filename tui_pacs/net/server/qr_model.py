@@ -20,7 +20,7 @@ index does not hold it. Choices where PS3.4 leaves room:
 * Values are decoded with the request's Specific Character Set; responses
   are plain ASCII when they can be, ISO_IR 192 (UTF-8) otherwise.
 * Responses are built as plain (tag, VR, value) elements, which
-  :mod:`tui_pacs.net.wire.encoding` writes without pydicom's dataset machinery.
+  :mod:`tui_pacs.net.wire.identifiers` writes without pydicom's dataset machinery.
 
 C-MOVE and C-GET: the identifier must carry the unique key of the retrieve
 level with a value (one UID or a list); the unique keys of the levels above

@@ -14,7 +14,7 @@ instance failed.
 
 C-MOVE sends to a destination resolved only from the configured
 ``[[modalities]]``, over an association of our own upper layer
-(:class:`~tui_pacs.net.wire.upper_layer.StoreAssociation`, the sender of
+(:class:`~tui_pacs.net.client.upper_layer.StoreAssociation`, the sender of
 ``tui-pacs send``, TCP_NODELAY on), proposing what
 :func:`~tui_pacs.net.wire.syntaxes.storage_contexts` decides: each stored
 encoding, and the uncompressed little endian syntaxes every receiver takes.
@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -45,19 +44,11 @@ from tui_pacs.core.target import Target
 from tui_pacs.net.bridge import INDEX_TIMEOUT
 from tui_pacs.net.client.association import Session, when_busy_retry
 from tui_pacs.net.client.send import NotSendable, Outgoing, payload
+from tui_pacs.net.client.upper_layer import StoreAssociation
 from tui_pacs.net.server.context import Operation, ServerContext
 from tui_pacs.net.server.qr_model import QueryError, model_of, parse_retrieve
-from tui_pacs.net.wire.encoding import (
-    C_GET_RSP,
-    C_MOVE_RSP,
-    COMPLETED,
-    FAILED,
-    REMAINING,
-    WARNING,
-    response_command,
-)
+from tui_pacs.net.wire import commands
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS, storage_contexts
-from tui_pacs.net.wire.upper_layer import StoreAssociation, store_request
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.index import StoredFile
 
@@ -270,7 +261,7 @@ class _GetSender:
     Each file goes out as it is stored (converted when the requester does
     not take it so), written straight to the socket by the association's
     thread (:meth:`~tui_pacs.net.wire.pynetdicom_adapter.TunedDUL.send_message`); the answer
-    comes back through pynetdicom."""
+    comes back as pynetdicom's primitive, decoded by the wire layer."""
 
     def __init__(self, assoc: Any, archive: Archive) -> None:
         self._assoc = assoc
@@ -288,7 +279,7 @@ class _GetSender:
                         stored.sop_instance_uid, stored.transfer_syntax_uid)
         try:
             syntax, data, _ = payload(item, set(self._contexts))
-            command = store_request(message_id, item.sop_class, item.sop_instance)
+            command = commands.store_request(message_id, item.sop_class, item.sop_instance)
             self._assoc.dul.send_message(self._contexts[(item.sop_class, syntax)], command,
                                          data)
         except NotSendable as exc:
@@ -326,8 +317,7 @@ class _Responder:
         self.req = req
         self.context_id = presentation_context.context_id
         self.transfer_syntax = presentation_context.transfer_syntax[0]
-        self.primitive = primitive
-        self.command_field = C_MOVE_RSP if primitive is C_MOVE else C_GET_RSP
+        self.command_field = commands.C_MOVE_RSP if primitive is C_MOVE else commands.C_GET_RSP
 
     def pending(self, progress: Progress) -> None:
         self._send(status.PENDING, progress, with_failed=False)
@@ -337,45 +327,30 @@ class _Responder:
 
     def _send(self, code: int, progress: Progress | None, with_failed: bool,
               comment: str = "") -> None:
-        if not comment and not (with_failed and progress is not None and progress.failed_uids):
-            self._send_counts(code, progress)
-            return
-        rsp = self.primitive()
-        rsp.MessageIDBeingRespondedTo = self.req.MessageID
-        rsp.AffectedSOPClassUID = self.req.AffectedSOPClassUID
-        rsp.Status = code
-        if comment:
-            rsp.ErrorComment = comment[:64]
-        if progress is not None:
-            if code in (status.PENDING, status.CANCEL):
-                rsp.NumberOfRemainingSuboperations = progress.remaining
-            rsp.NumberOfCompletedSuboperations = progress.completed
-            rsp.NumberOfFailedSuboperations = progress.failed
-            rsp.NumberOfWarningSuboperations = progress.warning
-        if with_failed and progress is not None and progress.failed_uids:
-            failed = Dataset()
-            failed.FailedSOPInstanceUIDList = progress.failed_uids
-            ts = self.transfer_syntax
-            # As BytesIO(None): an empty identifier if it cannot be encoded.
-            rsp.Identifier = BytesIO(encode(failed, ts.is_implicit_VR, ts.is_little_endian,
-                                            ts.is_deflated) or b"")
-        self.assoc.dimse.send_msg(rsp, self.context_id)
-
-    def _send_counts(self, code: int, progress: Progress | None) -> None:
-        """A response of a status and counts only (every pending one), encoded by hand."""
         counts: list[tuple[int, int]] = []
+        identifier = None
         if progress is not None:
             if code in (status.PENDING, status.CANCEL):
-                counts.append((REMAINING, progress.remaining))
-            counts += [(COMPLETED, progress.completed), (FAILED, progress.failed),
-                       (WARNING, progress.warning)]
-        command = response_command(self.command_field, self.req.AffectedSOPClassUID,
-                                   self.req.MessageID, code, suboperations=counts)
+                counts.append((commands.REMAINING, progress.remaining))
+            counts += [(commands.COMPLETED, progress.completed),
+                       (commands.FAILED, progress.failed), (commands.WARNING, progress.warning)]
+            if with_failed and progress.failed_uids:
+                identifier = self._failed_list(progress.failed_uids)
+        command = commands.response(self.command_field, self.req.AffectedSOPClassUID,
+                                    self.req.MessageID, code, identifier is not None,
+                                    suboperations=counts, comment=comment)
         try:
             # Straight to the socket, in order with C-GET sub-operations.
-            self.assoc.dul.send_message(self.context_id, command)
+            self.assoc.dul.send_message(self.context_id, command, identifier)
         except (ConnectionError, OSError):
             pass  # the requester went away: nobody is waiting for this response
+
+    def _failed_list(self, uids: list[str]) -> bytes:
+        """The identifier of a final response: the Failed SOP Instance UID List."""
+        failed = Dataset()
+        failed.FailedSOPInstanceUIDList = uids
+        ts = self.transfer_syntax
+        return encode(failed, ts.is_implicit_VR, ts.is_little_endian, ts.is_deflated) or b""
 
 
 def _final_status(progress: Progress) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, _config, evt, sop_class
+from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, evt, sop_class
 from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
 
 from tui_pacs.config import Settings
@@ -35,7 +35,11 @@ from tui_pacs.net.server.find_scp import FindSCP
 from tui_pacs.net.server.retrieve_scp import RetrieveSCP
 from tui_pacs.net.server.store_scp import StoreSCP
 from tui_pacs.net.wire.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
-from tui_pacs.net.wire.pynetdicom_adapter import TunedAssociation, TunedServer
+from tui_pacs.net.wire.pynetdicom_adapter import (
+    TunedAssociation,
+    TunedServer,
+    configure_pynetdicom,
+)
 from tui_pacs.net.wire.tls import server_context
 from tui_pacs.store.archive import Archive
 
@@ -85,7 +89,7 @@ class DicomServer:
     def start(self) -> list[Listener]:
         """Listen on every configured port; raise ListenError (or TLSSetupError)."""
         settings = self.context.settings
-        _configure_pynetdicom(settings)
+        configure_pynetdicom(settings.storage.accept_unknown_sop_classes)
         self.ae = self._make_ae(settings)
         handlers = [
             *NODELAY_HANDLERS,
@@ -114,7 +118,7 @@ class DicomServer:
         """Apply new access rules, modalities and storage options to the next
         associations (AE title, ports and TLS need a restart)."""
         self.context.update(settings)
-        _configure_pynetdicom(settings)
+        configure_pynetdicom(settings.storage.accept_unknown_sop_classes)
 
     def stop_accepting(self) -> None:
         """Close the listening sockets; running associations go on."""
@@ -176,22 +180,11 @@ class DicomServer:
                 on_tls_failure=self.monitor.tls_failed,
                 on_association_end=self.monitor.on_end,
                 service_overrides=overrides,
+                open_dataset=self.store.open_dataset,
                 max_waiting=WAITING_PER_ASSOCIATION * self.context.settings.limits.max_associations,
             )
         except OSError as exc:
             raise ListenError(_listen_problem(listener, exc)) from None
-
-
-def _configure_pynetdicom(settings: Settings) -> None:
-    """pynetdicom's process-wide switches, as the node needs them."""
-    # Retrieved instances are streamed from their files, never decoded.
-    _config.STORE_SEND_CHUNKED_DATASET = True
-    # Storage SOP classes pynetdicom does not know (private ones, newer ones).
-    _config.UNRESTRICTED_STORAGE_SERVICE = settings.storage.accept_unknown_sop_classes
-    # Dumping every identifier costs time even when the log level hides it.
-    verbose = logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG)
-    _config.LOG_REQUEST_IDENTIFIERS = verbose
-    _config.LOG_RESPONSE_IDENTIFIERS = verbose
 
 
 def _listen_problem(listener: Listener, exc: OSError) -> str:

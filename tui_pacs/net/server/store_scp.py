@@ -2,22 +2,22 @@
 
 The instance is stored in the association's thread, which waits there until
 the archive's group commit has made the file durable and indexed
-(:func:`tui_pacs.net.storage.store_event`); only then does the peer get
+(:func:`tui_pacs.net.storage.store_dataset`); only then does the peer get
 success. An instance we already hold gets success too (the peer's copy is
 safe with us) and a log line; the archive keeps its copy unless
 ``storage.overwrite_duplicates`` is on.
 
+The dataset reaches the archive's staging directory as its fragments arrive
+(:meth:`StoreSCP.open_dataset`), so memory stays bounded whatever its size.
 Plugged into :class:`~tui_pacs.net.wire.pynetdicom_adapter.TunedAssociation` in place of
 pynetdicom's storage service class, for every C-STORE request (storage SOP
-classes pynetdicom does not know included, when they are accepted): a
-success is answered with a command set encoded by
-:mod:`tui_pacs.net.wire.encoding`; failures, which carry an error comment, go
-through pynetdicom.
+classes pynetdicom does not know included, when they are accepted); the
+response's command set comes from :mod:`tui_pacs.net.wire.commands`.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from functools import partial
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -25,8 +25,17 @@ from pynetdicom.dimse_primitives import C_STORE
 
 from tui_pacs.core import status
 from tui_pacs.net.server.context import ServerContext
-from tui_pacs.net.storage import failure, store_event
-from tui_pacs.net.wire.encoding import C_STORE_RSP, LAST_COMMAND_FRAGMENT, p_data, response_command
+from tui_pacs.net.storage import (
+    answer,
+    dataset_of,
+    dataset_size,
+    drop,
+    failure,
+    open_dataset,
+    store_dataset,
+)
+from tui_pacs.net.wire.commands import Command
+from tui_pacs.net.wire.messages import DatasetSink
 from tui_pacs.store.archive import Outcome
 
 
@@ -34,34 +43,32 @@ class StoreSCP:
     def __init__(self, context: ServerContext) -> None:
         self.context = context
 
+    def open_dataset(self, assoc: Any, command: Command,
+                     transfer_syntax: str | None) -> DatasetSink | None:
+        """Where a request's dataset goes as it arrives (in the reactor's thread):
+        a C-STORE's into the archive's staging directory, unless its sender may
+        not store here (then nowhere)."""
+        calling = assoc.requestor.ae_title.strip()
+        return open_dataset(self.context.archive, command, transfer_syntax, calling,
+                            self.context.policy.allows("store", calling))
+
     def serve(self, assoc: Any, req: C_STORE, presentation_context: Any) -> None:
         """Store one instance and answer (in the association's thread)."""
-        code = self._store(assoc, req, presentation_context)
-        if isinstance(code, Dataset):
-            rsp = C_STORE()
-            rsp.MessageIDBeingRespondedTo = req.MessageID
-            rsp.AffectedSOPClassUID = req.AffectedSOPClassUID
-            rsp.AffectedSOPInstanceUID = req.AffectedSOPInstanceUID
-            rsp.Status = code.Status
-            rsp.ErrorComment = code.get("ErrorComment")
-            assoc.dimse.send_msg(rsp, presentation_context.context_id)
-            return
-        command = response_command(C_STORE_RSP, req.AffectedSOPClassUID, req.MessageID, code,
-                                   sop_instance_uid=req.AffectedSOPInstanceUID)
-        assoc.dul.send_pdu(p_data([(presentation_context.context_id, LAST_COMMAND_FRAGMENT,
-                                    command)]))
+        outcome = self._store(assoc, req, presentation_context)
+        answer(partial(assoc.dul.send_message, presentation_context.context_id), req, outcome)
 
     def _store(self, assoc: Any, req: C_STORE, presentation_context: Any) -> int | Dataset:
         operation = self.context.operation(assoc, "C-STORE")
         calling = operation.peer.calling_aet
         sop_uid = str(req.AffectedSOPInstanceUID or "")
+        dataset = dataset_of(req)
+        size = dataset_size(dataset)
         if not self.context.policy.allows("store", calling):
+            drop(dataset)
             operation.finish(status.NOT_AUTHORIZED, detail=f"{calling} may not store")
             return failure(status.NOT_AUTHORIZED, f"{calling} may not store on this node")
-        size = _dataset_size(req)
-        received = SimpleNamespace(assoc=assoc, request=req,
-                                   context=presentation_context.as_tuple)
-        code, result = store_event(received, self.context.archive)
+        code, result = store_dataset(self.context.archive, dataset,
+                                     presentation_context.transfer_syntax[0], calling)
         counts = {"bytes": size}
         if result is None:
             comment = code.ErrorComment if isinstance(code, Dataset) else "failed"
@@ -77,15 +84,6 @@ class StoreSCP:
             detail += ": already archived, replaced"
         operation.finish(status.SUCCESS, {**counts, "instances": 1}, detail)
         return code
-
-
-def _dataset_size(req: C_STORE) -> int:
-    if req.DataSet is None:
-        return 0
-    try:
-        return req.DataSet.getbuffer().nbytes
-    except (AttributeError, ValueError):
-        return 0
 
 
 def _code(code: int | Dataset) -> int:

@@ -1,42 +1,41 @@
-"""pynetdicom's association machinery, made to wait on events instead of polling.
+"""The one door to pynetdicom's internals: its association machinery, adapted.
 
-pynetdicom 3.0 runs each association in two threads, and both poll: the
-upper layer (DUL) reactor sleeps 1 ms whenever it finds nothing to do, and
-the association reactor sleeps 1 ms on every turn before it looks for a
-received DIMSE message. It reads the socket 4 KiB per call into a growing
-buffer and copies each PDU three times more before decoding, and it
+tui-pacs keeps pynetdicom's state machine, ACSE negotiation, events,
+handlers and service classes (C-ECHO, N-services), and replaces what cost
+more than the network or could not be bounded. Every use of pynetdicom's
+internal modules (``_globals``, ``_handlers``, ``_config``, ``dul``,
+``fsm``, ``pdu``, ``dimse``, ``transport``) is here; the rest of the package
+uses its documented API. ``UPSTREAM`` lists the functions this module
+copies, overrides or relies on, with the digest of their source in
+pynetdicom 3.0.x, and a test fails when an upgrade changes one of them.
+
+pynetdicom 3.0 runs each association in two threads that poll (1 ms sleeps),
+reads the socket 4 KiB per call into a growing buffer, copies each PDU three
+times before decoding it, encodes every command set through pydicom, and
 deep-copies the acceptor's presentation contexts for every association
 (0.1 s with every storage SOP class in every transfer syntax). Profiled with
-py-spy, pynetdicom alone took 2.6 s of CPU to receive 500 CT images.
-
-The classes here keep pynetdicom's state machine, service classes, events
-and handlers, and change how the threads wait and read:
+py-spy, it took 2.6 s of CPU to receive 500 CT images. Here:
 
 * :class:`TunedDUL` sleeps in ``select()`` on the socket and on a wake-up
-  pipe that :meth:`~TunedDUL.send_pdu` writes to, so it reacts at once to
-  data from the peer and to a primitive from the association thread. It
-  reads what the peer sent before sending more, so that a C-CANCEL is seen
-  while C-FIND responses are queued; reads each PDU into one buffer of the
-  announced size (bounded: :func:`pdu_size_limit`); and decodes P-DATA-TF
-  PDUs from a memoryview, without copies.
-* :class:`TunedAssociation` waits on an event set whenever a DIMSE message
-  or an A-RELEASE/A-ABORT primitive is queued for it, instead of sleeping.
-  It can be asked to stop between operations (:meth:`request_stop`), which
-  is how the node shuts down without cutting a C-STORE in half; it stops
-  waiting for an A-ASSOCIATE-RQ as soon as the peer has gone; and it lets
-  the node serve some requests itself (``service_overrides``: C-FIND,
-  C-MOVE, C-GET).
-* :class:`TunedRequestHandler` sets the network timeout on each accepted
-  socket (a peer that stops mid-PDU cannot pin a thread), does the TLS
-  handshake in the connection's own thread (pynetdicom does it in the accept
-  loop, where one slow client stalls every other) and shares the server's
-  presentation contexts instead of copying them.
-* :class:`TunedServer` does not block on close: the node decides how long
-  to wait for associations to finish.
-
-The reactor loops and the association set-up are copies of pynetdicom
-3.0's with those changes; the ``pynetdicom<3.1`` requirement pins them, and
-every server test runs through them.
+  pipe, reads what the peer sent before sending more (so a C-CANCEL is seen
+  while C-FIND responses are queued), reads each PDU with the wire layer's
+  one reader (:mod:`tui_pacs.net.wire.pdu`), and hands P-DATA in the data
+  phase straight to the DIMSE provider as views of the PDU's buffer.
+* :class:`TunedDIMSE` encodes and decodes every message through the wire
+  layer (:mod:`~tui_pacs.net.wire.commands`, :mod:`~tui_pacs.net.wire.messages`)
+  and writes it from the calling thread (:func:`~tui_pacs.net.wire.pdu.write_message`).
+* :class:`TunedAssociation` waits on an event instead of sleeping, can be
+  asked to stop between operations (:meth:`~TunedAssociation.request_stop`:
+  how the node shuts down without cutting a C-STORE in half), stops waiting
+  for an A-ASSOCIATE-RQ as soon as the peer has gone, and lets the node serve
+  some requests itself (``service_overrides``: C-STORE, C-FIND, C-MOVE, C-GET).
+* :class:`TunedRequestHandler` and :class:`TunedServer` set the network
+  timeout on each accepted socket, do the TLS handshake in the connection's
+  thread, share the server's presentation contexts, bound the connections
+  waiting for their association request, and do not block on close.
+* :func:`request_association` requests a :class:`TunedAssociation`; the
+  ``*_associate_*`` functions encode and decode the association phase of the
+  client's own upper layer (:mod:`tui_pacs.net.client.upper_layer`).
 """
 
 from __future__ import annotations
@@ -48,14 +47,16 @@ import select
 import socket
 import socketserver
 import ssl
-import struct
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from io import BytesIO
+from ssl import SSLContext
 from typing import Any, cast
 
-from pynetdicom import evt
-from pynetdicom._globals import MODE_ACCEPTOR
+from pynetdicom import AE, _config, evt, fsm
+from pynetdicom._globals import MODE_ACCEPTOR, MODE_REQUESTOR
 from pynetdicom._handlers import (
     standard_dimse_recv_handler,
     standard_dimse_sent_handler,
@@ -63,26 +64,43 @@ from pynetdicom._handlers import (
     standard_pdu_sent_handler,
 )
 from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_primitives import C_CANCEL, N_EVENT_REPORT
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.fsm import TRANSITION_TABLE
-from pynetdicom.pdu import A_ABORT_RQ, P_DATA_TF
+from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import A_ASSOCIATE
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import (
+    AddressInformation,
     AssociationSocket,
     RequestHandler,
     ThreadedAssociationServer,
 )
+from pynetdicom.utils import make_target
 
-from tui_pacs.net.wire.pdv import fragment_size, write_message
+from tui_pacs.net.wire import commands
+from tui_pacs.net.wire.commands import Command, MalformedMessage
+from tui_pacs.net.wire.messages import DatasetSink, MessageAssembler
+from tui_pacs.net.wire.pdu import (
+    P_DATA_TF,
+    PDU_HEADER,
+    SERVICE_PROVIDER,
+    NotDicom,
+    TruncatedPdu,
+    abort_pdu,
+    fragment_size,
+    pdu_size_limit,
+    pdv_items,
+    read_pdu,
+    write_message,
+)
+from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS
 
 LOGGER = logging.getLogger(__name__)
 
-_PDU_TYPES = frozenset(range(0x01, 0x08))
 # State machine events that are primitives from our own side (PS3.8 9.2).
 _LOCAL_EVENTS = frozenset({"Evt1", "Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"})
-# The largest PDU read when our maximum PDU size is 0 ("no limit"), and for
-# association requests, which come before any size is agreed.
-PDU_SIZE_FLOOR = 16 * 1024 * 1024
-
 # Longest sleep of an idle reactor: bounds how late a timer (ARTIM, network
 # timeout) is noticed. Data and primitives wake the reactors at once.
 IDLE_WAIT = 0.05
@@ -196,15 +214,15 @@ class TunedDUL(DULServiceProvider):
 
     def send_message(self, context_id: int, command: bytes,
                      dataset: bytes | bytearray | memoryview | None = None) -> None:
-        """Write a DIMSE message straight to the socket, from the association's
-        thread (see :mod:`tui_pacs.net.wire.pdv`).
+        """Write a DIMSE message straight to the socket, from the calling
+        thread (:func:`tui_pacs.net.wire.pdu.write_message`).
 
-        The queue to this thread and the state machine take every PDU one by
-        one: an image sent as a C-GET sub-operation crossed them in dozens
-        of PDUs. A P-DATA leaves the state where it is, so only the state is
-        checked; a lock keeps this thread's own PDUs (A-ABORT, A-RELEASE,
-        queued P-DATA) whole. Raises ConnectionError when the association is
-        no longer established, OSError when the connection fails.
+        The queue to the reactor thread and the state machine take every PDU
+        one by one: an image sent as a C-GET sub-operation crossed them in
+        dozens of PDUs. A P-DATA leaves the state where it is, so only the
+        state is checked; a lock keeps every PDU (ours, and the reactor's
+        A-ABORT, A-RELEASE) whole. Raises ConnectionError when the association
+        is no longer established, OSError when the connection fails.
         """
         with self._send_lock:
             sock = self.socket.socket if self.socket is not None else None
@@ -264,49 +282,46 @@ class TunedDUL(DULServiceProvider):
 
     def _read_pdu_data(self) -> None:
         # pynetdicom 3.0 reads the PDU 4 KiB at a time into a growing
-        # bytearray, then copies it twice more before decoding. Here it goes
-        # into one buffer of the announced size (bounded: pdu_size_limit())
-        # and a P-DATA-TF is decoded from a memoryview, without copies.
+        # bytearray, then copies it twice more before decoding; here it is
+        # read by the one PDU reader (tui_pacs.net.wire.pdu), and a P-DATA-TF
+        # in the data phase goes straight to the DIMSE provider as views of
+        # its buffer (the state machine's DT-2 does only that).
         sock = cast(TunedSocket, self.socket)
-        header = bytearray(6)
+        header = bytearray(PDU_HEADER.size)
         try:
             started = sock.read_start(memoryview(header))
             if started is None:
                 return
-            complete = started > 0 and sock.read_into(memoryview(header)[started:]) == 6 - started
-        except (OSError, TimeoutError):
-            complete = False
-        if not complete:
-            self._transport_closed()
+            if not started:
+                raise ConnectionError("the peer closed the connection")
+            kind, pdu = read_pdu(cast(socket.socket, sock.socket),
+                                 pdu_size_limit(self.assoc.ae.maximum_pdu_size), header, started)
+        except NotDicom as exc:
+            self._refuse(str(exc))
             return
-        pdu_type, _, length = struct.unpack(">BBL", header)
-        if pdu_type not in _PDU_TYPES:
-            self._refuse(_unknown_pdu(pdu_type))
-            return
-        limit = pdu_size_limit(self.assoc.ae.maximum_pdu_size)
-        if length > limit:
-            self._refuse(f"a PDU of {length} bytes announced, more than the {limit} accepted")
-            return
-        buffer = bytearray(6 + length)
-        buffer[:6] = header
-        try:
-            complete = sock.read_into(memoryview(buffer)[6:]) == length
-        except (OSError, TimeoutError):
-            complete = False
-        if not complete:
+        except TruncatedPdu:
             if not self._refused:
                 LOGGER.warning("%s: the connection ended (or stalled past "
                                "limits.network_timeout) in the middle of a PDU", self._peer())
             self._transport_closed()
             return
+        except (OSError, TimeoutError):
+            self._transport_closed()
+            return
+        if kind == P_DATA_TF and self.state_machine.current_state == "Sta6":
+            try:
+                cast(TunedDIMSE, self.assoc.dimse).receive_pdvs(pdv_items(pdu))
+            except (NotDicom, MalformedMessage) as exc:
+                self._refuse(f"a message that cannot be decoded ({exc})")
+            return
         try:
-            pdu, event = self._decode_pdu(buffer)
+            decoded, event = self._decode_pdu(pdu)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             self._refuse(f"a PDU that cannot be decoded ({reason})")
             return
         self.event_queue.put(event)
-        self._recv_pdu.put(pdu)
+        self._recv_pdu.put(decoded)
 
     def _refuse(self, what: str) -> None:
         """The peer sent something that is not DICOM: abort, and say so once
@@ -329,14 +344,6 @@ class TunedDUL(DULServiceProvider):
     def _transport_closed(self) -> None:
         self.transport_closed = True
         self.event_queue.put("Evt17")
-
-    def _decode_pdu(self, bytestream: bytearray) -> tuple[Any, str]:
-        if bytestream[0] != 0x04 or self.assoc.get_handlers(evt.EVT_DATA_RECV):
-            return super()._decode_pdu(bytestream)
-        pdu = P_DATA_TF()
-        pdu.decode(memoryview(bytestream))  # type: ignore[arg-type]
-        evt.trigger(self.assoc, evt.EVT_PDU_RECV, {"pdu": pdu})
-        return pdu, "Evt10"
 
     def run_reactor(self) -> None:
         try:
@@ -413,22 +420,91 @@ class TunedDUL(DULServiceProvider):
 
     def _abort_hard(self) -> None:
         """pynetdicom's last resort: send an A-ABORT bypassing the state machine."""
-        abort_pdu = A_ABORT_RQ()
-        abort_pdu.source = 0x02
-        abort_pdu.reason_diagnostic = 0x00
         if self.socket is not None and self.socket.socket is not None:
-            self.socket.send(abort_pdu.encode())
+            self.socket.send(abort_pdu(SERVICE_PROVIDER))
         self.assoc.is_aborted = True
         self.assoc.is_established = False
         self.assoc._kill = True
         self._kill_thread = True
 
 
+class TunedDIMSE(DIMSEServiceProvider):
+    """pynetdicom's DIMSE provider, encoding and decoding through our wire layer.
+
+    Every message pynetdicom's service classes and ``send_*()`` methods send
+    is encoded by :mod:`tui_pacs.net.wire.commands` and written by
+    :func:`tui_pacs.net.wire.pdu.write_message` from the calling thread
+    (pynetdicom queues each PDU for the reactor thread and its state machine;
+    a P-DATA leaves the state where it is). Every message received is put
+    together by :class:`~tui_pacs.net.wire.messages.MessageAssembler` and
+    handed on as the primitive pynetdicom would have made, to the same
+    queues (pynetdicom 3.0 ``DIMSEServiceProvider.receive_primitive``). The
+    EVT_DIMSE_SENT/EVT_DIMSE_RECV notifications, which carry pynetdicom's
+    own message objects, are not triggered: only its debug log used them.
+    """
+
+    def __init__(self, assoc: Association) -> None:
+        super().__init__(assoc)
+        # Called with (association, command, transfer syntax of its context, or
+        # None if not accepted) when a message with a dataset begins: a
+        # writable file for its dataset, or None for memory.
+        self.open_dataset: Callable[[Association, Command, str | None], DatasetSink | None] \
+            | None = None
+        self.assembler = MessageAssembler(self._dataset_for)
+
+    def _dataset_for(self, context_id: int, command: Command) -> DatasetSink:
+        opened = None
+        if self.open_dataset is not None:
+            context = self.assoc._accepted_cx.get(context_id)
+            syntax = str(context.transfer_syntax[0]) if context is not None else None
+            opened = self.open_dataset(self.assoc, command, syntax)
+        return opened if opened is not None else BytesIO()
+
+    def send_msg(self, primitive: Any, context_id: int) -> None:
+        command, dataset = commands.from_primitive(primitive)
+        try:
+            cast(TunedDUL, self.dul).send_message(
+                context_id, command, dataset.getbuffer() if dataset is not None else None)
+        except (ConnectionError, OSError) as exc:
+            # As a primitive queued for a state machine that has moved on:
+            # the association has ended, and the caller learns it from there.
+            LOGGER.debug("%s not sent: %s", type(primitive).__name__, exc)
+
+    def receive_pdvs(self, items: Any) -> None:
+        """Take the fragments of one P-DATA-TF (in the reactor's thread)."""
+        for context_id, control, fragment in items:
+            message = self.assembler.feed(context_id, control, fragment)
+            if message is None:
+                continue
+            dataset = message.dataset
+            if dataset is None or type(dataset) is BytesIO:
+                primitive = commands.to_primitive(message.context_id, message.command, dataset)
+            else:
+                # Written where open_dataset said: the service takes it from
+                # there (an empty DataSet keeps the request valid for pynetdicom).
+                primitive = commands.to_primitive(message.context_id, message.command,
+                                                  BytesIO())
+                primitive.received_file = dataset
+            self._deliver(message.context_id, primitive)
+
+    def _deliver(self, context_id: int, primitive: Any) -> None:
+        # pynetdicom 3.0 DIMSEServiceProvider.receive_primitive, from the
+        # decoded primitive on: C-CANCELs are kept apart (up to 10), an
+        # N-EVENT-REPORT request is served in a thread of its own.
+        if isinstance(primitive, C_CANCEL) and len(self.cancel_req) < 10:
+            self.cancel_req[int(primitive.MessageIDBeingRespondedTo or 0)] = primitive
+        elif isinstance(primitive, N_EVENT_REPORT) and primitive.is_valid_request:
+            threading.Thread(target=make_target(self.assoc._serve_request),
+                             args=(primitive, context_id), daemon=True).start()
+        else:
+            self.msg_queue.put((context_id, primitive))
+
+
 class TunedAssociation(Association):
     """An association whose reactor waits for messages instead of polling.
 
     Accepted by :class:`TunedServer`, or requested with
-    :func:`tui_pacs.net.client.requestor.request_association`.
+    :func:`request_association`.
     """
 
     dul: TunedDUL
@@ -444,6 +520,7 @@ class TunedAssociation(Association):
         # after any EVT_RELEASED or EVT_ABORTED.
         self.on_end: Any = None
         self.dul = TunedDUL(self)
+        self.dimse = TunedDIMSE(self)
         # The timers are the new DUL's: pynetdicom set the timeouts on the one
         # it made. Left at their defaults (ARTIM 30 s, idle 60 s), a peer that
         # connects and says nothing, or garbage, or stops mid-association,
@@ -469,6 +546,7 @@ class TunedAssociation(Association):
         try:
             super().run_reactor()
         finally:
+            cast(TunedDIMSE, self.dimse).assembler.discard()
             if self.on_end is not None:
                 self.on_end(self)
 
@@ -559,6 +637,72 @@ class TunedAssociation(Association):
                 return
 
 
+def request_association(
+    ae: AE,
+    address: str,
+    port: int,
+    contexts: Sequence[PresentationContext],
+    *,
+    ae_title: str,
+    ext_neg: Sequence[Any] = (),
+    evt_handlers: Sequence[tuple[Any, ...]] = (),
+    tls_args: tuple[SSLContext, str] | None = None,
+) -> TunedAssociation:
+    """Ask ``ae_title`` at ``address``:``port`` for an association, as ``ae``.
+
+    pynetdicom 3.0 ``AE.associate()`` always builds its own Association,
+    whose two threads poll with 1 ms sleeps (about 10 ms per instance as the
+    receiving end of a C-GET). This takes the same steps for a
+    :class:`TunedAssociation` in requestor mode, except that the requested
+    contexts are used as given, not deep-copied (their IDs are set here),
+    that our maximum PDU size is ``ae.maximum_pdu_size`` (pynetdicom proposes
+    16 KiB unless told otherwise, which makes a peer cut every image into
+    dozens of PDUs), and that pynetdicom's per-PDU log handlers stay unbound
+    unless its logger shows debug messages. Like ``AE.associate()``, it
+    returns the association whether or not it was accepted.
+
+    ``ae`` gives our AE title, timeouts and maximum PDU size. Blocks until
+    the association is accepted, rejected or aborted, or the connection
+    failed; raises ValueError for no contexts, or more than 128.
+    """
+    if not 0 < len(contexts) <= MAX_CONTEXTS:
+        raise ValueError(f"an association proposes 1 to {MAX_CONTEXTS} presentation "
+                         f"contexts, not {len(contexts)}")
+    assoc = TunedAssociation(ae, MODE_REQUESTOR)
+    assoc.name = f"RequestorThread@{datetime.now():%Y%m%d%H%M%S}"
+
+    remote = AddressInformation.from_addr_port(address, port)
+    local = AddressInformation.from_tuple(
+        ("::0", 0) if remote.address_family == socket.AF_INET6 else ("", 0))
+    sock = TunedSocket(assoc, address=local)
+    sock.tls_args = tls_args
+    assoc.set_socket(sock)
+
+    assoc.acceptor.ae_title = ae_title
+    assoc.acceptor.address_info = remote
+    # Nominal until the connection is made (the socket then records it).
+    assoc.requestor.address_info = local
+    assoc.requestor.ae_title = ae.ae_title
+    assoc.requestor.maximum_length = ae.maximum_pdu_size
+    assoc.requestor.implementation_class_uid = ae.implementation_class_uid
+    assoc.requestor.implementation_version_name = ae.implementation_version_name
+    for item in ext_neg:
+        assoc.requestor.add_negotiation_item(item)
+
+    for number, context in enumerate(contexts):
+        context.context_id = 2 * number + 1
+    assoc.requestor.requested_contexts = list(contexts)
+
+    for handler in evt_handlers:
+        assoc.bind(*handler)
+    unbind_log_handlers(assoc)
+
+    assoc.request()
+    if assoc.is_established:
+        assoc.start()
+    return assoc
+
+
 class TunedRequestHandler(RequestHandler):
     """Creates a :class:`TunedAssociation` for each accepted connection."""
 
@@ -599,6 +743,7 @@ class TunedRequestHandler(RequestHandler):
         assoc.requestor.address_info = self.remote
 
         assoc.service_overrides = self.server.service_overrides
+        cast(TunedDIMSE, assoc.dimse).open_dataset = self.server.open_dataset
         assoc.on_end = self.server.on_association_end
         for event, handlers in self.server._handlers.items():
             if event.is_intervention and handlers:
@@ -616,7 +761,8 @@ class TunedServer(ThreadedAssociationServer):
     ``on_tls_failure(address, exc)`` is called (in the connection's thread)
     when a client fails the TLS handshake; ``service_overrides`` and
     ``on_association_end`` are given to every association (see
-    :class:`TunedAssociation`). At most ``max_waiting`` connections may wait
+    :class:`TunedAssociation`), ``open_dataset`` to its DIMSE provider (see
+    :class:`TunedDIMSE`). At most ``max_waiting`` connections may wait
     for their A-ASSOCIATE-RQ: beyond that the one waiting longest is closed.
     Real peers ask at once; a flood of idle connections (a scanner, a
     slowloris) would otherwise take a thread pair and a file descriptor each
@@ -635,11 +781,12 @@ class TunedServer(ThreadedAssociationServer):
     def __init__(self, *args: Any, on_tls_failure: Any = None,
                  service_overrides: dict[type, Any] | None = None,
                  on_association_end: Any = None, max_waiting: int = 128,
-                 **kwargs: Any) -> None:
+                 open_dataset: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("request_handler", TunedRequestHandler)
         self._on_tls_failure = on_tls_failure
         self.on_association_end = on_association_end
         self.service_overrides = dict(service_overrides or {})
+        self.open_dataset = open_dataset
         self.max_waiting = max_waiting
         # Connections in the order they were accepted (a dict as an ordered set),
         # until they ask for an association or end: their threads start in no
@@ -693,13 +840,14 @@ class TunedServer(ThreadedAssociationServer):
         LOGGER.exception("error handling a connection from %s", client_address)
 
 
-def _unknown_pdu(first_byte: int) -> str:
-    """What a peer whose first byte is no PDU type probably sent."""
-    if first_byte == 0x16:
-        return "a TLS handshake, to a port without TLS"
-    if chr(first_byte) in "GHPO":
-        return "an HTTP request (GET, HEAD, POST, OPTIONS?), not DICOM"
-    return f"a PDU of unknown type 0x{first_byte:02X} (not DICOM?)"
+def configure_pynetdicom(accept_unknown_sop_classes: bool) -> None:
+    """pynetdicom's process-wide switches, as the node needs them."""
+    # Storage SOP classes pynetdicom does not know (private ones, newer ones).
+    _config.UNRESTRICTED_STORAGE_SERVICE = accept_unknown_sop_classes
+    # Dumping every identifier costs time even when the log level hides it.
+    verbose = logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG)
+    _config.LOG_REQUEST_IDENTIFIERS = verbose
+    _config.LOG_RESPONSE_IDENTIFIERS = verbose
 
 
 def unbind_log_handlers(assoc: Association) -> None:
@@ -711,14 +859,108 @@ def unbind_log_handlers(assoc: Association) -> None:
             assoc.unbind(event, handler)
 
 
-def pdu_size_limit(maximum_pdu_size: int) -> int:
-    """The largest PDU accepted from a peer: what we advertised, never less
-    than PDU_SIZE_FLOOR (a lying length must not make us allocate gigabytes)."""
-    return max(maximum_pdu_size or 0, PDU_SIZE_FLOOR)
-
-
 def _close_quietly(sock: socket.socket) -> None:
     try:
         sock.close()
     except OSError:
         pass
+
+
+# --- the association phase of our own upper layer (tui_pacs.net.client.upper_layer) -------
+
+def encode_associate_request(request: A_ASSOCIATE) -> bytes:
+    """An A-ASSOCIATE-RQ PDU, encoded by pynetdicom's PDU classes."""
+    return cast(bytes, A_ASSOCIATE_RQ(request).encode())
+
+
+def decode_associate_accept(pdu: bytearray) -> A_ASSOCIATE:
+    """An A-ASSOCIATE-AC PDU as pynetdicom's primitive (what negotiation reads)."""
+    answer = A_ASSOCIATE_AC()
+    answer.decode(bytes(pdu))
+    return answer.to_primitive()
+
+
+def decode_associate_reject(pdu: bytearray) -> tuple[int, int, int]:
+    """An A-ASSOCIATE-RJ PDU's result, source and reason."""
+    reject = A_ASSOCIATE_RJ()
+    reject.decode(bytes(pdu))
+    return int(reject.result or 0), int(reject.source or 0), int(reject.reason_diagnostic or 0)
+
+
+def abort_received(event: evt.Event) -> tuple[int, int] | None:
+    """The source and reason of the A-ABORT an EVT_PDU_RECV carries, if it does."""
+    pdu = event.pdu
+    if isinstance(pdu, A_ABORT_RQ):
+        return int(pdu.source or 0), int(pdu.reason_diagnostic or 0)
+    return None
+
+
+# What this module adapts, copies or relies on, with the sha256 of its source in
+# pynetdicom 3.0.x; tests/unit/test_pynetdicom_adapter.py fails when an upgrade
+# changes any of them, so that the adaptation is read again instead of hanging.
+UPSTREAM: dict[str, tuple[object, str]] = {
+    # copied: TunedDUL._reactor
+    "DULServiceProvider.run_reactor": (
+        DULServiceProvider.run_reactor,
+        "e3a10eb3a0931e4854af33b9496e92d9679522aca26b0e04da8967559b9e2803"),
+    # replaced: TunedDUL._read_pdu_data
+    "DULServiceProvider._read_pdu_data": (
+        DULServiceProvider._read_pdu_data,
+        "19f2d4e38c13c83586365d93dd5cd96a0c7c665cb37251054b3e1f246e9f431b"),
+    # used for the association phase
+    "DULServiceProvider._decode_pdu": (
+        DULServiceProvider._decode_pdu,
+        "fc71dd1bf853e1ce79d29b11731a26a4f6ee9eb697026ad611f8fc91f8aa69c9"),
+    # used by the reactor
+    "DULServiceProvider._is_transport_event": (
+        DULServiceProvider._is_transport_event,
+        "8725ed03bb8fbdefef249d5d9888c120e6277d7b6aa2c4f537e23027186e1253"),
+    # wrapped: wakes the reactor
+    "DULServiceProvider.send_pdu": (
+        DULServiceProvider.send_pdu,
+        "7cbce5da8594124e9e70c790a68df640d21df11af4220783e752bc607de8dde6"),
+    # bypassed: P-DATA in Sta6 goes straight to TunedDIMSE
+    "fsm.DT_2": (
+        fsm.DT_2,
+        "9ec543394e0b49eb8be2448fc3f9950361b0047db7cf3742844f377bd225ba73"),
+    # copied: TunedDIMSE._deliver
+    "DIMSEServiceProvider.receive_primitive": (
+        DIMSEServiceProvider.receive_primitive,
+        "5f99c86b14a15cefa87d914cda3591ec4d636d4c53a982e945ec9c1828c6e43f"),
+    # replaced: TunedDIMSE.send_msg
+    "DIMSEServiceProvider.send_msg": (
+        DIMSEServiceProvider.send_msg,
+        "a839cf2fb46976d9da29cf06fea41c04416b38d14fab612af12e5d869bd5b3f0"),
+    # copied: TunedAssociation._run_reactor
+    "Association._run_reactor": (
+        Association._run_reactor,
+        "f28838c5559e462a563750cfc9f3790027f4bb7e2223baf42c9f5d682c359dee"),
+    # mirrored around service_overrides
+    "Association._serve_request": (
+        Association._serve_request,
+        "2f24c1759cdf6c8c433094f2a8dd8144f76f5547f03daed7b94e0f78bc12f877"),
+    # called by request_association
+    "Association.request": (
+        Association.request,
+        "928cd0e3013c9ab99cb6899c35b624b3f72f5ac1b846a273fdf4106a1db5c67f"),
+    # copied: request_association
+    "AE.associate": (
+        AE.associate,
+        "dbc8cf47090386b2068817f6e65e39ca2c0d5b8fd80f6b9b7a322d37b85b2985"),
+    # copied
+    "RequestHandler._create_association": (
+        RequestHandler._create_association,
+        "05c8d12b79863cdbdb901ce37187b7030a0434c5cd89d219ed0bedbda679a61e"),
+    # replaced: TLS handshake later
+    "ThreadedAssociationServer.get_request": (
+        ThreadedAssociationServer.get_request,
+        "925a4f3a3042f6e4b944505d06dc19c41e10ff7dec5385c794d62d31fd000300"),
+    # skipped: TunedServer.shutdown
+    "ThreadedAssociationServer.shutdown": (
+        ThreadedAssociationServer.shutdown,
+        "e8e2c3a41009886d8544d17ce01118a81bac81b612a1d17f30fc200971f41db9"),
+    # wrapped: TunedSocket.connect
+    "AssociationSocket.connect": (
+        AssociationSocket.connect,
+        "aeeeae413bd339dcc18230a6c0926993a824fd6ec31479febfbe21734911482f"),
+}

@@ -12,9 +12,10 @@ one thread: open the association (with the same diagnoses as every other
 one, see :mod:`tui_pacs.net.client.association`), write a message (its command set,
 then its dataset in fragments), read the next message as its PDUs come,
 release or abort. PDUs of the association phase are encoded and decoded
-with pynetdicom's own PDU classes; the data phase is a few bytes of header
-in front of each fragment, and command sets are short lists of elements
-written and read here (Implicit VR Little Endian, PS3.7 6.3).
+with pynetdicom's own PDU classes; the data phase goes through the wire
+layer every association shares: :mod:`~tui_pacs.net.wire.pdu` (reading PDUs,
+writing fragments), :mod:`~tui_pacs.net.wire.messages` (putting messages
+together) and :mod:`~tui_pacs.net.wire.commands` (command sets).
 
 :class:`StoreAssociation` sends C-STORE requests (``tui-pacs send``, the
 sub-operations of a C-MOVE we serve); :class:`~tui_pacs.net.client.get_scu.GetAssociation`
@@ -24,24 +25,15 @@ receives the instances of a C-GET.
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from functools import cached_property
+from io import BytesIO
 from typing import Self
 
 from pydicom.uid import UID
-from pynetdicom.pdu import (
-    A_ABORT_RQ,
-    A_ASSOCIATE_AC,
-    A_ASSOCIATE_RJ,
-    A_ASSOCIATE_RQ,
-    A_RELEASE_RP,
-    A_RELEASE_RQ,
-)
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
     ImplementationClassUIDNotification,
@@ -54,133 +46,34 @@ from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import Connection, Diagnosis, RemoteFailure
 from tui_pacs.net.client.association import Session, connect_tcp, resolve, wrap_tls
-from tui_pacs.net.wire.pdv import COMMAND, LAST, fragment_size, write_message
-from tui_pacs.net.wire.pynetdicom_adapter import PDU_SIZE_FLOOR, pdu_size_limit
+from tui_pacs.net.wire.commands import C_STORE_RSP, Command, MalformedMessage, store_request
+from tui_pacs.net.wire.messages import DatasetSink, Message, MessageAssembler
+from tui_pacs.net.wire.pdu import (
+    ABORT,
+    ASSOCIATE_AC,
+    ASSOCIATE_RJ,
+    P_DATA_TF,
+    PDU_SIZE_FLOOR,
+    RELEASE_ANSWER,
+    RELEASE_REQUEST,
+    RELEASE_RP,
+    RELEASE_RQ,
+    NotDicom,
+    abort_pdu,
+    fragment_size,
+    pdu_size_limit,
+    pdv_items,
+    read_pdu,
+    write_message,
+)
+from tui_pacs.net.wire.pynetdicom_adapter import (
+    decode_associate_accept,
+    decode_associate_reject,
+    encode_associate_request,
+)
 from tui_pacs.store.ingest import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 APPLICATION_CONTEXT = UID("1.2.840.10008.3.1.1.1")
-
-# PDU types (PS3.8 9.3.1).
-_ASSOCIATE_AC, _ASSOCIATE_RJ, _P_DATA = 0x02, 0x03, 0x04
-_RELEASE_RQ, _RELEASE_RP, _ABORT = 0x05, 0x06, 0x07
-# PDU header (type, reserved, length) and PDV item header (length, context, control).
-_PDU_HEADER = struct.Struct(">BBL")
-_PDV_HEADER = struct.Struct(">LBB")
-_ELEMENT_HEADER = struct.Struct("<HHL")
-
-# Command set elements (group 0000) and values (PS3.7 E.1).
-AFFECTED_SOP_CLASS = 0x0002
-COMMAND_FIELD = 0x0100
-MESSAGE_ID = 0x0110
-RESPONDING_TO = 0x0120
-PRIORITY = 0x0700
-DATASET_TYPE = 0x0800
-STATUS = 0x0900
-ERROR_COMMENT = 0x0902
-AFFECTED_SOP_INSTANCE = 0x1000
-REMAINING, COMPLETED, FAILED, WARNING = 0x1020, 0x1021, 0x1022, 0x1023
-MOVE_ORIGINATOR_AET, MOVE_ORIGINATOR_ID = 0x1030, 0x1031
-C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
-MEDIUM_PRIORITY = 0x0000
-DATASET_PRESENT, NO_DATASET = 0x0000, 0x0101
-
-
-class MalformedMessage(ValueError):
-    """A message that breaks the rules: fragments out of order, a command set
-    that is not a list of group 0000 elements."""
-
-
-class Command:
-    """A received command set: its raw values by element number (group 0000)."""
-
-    def __init__(self, data: bytes | bytearray) -> None:
-        self._values: dict[int, bytes] = {}
-        position, end = 0, len(data)
-        while position < end:
-            if position + 8 > end:
-                raise MalformedMessage("truncated element header")
-            group, element, length = _ELEMENT_HEADER.unpack_from(data, position)
-            position += 8
-            if group != 0x0000 or position + length > end:
-                raise MalformedMessage(f"unexpected element ({group:04X},{element:04X})")
-            self._values[element] = bytes(data[position:position + length])
-            position += length
-
-    def number(self, element: int) -> int | None:
-        """A US or UL value; None when absent."""
-        value = self._values.get(element)
-        if value is None or len(value) not in (2, 4):
-            return None
-        return struct.unpack("<H" if len(value) == 2 else "<L", value)[0]
-
-    def text(self, element: int) -> str:
-        """A UI, AE or LO value without its padding; "" when absent."""
-        return self._values.get(element, b"").decode("ascii", "replace").strip("\0 ")
-
-    @property
-    def field(self) -> int | None:
-        return self.number(COMMAND_FIELD)
-
-    @property
-    def has_dataset(self) -> bool:
-        return self.number(DATASET_TYPE) not in (None, NO_DATASET)
-
-    @property
-    def status(self) -> int | None:
-        return self.number(STATUS)
-
-
-@dataclass
-class Message:
-    """A DIMSE message as received: its command set, and its dataset if it has one."""
-
-    context_id: int
-    command: Command
-    dataset: bytearray | None = None
-
-
-def command_set(elements: Iterable[tuple[int, bytes]]) -> bytes:
-    """A command set of (element number, encoded value), with its group length.
-
-    Written by hand: a few short elements, and pydicom would spend more time
-    on them than the network takes to carry an image's header.
-    """
-    body = b"".join(_element(element, value) for element, value in elements)
-    return _element(0x0000, struct.pack("<L", len(body))) + body
-
-
-def store_request(message_id: int, sop_class: str, sop_instance: str,
-                  originator: tuple[str, int] | None = None) -> bytes:
-    """A C-STORE-RQ command set (PS3.7 9.3.1.1); ``originator``: the AE title and
-    Message ID of the C-MOVE it is a sub-operation of."""
-    elements = [(AFFECTED_SOP_CLASS, ui(sop_class)), (COMMAND_FIELD, us(C_STORE_RQ)),
-                (MESSAGE_ID, us(message_id)), (PRIORITY, us(MEDIUM_PRIORITY)),
-                (DATASET_TYPE, us(DATASET_PRESENT)), (AFFECTED_SOP_INSTANCE, ui(sop_instance))]
-    if originator is not None:
-        elements += [(MOVE_ORIGINATOR_AET, ae(originator[0])),
-                     (MOVE_ORIGINATOR_ID, us(originator[1]))]
-    return command_set(elements)
-
-
-def us(value: int) -> bytes:
-    return struct.pack("<H", value)
-
-
-def ui(value: str) -> bytes:
-    """A UI value, padded to an even length with NUL."""
-    data = value.encode("ascii")
-    return data + b"\0" if len(data) % 2 else data
-
-
-def ae(value: str) -> bytes:
-    """An AE value, padded to an even length with a space."""
-    data = value.encode("ascii")
-    return data + b" " if len(data) % 2 else data
-
-
-def _element(element: int, value: bytes) -> bytes:
-    return _ELEMENT_HEADER.pack(0x0000, element, len(value)) + value
-
 
 class UpperLayerAssociation:
     """An established association whose messages are written and read here.
@@ -203,6 +96,10 @@ class UpperLayerAssociation:
         self._fragment = fragment_size(max_pdu)
         self._send_lock = threading.Lock()
         self._pdvs: deque[tuple[int, int, memoryview]] = deque()
+        self._assembler = MessageAssembler(self._dataset_for)
+        # Called with (command, transfer syntax of its context) when a message
+        # with a dataset begins: a writable file for it, or None for memory.
+        self.open_dataset: Callable[[Command, str], DatasetSink | None] | None = None
         self.connection = connection
         self.is_established = True
 
@@ -240,8 +137,8 @@ class UpperLayerAssociation:
         try:
             self._socket.settimeout(self._session.connect_timeout)
             with self._send_lock:
-                self._socket.sendall(A_RELEASE_RQ().encode())
-            while self._read_pdu()[0] != _RELEASE_RP:
+                self._socket.sendall(RELEASE_REQUEST)
+            while self._read_pdu()[0] != RELEASE_RP:
                 pass
         except (OSError, ConnectionError):
             pass  # the remote closed first: released all the same
@@ -252,6 +149,7 @@ class UpperLayerAssociation:
         if self.is_established:
             self.is_established = False
             _close_with_abort(self._socket)
+        self._assembler.discard()
 
     # --- writing ----------------------------------------------------------------------
 
@@ -268,32 +166,23 @@ class UpperLayerAssociation:
 
     # --- reading ----------------------------------------------------------------------
 
+    def _dataset_for(self, context_id: int, command: Command) -> DatasetSink:
+        context = self.accepted_contexts.get(context_id)
+        opened = None
+        if self.open_dataset is not None and context is not None:
+            opened = self.open_dataset(command, str(context.transfer_syntax[0]))
+        return opened if opened is not None else BytesIO()
+
     def read_message(self) -> Message:
         """The next whole message from the remote; raises RemoteFailure when the
         association ends (abort, release, timeout) instead."""
         try:
-            context_id, control, fragment = self._next_pdv()
-            command = bytearray()
             while True:
-                if not control & COMMAND:
-                    raise MalformedMessage("a dataset fragment where a command was due")
-                command += fragment
-                if control & LAST:
-                    break
                 context_id, control, fragment = self._next_pdv()
-            message = Message(context_id, Command(command))
-            if not message.command.has_dataset:
-                return message
-            dataset = bytearray()
-            while True:
-                fragment_context, control, fragment = self._next_pdv()
-                if control & COMMAND or fragment_context != context_id:
-                    raise MalformedMessage("a dataset interrupted by another message")
-                dataset += fragment
-                if control & LAST:
-                    message.dataset = dataset
+                message = self._assembler.feed(context_id, control, fragment)
+                if message is not None:
                     return message
-        except MalformedMessage:
+        except (MalformedMessage, NotDicom):
             self.abort()
             raise RemoteFailure(self._lost_diagnosis(None)) from None
         except (OSError, ConnectionError) as exc:
@@ -306,34 +195,30 @@ class UpperLayerAssociation:
         return self._pdvs.popleft()
 
     def _read_pdu(self) -> tuple[int, bytearray]:
-        return _read_pdu(self._socket, pdu_size_limit(self._session.limits.max_pdu))
+        return read_pdu(self._socket, pdu_size_limit(self._session.limits.max_pdu))
 
     def _read_p_data(self) -> None:
         kind, pdu = self._read_pdu()
         target, service = self._session.target, self.service
-        if kind == _ABORT:
+        if kind == ABORT:
             self._lost()
             raise RemoteFailure(diagnosis.association_aborted(target, pdu[8], pdu[9], service))
-        if kind == _RELEASE_RQ:
+        if kind == RELEASE_RQ:
             with self._send_lock:
-                self._socket.sendall(A_RELEASE_RP().encode())
+                self._socket.sendall(RELEASE_ANSWER)
             self._lost()
             raise RemoteFailure(diagnosis.aborted_during(target, service,
                                                          self._session.calling_aet))
-        if kind != _P_DATA:
+        if kind != P_DATA_TF:
             self.abort()
             raise RemoteFailure(diagnosis.aborted_during(target, service,
                                                          self._session.calling_aet))
-        view = memoryview(pdu)
-        position = 6
-        while position + 6 <= len(pdu):
-            length, context_id, control = _PDV_HEADER.unpack_from(pdu, position)
-            self._pdvs.append((context_id, control, view[position + 6:position + 4 + length]))
-            position += 4 + length
+        self._pdvs.extend(pdv_items(pdu))
 
     def _lost(self) -> None:
         self.is_established = False
         _close(self._socket)
+        self._assembler.discard()
 
     def _lost_diagnosis(self, exc: Exception | None) -> Diagnosis:
         if isinstance(exc, TimeoutError):
@@ -403,26 +288,21 @@ def _negotiate(sock: socket.socket, session: Session, contexts: Sequence[Present
                                 *map(_scp_role, dict.fromkeys(scp_roles))]
     sock.settimeout(session.connect_timeout)
     try:
-        sock.sendall(A_ASSOCIATE_RQ(request).encode())
-        kind, pdu = _read_pdu(sock, PDU_SIZE_FLOOR)
+        sock.sendall(encode_associate_request(request))
+        kind, pdu = read_pdu(sock, PDU_SIZE_FLOOR)
     except TimeoutError:
         raise RemoteFailure(diagnosis.no_association_answer(
             target, session.connect_timeout)) from None
-    except (OSError, ConnectionError):
+    except (OSError, ConnectionError, NotDicom):
         raise RemoteFailure(diagnosis.connection_closed(target)) from None
-    if kind == _ASSOCIATE_RJ:
-        reject = A_ASSOCIATE_RJ()
-        reject.decode(bytes(pdu))
+    if kind == ASSOCIATE_RJ:
         raise RemoteFailure(diagnosis.association_rejected(
-            target, session.calling_aet, int(reject.result or 0), int(reject.source or 0),
-            int(reject.reason_diagnostic or 0)))
-    if kind == _ABORT:
+            target, session.calling_aet, *decode_associate_reject(pdu)))
+    if kind == ABORT:
         raise RemoteFailure(diagnosis.association_aborted(target, pdu[8], pdu[9]))
-    if kind != _ASSOCIATE_AC:
+    if kind != ASSOCIATE_AC:
         raise RemoteFailure(diagnosis.connection_closed(target))
-    answer = A_ASSOCIATE_AC()
-    answer.decode(bytes(pdu))
-    accept = answer.to_primitive()
+    accept = decode_associate_accept(pdu)
     answered_roles = {item.sop_class_uid: (item.scu_role, item.scp_role)
                       for item in accept.user_information
                       if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
@@ -465,35 +345,9 @@ def _scp_role(sop_class: str) -> SCP_SCU_RoleSelectionNegotiation:
     return item
 
 
-def _read_pdu(sock: socket.socket, limit: int) -> tuple[int, bytearray]:
-    """One whole PDU: (type, bytes including the 6-byte header), read into one
-    buffer. A PDU said to be longer than ``limit`` ends the connection."""
-    header = bytearray(_PDU_HEADER.size)
-    _receive_into(sock, memoryview(header))
-    kind, _, length = _PDU_HEADER.unpack(header)
-    if length > limit:
-        raise ConnectionError(f"a PDU of {length} bytes (the limit is {limit})")
-    pdu = bytearray(_PDU_HEADER.size + length)
-    pdu[:_PDU_HEADER.size] = header
-    _receive_into(sock, memoryview(pdu)[_PDU_HEADER.size:])
-    return kind, pdu
-
-
-def _receive_into(sock: socket.socket, view: memoryview) -> None:
-    received = 0
-    while received < len(view):
-        count = sock.recv_into(view[received:])
-        if not count:
-            raise ConnectionError("the remote closed the connection")
-        received += count
-
-
 def _close_with_abort(sock: socket.socket) -> None:
-    abort = A_ABORT_RQ()
-    abort.source = 0x00
-    abort.reason_diagnostic = 0x00
     try:
-        sock.sendall(abort.encode())
+        sock.sendall(abort_pdu())
     except OSError:
         pass
     _close(sock)

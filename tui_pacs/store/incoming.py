@@ -1,0 +1,111 @@
+"""A received dataset written to disk as its fragments arrive.
+
+A C-STORE's dataset comes in P-DATA fragments of the size the peer chose
+(often 16 KiB to 1 MiB). Held in memory until the last one, a 1 GiB image
+took 1 GiB of memory per association. Instead, the wire layer writes each
+fragment here as it is read: into a temporary file of the archive's staging
+directory, behind the Part 10 header made from the request's command set,
+so that once complete the file only needs its header checked, an fsync and
+a rename (:meth:`tui_pacs.store.archive.Archive.store_incoming`). Memory per
+association stays at one PDU, whatever the dataset's size.
+
+Whatever goes wrong while the fragments arrive (the dataset grows past
+``[limits] max_dataset_mb``, the disk fills) is noted, and the remaining
+fragments are read and dropped: the association goes on, and the request
+gets a failure status once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from tui_pacs.store import files
+
+
+class IncomingFile:
+    """A temporary file taking a dataset's fragments (a writable binary file
+    for :class:`~tui_pacs.net.wire.messages.MessageAssembler`)."""
+
+    def __init__(self, tmp_dir: Path, sop_class: str, sop_instance: str, prefix: bytes,
+                 limit: int, space: files.SpaceGuard) -> None:
+        self.path = files.temporary_path(tmp_dir)
+        # The SOP class and instance the Part 10 header names (the request's).
+        self.sop_class = sop_class
+        self.sop_instance = sop_instance
+        self.prefix_length = len(prefix)
+        self.limit = limit
+        # Dataset bytes received (written or not).
+        self.size = 0
+        self.too_large = False
+        self.error: OSError | None = None
+        self._fd: int | None = None
+        try:
+            space.claim(0)  # under the reserve already: do not write at all
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            self.error = exc
+            return
+        self._write(prefix)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    @property
+    def file_size(self) -> int:
+        return self.prefix_length + self.size
+
+    def write(self, data: bytes | memoryview) -> int:
+        count = len(data)
+        self.size += count
+        if self.error is not None or self.too_large:
+            return count
+        if self.size > self.limit:
+            self.too_large = True
+            self._give_space_back()
+            return count
+        self._write(data)
+        return count
+
+    def flush(self) -> None:
+        """Nothing is buffered: each fragment went to the kernel as it came."""
+
+    def sync(self) -> None:
+        """Make what was written durable (before it is acknowledged)."""
+        os.fsync(self._require_fd())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def discard(self) -> None:
+        """Close and remove: nothing of it will be kept."""
+        self.close()
+        files.remove_quietly(self.path)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        fd = self._require_fd()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            self.error = exc
+            self._give_space_back()
+
+    def _give_space_back(self) -> None:
+        """Drop what was written of the dataset (it will not be kept)."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._require_fd(), self.prefix_length)
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("I/O operation on a closed incoming file")
+        return self._fd
