@@ -12,6 +12,7 @@ committed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from textual.widgets import Static
 from tests.conftest import pydicom_file
 from tests.ui.conftest import TWO_REMOTES, make_app, seed, settle, with_modalities
 from tests.ui.test_ui_query import wait_for
+from tui_pacs.config import StorageConfig
 from tui_pacs.core.events import AssociationEvent, OperationEvent
 from tui_pacs.ui import quitting
 from tui_pacs.ui.dialogs.report import ReportDialog
@@ -130,6 +132,14 @@ def test_quit_dialog(snap_compare, seeded, monkeypatch, size, theme):
         "association with CT3@10.0.3.3", "C-MOVE study DOE^JANE 2024-01-15 from pacs (3/12)"])
     assert snap_compare(themed(make_app(seeded), theme), terminal_size=size,
                         run_before=keys("ctrl+q"))
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_problem_on_the_top_line(snap_compare, seeded, size, theme):
+    """A reserve larger than any disk: the node needs attention (`tui-pacs status`)."""
+    settings = dataclasses.replace(seeded, storage=StorageConfig(min_free_mb=10_000_000))
+    assert snap_compare(themed(make_app(settings), theme), terminal_size=size,
+                        run_before=keys())
 
 
 @pytest.mark.parametrize("theme", ["tui-pacs-high-contrast", "tui-pacs-ansi"])

@@ -355,7 +355,7 @@ def run_protect(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     from tui_pacs.cli.output import ProgressBar
-    from tui_pacs.core.text import byte_size
+    from tui_pacs.core.readable import byte_size
     from tui_pacs.services.export import (
         ExportError,
         ExportOptions,

@@ -55,6 +55,11 @@ def load_settings_or_exit(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         say(f"tui-pacs: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+    return with_data_option(args, settings)
+
+
+def with_data_option(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with ``--data`` when it was given."""
     data = getattr(args, "data", None)
     return settings.with_node(data=Path(data).expanduser() if data else None)
 

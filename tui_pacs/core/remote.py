@@ -106,8 +106,6 @@ class RetrieveProgress:
     failed: int = 0
     warning: int = 0
     received: int = 0
-    # The bytes of the datasets that arrived (the status line counts C-GET's).
-    received_bytes: int = 0
 
     @property
     def total(self) -> int | None:

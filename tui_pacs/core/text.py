@@ -84,13 +84,3 @@ def json_text(data: Any, **dumps_args: Any) -> str:
     """
     dumps_args.setdefault("ensure_ascii", False)
     return json.dumps(data, **dumps_args).translate(_json_table())
-
-
-def byte_size(count: int) -> str:
-    """1536 -> '1.5 KB' (powers of 1024, as disk tools show them)."""
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")

@@ -6,8 +6,9 @@ API (everything on the event loop; imports neither Textual nor anything that doe
     await node.start()          # opens the archive (node.archive), starts listening
     await node.listen_again()   # when the port could not be bound at start
     node.status                 # NodeStatus snapshot: listening, listen_error, counters
+    node.health                 # StatusService: the report `tui-pacs status` and the app show
     unsubscribe = node.subscribe(callback)
-    node.apply_settings(new)    # access, modalities, storage options, retention: live
+    node.apply_settings(new)    # access, modalities, retention: live
     await node.stop()           # stop accepting, finish operations, close the archive
 
 While it runs, the node keeps the archive within ``[retention]``
@@ -18,6 +19,9 @@ data directory cannot be used. A port that cannot be bound (in use,
 permission denied) or unusable TLS files do not raise: the archive stays
 open and ``node.status.listen_error`` holds one line saying why, so the app
 can still open and show it (``tui-pacs serve`` exits with status 1).
+
+While it runs, the node answers ``tui-pacs status`` on ``status.sock`` in
+the data directory (:mod:`tui_pacs.services.status_socket`).
 
 ``subscribe(callback)`` calls ``callback(event)`` on the event loop, never in
 a pynetdicom thread, for every
@@ -48,12 +52,15 @@ from datetime import datetime
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import AssociationEvent, InstanceStored, NodeEvent, OperationEvent
+from tui_pacs.core.node_report import ListenAddress
 from tui_pacs.core.status import category
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer, ListenError
 from tui_pacs.net.wire.tls import TLSSetupError
 from tui_pacs.services.event_log import log_event
 from tui_pacs.services.retention import RetentionKeeper
+from tui_pacs.services.status import StatusService
+from tui_pacs.services.status_socket import StatusSocket
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 log = logging.getLogger(__name__)
@@ -78,12 +85,22 @@ class NodeStatus:
     bytes_received: int
     failed_operations: int
     started_at: datetime | None
+    # Where it listens (none while it does not).
+    listeners: tuple[ListenAddress, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """Where the node listens, in a few words (systemd's status line)."""
+        where = ", ".join(str(listener) for listener in self.listeners)
+        return f"listening on {where} as {self.aet}" if where else "not listening"
 
 
 class Node:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.archive: Archive | None = None
+        self._health: StatusService | None = None
+        self._status_socket: StatusSocket | None = None
         self._server: DicomServer | None = None
         self._retention: RetentionKeeper | None = None
         self._subscribers: list[Subscriber] = []
@@ -113,7 +130,23 @@ class Node:
         server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),
                              self._dispatch)
         self._server = server
+        self._health = StatusService(self.archive, settings, self)
+        self._health.contribute("retention", self._retention.section)
+        self._health.start()
+        self._status_socket = StatusSocket(settings.node.data,
+                                           {"status": self._answer_status})
+        await self._status_socket.start()
         await self.listen_again()
+
+    @property
+    def health(self) -> StatusService:
+        """How the node is doing (after start())."""
+        if self._health is None:
+            raise RuntimeError("the node is not started")
+        return self._health
+
+    async def _answer_status(self, request: dict[str, object]) -> dict[str, object]:
+        return (await self.health.report()).to_json()
 
     async def listen_again(self) -> bool:
         """Try to listen, as start() did: True when the node listens now.
@@ -147,6 +180,11 @@ class Node:
         retention, self._retention = self._retention, None
         if retention is not None:
             await retention.stop()
+        if self._status_socket is not None:
+            await self._status_socket.close()
+            self._status_socket = None
+        if self._health is not None:
+            self._health.stop()
         if self.archive is not None:
             self.archive.remove_listener(self._on_stored)
             await self.archive.close()
@@ -181,12 +219,14 @@ class Node:
     def apply_settings(self, settings: Settings) -> bool:
         """Use new settings; True when some changes need a restart of the node.
 
-        Access rules, modalities and storage options apply to the next
-        associations, retention limits at once; the AE title, addresses, ports,
-        limits, TLS and the data directory apply at the next start.
+        Access rules and modalities apply from the next request on, retention
+        limits at once; the AE title, addresses, ports, limits, TLS, the data
+        directory and the storage options (read when the archive opens) at the
+        next start.
         """
         restart = (settings.node != self._settings.node or settings.tls != self._settings.tls
-                   or settings.limits != self._settings.limits)
+                   or settings.limits != self._settings.limits
+                   or settings.storage != self._settings.storage)
         self._settings = settings
         if self._server is not None:
             self._server.update(settings)
@@ -213,6 +253,9 @@ class Node:
             bytes_received=self._bytes,
             failed_operations=self._failed,
             started_at=self._started_at,
+            listeners=tuple(ListenAddress(listener.address, listener.port, listener.tls)
+                            for listener in server.listeners) if server and self._listening
+            else (),
         )
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from tui_pacs.config import RetentionConfig
+from tui_pacs.core.node_report import Section
 from tui_pacs.store.archive import Archive, DeleteResult, StoreResult
 from tui_pacs.store.retention import Expired, Limits, delete_expired, describe, plan
 
@@ -62,6 +63,15 @@ class RetentionKeeper:
 
     def _arrived(self, result: StoreResult) -> None:
         self._due.set()
+
+    async def section(self) -> Section:
+        """The limits, for the node's status report; a limit the archive is still
+        over (everything left is held) needs attention."""
+        config = self._config
+        data = {"max_studies": config.max_studies, "max_size_gb": config.max_size_gb,
+                "keep_days": config.keep_days}
+        attention = (f"retention: still over a limit: {self._warned}",) if self._warned else ()
+        return Section(data, attention)
 
     async def _run(self) -> None:
         while True:

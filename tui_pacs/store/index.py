@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -12,6 +13,7 @@ from tui_pacs.core.matching import Matcher, parse_match
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level
 from tui_pacs.store import holds, queries
 from tui_pacs.store.queries import UnknownKey
+from tui_pacs.store.schema import received_at
 
 Row = dict[str, Any]
 
@@ -127,14 +129,23 @@ class Index:
             async for row in cursor:
                 yield ArrivedStudy(*row)
 
-    async def totals(self) -> dict[str, int]:
-        """Counts of patients, studies, series, instances and bytes stored."""
+    async def totals(self, received_since: datetime | None = None) -> dict[str, int]:
+        """Counts of patients, studies, series, instances and bytes stored; with
+        ``received_since``, also the instances (and their bytes) that entered the
+        archive since then, counted in the same pass over the instances."""
+        since = received_at(received_since) if received_since else "~"  # after every date
         sql = (
             "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
-            "(SELECT count(*) FROM series), count(*), coalesce(sum(file_size), 0) "
+            "(SELECT count(*) FROM series), count(*), coalesce(sum(file_size), 0), "
+            "coalesce(sum(received_at >= ?), 0), "
+            "coalesce(sum(CASE WHEN received_at >= ? THEN file_size ELSE 0 END), 0) "
             "FROM instances"
         )
-        async with self._conn.execute(sql) as cursor:
+        async with self._conn.execute(sql, (since, since)) as cursor:
             row = await cursor.fetchone()
         assert row is not None  # an aggregate without GROUP BY always returns a row
-        return dict(zip(("patients", "studies", "series", "instances", "bytes"), row))
+        names = ["patients", "studies", "series", "instances", "bytes"]
+        if received_since is not None:
+            names += ["received_instances", "received_bytes"]
+        return dict(zip(names, row))
+

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 
 from tui_pacs.config import RetentionConfig
 from tui_pacs.core.model import Level, display_value
-from tui_pacs.core.text import byte_size
+from tui_pacs.core.readable import byte_size
 from tui_pacs.store.archive import Archive, DeleteResult
 from tui_pacs.store.holds import hold_names
 from tui_pacs.store.index import ArrivedStudy, Index
-from tui_pacs.store.writer import recorded_time
+from tui_pacs.store.schema import received_at
 
 GB = 1 << 30
 
@@ -80,7 +80,7 @@ async def plan(index: Index, limits: Limits, receiving: list[str]) -> Plan:
     ``receiving`` are the studies being received (held)."""
     totals = await index.totals()
     studies, size = totals["studies"], totals["bytes"]
-    cutoff = recorded_time(limits.cutoff) if limits.cutoff else None
+    cutoff = received_at(limits.cutoff) if limits.cutoff else None
     if not _over_count(limits, studies, size) and cutoff is None:
         return Plan([])
     expired: list[Expired] = []

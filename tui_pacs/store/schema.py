@@ -6,6 +6,8 @@ migration here; existing ones are never edited once released.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the four levels, with derived counts kept up to date by the writer.
     """
@@ -102,3 +104,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def received_at(moment: datetime) -> str:
+    """A time as ``received_at`` holds it: UTC, to the microsecond, so that the
+    strings sort and compare as the times do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

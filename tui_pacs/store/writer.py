@@ -46,6 +46,7 @@ from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, holds, queries
 from tui_pacs.store.layout import resolve
+from tui_pacs.store.schema import received_at
 
 MAX_GROUP = 256
 # ``pending`` of a row whose delete has begun; a slash is never in a file name.
@@ -723,10 +724,5 @@ def _remove_all(paths: Iterable[Path]) -> None:
         files.remove_quietly(path)
 
 
-def recorded_time(moment: datetime) -> str:
-    """A time as the index records ``received_at``: UTC text that sorts."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _now() -> str:
-    return recorded_time(datetime.now(UTC))
+    return received_at(datetime.now(UTC))

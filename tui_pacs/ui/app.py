@@ -36,6 +36,8 @@ from tui_pacs import config_writer, paths
 from tui_pacs.config import ConfigError, Settings, UIConfig
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
+from tui_pacs.core.node_report import StatusReport
+from tui_pacs.core.readable import plural
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
 from tui_pacs.imaging.terminal import Protocol
@@ -62,7 +64,6 @@ from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
-from tui_pacs.ui.status import StatusSnapshot, plural
 from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
 from tui_pacs.ui.transfers import Transfer, Transfers
 from tui_pacs.ui.widgets.status_bar import SECTIONS
@@ -96,7 +97,8 @@ class PacsApp(GuardedApp[int]):
         "activity": ActivityScreen,
     }
 
-    status: reactive[StatusSnapshot | None] = reactive(None)
+    # The same report `tui-pacs status` prints (backend.status), refreshed each second.
+    status: reactive[StatusReport | None] = reactive(None)
     # Goes up each time the archive's content changed (debounced).
     archive_generation: reactive[int] = reactive(0)
     # Goes up when rows were added to the activity log (debounced).
@@ -116,7 +118,6 @@ class PacsApp(GuardedApp[int]):
         # asked before the app started, as it cannot be once the app runs.
         self.graphics = load_graphics(image_protocol, self)
         self.backend = Backend(settings, listen=listen)
-        self._studies: int | None = None
         self.clock = clock
         self.activity = ActivityLog()
         # Activity kept across restarts, beside the archive it describes.
@@ -194,7 +195,7 @@ class PacsApp(GuardedApp[int]):
                         title="Not listening", severity="error", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.backend.archive.add_listener(self._instance_stored)
-        self.count_studies()
+        self.refresh_status()
         self.set_interval(STATUS_INTERVAL, self.show_status)
         self._watch_terminal()
         await self.switch_mode("local")
@@ -470,24 +471,16 @@ class PacsApp(GuardedApp[int]):
     def _archive_settled(self) -> None:
         self._refresh_timer = None
         self.archive_generation += 1
-        self.count_studies()
+        self.refresh_status()
 
     @work(group="status", exclusive=True, exit_on_error=False)
-    async def count_studies(self) -> None:
-        totals = await self.backend.archive.index.totals()
-        self._studies = totals["studies"]
+    async def refresh_status(self) -> None:
+        """Count the archive again for the status line (it changed)."""
+        await self.backend.status.refresh()
         self.show_status()
 
     def show_status(self) -> None:
-        node = self.backend.node_status
-        if node is None:
-            settings = self.settings.node
-            self.status = StatusSnapshot(settings.aet, settings.port, listening=False,
-                                         studies=self._studies)
-            return
-        self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
-                                     self._studies, node.active_associations,
-                                     node.bytes_received + self.transfers.bytes_received)
+        self.status = self.backend.status.snapshot()
 
     # --- the node's events --------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from tui_pacs.services.export import (
 )
 from tui_pacs.services.holdings import held_instances
 from tui_pacs.services.node import Node, NodeStatus
+from tui_pacs.services.status import StatusService
 from tui_pacs.store.archive import Archive
 
 
@@ -38,6 +39,7 @@ class Backend:
         self._archive: Archive | None = None
         self._client: RemoteClient | None = None
         self._imaging: ImagingService | None = None
+        self._status: StatusService | None = None
         self._stopping: asyncio.Future[None] | None = None
 
     @property
@@ -48,6 +50,12 @@ class Backend:
     def client(self) -> RemoteClient:
         """Echo, find, move, get, send and doctor, off the event loop."""
         return _started(self._client)
+
+    @property
+    def status(self) -> StatusService:
+        """How the node (or, without it, the archive) is doing: the same report
+        ``tui-pacs status`` prints."""
+        return _started(self._status)
 
     @property
     def imaging(self) -> ImagingService:
@@ -84,9 +92,12 @@ class Backend:
             self.node.subscribe(on_event)
             await self.node.start()
             self._archive = self.node.archive
+            self._status = self.node.health
         else:
             self._archive = await Archive.open(self.settings.node.data, self.settings.storage,
                                                self.settings.limits.max_dataset_mb)
+            self._status = StatusService(self._archive, self.settings)
+            self._status.start()
         self._client = RemoteClient(self.settings, self._archive)
         self._imaging = ImagingService()
 
@@ -121,6 +132,8 @@ class Backend:
         if self.node is not None:
             await self.node.stop()
         elif self._archive is not None:
+            assert self._status is not None  # made with the archive
+            self._status.stop()
             await self._archive.close()
         self._archive = None
 

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.model import Level
+from tui_pacs.core.readable import byte_size, plural
 from tui_pacs.core.remote import RemoteFailure, RetrieveProgress, SendProgress
 from tui_pacs.core.target import Target
-from tui_pacs.core.text import byte_size
 from tui_pacs.services.client import NotInArchive
 from tui_pacs.services.export import ExportError, ExportOptions, ExportProgress, Selection
 from tui_pacs.ui.messages import TransferProgressed
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.transfers import Transfer
 
 if TYPE_CHECKING:
@@ -67,15 +66,9 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
                    keys: dict[str, str]) -> Outcome:
     """C-MOVE (to this node) or C-GET ``keys`` at ``level`` from ``target``."""
 
-    counted = 0
-
     def progress(value: RetrieveProgress) -> None:
-        nonlocal counted
         done = value.completed + value.failed + value.warning
         app.post_message(TransferProgressed(transfer.number, done, value.total, value.failed))
-        if transfer.service == "C-GET" and value.received_bytes > counted:
-            app.transfers.bytes_received += value.received_bytes - counted
-            counted = value.received_bytes
 
     client = app.backend.client
     call = client.move if transfer.service == "C-MOVE" else client.get

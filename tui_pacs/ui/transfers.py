@@ -43,9 +43,6 @@ class Transfers:
     def __init__(self) -> None:
         self.running: dict[int, Transfer] = {}
         self._numbers = itertools.count(1)
-        # Bytes C-GET brought over the app's own associations, which the node's
-        # counter of what it received never sees.
-        self.bytes_received = 0
 
     def start(self, service: str, what: str, peer: str, started: datetime) -> Transfer:
         transfer = Transfer(next(self._numbers), service, what, peer, started)

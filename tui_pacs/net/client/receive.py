@@ -22,7 +22,6 @@ from tui_pacs.net.client.get_scu import Incoming, StoreOutcome
 from tui_pacs.net.storage import (
     answer,
     dataset_of,
-    dataset_size,
     open_dataset,
     store_dataset,
 )
@@ -37,15 +36,14 @@ class Receiver:
     """Stores each C-STORE into the archive and counts the outcomes."""
 
     def __init__(self, archive: Archive,
-                 on_received: Callable[[int, int], None] | None = None) -> None:
+                 on_received: Callable[[int], None] | None = None) -> None:
         self._archive = archive
-        # Called with the instances received so far and the bytes of their datasets.
+        # Called with the instances received so far.
         self._on_received = on_received
         self._lock = threading.Lock()
         self.new = 0
         self.duplicates = 0
         self.failures = 0
-        self.bytes = 0
 
     @property
     def received(self) -> int:
@@ -62,7 +60,7 @@ class Receiver:
         callback, in the association's thread); the status and why it failed."""
         code, result = store_dataset(self._archive, incoming.dataset, incoming.transfer_syntax,
                                      source_aet)
-        self._count(result, dataset_size(incoming.dataset))
+        self._count(result)
         if isinstance(code, Dataset):
             return int(code.Status), str(code.get("ErrorComment", ""))
         return code, ""
@@ -74,7 +72,7 @@ class Receiver:
         code, result = store_dataset(self._archive, dataset,
                                      presentation_context.transfer_syntax[0],
                                      assoc.requestor.ae_title.strip())
-        self._count(result, dataset_size(dataset))
+        self._count(result)
         answer(partial(assoc.dul.send_message, presentation_context.context_id), req, code)
 
     def open_for_association(self, assoc: Any, command: Command,
@@ -82,18 +80,17 @@ class Receiver:
         """:meth:`open_dataset` for the associations of :class:`StorageListener`."""
         return self.open_dataset(command, transfer_syntax, assoc.requestor.ae_title.strip())
 
-    def _count(self, result: StoreResult | None, size: int) -> None:
+    def _count(self, result: StoreResult | None) -> None:
         with self._lock:
-            self.bytes += size
             if result is None:
                 self.failures += 1
             elif result.outcome is Outcome.DUPLICATE:
                 self.duplicates += 1
             else:
                 self.new += 1
-            received, size = self.received, self.bytes
+            received = self.received
         if self._on_received is not None:
-            self._on_received(received, size)
+            self._on_received(received)
 
 
 # How often the listener's accept loop looks for a stop request (seconds).

@@ -21,12 +21,12 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Input, Label, Static
 
+from tui_pacs.core.readable import plural
 from tui_pacs.core.text import printable
 from tui_pacs.ui.activity import KINDS, UnfoldedRows, matches_kind, matches_text
 from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView

@@ -20,6 +20,7 @@ from textual.widgets import Static
 from tui_pacs.config import Modality
 from tui_pacs.core.matching import Matcher, exact
 from tui_pacs.core.model import LABELS, Level
+from tui_pacs.core.readable import plural
 from tui_pacs.core.text import printable
 from tui_pacs.services.export import ExportOptions, Selection
 from tui_pacs.store.archive import DeleteResult
@@ -32,7 +33,6 @@ from tui_pacs.ui.rows import IndexSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
 from tui_pacs.ui.screens.tags import TagsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView

@@ -31,6 +31,7 @@ from textual.widgets import Label, Select, Static
 from tui_pacs.core.filters import BadFilter, next_date_preset
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.model import Level, display_value
+from tui_pacs.core.readable import plural
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
@@ -43,7 +44,6 @@ from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.patients import PATIENT_COLUMNS
 from tui_pacs.ui.screens.series import SERIES_COLUMNS, describe_series
 from tui_pacs.ui.screens.studies import STUDY_COLUMNS, describe_study
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.filter_bar import QUERY_FIELDS, FilterBar
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar

@@ -23,6 +23,7 @@ from textual.widgets import Static
 from tui_pacs import config_writer
 from tui_pacs.config import ConfigError, Modality, Settings
 from tui_pacs.core.capabilities import ProbeReport, matrix_lines, summary_lines
+from tui_pacs.core.readable import plural
 from tui_pacs.core.remote import Check, CheckState, EchoReport
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
@@ -31,7 +32,6 @@ from tui_pacs.ui.dialogs.modality_form import ModalityForm
 from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
