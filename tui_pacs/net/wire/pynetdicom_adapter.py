@@ -775,8 +775,9 @@ class TunedServer(ThreadedAssociationServer):
     # The listen backlog: socketserver's 5 overflows when a few peers connect
     # at once while the accept loop shares the GIL with their new threads, and
     # each overflowing peer's connection then waits a second for the SYN
-    # to be sent again.
-    request_queue_size = 128
+    # to be sent again (and arrives out of order). 1024, as busy servers use
+    # (the kernel caps it at net.core.somaxconn).
+    request_queue_size = 1024
 
     def __init__(self, *args: Any, on_tls_failure: Any = None,
                  service_overrides: dict[type, Any] | None = None,
