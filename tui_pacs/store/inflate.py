@@ -66,9 +66,11 @@ class _Inflating:
     def _more(self) -> bytes:
         """The next inflated bytes; b"" at the end of the stream or of the input."""
         while not self._inflater.eof:
-            source: bytes | memoryview = self._inflater.unconsumed_tail
+            source = self._inflater.unconsumed_tail
             if not source and self._fed < len(self._input):
-                source = self._input[self._fed:self._fed + INPUT_CHUNK]
+                # A copy: a view of the input left in a traceback (TooLarge, a
+                # zlib error) would keep the caller from closing a mapped file.
+                source = bytes(self._input[self._fed:self._fed + INPUT_CHUNK])
                 self._fed += len(source)
             out = self._inflater.decompress(source, OUTPUT_CHUNK)
             if out:
