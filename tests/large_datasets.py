@@ -32,24 +32,30 @@ from tests.dicom_factory import file_meta_for, make_dataset
 MB = 1_048_576
 
 
-def multiframe_header(*, frames: int, rows: int, columns: int, instance: int = 1) -> Dataset:
+def multiframe_header(*, frames: int, rows: int, columns: int, instance: int = 1,
+                      window: tuple[int, int] | None = None) -> Dataset:
     """A 16-bit MONOCHROME2 multi-frame's attributes, without Pixel Data. No
-    Rescale and no window: the stored values are the values shown."""
+    Rescale: the stored values are the values shown; a window (center, width)
+    only when given."""
     ds = make_dataset(modality="OT", rows=rows, columns=columns, instance=instance)
     for keyword in ("PixelData", "RescaleIntercept", "RescaleSlope", "WindowCenter",
                     "WindowWidth"):
         delattr(ds, keyword)
     ds.BitsStored, ds.HighBit = 16, 15
     ds.NumberOfFrames = frames
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
     return ds
 
 
 def write_sparse_multiframe(path: Path, *, frames: int, rows: int, columns: int,
-                            values: dict[int, int], instance: int = 1) -> Path:
+                            values: dict[int, int], instance: int = 1,
+                            window: tuple[int, int] | None = None) -> Path:
     """A native multi-frame (explicit VR little endian, see multiframe_header) of
     ``frames`` frames; frame n is filled with ``values[n]``, every other one is
     zeros (a hole in the file)."""
-    ds = multiframe_header(frames=frames, rows=rows, columns=columns, instance=instance)
+    ds = multiframe_header(frames=frames, rows=rows, columns=columns, instance=instance,
+                           window=window)
     frame_bytes = rows * columns * 2
     length = frame_bytes * frames
     assert length < 1 << 32, "Pixel Data of defined length holds less than 4 GiB"

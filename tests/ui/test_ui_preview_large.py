@@ -20,14 +20,16 @@ from tests.large_datasets import write_sparse_multiframe
 from tests.ui.conftest import make_app, settle
 from tests.ui.test_ui_preview_keys import open_study, wait_for_frame
 from tui_pacs.imaging import source
-from tui_pacs.imaging.window import manual_window
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.layout import instance_relpath
 from tui_pacs.ui.screens.preview import PREFETCH_AHEAD
 
 FRAMES, SIDE = 1000, 1024
 VALUES = {0: 1024, 10: 2048, 999: 3072}
-# Through the window C 2048 W 4096 (linear) these values are these greys; zeros are black.
+# The file's window, C 2048 W 4096 (linear), shows these values as these greys;
+# zeros are black. (Its own window: every request the viewer makes is the same
+# but for the frame, so none of them is worked on twice.)
+WINDOW = (2048, 4096)
 GREY = {1024: 64, 2048: 128, 3072: 191}
 # Far below the 2 GB a viewer reading the whole pixel data would need.
 GROWTH_MB = 400
@@ -41,7 +43,8 @@ def large_archive(settings):
     relpath = instance_relpath(identifiers.StudyInstanceUID, identifiers.SOPInstanceUID)
     path = settings.node.data.joinpath(*relpath.split("/"))
     path.parent.mkdir(parents=True)
-    write_sparse_multiframe(path, frames=FRAMES, rows=SIDE, columns=SIDE, values=VALUES)
+    write_sparse_multiframe(path, frames=FRAMES, rows=SIDE, columns=SIDE, values=VALUES,
+                            window=WINDOW)
 
     async def index() -> None:
         archive = await Archive.open(settings.node.data)
@@ -80,11 +83,10 @@ async def test_paging_a_2gb_multiframe_reads_one_frame_at_a_time(large_archive, 
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = await open_study(pilot, ".1")
-        screen.choose_window(manual_window(2048, 4096))
-        await settle(pilot)
         shown = [screen.frame]
         assert grey_shown(screen) == GREY[VALUES[0]]
-        for key, frame in [("pagedown", 10), ("end", 999), ("home", 0), ("right", 1)]:
+        for key, frame in [("pagedown", 10), ("end", 999), ("pageup", 989), ("home", 0),
+                           ("right", 1)]:
             await pilot.press(key)
             await settle(pilot)
             assert screen.frame == frame
