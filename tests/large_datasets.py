@@ -3,20 +3,18 @@
 A native multi-frame of gigabytes is written sparsely: its header, then the
 Pixel Data element's header, then a seek to the end. Only the frames given
 values take disk blocks; the others read back as zeros. An encapsulated one
-has every fragment's item header written, and only the chosen frames' data. Peak memory is the
-child's own maximum resident set size, from ``wait4``: what the process
-touched, whatever ran before it in the test session.
+has every fragment's item header written, and only the chosen frames' data.
+Peak memory is the command's own maximum resident set size, as the kernel
+counts it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -140,16 +138,22 @@ def run_cli_measured(*args: str | Path, timeout: float = 300
                      ) -> tuple[subprocess.CompletedProcess[bytes], float]:
     """``python -m tui_pacs ARGS`` as a subprocess, and its peak resident memory in MB."""
     command = [sys.executable, "-m", "tui_pacs", *map(str, args)]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(command, stdout=out, stderr=err, env=cli_env(), cwd=REPO)
-        killer = threading.Timer(timeout, child.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            killer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(command, child.returncode, out.read(), err.read())
-    return result, usage.ru_maxrss / 1024  # Linux: kilobytes
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "peak"
+        result = subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *command],
+                                capture_output=True, timeout=timeout, env=cli_env(), cwd=REPO)
+        peak_kib = int(report.read_text())
+    return result, peak_kib / 1024
+
+
+# A child's peak starts at the peak of the process it was started from (Linux
+# records the old address space's high-water mark at exec; with vfork that is
+# the parent's), so a test process grown by earlier tests would inflate it.
+# This small launcher starts the command and reports the peak of its one child.
+_LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as report:
+    report.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
