@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import itertools
 import logging
 import mmap
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
@@ -281,18 +282,18 @@ class Archive:
                 if os.fstat(fp.fileno()).st_size > self._max_dataset:
                     raise self._too_large("larger than")
                 data = ingest.load(fp)
-            try:
-                parsed = ingest.parse_file(data, self._max_dataset)
-                size = len(data) - parsed.copy_from + len(parsed.new_prefix)
-                record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
-                                                   source_aet)
-                self._space.claim(size)
-                with memoryview(data) as whole, whole[parsed.copy_from:] as body:
+                try:
+                    parsed = ingest.parse_file(data, self._max_dataset)
+                    size = len(data) - parsed.copy_from + len(parsed.new_prefix)
+                    record = ingest.record_from_header(parsed.header, parsed.transfer_syntax,
+                                                       size, source_aet)
+                    self._space.claim(size)
+                    body = _body(data, fp, parsed.copy_from)
                     temporary = files.write_temporary(self.data_dir / TMP_DIR,
-                                                      [parsed.new_prefix, body])
-            finally:
-                if isinstance(data, mmap.mmap):
-                    data.close()
+                                                      itertools.chain([parsed.new_prefix], body))
+                finally:
+                    if isinstance(data, mmap.mmap):
+                        data.close()
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
         except TooLarge:
@@ -496,6 +497,16 @@ def _log_recovery(recovery: Recovery, crashed: bool, seconds: float) -> None:
                     seconds, what)
     else:
         log.warning("finished what an interrupted process left: %s", what)
+
+
+def _body(data: bytes | mmap.mmap, fp: BinaryIO, start: int) -> Iterable[bytes | memoryview]:
+    """What of an imported file is copied, from ``start``: the bytes already read
+    when it was small; else chunks read from the file, since writing from its
+    mapping would make every page of a multi-gigabyte file resident (parsing
+    it touched only the header's)."""
+    if isinstance(data, mmap.mmap):
+        return files.chunks_of(fp, start)
+    return [memoryview(data)[start:]]
 
 
 def _relpath(record: InstanceRecord) -> str:

@@ -10,13 +10,16 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 # Names of temporary files: a serial number, unique within the process, after
 # a token unique to the process (a pid alone can come back after a crash).
 _serial = itertools.count()
 _PROCESS = f"{os.getpid()}-{secrets.token_hex(4)}"
+# Bytes read per step when a file is copied.
+COPY_CHUNK = 1_048_576
 
 
 class OutOfSpace(OSError):
@@ -90,6 +93,14 @@ def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path
         remove_quietly(path)
         raise
     return path
+
+
+def chunks_of(fp: BinaryIO, start: int) -> Iterator[bytes]:
+    """The file from ``start`` to its end, a chunk at a time: copying it (through
+    :func:`write_temporary`) takes the memory of one chunk, whatever its size."""
+    fp.seek(start)
+    while chunk := fp.read(COPY_CHUNK):
+        yield chunk
 
 
 def move_into_place(temporary: Path, final: Path) -> list[Path]:
