@@ -1,8 +1,8 @@
 """Datasets of any size are received in bounded memory, and stored byte for byte.
 
-The datasets are sparse files (a header, then pixel data that is a hole with
-a few marked bytes), so that gigabytes cost the test little disk until the
-receiver writes them. DCMTK's storescu sends them; the receiving process's
+The datasets are sparse files (a header, then pixel data that is a hole but
+for three frames given values), so that gigabytes cost the test little disk
+until the receiver writes them. DCMTK's storescu sends them; the receiving process's
 peak resident memory (VmHWM) is read from /proc at the end. Before the wire
 layer streamed C-STORE datasets to disk, a 1 GiB dataset took 1.1 GB.
 """
