@@ -3,7 +3,8 @@
 Blocking, for a worker thread: yields each :class:`Check` as soon as it is
 known. A failed step skips the steps that depend on it, saying so. The
 reverse path of C-MOVE is tested for real: one small instance found by
-C-FIND is moved to this node (and so lands in the archive).
+C-FIND is moved to this node (and so lands in the archive). Storage
+commitment is an optional last step (:mod:`~tui_pacs.net.client.doctor_commit`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pynetdicom.sop_class import (
 )
 
 from tui_pacs.core import diagnosis
+from tui_pacs.core.commitment import Reference
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import STUDY_ROOT
 from tui_pacs.core.remote import Check, CheckState, RemoteFailure
@@ -33,6 +35,7 @@ from tui_pacs.net.client.association import (
     resolve,
 )
 from tui_pacs.net.client.dialogue import Dialogue
+from tui_pacs.net.client.doctor_commit import COMMIT, commit_check
 from tui_pacs.net.client.retrieve import OwnNode, RetrieveRequest, move
 from tui_pacs.net.client.scu import echo_once, release, responses
 
@@ -47,10 +50,15 @@ FIND = "C-FIND (study level)"
 LISTENING = "listening for C-MOVE"
 
 
-def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Iterator[Check]:
+def checkup(session: Session, own: OwnNode, cancellation: Cancellation,
+            commit: tuple[Reference, ...] | None = None) -> Iterator[Check]:
+    """``commit``: add the storage commitment step, asking about these instances
+    (none: negotiation only)."""
     target = session.target
     move_check = f"C-MOVE to {own.aet}"
     names = [NAME_RESOLUTION, TCP, ASSOCIATION, ECHO, FIND, LISTENING, move_check]
+    if commit is not None:
+        names.append(COMMIT)
 
     def skip_rest(after: str, reason: str) -> Iterator[Check]:
         for name in names[names.index(after) + 1:]:
@@ -107,6 +115,8 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
                                         "could not be tested")
     else:
         yield _move(session, own, sample, move_check, cancellation)
+    if commit is not None:
+        yield commit_check(session, own, commit, cancellation)
 
 
 def _echo(dialogue: Dialogue, offered: set[str]) -> Check:

@@ -578,12 +578,16 @@ class TunedAssociation(Association):
         # until `_is_paused`) before they read the responses themselves, and
         # must not wait for it to come round. Having unpaused itself, it
         # looks at the checkpoint again: a send_*() call that paused it
-        # meanwhile owns the messages queued for it.
+        # meanwhile owns the messages queued for it. While it waits at the
+        # checkpoint it says again that it is paused: pynetdicom serves an
+        # N-EVENT-REPORT in a thread of its own, which marks the reactor
+        # unpaused when done, and a release() would wait for it forever.
         while not self._kill:
             self._is_paused = True
             self._activity.wait(IDLE_WAIT)
             self._activity.clear()
-            self._reactor_checkpoint.wait()
+            while not self._reactor_checkpoint.wait(IDLE_WAIT):
+                self._is_paused = True
             self._is_paused = False
             if not self._reactor_checkpoint.is_set():
                 continue
