@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import time
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom.dimse_primitives import N_ACTION
-from pynetdicom.dsutils import decode
+from pynetdicom.dimse_primitives import N_ACTION, N_EVENT_REPORT
+from pynetdicom.dsutils import decode, encode
 from pynetdicom.pdu_primitives import A_RELEASE
 
 from tui_pacs.core import status
@@ -70,6 +73,11 @@ RESOURCE_LIMITATION = 0x0213
 MAX_REFERENCES = 100_000
 # SOP Instance UIDs per index query.
 LOOKUP_BATCH = 500
+# Our one request on an association: its report.
+REPORT_MESSAGE_ID = 1
+# How often a report sent on the requesting association looks whether the
+# requester is releasing it instead of answering (seconds).
+RELEASE_POLL = 0.05
 
 
 class _Refused(Exception):
@@ -97,7 +105,7 @@ class CommitmentSCP:
             return
         _respond(assoc, req, presentation_context, status.SUCCESS)
         result = self._judge(transaction_uid, references)
-        how = self._report(assoc, result, operation.peer)
+        how = self._report(assoc, presentation_context, result, operation.peer)
         operation.finish(status.SUCCESS,
                          {"committed": len(result.committed), "failed": len(result.failed)},
                          f"transaction {transaction_uid}: {how}")
@@ -170,11 +178,13 @@ class CommitmentSCP:
 
     # --- the report ---------------------------------------------------------------
 
-    def _report(self, assoc: Any, result: CommitmentResult, peer: Peer) -> str:
+    def _report(self, assoc: Any, presentation_context: Any, result: CommitmentResult,
+                peer: Peer) -> str:
         """Send the report; say how it went (for the operation's event)."""
         event_information = report_dataset(result)
         if assoc.is_established and not _release_requested(assoc):
-            answer = _send_report(assoc, event_information, result.event_type)
+            answer = _report_here(assoc, presentation_context, event_information,
+                                  result.event_type, self.context.settings.limits.dimse_timeout)
             if answer is not None:
                 return _answered("on the same association", answer, result)
         return self._report_anew(event_information, result, peer)
@@ -240,6 +250,44 @@ def _respond(assoc: Any, req: N_ACTION, presentation_context: Any, code: int,
     assoc.dimse.send_msg(rsp, presentation_context.context_id)
 
 
+def _report_here(assoc: Any, presentation_context: Any, event_information: Dataset,
+                 event_type: int, timeout: float) -> int | None:
+    """Send the report on the requesting association: the status the requester
+    answered; None when it releases or aborts instead, or stays silent.
+
+    Not pynetdicom's send_n_event_report(), which waits for the answer alone:
+    a requester that asked to release just as the report went out (its
+    A-RELEASE-RQ crossed it) often answers nothing, and would hold us for
+    the whole DIMSE timeout before the report could go on a new association.
+    """
+    transfer_syntax = presentation_context.transfer_syntax[0]
+    request = N_EVENT_REPORT()
+    request.MessageID = REPORT_MESSAGE_ID
+    request.AffectedSOPClassUID = STORAGE_COMMITMENT_PUSH_MODEL
+    request.AffectedSOPInstanceUID = WELL_KNOWN_INSTANCE
+    request.EventTypeID = event_type
+    request.EventInformation = BytesIO(encode(
+        event_information, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian,
+        transfer_syntax.is_deflated) or b"")
+    assoc.dimse.send_msg(request, presentation_context.context_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, message = assoc.dimse.msg_queue.get(timeout=RELEASE_POLL)
+        except queue.Empty:
+            if _release_requested(assoc) or not assoc.is_established:
+                return None
+            continue
+        if message is None:  # aborted, or the connection closed
+            return None
+        if (isinstance(message, N_EVENT_REPORT)
+                and message.MessageIDBeingRespondedTo == REPORT_MESSAGE_ID):
+            return message.Status
+        log.warning("%s while waiting for the answer to a storage commitment report: "
+                    "ignored", type(message).__name__)
+    return None
+
+
 def _release_requested(assoc: Any) -> bool:
     """Whether the requester has asked to release the association (it reads no
     report there; many, Orthanc among them, release as soon as the N-ACTION is
@@ -248,10 +296,11 @@ def _release_requested(assoc: Any) -> bool:
 
 
 def _send_report(assoc: Any, event_information: Dataset, event_type: int) -> int | None:
-    """Send a report on ``assoc``: the status the requester answered, None if it did not."""
+    """Send a report on an association of our own: the status the requester
+    answered, None if it did not."""
     answer, _ = assoc.send_n_event_report(event_information, event_type,
                                           STORAGE_COMMITMENT_PUSH_MODEL, WELL_KNOWN_INSTANCE,
-                                          msg_id=1)
+                                          msg_id=REPORT_MESSAGE_ID)
     code = answer.get("Status")
     return int(code) if code is not None else None
 
