@@ -20,7 +20,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel
 from tests.conftest import free_port
 from tests.dicom_factory import uid, write_study
 from tests.server.node_fixtures import OPEN_ACCESS, client_ae, settings_for, started
-from tui_pacs.config import AccessConfig, Modality
+from tui_pacs.config import Modality
 from tui_pacs.core.commitment import WELL_KNOWN_INSTANCE
 from tui_pacs.core.events import OperationEvent
 from tui_pacs.store.commitment_inbox import CommitmentInbox
@@ -236,7 +236,7 @@ async def wait_for(condition, timeout: float = 20.0) -> None:
     (dict(instance="1.2.3"), 0x0112),
 ])
 async def test_requests_that_are_not_commitment_requests_get_a_status(tmp_path, change, code):
-    node, events = await holding_two(tmp_path)
+    node, _ = await holding_two(tmp_path)
     try:
         answer = await asyncio.to_thread(ask, node, action_information("1.2.9.6", *ASKED),
                                          **change)
@@ -246,7 +246,7 @@ async def test_requests_that_are_not_commitment_requests_get_a_status(tmp_path, 
 
 
 async def test_a_request_without_a_transaction_uid_is_refused(tmp_path):
-    node, events = await holding_two(tmp_path)
+    node, _ = await holding_two(tmp_path)
     information = action_information("1.2.9.7", *ASKED)
     del information.TransactionUID
     try:

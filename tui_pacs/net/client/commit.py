@@ -37,6 +37,7 @@ from tui_pacs.net.client.listener import TemporaryListener
 from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.net.client.scu import release
 from tui_pacs.net.commitment import ReportReceiver, accept_commitment, request_context
+from tui_pacs.net.wire.ae import NODELAY_HANDLERS
 from tui_pacs.store.commitment_inbox import CommitmentInbox
 
 
@@ -51,8 +52,9 @@ class ReportListener(TemporaryListener):
     def add_contexts(self, ae: Any) -> None:
         accept_commitment(ae)
 
-    def handlers(self) -> list[Any]:
-        return [(evt.EVT_N_EVENT_REPORT, self._receiver.handle)]
+    def server_options(self) -> dict[str, Any]:
+        return {"evt_handlers": [*NODELAY_HANDLERS,
+                                 (evt.EVT_N_EVENT_REPORT, self._receiver.handle)]}
 
 
 def commit(session: Session, references: Sequence[Reference], own: OwnNode, wait: float,

@@ -3,23 +3,23 @@
 When a remote must call us back (the instances of a C-MOVE to ourselves, a
 storage commitment report) and no node listens on our port, the command
 listens there itself while it needs to, as DCMTK's movescu does. Subclasses
-say which presentation contexts to accept and which handlers to bind.
+say which presentation contexts to accept and how to serve what comes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import socket
 import threading
-from typing import Any
-
-from pynetdicom.transport import ThreadedAssociationServer
+from typing import Any, cast
 
 from tui_pacs.config import LimitsConfig
 from tui_pacs.core import diagnosis
 from tui_pacs.core.remote import RemoteFailure
-from tui_pacs.net.wire.ae import NODELAY_HANDLERS, make_ae
+from tui_pacs.net.wire.ae import make_ae
+from tui_pacs.net.wire.pynetdicom_adapter import TunedServer
+
+# How often the listener's accept loop looks for a stop request (seconds).
+ACCEPT_POLL = 0.05
 
 
 class TemporaryListener:
@@ -28,23 +28,28 @@ class TemporaryListener:
         self.bind = bind
         self.port = port
         self._limits = limits
-        self._server: ThreadedAssociationServer | None = None
+        self._server: TunedServer | None = None
+        self._thread: threading.Thread | None = None
 
     def add_contexts(self, ae: Any) -> None:
         """Add the presentation contexts this listener accepts to ``ae``."""
         raise NotImplementedError
 
-    def handlers(self) -> list[Any]:
-        """The pynetdicom event handlers that receive what comes."""
+    def server_options(self) -> dict[str, Any]:
+        """How its associations serve what comes: the keyword arguments of
+        :class:`TunedServer` (evt_handlers, service_overrides, open_dataset)."""
         raise NotImplementedError
 
     def start(self) -> None:
         """Listen; raises OSError (EADDRINUSE when a node already listens there)."""
         ae = make_ae(self.aet, self._limits)
         self.add_contexts(ae)
-        self._server = ae.start_server(
-            (self.bind, self.port), block=False,
-            evt_handlers=[*NODELAY_HANDLERS, *self.handlers()])
+        server = cast(TunedServer, ae.make_server(
+            (self.bind, self.port), server_class=TunedServer, **self.server_options()))
+        self._thread = threading.Thread(target=server.serve_forever, args=(ACCEPT_POLL,),
+                                        name=f"listener {self.port}", daemon=True)
+        self._thread.start()
+        self._server = server
 
     def start_unless_taken(self, what: str) -> bool:
         """Listen, unless a node already listens on the port: whether we do.
@@ -63,19 +68,10 @@ class TemporaryListener:
         """Stop listening; the port is free again when this returns."""
         if self._server is None:
             return
-        stopping = threading.Thread(target=self._server.shutdown, daemon=True,
-                                    name=f"stop listener {self.port}")
-        stopping.start()
-        # The server looks at its stop flag every half second, or when a
-        # connection comes: knock until it has seen the flag.
-        while stopping.is_alive():
-            with contextlib.suppress(OSError):
-                socket.create_connection((self._knock_address(), self.port), timeout=1).close()
-            stopping.join(0.02)
-        self._server = None
-
-    def _knock_address(self) -> str:
-        return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.bind, self.bind)
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
 
     def __enter__(self) -> TemporaryListener:
         self.start()

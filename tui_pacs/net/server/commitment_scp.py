@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import time
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import N_ACTION, N_EVENT_REPORT
 from pynetdicom.dsutils import decode, encode
-from pynetdicom.pdu_primitives import A_RELEASE
 
 from tui_pacs.core import status
 from tui_pacs.core.commitment import (
@@ -75,9 +72,6 @@ MAX_REFERENCES = 100_000
 LOOKUP_BATCH = 500
 # Our one request on an association: its report.
 REPORT_MESSAGE_ID = 1
-# How often a report sent on the requesting association looks whether the
-# requester is releasing it instead of answering (seconds).
-RELEASE_POLL = 0.05
 
 
 class _Refused(Exception):
@@ -182,7 +176,7 @@ class CommitmentSCP:
                 peer: Peer) -> str:
         """Send the report; say how it went (for the operation's event)."""
         event_information = report_dataset(result)
-        if assoc.is_established and not _release_requested(assoc):
+        if assoc.is_established and not assoc.release_requested():
             answer = _report_here(assoc, presentation_context, event_information,
                                   result.event_type, self.context.settings.limits.dimse_timeout)
             if answer is not None:
@@ -270,29 +264,14 @@ def _report_here(assoc: Any, presentation_context: Any, event_information: Datas
         event_information, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian,
         transfer_syntax.is_deflated) or b"")
     assoc.dimse.send_msg(request, presentation_context.context_id)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, message = assoc.dimse.msg_queue.get(timeout=RELEASE_POLL)
-        except queue.Empty:
-            if _release_requested(assoc) or not assoc.is_established:
-                return None
-            continue
-        if message is None:  # aborted, or the connection closed
-            return None
-        if (isinstance(message, N_EVENT_REPORT)
-                and message.MessageIDBeingRespondedTo == REPORT_MESSAGE_ID):
-            return message.Status
-        log.warning("%s while waiting for the answer to a storage commitment report: "
-                    "ignored", type(message).__name__)
+    message = assoc.answer_or_release(timeout)
+    if (isinstance(message, N_EVENT_REPORT)
+            and message.MessageIDBeingRespondedTo == REPORT_MESSAGE_ID):
+        return message.Status
+    if message is not None:
+        log.warning("%s in answer to a storage commitment report: ignored",
+                    type(message).__name__)
     return None
-
-
-def _release_requested(assoc: Any) -> bool:
-    """Whether the requester has asked to release the association (it reads no
-    report there; many, Orthanc among them, release as soon as the N-ACTION is
-    answered)."""
-    return isinstance(assoc.dul.peek_next_pdu(), A_RELEASE)
 
 
 def _send_report(assoc: Any, event_information: Dataset, event_type: int) -> int | None:
