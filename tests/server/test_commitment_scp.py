@@ -54,6 +54,7 @@ class Reports:
         self.received: list[tuple[int, Dataset, Any]] = []
         self.responses: list[Dataset] = []
         self._arrived = threading.Event()
+        self._serving: threading.Thread | None = None
 
     def on_message(self, event: Any) -> None:
         command = event.message.command_set
@@ -61,12 +62,16 @@ class Reports:
             self.responses.append(command)
 
     def handle(self, event: Any) -> tuple[int, None]:
+        self._serving = threading.current_thread()
         self.received.append((event.event_type, event.event_information, event.assoc))
         self._arrived.set()
         return 0x0000, None
 
     def wait(self) -> tuple[int, Dataset, Any]:
+        """The last report, once answered: pynetdicom answers in the thread that
+        called the handler, after it returned."""
         assert self._arrived.wait(20), "no N-EVENT-REPORT"
+        self._serving.join(20)
         return self.received[-1]
 
 

@@ -222,7 +222,11 @@ class RemoteClient:
                     continue
                 references.append(Reference(item.sop_class, item.sop_instance))
             if not references:
-                raise NothingToCommit("none of the files is a DICOM instance")
+                if not unreadable:
+                    raise NothingToCommit("no files under the paths given")
+                first = unreadable[0]
+                raise NothingToCommit(f"none of the {len(unreadable)} file(s) is a DICOM "
+                                      f"instance ({first.source}: {first.reason})")
             return commit.commit(session, references, own, wait or session.dimse_timeout,
                                  cancellation, unreadable)
 

@@ -12,6 +12,7 @@ command waits for its transaction.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from tui_pacs.core.commitment import (
     Reference,
     request_dataset,
 )
-from tui_pacs.core.remote import Diagnosis, RemoteFailure, SendFailure
+from tui_pacs.core.remote import Connection, Diagnosis, RemoteFailure, SendFailure
 from tui_pacs.net.client.association import Cancellation, Session, open_association, when_busy_retry
 from tui_pacs.net.client.dialogue import Dialogue
 from tui_pacs.net.client.listener import TemporaryListener
@@ -39,6 +40,10 @@ from tui_pacs.net.client.scu import release
 from tui_pacs.net.commitment import ReportReceiver, accept_commitment, request_context
 from tui_pacs.net.wire.ae import NODELAY_HANDLERS
 from tui_pacs.store.commitment_inbox import CommitmentInbox
+
+# How long a remote that reported on an association of its own may take to
+# read our answer and release it, once we have the report (seconds).
+REPORT_LINGER = 5.0
 
 
 class ReportListener(TemporaryListener):
@@ -55,6 +60,29 @@ class ReportListener(TemporaryListener):
     def server_options(self) -> dict[str, Any]:
         return {"evt_handlers": [*NODELAY_HANDLERS,
                                  (evt.EVT_N_EVENT_REPORT, self._receiver.handle)]}
+
+
+class _OnTheAssociation:
+    """Receives a report on the requesting association.
+
+    pynetdicom answers an N-EVENT-REPORT in a thread of its own, after the
+    handler has handed the report to the inbox (which wakes the command).
+    The command joins that thread before it releases the association, so
+    that the answer goes out first: a remote that saw the release first
+    would take its report for unanswered, and send it again."""
+
+    def __init__(self, receiver: ReportReceiver) -> None:
+        self._receiver = receiver
+        self._threads: list[threading.Thread] = []
+
+    def handle(self, event: Any) -> tuple[int, None]:
+        self._threads.append(threading.current_thread())
+        return self._receiver.handle(event)
+
+    def answered(self, timeout: float) -> None:
+        """Wait until every report received here has been answered."""
+        for thread in self._threads:
+            thread.join(timeout)
 
 
 def commit(session: Session, references: Sequence[Reference], own: OwnNode, wait: float,
@@ -74,7 +102,8 @@ def commit(session: Session, references: Sequence[Reference], own: OwnNode, wait
                                                receiver, inbox, wait, cancellation)
     finally:
         if listening:
-            listener.stop()
+            # A remote that reported to it is still to read our answer and release.
+            listener.stop(linger=REPORT_LINGER)
     problem: Diagnosis | None = None
     if result is None and not cancellation.requested:
         problem = diagnosis.no_commitment_report(
@@ -88,11 +117,12 @@ def commit(session: Session, references: Sequence[Reference], own: OwnNode, wait
 
 def _request_and_wait(session: Session, transaction_uid: str, references: Sequence[Reference],
                       receiver: ReportReceiver, inbox: CommitmentInbox, wait: float,
-                      cancellation: Cancellation) -> tuple[CommitmentResult | None, Any]:
+                      cancellation: Cancellation) -> tuple[CommitmentResult | None, Connection]:
     """The N-ACTION, then the report: (the report or None, the connection)."""
+    on_the_association = _OnTheAssociation(receiver)
     assoc, connection = when_busy_retry(lambda: open_association(
         session, [request_context()],
-        evt_handlers=[(evt.EVT_N_EVENT_REPORT, receiver.handle)],
+        evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_the_association.handle)],
         cancellation=cancellation), cancellation)
     try:
         dialogue = Dialogue(session, assoc)
@@ -109,5 +139,6 @@ def _request_and_wait(session: Session, transaction_uid: str, references: Sequen
         # The association stays open: the remote may report on it.
         result = inbox.wait(transaction_uid, wait, lambda: cancellation.requested)
     finally:
+        on_the_association.answered(session.dimse_timeout)
         release(assoc)
     return result, connection

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from typing import Any, cast
 
 from tui_pacs.config import LimitsConfig
@@ -64,13 +65,18 @@ class TemporaryListener:
                 self.bind, self.port, exc.strerror or str(exc), what)) from None
         return True
 
-    def stop(self) -> None:
-        """Stop listening; the port is free again when this returns."""
+    def stop(self, linger: float = 0.0) -> None:
+        """Stop listening; the port is free again when this returns. Associations
+        in progress get up to ``linger`` seconds more to end (a remote that is
+        still to read our answer and release)."""
         if self._server is None:
             return
         self._server.shutdown()
         if self._thread is not None:
             self._thread.join()
+        deadline = time.monotonic() + linger
+        for assoc in list(self._server.ae.active_associations):
+            assoc.join(max(0.0, deadline - time.monotonic()))
         self._server = self._thread = None
 
     def __enter__(self) -> TemporaryListener:

@@ -552,8 +552,9 @@ class TunedAssociation(Association):
     def answer_or_release(self, timeout: float) -> Any | None:
         """The next message, for a service override that sent a request of its
         own on this association: None after ``timeout``, when the association
-        is aborted or its connection closed, or as soon as the peer asks to
-        release it instead of answering."""
+        is aborted or its connection closed, as soon as the peer asks to
+        release it instead of answering, or when this association is asked to
+        stop (:meth:`request_stop`)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -561,7 +562,8 @@ class TunedAssociation(Association):
             except queue.Empty:
                 pass
             remaining = deadline - time.monotonic()
-            if self.release_requested() or not self.is_established or remaining <= 0:
+            if (self.release_requested() or self._give_up_waiting() or not self.is_established
+                    or remaining <= 0):
                 return None
             # Set by every message and primitive queued for this association.
             self._activity.wait(remaining)
