@@ -22,7 +22,7 @@ from tui_pacs.core.aetitle import ae_title_problem
 # An access list entry that stands for every configured modality's AE title.
 CONFIGURED_MODALITIES = "@modalities"
 ANYONE = "*"
-SERVICES = ("echo", "store", "find", "move", "get")
+SERVICES = ("echo", "store", "find", "move", "get", "commit")
 # How the app's preview draws pictures: auto asks the terminal.
 IMAGES = ("auto", "halfblock", "kitty", "sixel")
 
@@ -70,6 +70,8 @@ class AccessConfig:
     find: tuple[str, ...] = (CONFIGURED_MODALITIES,)
     move: tuple[str, ...] = (CONFIGURED_MODALITIES,)
     get: tuple[str, ...] = (CONFIGURED_MODALITIES,)
+    # Storage commitment: requests (N-ACTION) and reports (N-EVENT-REPORT).
+    commit: tuple[str, ...] = (CONFIGURED_MODALITIES,)
     # Reject associations whose called AE title is not ours.
     check_called_aet: bool = False
 

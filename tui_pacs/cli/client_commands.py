@@ -1,4 +1,5 @@
-"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, doctor, probe.
+"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, commit,
+doctor, probe.
 
 A failure to reach the remote prints what failed and what to change on which
 side, and exits with the status of its class (see README, "Exit statuses").
@@ -31,6 +32,7 @@ from tui_pacs.core.aetitle import ae_title_problem
 from tui_pacs.core.model import DEFAULT_COLUMNS, LABELS, Level, display_value
 
 if TYPE_CHECKING:
+    from tui_pacs.core.commitment import CommitReport, Reference
     from tui_pacs.core.remote import Diagnosis, RetrieveReport
     from tui_pacs.core.target import Target
     from tui_pacs.services.client import RemoteClient
@@ -109,6 +111,25 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     which.add_argument("--series", metavar="UID", help="an archived series")
     p.set_defaults(func=run_send)
 
+    p = commands.add_parser("commit", parents=[common, remote],
+                            help="ask a node to commit instances (storage commitment)",
+                            description="Ask a remote node to vouch that it safely holds "
+                                        "instances (Storage Commitment Push Model): those of "
+                                        "files (directories recursively) or of an archived "
+                                        "study or series. The remote reports on the same "
+                                        "association or on one it opens to us; when no node "
+                                        "is listening on our port, this command listens "
+                                        "there until the report arrives.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--study", metavar="UID", help="an archived study")
+    which.add_argument("--series", metavar="UID", help="an archived series")
+    p.add_argument("--wait", type=_seconds, metavar="S",
+                   help="seconds to wait for the remote's report (default: [limits] "
+                        "dimse_timeout)")
+    p.add_argument("--json", action="store_true", help="the outcome as a JSON object")
+    p.set_defaults(func=run_commit)
+
     p = commands.add_parser("doctor", parents=[common, remote],
                             help="check everything a query/retrieve needs",
                             description="Check, in order: name resolution, TCP, the "
@@ -119,6 +140,12 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                         "certificate.")
     p.add_argument("--worklist", action="store_true",
                    help="also query the modality worklist for today's steps")
+    p.add_argument("--commit", action="store_true",
+                   help="also check storage commitment: that the remote takes it (with "
+                        "--commit-instance, a whole commitment)")
+    p.add_argument("--commit-instance", metavar="UID",
+                   help="the SOP Instance UID of an archived instance the remote holds, "
+                        "for a whole storage commitment of it in the --commit step")
     p.set_defaults(func=run_doctor)
 
     p = commands.add_parser("probe", parents=[common, remote],
@@ -506,6 +533,51 @@ def run_probe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- commit ------------------------------------------------------------------------
+
+
+def run_commit(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.commit_output import commit_json, commit_lines
+    from tui_pacs.core.remote import RemoteFailure
+    from tui_pacs.services.client import NothingToCommit, NotInArchive
+
+    archived = [(level, value) for level, value in (
+        (Level.STUDY, args.study), (Level.SERIES, args.series)) if value is not None]
+    if bool(archived) == bool(args.paths):
+        raise CliError("say what to commit: files and directories, or one of --study, "
+                       "--series", EXIT_USAGE)
+
+    async def go() -> CommitReport:
+        async with open_archive(settings, must_exist=bool(archived)) as archive:
+            client = _client(settings, args, archive)
+            target = _target(client, args.target)
+            if archived:
+                level, value = archived[0]
+                return await client.commit_archived(target, level, {level.unique_key: value},
+                                                    wait=args.wait, timeout=args.timeout)
+            return await client.commit_files(target, args.paths, wait=args.wait,
+                                             timeout=args.timeout)
+
+    try:
+        report = run_async(go)
+    except (NotInArchive, NothingToCommit) as exc:
+        raise CliError(f"nothing to commit: {exc}") from None
+    except RemoteFailure as exc:
+        return report_failure(f"commit on {args.target} failed", exc.diagnosis)
+    if args.json:
+        print_json(commit_json(report))
+    else:
+        for line in commit_lines(report):
+            say(line)
+    for failure in report.unreadable:
+        say(f"not asked: {failure.source}: {failure.reason}", file=sys.stderr)
+    if report.diagnosis is not None:
+        return report_failure(f"commit on {report.target.address}", report.diagnosis)
+    if report.cancelled:
+        say("cancelled before the report came", file=sys.stderr)
+    return 0 if report.ok else EXIT_FAILED
+
+
 # --- doctor ------------------------------------------------------------------------
 
 
@@ -518,9 +590,11 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
         async with open_archive(settings) as archive:
             client = _client(settings, args, archive)
             target = _target(client, args.target)
+            commit = await _commit_references(client, args)
             say(f"doctor: {client.calling_aet} -> {target}")
             async with aclosing(client.doctor(target, timeout=args.timeout,
-                                              worklist=args.worklist)) as checks:
+                                              worklist=args.worklist,
+                                              commit=commit)) as checks:
                 async for check in checks:
                     say(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
                           flush=True)
@@ -534,3 +608,20 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     failure = first_failure[0].failure
     return failure.exit_code if failure else EXIT_FAILED
+
+
+async def _commit_references(client: RemoteClient,
+                             args: argparse.Namespace) -> tuple[Reference, ...] | None:
+    """What doctor's commitment step asks about: None without --commit, else the
+    archived instance --commit-instance names, or nothing (negotiation only)."""
+    from tui_pacs.services.client import NotInArchive
+
+    if not args.commit and not args.commit_instance:
+        return None
+    if not args.commit_instance:
+        return ()
+    try:
+        return await client.archived_references(Level.IMAGE,
+                                                 {"SOPInstanceUID": args.commit_instance})
+    except NotInArchive as exc:
+        raise CliError(f"--commit-instance: {exc}", EXIT_USAGE) from None

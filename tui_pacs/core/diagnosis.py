@@ -378,12 +378,38 @@ def aborted_after_cancel(target: Target, service: str) -> Diagnosis:
     )
 
 
-def cannot_listen(host: str, port: int, reason: str) -> Diagnosis:
+def cannot_listen(host: str, port: int, reason: str,
+                  what: str = "the retrieved instances") -> Diagnosis:
     return Diagnosis(
         Failure.CANNOT_LISTEN,
-        f"cannot listen on {host} port {port} for the retrieved instances: {reason}",
+        f"cannot listen on {host} port {port} for {what}: {reason}",
         ("here: ports below 1024 need privileges; change [node] port, or start the "
          "node (tui-pacs serve) with the rights to use it",),
+    )
+
+
+def no_commitment_report(target: Target, listener: Listener, seconds: float,
+                         node_listening: bool) -> Diagnosis:
+    """The remote took a storage commitment request but no report came back
+    within ``seconds``; ``node_listening``: a node (not this command) held
+    our port, so a report on a new association went to it."""
+    advice = [
+        f"on the remote: it reports on a new association to {listener.aet}; its entry "
+        f"for us needs {listener.entries()[0]}",
+        f"on the remote: {listener.entries()[1]}",
+        f"the network: the remote must be able to connect to {listener.host} port "
+        f"{listener.port} (firewall on this host?)",
+        "here: a remote that commits slowly (archiving to long-term storage) needs a "
+        "longer --wait; its log says whether it is still at it",
+    ]
+    if node_listening:
+        advice.append(f"here: the node listening on port {listener.port} receives the "
+                      "report; if it is not the node of this data directory, its log has it")
+    return Diagnosis(
+        Failure.NOTHING_ARRIVED,
+        f"the remote accepted the storage commitment request but no report arrived "
+        f"within {seconds:g} s",
+        tuple(advice),
     )
 
 
@@ -393,10 +419,16 @@ STATUS_MEANINGS = {
     0x0107: "warning: attribute list error",
     0x0110: "processing failure",
     0x0111: "duplicate SOP instance",
+    0x0112: "no such SOP instance",
+    0x0115: "invalid argument value",
     0x0117: "invalid object instance",
+    0x0118: "no such SOP class",
+    0x0119: "class-instance conflict",
     0x0122: "SOP class not supported",
+    0x0123: "no such action",
     0x0124: "refused: not authorised",
     0x0211: "unrecognised operation",
+    0x0213: "resource limitation",
     0xA700: "refused: out of resources",
     0xA701: "refused: out of resources (cannot calculate the number of matches)",
     0xA702: "refused: out of resources (cannot perform sub-operations)",

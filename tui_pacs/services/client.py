@@ -22,6 +22,8 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
     async for check in client.doctor(target):       # Check: OK / FAIL / SKIPPED, advice
         ...
     report = await client.probe(target)             # ProbeReport: SOP classes x syntaxes
+    report = await client.commit_archived(target, Level.STUDY, {"StudyInstanceUID": uid})
+    report = await client.commit_files(target, [Path("study/")], wait=600)
 
 Failures to reach the remote raise :class:`RemoteFailure`, whose
 ``diagnosis`` says which step failed and what to change on which side
@@ -45,6 +47,7 @@ from typing import Any
 
 from tui_pacs.config import Settings
 from tui_pacs.core.capabilities import ProbeReport
+from tui_pacs.core.commitment import CommitReport, Reference
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import Level
@@ -66,18 +69,23 @@ from tui_pacs.core.remote import (
 )
 from tui_pacs.core.target import Target, parse_target
 from tui_pacs.core.worklist import worklist_identifier
-from tui_pacs.net.client import doctor, probe, retrieve, scu, send
+from tui_pacs.net.client import commit, doctor, probe, retrieve, scu, send
 from tui_pacs.net.client.association import Cancellation, Session
 from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.services.worker import on_loop, run_blocking, stream_blocking
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.importer import iter_files
+from tui_pacs.store.index import StoredFile
 
-__all__ = ["BadKey", "NotInArchive", "RemoteClient", "RemoteFailure"]
+__all__ = ["BadKey", "NotInArchive", "NothingToCommit", "RemoteClient", "RemoteFailure"]
 
 
 class NotInArchive(LookupError):
-    """What was asked to be sent is not in the archive."""
+    """What was asked to be sent (or committed) is not in the archive."""
+
+
+class NothingToCommit(ValueError):
+    """The files given to commit name no DICOM instance."""
 
 
 class RemoteClient:
@@ -103,13 +111,17 @@ class RemoteClient:
         return await run_blocking(lambda c: scu.echo(session, max(1, count), c), name="echo")
 
     def doctor(self, target: Target, *, timeout: float | None = None,
-               worklist: bool = False) -> AsyncGenerator[Check, None]:
+               worklist: bool = False, commit: tuple[Reference, ...] | None = None
+               ) -> AsyncGenerator[Check, None]:
         """The checklist of a query/retrieve, check by check. Moves one instance here.
-        ``worklist`` adds a worklist query for today's steps."""
+        ``worklist`` adds a worklist query for today's steps; ``commit`` the
+        storage commitment step, for these instances (none: whether the remote
+        takes storage commitment at all)."""
         session = self._session(target, timeout)
         own = self._own_node()
-        return stream_blocking(lambda c: doctor.checkup(session, own, c, worklist=worklist),
-                               name="doctor")
+        return stream_blocking(
+            lambda c: doctor.checkup(session, own, c, worklist=worklist, commit=commit),
+            name="doctor")
 
     async def probe(self, target: Target, *, timeout: float | None = None) -> ProbeReport:
         """Which SOP classes the remote accepts in which transfer syntaxes (and, for a
@@ -205,10 +217,7 @@ class RemoteClient:
         ``keys`` all match exactly (``{"PatientID": "12345"}``: every patient
         with this ID)."""
         archive = self._archive()
-        stored = await archive.index.files(level, exact(keys))
-        if not stored:
-            named = " and ".join(f"{key} {value!r}" for key, value in keys.items())
-            raise NotInArchive(f"no {level.label} with {named} in the archive")
+        stored = await self._archived(level, keys)
         items = [send.Outgoing(archive.path_of(f), f.sop_class_uid, f.sop_instance_uid,
                                f.transfer_syntax_uid) for f in stored]
         session = self._session(target, timeout)
@@ -216,11 +225,71 @@ class RemoteClient:
         return await run_blocking(lambda c: send.send(session, items, [], progress, c),
                                   name="send")
 
+    # --- storage commitment -----------------------------------------------------
+
+    async def commit_files(self, target: Target, paths: Iterable[Path], *,
+                           wait: float | None = None,
+                           timeout: float | None = None) -> CommitReport:
+        """Ask ``target`` to commit the instances of these files (directories
+        recursively); wait up to ``wait`` seconds (default: the DIMSE timeout)
+        for its report. Files that cannot be read are listed in the report."""
+        session = self._session(target, timeout)
+        own = self._own_node()
+        paths = list(paths)
+
+        def work(cancellation: Cancellation) -> CommitReport:
+            references, unreadable = [], []
+            for path in iter_files(paths):
+                try:
+                    item = send.inspect_file(path)
+                except send.NotSendable as exc:
+                    unreadable.append(SendFailure(str(path), str(exc)))
+                    continue
+                references.append(Reference(item.sop_class, item.sop_instance))
+            if not references:
+                if not unreadable:
+                    raise NothingToCommit("no files under the paths given")
+                first = unreadable[0]
+                raise NothingToCommit(f"none of the {len(unreadable)} file(s) is a DICOM "
+                                      f"instance ({first.source}: {first.reason})")
+            return commit.commit(session, references, own, wait or session.dimse_timeout,
+                                 cancellation, unreadable)
+
+        return await run_blocking(work, name="commit")
+
+    async def commit_archived(self, target: Target, level: Level, keys: dict[str, str], *,
+                              wait: float | None = None,
+                              timeout: float | None = None) -> CommitReport:
+        """Ask ``target`` to commit every archived instance of the patient(s),
+        study or series whose ``keys`` all match exactly, as ``send_archived``
+        names them."""
+        references = await self.archived_references(level, keys)
+        session = self._session(target, timeout)
+        own = self._own_node()
+        return await run_blocking(
+            lambda c: commit.commit(session, references, own, wait or session.dimse_timeout, c),
+            name="commit")
+
+    async def archived_references(self, level: Level,
+                                  keys: dict[str, str]) -> tuple[Reference, ...]:
+        """The SOP Class and Instance UIDs of the archived instances that ``keys``
+        name exactly (as ``send_archived``); raises NotInArchive."""
+        stored = await self._archived(level, keys)
+        return tuple(Reference(f.sop_class_uid, f.sop_instance_uid) for f in stored)
+
     # --- helpers ------------------------------------------------------------------
 
     def _session(self, target: Target, timeout: float | None) -> Session:
         return Session(target, self.calling_aet, self.settings.limits, timeout,
                        self.settings.tls)
+
+    async def _archived(self, level: Level, keys: dict[str, str]) -> list[StoredFile]:
+        """The archived files of what ``keys`` name exactly; raises NotInArchive."""
+        stored = await self._archive().index.files(level, exact(keys))
+        if not stored:
+            named = " and ".join(f"{key} {value!r}" for key, value in keys.items())
+            raise NotInArchive(f"no {level.label} with {named} in the archive")
+        return stored
 
     def _archive(self) -> Archive:
         if self.archive is None:

@@ -6,6 +6,8 @@ reverse path of C-MOVE is tested for real: one small instance found by
 C-FIND is moved to this node (and so lands in the archive). A modality
 marked ``tls`` gets a TLS step that shows its certificate; ``worklist``
 adds a worklist query for today's steps.
+Storage commitment is an optional last step
+(:mod:`~tui_pacs.net.client.doctor_commit`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pynetdicom.sop_class import (
 )
 
 from tui_pacs.core import diagnosis
+from tui_pacs.core.commitment import Reference
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import STUDY_ROOT
 from tui_pacs.core.remote import Check, CheckState, RemoteFailure
@@ -38,6 +41,7 @@ from tui_pacs.net.client.association import (
     resolve,
 )
 from tui_pacs.net.client.dialogue import Dialogue
+from tui_pacs.net.client.doctor_commit import COMMIT, commit_check
 from tui_pacs.net.client.retrieve import OwnNode, RetrieveRequest, move
 from tui_pacs.net.client.scu import echo_once, release, responses
 from tui_pacs.net.client.tls_check import inspect_tls
@@ -58,11 +62,17 @@ LISTENING = "listening for C-MOVE"
 
 
 def checkup(session: Session, own: OwnNode, cancellation: Cancellation, *,
-            worklist: bool = False) -> Iterator[Check]:
+            worklist: bool = False,
+            commit: tuple[Reference, ...] | None = None) -> Iterator[Check]:
+    """``worklist`` adds a worklist query for today's steps; ``commit`` the
+    storage commitment step, asking about these instances (none: negotiation
+    only)."""
     target = session.target
     move_check = f"C-MOVE to {own.aet}"
     names = [NAME_RESOLUTION, TCP, *([TLS] if target.tls else []), ASSOCIATION, ECHO, FIND,
              *([WORKLIST] if worklist else []), LISTENING, move_check]
+    if commit is not None:
+        names.append(COMMIT)
 
     def skip_rest(after: str, reason: str) -> Iterator[Check]:
         for name in names[names.index(after) + 1:]:
@@ -130,6 +140,8 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation, *,
                                         "could not be tested")
     else:
         yield _move(session, own, sample, move_check, cancellation)
+    if commit is not None:
+        yield commit_check(session, own, commit, cancellation)
 
 
 def _tls(session: Session) -> Check:

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tui_pacs.config import Settings
+from tui_pacs.config import Modality, Settings
 from tui_pacs.core.events import NodeEvent, OperationEvent
 from tui_pacs.core.status import category
+from tui_pacs.core.target import Target
 from tui_pacs.net.bridge import LoopBridge
+from tui_pacs.net.client.association import Session
 from tui_pacs.net.server.policy import AccessPolicy
 from tui_pacs.store.archive import Archive
 
@@ -98,6 +100,15 @@ class ServerContext:
     def operation(self, assoc: Any, service: str) -> Operation:
         """Start timing one DIMSE operation on ``assoc``."""
         return Operation(self, assoc, service)
+
+    def session_with(self, modality: Modality) -> Session:
+        """How this node calls a configured modality (a move destination, a
+        storage commitment requester): as itself, with its limits and TLS
+        settings (the same rules as ``tui-pacs send``)."""
+        settings = self.settings
+        target = Target(modality.aet, modality.host, modality.port, modality.name,
+                        modality.tls)
+        return Session(target, settings.node.aet, settings.limits, tls=settings.tls)
 
 
 class Operation:

@@ -28,7 +28,9 @@ py-spy, it took 2.6 s of CPU to receive 500 CT images. Here:
   asked to stop between operations (:meth:`~TunedAssociation.request_stop`:
   how the node shuts down without cutting a C-STORE in half), stops waiting
   for an A-ASSOCIATE-RQ as soon as the peer has gone, and lets the node serve
-  some requests itself (``service_overrides``: C-STORE, C-FIND, C-MOVE, C-GET).
+  some requests itself (``service_overrides``: C-STORE, C-FIND, C-MOVE, C-GET,
+  N-ACTION), which may wait there for the answer to a request of their own
+  (:meth:`~TunedAssociation.answer_or_release`).
 * :class:`TunedRequestHandler` and :class:`TunedServer` set the network
   timeout on each accepted socket, do the TLS handshake in the connection's
   thread, share the server's presentation contexts, bound the connections
@@ -69,7 +71,7 @@ from pynetdicom.dimse_primitives import C_CANCEL, N_EVENT_REPORT
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.fsm import TRANSITION_TABLE
 from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import A_ASSOCIATE
+from pynetdicom.pdu_primitives import A_ASSOCIATE, A_RELEASE
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import (
     AddressInformation,
@@ -542,6 +544,31 @@ class TunedAssociation(Association):
         super().kill()
         self._activity.set()
 
+    def release_requested(self) -> bool:
+        """Whether the peer has asked to release the association; its request
+        waits for the reactor (a service override runs in the reactor's thread)."""
+        return isinstance(self.dul.peek_next_pdu(), A_RELEASE)
+
+    def answer_or_release(self, timeout: float) -> Any | None:
+        """The next message, for a service override that sent a request of its
+        own on this association: None after ``timeout``, when the association
+        is aborted or its connection closed, as soon as the peer asks to
+        release it instead of answering, or when this association is asked to
+        stop (:meth:`request_stop`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.dimse.msg_queue.get_nowait()[1]
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if (self.release_requested() or self._give_up_waiting() or not self.is_established
+                    or remaining <= 0):
+                return None
+            # Set by every message and primitive queued for this association.
+            self._activity.wait(remaining)
+            self._activity.clear()
+
     def run_reactor(self) -> None:
         try:
             super().run_reactor()
@@ -578,12 +605,16 @@ class TunedAssociation(Association):
         # until `_is_paused`) before they read the responses themselves, and
         # must not wait for it to come round. Having unpaused itself, it
         # looks at the checkpoint again: a send_*() call that paused it
-        # meanwhile owns the messages queued for it.
+        # meanwhile owns the messages queued for it. While it waits at the
+        # checkpoint it says again that it is paused: pynetdicom serves an
+        # N-EVENT-REPORT in a thread of its own, which marks the reactor
+        # unpaused when done, and a release() would wait for it forever.
         while not self._kill:
             self._is_paused = True
             self._activity.wait(IDLE_WAIT)
             self._activity.clear()
-            self._reactor_checkpoint.wait()
+            while not self._reactor_checkpoint.wait(IDLE_WAIT):
+                self._is_paused = True
             self._is_paused = False
             if not self._reactor_checkpoint.is_set():
                 continue
@@ -916,6 +947,10 @@ UPSTREAM: dict[str, tuple[object, str]] = {
     "DULServiceProvider._is_transport_event": (
         DULServiceProvider._is_transport_event,
         "8725ed03bb8fbdefef249d5d9888c120e6277d7b6aa2c4f537e23027186e1253"),
+    # relied on: TunedAssociation.release_requested
+    "DULServiceProvider.peek_next_pdu": (
+        DULServiceProvider.peek_next_pdu,
+        "7bdb626e1247e1b649bfbe45104a0f2899076c1c0963c85b54824822a21fcc95"),
     # wrapped: wakes the reactor
     "DULServiceProvider.send_pdu": (
         DULServiceProvider.send_pdu,
@@ -936,6 +971,11 @@ UPSTREAM: dict[str, tuple[object, str]] = {
     "Association._run_reactor": (
         Association._run_reactor,
         "f28838c5559e462a563750cfc9f3790027f4bb7e2223baf42c9f5d682c359dee"),
+    # waits for the reactor to be paused, which TunedAssociation._run_reactor
+    # says again while it waits at the checkpoint
+    "Association.release": (
+        Association.release,
+        "c7d713502b77d70284320ac20245444b78f49a9d37b6a351d38e18344edaae43"),
     # mirrored around service_overrides
     "Association._serve_request": (
         Association._serve_request,
