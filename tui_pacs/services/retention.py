@@ -68,8 +68,9 @@ class RetentionKeeper:
         """The limits, for the node's status report; a limit the archive is still
         over (everything left is held) needs attention."""
         config = self._config
-        data = {"max_studies": config.max_studies, "max_size_gb": config.max_size_gb,
-                "keep_days": config.keep_days}
+        limits = {"max_studies": config.max_studies, "max_size_gb": config.max_size_gb,
+                  "keep_days": config.keep_days}
+        data = {name: value for name, value in limits.items() if value is not None}
         attention = (f"retention: still over a limit: {self._warned}",) if self._warned else ()
         return Section(data, attention)
 
