@@ -78,16 +78,18 @@ async def test_services_add_sections_and_what_needs_attention(tmp_path):
         raise OSError("the queue is unreadable")
 
     node.health.contribute("forwarding", forwarding)
-    node.health.contribute("retention", broken)
+    node.health.contribute("replication", broken)
     try:
         answer = await asyncio.to_thread(ask, tmp_path / "data", "status")
     finally:
         await node.stop()
-    assert answer["sections"] == {"forwarding": {"pacs": {"queued": 3, "failed": 1}},
-                                  "retention": {}}
+    # The node's own retention section (no limits set) comes first.
+    assert answer["sections"] == {"retention": {},
+                                  "forwarding": {"pacs": {"queued": 3, "failed": 1}},
+                                  "replication": {}}
     assert answer["healthy"] is False
     assert answer["attention"] == [
         "1 error logged in the last 15 minutes",  # the section that failed
         "forwarding: 1 failed to pacs",
-        "retention: no figures (the queue is unreadable)",
+        "replication: no figures (the queue is unreadable)",
     ]

@@ -101,11 +101,16 @@ from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS
 
 LOGGER = logging.getLogger(__name__)
 
+# States in which we may send P-DATA (PS3.8 9.2): established, and after the
+# peer asked to release (a response to its last request still goes out).
+_DATA_STATES = frozenset({"Sta6", "Sta8"})
 # State machine events that are primitives from our own side (PS3.8 9.2).
 _LOCAL_EVENTS = frozenset({"Evt1", "Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"})
 # Longest sleep of an idle reactor: bounds how late a timer (ARTIM, network
 # timeout) is noticed. Data and primitives wake the reactors at once.
 IDLE_WAIT = 0.05
+# How long an ending association waits for its reactor thread to end.
+DUL_END_WAIT = 5.0
 # pynetdicom's per-PDU and per-message log handlers (unbind_log_handlers).
 _STANDARD_LOG_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
@@ -228,7 +233,7 @@ class TunedDUL(DULServiceProvider):
         """
         with self._send_lock:
             sock = self.socket.socket if self.socket is not None else None
-            if sock is None or self.state_machine.current_state != "Sta6":
+            if sock is None or self.state_machine.current_state not in _DATA_STATES:
                 raise ConnectionError("the association is not established")
             fragment = fragment_size(int(self.assoc.dimse.maximum_pdu_size or 0))
             write_message(sock, context_id, command, dataset, fragment)
@@ -351,6 +356,9 @@ class TunedDUL(DULServiceProvider):
         try:
             self._reactor()
         finally:
+            # A dataset still arriving will not be finished: its staging file
+            # goes (this thread is the one that writes it).
+            cast(TunedDIMSE, self.assoc.dimse).assembler.discard()
             with self._wake_lock:
                 self._wake_closed = True
                 os.close(self._wake_read)
@@ -573,7 +581,10 @@ class TunedAssociation(Association):
         try:
             super().run_reactor()
         finally:
-            cast(TunedDIMSE, self.dimse).assembler.discard()
+            # The association counts as running until its reactor thread has
+            # ended too, having removed any dataset left half received.
+            if self.dul.is_alive() and self.dul is not threading.current_thread():
+                self.dul.join(DUL_END_WAIT)
             if self.on_end is not None:
                 self.on_end(self)
 
