@@ -7,7 +7,8 @@ API (everything on the event loop; imports neither Textual nor anything that doe
     await node.listen_again()   # when the port could not be bound at start
     node.status                 # NodeStatus snapshot: listening, listen_error, counters
     unsubscribe = node.subscribe(callback)
-    node.apply_settings(new)    # access, modalities, storage options: live
+    node.apply_settings(new)    # access, modalities, forwarding, storage options: live
+    node.forwarder              # the forwarding queue's sender (services/forwarder.py)
     await node.stop()           # stop accepting, finish operations, close the archive
 
 ``start()`` raises :class:`~tui_pacs.store.archive.ArchiveError` when the
@@ -26,7 +27,12 @@ the archive, by the server or by anything else using ``node.archive``).
 Callbacks must be quick: the association threads never wait for them, but
 the loop does. It returns a function that unsubscribes.
 
-``stop()`` closes the listening sockets first, then lets every association
+The node forwards what it receives as ``[[forward]]`` says, from the time
+it starts: :class:`~tui_pacs.services.forwarder.Forwarder` sends the
+archive's forwarding queue.
+
+``stop()`` stops forwarding first (after the instance in flight; the rest
+stays queued), closes the listening sockets, then lets every association
 finish the operation in progress (a C-STORE being received is stored and
 acknowledged; C-FIND, C-MOVE and C-GET end between responses with status
 Cancel) and aborts it; associations still busy after ``timeout`` seconds
@@ -50,6 +56,7 @@ from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer, ListenError
 from tui_pacs.net.wire.tls import TLSSetupError
 from tui_pacs.services.event_log import log_event
+from tui_pacs.services.forwarder import Forwarder
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 log = logging.getLogger(__name__)
@@ -74,12 +81,16 @@ class NodeStatus:
     bytes_received: int
     failed_operations: int
     started_at: datetime | None
+    # Entries of the forwarding queue waiting to be sent, and kept as failed.
+    forward_pending: int = 0
+    forward_failed: int = 0
 
 
 class Node:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.archive: Archive | None = None
+        self.forwarder: Forwarder | None = None
         self._server: DicomServer | None = None
         self._subscribers: list[Subscriber] = []
         self._listening = False
@@ -102,6 +113,8 @@ class Node:
         self.archive = await Archive.open(settings.node.data, settings.storage,
                                           settings.limits.max_dataset_mb)
         self.archive.add_listener(self._on_stored)
+        self.forwarder = Forwarder(settings, self.archive)
+        self.forwarder.start()
         self._started_at = datetime.now()
         server = DicomServer(settings, self.archive, LoopBridge(asyncio.get_running_loop()),
                              self._dispatch)
@@ -131,6 +144,8 @@ class Node:
         return True
 
     async def stop(self, timeout: float | None = None) -> None:
+        if self.forwarder is not None:
+            await self.forwarder.stop()
         server, self._server = self._server, None
         if server is not None:
             await asyncio.to_thread(server.stop_accepting)
@@ -171,15 +186,18 @@ class Node:
     def apply_settings(self, settings: Settings) -> bool:
         """Use new settings; True when some changes need a restart of the node.
 
-        Access rules, modalities and storage options apply to the next
-        associations; the AE title, addresses, ports, limits, TLS and the data
-        directory apply at the next start.
+        Access rules, modalities, forwarding and storage options apply to the
+        next associations (and the forwarding queue's next batch); the AE
+        title, addresses, ports, limits, TLS and the data directory apply at
+        the next start.
         """
         restart = (settings.node != self._settings.node or settings.tls != self._settings.tls
                    or settings.limits != self._settings.limits)
         self._settings = settings
         if self._server is not None:
             self._server.update(settings)
+        if self.forwarder is not None:
+            self.forwarder.apply_settings(settings)
         return restart
 
     # --- state and events ---------------------------------------------------------------
@@ -188,6 +206,7 @@ class Node:
     def status(self) -> NodeStatus:
         node, tls = self._settings.node, self._settings.tls
         server = self._server
+        pending, failed = self.forwarder.totals() if self.forwarder else (0, 0)
         return NodeStatus(
             aet=node.aet,
             port=node.port,
@@ -201,6 +220,8 @@ class Node:
             bytes_received=self._bytes,
             failed_operations=self._failed,
             started_at=self._started_at,
+            forward_pending=pending,
+            forward_failed=failed,
         )
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:

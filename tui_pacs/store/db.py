@@ -9,6 +9,9 @@ import aiosqlite
 
 from tui_pacs.store.schema import MIGRATIONS, SCHEMA_VERSION
 
+# How the index writes times: UTC, to the microsecond, in an order that sorts.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
 
 class IndexVersionError(Exception):
     """The index cannot be opened or is newer than this program."""

@@ -94,6 +94,28 @@ MIGRATIONS: tuple[str, ...] = (
           JOIN series se ON se.id = i.series_ref
           WHERE se.study_ref = studies.id ORDER BY i.sop_class_uid));
     """,
+    # 4: the forwarding queue: one row per instance and destination (a
+    # [[modalities]] name), written in the transaction that indexes the
+    # instance and deleted once the destination has acknowledged it.
+    # AUTOINCREMENT: an id is never reused, so a row re-queued while a send
+    # was under way is not taken for the one that was sent. Times are UTC,
+    # as received_at; next_attempt '' means now.
+    """
+    CREATE TABLE forward_queue (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination      TEXT NOT NULL,
+        sop_uid          TEXT NOT NULL,
+        state            TEXT NOT NULL DEFAULT 'pending',
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        queued_at        TEXT NOT NULL,
+        next_attempt     TEXT NOT NULL DEFAULT '',
+        last_error       TEXT NOT NULL DEFAULT '',
+        last_attempt     TEXT NOT NULL DEFAULT '',
+        UNIQUE (destination, sop_uid)
+    );
+    CREATE INDEX forward_queue_due ON forward_queue (destination, state, next_attempt);
+    CREATE INDEX forward_queue_instance ON forward_queue (sop_uid);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,16 +35,17 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import db, files, queries
+from tui_pacs.store import db, files, forward_queue, queries
 from tui_pacs.store.layout import resolve
 
 MAX_GROUP = 256
@@ -71,6 +72,8 @@ class StoreResult:
     outcome: Outcome
     record: InstanceRecord
     path: str
+    # The destinations the instance was queued for, in the same transaction.
+    forwarded_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class StagedInstance:
     record: InstanceRecord
     temporary: Path | None
     relpath: str
+    # Destinations to queue the instance for (forwarding) when it is indexed.
+    forward_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,17 @@ class _DeleteJob:
     future: Future[DeleteResult] = field(default_factory=Future, repr=False)
 
 
+@dataclass
+class _ChangeJob:
+    """A small change of the index made by a caller's function, in its own transaction."""
+
+    change: Callable[[sqlite3.Connection], Any]
+    future: Future[Any] = field(default_factory=Future, repr=False)
+
+
+_Job = _StoreJob | _DeleteJob | _ChangeJob
+
+
 class WriterClosed(RuntimeError):
     """The archive is shutting down and takes no more work."""
 
@@ -155,7 +171,7 @@ class IndexWriter:
         self._tmp_dir = tmp_dir
         self._data_dir = data_dir
         self._overwrite = overwrite
-        self._jobs: queue.SimpleQueue[_StoreJob | _DeleteJob | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._opened: Future[Recovery | None] = Future()
         self._closing = False
@@ -205,7 +221,12 @@ class IndexWriter:
     async def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
         return await asyncio.wrap_future(self._submit(_DeleteJob(level, matchers)))
 
-    def _submit(self, job: _StoreJob | _DeleteJob, expected: bool = False) -> Future:
+    async def change(self, change: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``change(connection)`` in a transaction of its own on the writer
+        thread (the forwarding queue's bookkeeping); returns what it returns."""
+        return await asyncio.wrap_future(self._submit(_ChangeJob(change)))
+
+    def _submit(self, job: _Job, expected: bool = False) -> Future:
         with self._lock:
             if expected:
                 self._expected -= 1
@@ -242,13 +263,15 @@ class IndexWriter:
                     if isinstance(run[0], _DeleteJob):
                         _settle(run, partial(_as_list, committer.delete, run[0].level,
                                              run[0].matchers))
+                    elif isinstance(run[0], _ChangeJob):
+                        _settle(run, partial(_as_list, committer.change, run[0].change))
                     else:
                         stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
                         _settle(run, partial(committer.store_group, [j.staged for j in stores]))
         finally:
             committer.close()
 
-    def _gather(self, first: _StoreJob | _DeleteJob) -> tuple[list, bool]:
+    def _gather(self, first: _Job) -> tuple[list, bool]:
         """The group that starts with ``first``: what is queued, plus what
         association threads are still staging (for at most GROUP_LINGER).
         Returns (group, whether the stop mark came)."""
@@ -365,7 +388,8 @@ class _GroupCommitter:
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
                     "discard": Outcome.DUPLICATE}
         return [action if isinstance(action, SeriesConflict)
-                else StoreResult(outcomes[action], item.record, item.relpath)
+                else StoreResult(outcomes[action], item.record, item.relpath,
+                                 item.forward_to if action != "discard" else ())
                 for item, action in zip(staged, actions)]
 
     def _decide(self, staged: list[StagedInstance]
@@ -436,10 +460,9 @@ class _GroupCommitter:
     def _take_back(self, items: list[StagedInstance]) -> None:
         uids = [item.record.sop_uid for item in items]
         with self._transaction():
-            series = {row[0] for row in self._conn.execute(
-                f"SELECT series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)}
-            self._conn.execute(f"DELETE FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)
-            _recount(self._conn, series)
+            self._delete_rows(self._conn.execute(
+                f"SELECT id, series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})",
+                uids).fetchall())
         _remove_all(item.temporary for item in items if item.temporary)
 
     def _clear_pending(self) -> None:
@@ -481,6 +504,9 @@ class _GroupCommitter:
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
                 path, file_size, received_at, source_aet, pending)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        forward_queue.enqueue(conn, ((destination, item.record.sop_uid)
+                                     for item, _ in keeping for destination in item.forward_to),
+                              now)
         _recount(conn, touched)
         _recount_patients(conn, sorted(vacated))
 
@@ -565,8 +591,16 @@ class _GroupCommitter:
     def _delete_rows(self, rows: list[tuple[int, int]]) -> tuple[int, int, int]:
         """Delete instance rows (id, series id) and bring the levels above up to date."""
         for chunk in _chunks([row[0] for row in rows]):
+            forward_queue.forget_instances(self._conn, chunk)
             self._conn.execute(f"DELETE FROM instances WHERE id IN ({_marks(chunk)})", chunk)
         return _recount(self._conn, {row[1] for row in rows})
+
+    # --- other changes ----------------------------------------------------------------
+
+    def change(self, change: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._transaction():
+            self._clear_pending()
+            return change(self._conn)
 
     def _transaction(self):
         return _Transaction(self._conn)
@@ -594,11 +628,11 @@ _SERIES_FROM_NEW = ", ".join(f"{column} = excluded.{column}" for column in (
     "modality", "series_number", "description", "body_part", "series_date", "series_time"))
 
 
-def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
-    """Consecutive stores go together; each delete goes alone, in queue order."""
-    run: list[_StoreJob | _DeleteJob] = []
+def _runs(group: list[_Job]) -> Iterable[list[_Job]]:
+    """Consecutive stores go together; each delete or change goes alone, in queue order."""
+    run: list[_Job] = []
     for job in group:
-        if isinstance(job, _DeleteJob):
+        if not isinstance(job, _StoreJob):
             if run:
                 yield run
                 run = []
@@ -691,4 +725,4 @@ def _remove_all(paths: Iterable[Path]) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(db.TIME_FORMAT)

@@ -478,7 +478,8 @@ class PacsApp(GuardedApp[int]):
             return
         self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
                                      self._studies, node.active_associations,
-                                     node.bytes_received + self.transfers.bytes_received)
+                                     node.bytes_received + self.transfers.bytes_received,
+                                     node.forward_pending, node.forward_failed)
 
     # --- the node's events --------------------------------------------------------------
 

@@ -15,6 +15,9 @@ class StatusSnapshot:
     studies: int | None = None
     active_associations: int = 0
     bytes_received: int = 0
+    # The forwarding queue: entries waiting, and kept as failed.
+    forward_pending: int = 0
+    forward_failed: int = 0
 
 
 def byte_size(count: int) -> str:

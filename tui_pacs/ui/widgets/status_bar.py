@@ -66,6 +66,8 @@ class StatusBar(Widget):
         else:
             state = Content.from_markup("  [$text-muted]○ not listening[/]")
         parts = [Content.assemble(node, state)]
+        if status.forward_pending or status.forward_failed:
+            parts.append(_forwarding(status.forward_pending, status.forward_failed))
         if status.studies is not None:
             parts.append(Content(f"  {plural(status.studies, 'study', 'studies')}"))
         if status.listening:
@@ -83,3 +85,12 @@ class StatusBar(Widget):
                 parts.append(Content.from_markup(" [$text-muted]$key[/]$rest ",
                                                  key=key, rest=text[len(key):]))
         return Content.assemble(*parts, " ")
+
+
+def _forwarding(pending: int, failed: int) -> Content:
+    """Entries of the forwarding queue: waiting, and failed (which need someone)."""
+    waiting = Content(f"  ⇢ {pending:,}")
+    if not failed:
+        return waiting
+    return Content.assemble(waiting, Content.from_markup(" [$text-error]$failed failed[/]",
+                                                         failed=f"{failed:,}"))
