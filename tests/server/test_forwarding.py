@@ -20,7 +20,7 @@ from pynetdicom.presentation import StoragePresentationContexts
 
 from tests.conftest import free_port
 from tests.dicom_factory import make_dataset, write_instance
-from tests.peers.storescp import StoreSCP, received_files
+from tests.peers.storescp import StoreSCP
 from tests.server.conftest import dcmtk, run
 from tests.server.helpers import indexed, sop_instance_uid
 from tests.server.node_fixtures import settings_for, started, wait_until
@@ -53,11 +53,6 @@ async def storescu(node: Node, files: list[Path], aet: str = "MODALITY") -> None
     assert result.returncode == 0, result.stderr
 
 
-def received_by(scp: StoreSCP) -> set[str]:
-    """SOP Instance UIDs storescp has written (it names each file after it)."""
-    return {path.name.split(".", 1)[1] for path in received_files(scp.received_dir)}
-
-
 def queued(node: Node) -> list[tuple]:
     return indexed(node.settings.node.data,
                    "SELECT destination, sop_uid, state, attempts, last_error FROM forward_queue")
@@ -82,9 +77,10 @@ async def test_received_instances_reach_storescp_and_orthanc(tmp_path, storescp,
         files = instances(tmp_path / "in", 5)
         expected = uids(files)
         await storescu(node, files)
-        await wait_until(lambda: received_by(storescp) == expected
-                         and orthanc.sop_instance_uids() == expected, DEADLINE)
+        # An entry leaves the queue once its destination acknowledged the instance.
         await wait_until(lambda: not queued(node), DEADLINE)
+        assert storescp.received_instances().keys() == expected
+        assert orthanc.sop_instance_uids() == expected
     finally:
         await node.stop()
 
@@ -101,11 +97,9 @@ async def test_filters_choose_by_calling_aet_modality_and_sop_class(tmp_path, st
         sc_from_other = instances(tmp_path / "c", 2, study=3, modality="OT")
         await storescu(node, ct_from_ct1 + sc_from_ct1, aet="CT1")
         await storescu(node, sc_from_other, aet="OTHER")
-        # Everything the rules chose arrives, and then the queue is empty: nothing
-        # else was ever queued.
-        await wait_until(lambda: received_by(storescp) == uids(ct_from_ct1)
-                         and orthanc.sop_instance_uids() == uids(sc_from_ct1), DEADLINE)
         await wait_until(lambda: not queued(node), DEADLINE)
+        assert storescp.received_instances().keys() == uids(ct_from_ct1)
+        assert orthanc.sop_instance_uids() == uids(sc_from_ct1)
         held = {row[0] for row in indexed(node.settings.node.data,
                                           "SELECT sop_uid FROM instances")}
         assert held == uids(ct_from_ct1 + sc_from_ct1 + sc_from_other)
@@ -127,10 +121,14 @@ async def test_an_instance_is_not_sent_back_to_the_ae_title_it_came_from(tmp_pat
         await node.stop()
 
 
-async def test_a_destination_that_is_down_is_retried_until_it_comes_up(
-        tmp_path, storescp_factory, caplog):
-    # Its port is chosen, but nothing listens there yet.
-    late = StoreSCP(tmp_path / "late")
+def not_yet_listening(workdir: Path) -> StoreSCP:
+    """A storescp whose port is chosen, started later by the test."""
+    dcmtk("storescp")
+    return StoreSCP(workdir)
+
+
+async def test_a_destination_that_is_down_is_retried_until_it_comes_up(tmp_path, caplog):
+    late = not_yet_listening(tmp_path / "late")
     node = await forwarding_node(tmp_path / "data", (modality_of(late, "late"),),
                                  ForwardRule(to=("late",)))
     try:
@@ -143,8 +141,8 @@ async def test_a_destination_that_is_down_is_retried_until_it_comes_up(
         assert "cannot forward to late" in caplog.text
         late.start()
         try:
-            await wait_until(lambda: received_by(late) == uids(files), DEADLINE)
             await wait_until(lambda: not queued(node), DEADLINE)
+            assert late.received_instances().keys() == uids(files)
         finally:
             late.stop()
     finally:
@@ -152,7 +150,7 @@ async def test_a_destination_that_is_down_is_retried_until_it_comes_up(
 
 
 async def test_failed_entries_stay_until_retried(tmp_path):
-    late = StoreSCP(tmp_path / "late")
+    late = not_yet_listening(tmp_path / "late")
     policy = ForwardingConfig(max_attempts=2, first_retry=0.1, max_retry=0.1)
     node = await forwarding_node(tmp_path / "data", (modality_of(late, "late"),),
                                  ForwardRule(to=("late",)), policy=policy)
@@ -173,8 +171,8 @@ async def test_failed_entries_stay_until_retried(tmp_path):
         try:
             assert await node.archive.forward_queue.retry("late") == 2
             node.forwarder.wake()
-            await wait_until(lambda: received_by(late) == uids(files), DEADLINE)
             await wait_until(lambda: not queued(node), DEADLINE)
+            assert late.received_instances().keys() == uids(files)
         finally:
             late.stop()
     finally:
@@ -223,7 +221,7 @@ async def test_settings_applied_live_start_forwarding(tmp_path, storescp):
                                                 forward=(ForwardRule(to=("scp",)),)))
         second = instances(tmp_path / "b", 1, study=2)
         await storescu(node, second)
-        await wait_until(lambda: received_by(storescp) == uids(second),
-                         DEADLINE)
+        await wait_until(lambda: not queued(node), DEADLINE)
+        assert storescp.received_instances().keys() == uids(second)
     finally:
         await node.stop()

@@ -14,8 +14,12 @@ The C-STORE SCP queues each received instance for the destinations its
   about it: counted as sent, and logged); anything else is a failed
   attempt, retried later, the delay doubling from ``[forwarding]
   first_retry`` to ``max_retry``; a destination that cannot be reached
-  costs every entry due for it one attempt. After ``max_attempts`` an
-  entry is kept as failed until retried (``tui-pacs queue --retry``);
+  costs every entry due for it one attempt, and rests its lane until the
+  last of them is due again (or they are retried by hand): the delay
+  grows with the outage, and instances that arrive meanwhile wait for that
+  retry instead of each trying again.
+  After ``max_attempts`` an entry is kept as failed until retried
+  (``tui-pacs queue --retry``);
 * the queue is looked at when an instance is queued, when a lane goes
   idle, when told (:meth:`Forwarder.wake`), and every ``POLL_INTERVAL``
   seconds: a ``tui-pacs queue --retry`` run beside the node changes the
@@ -83,6 +87,9 @@ class Forwarder:
         self._watch: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
         self._states: list[QueueState] = []
+        # Destinations that could not be reached at the last attempt: they rest
+        # until every entry tried is due again.
+        self._unreachable: set[str] = set()
         self._stopping = False
 
     def start(self) -> None:
@@ -127,7 +134,8 @@ class Forwarder:
     def _on_stored(self, result: StoreResult) -> None:
         if self._forwarding():
             for destination in result.forwarded_to:
-                self._lane(destination).poke()
+                if destination not in self._unreachable:
+                    self._lane(destination).poke()
 
     async def _watch_queue(self) -> None:
         while True:
@@ -147,13 +155,15 @@ class Forwarder:
         self._states = await self._queue.summary()
         if not self._forwarding():
             return POLL_INTERVAL
-        now = datetime.now(UTC)
+        now = _now()
         wait = POLL_INTERVAL
         for state in self._states:
             if state.state != PENDING:
                 continue
-            due = parse_stamp(state.next_attempt)
-            seconds = 0.0 if due is None else (due - now).total_seconds()
+            due = parse_stamp(state.next_attempt) or now
+            if state.destination in self._unreachable:
+                due = max(due, parse_stamp(state.latest_retry) or now)
+            seconds = (due - now).total_seconds()
             if seconds <= 0:
                 self._lane(state.destination).poke()
             else:
@@ -237,10 +247,12 @@ class Forwarder:
         policy = self._settings.forwarding
         if batch.unreachable:
             attempt = await self._queue.unreachable(destination, batch.unreachable, policy)
+            self._unreachable.add(destination)
             log.warning("cannot forward to %s: %s; %d instance(s) wait%s", destination,
-                        batch.unreachable, attempt.waiting, _next_try(attempt))
+                        batch.unreachable, attempt.waiting, _next_try(attempt.latest))
             _log_given_up(destination, attempt, batch.unreachable)
             return
+        self._unreachable.discard(destination)
         await self._queue.sent(batch.sent)
         attempt = await self._queue.failed(batch.failed, policy)
         if batch.sent or batch.failed:
@@ -251,7 +263,7 @@ class Forwarder:
                          f"({batch.warnings[0]})")
             if batch.failed:
                 first = next(iter(batch.failed.values()))
-                line += f"; {len(batch.failed)} failed ({first}){_next_try(attempt)}"
+                line += f"; {len(batch.failed)} failed ({first}){_next_try(attempt.earliest)}"
                 log.warning("%s", line)
             else:
                 log.info("%s", line)
@@ -316,11 +328,15 @@ def _send_batch(session: Session, items: dict[int, send.Outgoing], settling: set
     batch.seconds = time.perf_counter() - started
 
 
-def _next_try(attempt: Attempt) -> str:
-    if attempt.next_attempt is None:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _next_try(moment: datetime | None) -> str:
+    if moment is None:
         return ""
-    seconds = (attempt.next_attempt - datetime.now(UTC)).total_seconds()
-    return f", next try in {max(0, round(seconds))} s"
+    seconds = max(0.0, (moment - _now()).total_seconds())
+    return f", next try in {seconds:.1f} s" if seconds < 10 else f", next try in {seconds:.0f} s"
 
 
 def _log_given_up(destination: str, attempt: Attempt, reason: str) -> None:

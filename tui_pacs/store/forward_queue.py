@@ -63,8 +63,10 @@ class QueueState:
     entries: int
     # When the oldest of them was queued (UTC, as the index writes times).
     oldest: str
-    # The earliest next attempt of pending entries ('' means now).
+    # The earliest next attempt of pending entries ('' means now), and the
+    # latest among those that were tried before ('' when none was).
     next_attempt: str
+    latest_retry: str
     last_error: str
     last_attempt: str
 
@@ -75,9 +77,11 @@ class Attempt:
 
     # Entries that used their last attempt and are kept as failed now.
     now_failed: int
-    # Entries that will be tried again, and the earliest time (None: none).
+    # Entries that will be tried again, and the first and last of their next
+    # attempts (None when there are none).
     waiting: int
-    next_attempt: datetime | None
+    earliest: datetime | None
+    latest: datetime | None
 
 
 def stamp(moment: datetime) -> str:
@@ -120,7 +124,7 @@ def _fail(conn: sqlite3.Connection, failures: dict[int, str], policy: Forwarding
                         f"AND id IN ({_marks(ids)})", ids).fetchall()
     updates = []
     now_failed = 0
-    soonest: datetime | None = None
+    retries: list[datetime] = []
     for entry_id, attempts in rows:
         attempts += 1
         if attempts >= policy.max_attempts:
@@ -130,12 +134,13 @@ def _fail(conn: sqlite3.Connection, failures: dict[int, str], policy: Forwarding
             state = PENDING
             moment = now + timedelta(seconds=policy.retry_delay(attempts))
             due = stamp(moment)
-            soonest = moment if soonest is None else min(soonest, moment)
+            retries.append(moment)
         updates.append((attempts, state, due, failures[entry_id], stamp(now), entry_id))
     conn.executemany(
         "UPDATE forward_queue SET attempts = ?, state = ?, next_attempt = ?, last_error = ?, "
         "last_attempt = ? WHERE id = ?", updates)
-    return Attempt(now_failed, len(rows) - now_failed, soonest)
+    return Attempt(now_failed, len(retries), min(retries, default=None),
+                   max(retries, default=None))
 
 
 def _unreachable(conn: sqlite3.Connection, destination: str, error: str,
@@ -146,7 +151,7 @@ def _unreachable(conn: sqlite3.Connection, destination: str, error: str,
         f"SELECT id FROM forward_queue WHERE destination = ? AND state = '{PENDING}' "
         "AND next_attempt <= ?", (destination, stamp(now)))]
     failures = dict.fromkeys(ids, error)
-    return _fail(conn, failures, policy, now) if ids else Attempt(0, 0, None)
+    return _fail(conn, failures, policy, now) if ids else Attempt(0, 0, None, None)
 
 
 def _give_up(conn: sqlite3.Connection, ids: list[int], reason: str, now: datetime) -> int:
@@ -191,6 +196,7 @@ _DUE = f"""
 
 _SUMMARY = """
     SELECT destination, state, count(*), min(queued_at), min(next_attempt),
+        coalesce(max(CASE WHEN attempts > 0 THEN next_attempt END), ''),
         (SELECT last_error || char(0) || last_attempt FROM forward_queue e
          WHERE e.destination = q.destination AND e.state = q.state AND e.last_attempt != ''
          ORDER BY e.last_attempt DESC LIMIT 1)
@@ -209,10 +215,12 @@ class ForwardQueue:
         async with self._reader.execute(_SUMMARY) as cursor:
             rows = await cursor.fetchall()
         states = []
-        for destination, state, count, oldest, next_attempt, last in rows:
+        for destination, state, count, oldest, next_attempt, latest_retry, last in rows:
             error, _, attempted = (last or "\0").partition("\0")
+            pending = state == PENDING
             states.append(QueueState(destination, state, count, oldest,
-                                     next_attempt if state == PENDING else "", error, attempted))
+                                     next_attempt if pending else "",
+                                     latest_retry if pending else "", error, attempted))
         return states
 
     async def due(self, destination: str, limit: int, now: datetime | None = None
@@ -231,7 +239,7 @@ class ForwardQueue:
     async def failed(self, failures: dict[int, str], policy: ForwardingConfig) -> Attempt:
         """One more failed attempt for each entry id, with the reason."""
         if not failures:
-            return Attempt(0, 0, None)
+            return Attempt(0, 0, None, None)
         now = datetime.now(UTC)
         return await self._change(lambda conn: _fail(conn, failures, policy, now))
 
