@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tui_pacs.store.forward_queue import FAILED, PENDING, QueueState, parse_stamp
-from tui_pacs.ui.status import plural
 
 
 @dataclass(frozen=True)
@@ -20,8 +19,9 @@ class DestinationSummary:
     destination: str
     pending: int
     failed: int
-    # One line of counts and times, and the last error ('' when none).
-    counts: str
+    # When the oldest entry was queued, and when the waiting ones are tried next.
+    oldest: str
+    next_try: str
     last_error: str
 
 
@@ -33,19 +33,11 @@ def summarize(states: list[QueueState], now: datetime) -> list[DestinationSummar
     summaries = []
     for destination, kinds in by_destination.items():
         pending, failed = kinds.get(PENDING), kinds.get(FAILED)
-        parts = []
-        if pending:
-            parts.append(f"{plural(pending.entries, 'waiting', 'waiting')}")
-        if failed:
-            parts.append(f"{failed.entries:,} failed")
-        oldest = min(s.oldest for s in kinds.values())
-        parts.append(f"oldest {_when(oldest, now)}")
-        if pending:
-            parts.append(_next_try(pending.next_attempt, now))
         latest = max(kinds.values(), key=lambda s: s.last_attempt)
         summaries.append(DestinationSummary(
             destination, pending.entries if pending else 0, failed.entries if failed else 0,
-            " · ".join(parts), latest.last_error))
+            _when(min(s.oldest for s in kinds.values()), now),
+            _next_try(pending.next_attempt, now) if pending else "", latest.last_error))
     return summaries
 
 

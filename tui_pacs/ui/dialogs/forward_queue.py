@@ -116,11 +116,12 @@ class ForwardQueueDialog(ModalScreen[None]):
 
 
 def _lines(summary: DestinationSummary) -> Content:
-    """The destination and its counts; the last error on a second line."""
+    """The destination, its counts and times; the last error on a second line."""
+    parts = [f"{summary.pending:,} waiting" if summary.pending else "",
+             f"{summary.failed:,} failed" if summary.failed else "",
+             f"oldest {summary.oldest}", summary.next_try]
     head = Content.from_markup("[b]$name[/b]  $counts", name=printable(summary.destination),
-                               counts=summary.counts)
+                               counts=" · ".join(part for part in parts if part))
     if not summary.last_error:
         return head
-    style = "$text-error" if summary.failed else "$text-muted"
-    error = Content.from_markup(f"[{style}]  $error[/]", error=printable(summary.last_error))
-    return Content("\n").join([head, error])
+    return Content("\n").join([head, Content(printable(f"  {summary.last_error}"))])

@@ -88,9 +88,8 @@ class StatusBar(Widget):
 
 
 def _forwarding(pending: int, failed: int) -> Content:
-    """Entries of the forwarding queue: waiting, and failed (which need someone)."""
-    waiting = Content(f"  ⇢ {pending:,}")
-    if not failed:
-        return waiting
-    return Content.assemble(waiting, Content.from_markup(" [$text-error]$failed failed[/]",
-                                                         failed=f"{failed:,}"))
+    """The forwarding queue: entries waiting, and failed ones (which need someone)."""
+    parts = [Content(f"{pending:,}")] if pending else []
+    if failed:
+        parts.append(Content.from_markup("[$text-error]$failed failed[/]", failed=f"{failed:,}"))
+    return Content.assemble("  ⇢ ", Content(" · ").join(parts))
