@@ -70,8 +70,6 @@ class _Batch:
     failed: dict[int, str] = field(default_factory=dict)
     # Why the destination could not be reached ('' when it was).
     unreachable: str = ""
-    # Entries whose file was still being put in place: left for the next round.
-    not_ready: int = 0
     seconds: float = 0.0
 
 
@@ -119,11 +117,6 @@ class Forwarder:
         """Look at the queue now (entries were retried, settings changed)."""
         self._look.set()
 
-    @property
-    def states(self) -> list[QueueState]:
-        """The queue per destination and state, as last looked at."""
-        return list(self._states)
-
     def totals(self) -> tuple[int, int]:
         """(pending, failed) entries, as last looked at."""
         return (sum(s.entries for s in self._states if s.state == PENDING),
@@ -138,7 +131,9 @@ class Forwarder:
                     self._lane(destination).poke()
 
     async def _watch_queue(self) -> None:
-        while True:
+        # Not `while True`: wait_for may swallow the cancellation that stop() sends
+        # when it comes as the event is set (Python 3.11).
+        while not self._stopping:
             self._look.clear()
             try:
                 wait = await self._look_at_queue()
@@ -210,13 +205,13 @@ class Forwarder:
                           kept, destination)
                 changed = True
                 continue
-            missing = [e.id for e in entries if e.path is None]
+            missing = [e.id for e in entries if not e.archived]
             if missing:
                 await self._queue.give_up(missing, "no longer in the archive")
                 log.error("forwarding to %s: %d instance(s) no longer in the archive, kept as "
                           "failed", destination, len(missing))
                 changed = True
-            batch = await self._send(modality, [e for e in entries if e.path is not None])
+            batch = await self._send(modality, [e for e in entries if e.archived])
             await self._record(destination, batch)
             answered = bool(batch.sent or batch.failed)
             changed = changed or answered or bool(batch.unreachable)
@@ -228,9 +223,8 @@ class Forwarder:
         settings = self._settings
         session = Session(parse_target(modality.name, settings.modalities), settings.node.aet,
                           settings.limits, tls=settings.tls)
-        items = {entry.id: send.Outgoing(self._archive.path_of(entry.path or ""),
-                                         entry.sop_class or "", entry.sop_uid,
-                                         entry.transfer_syntax or "")
+        items = {entry.id: send.Outgoing(self._archive.path_of(entry.path), entry.sop_class,
+                                         entry.sop_uid, entry.transfer_syntax)
                  for entry in entries}
         settling = {entry.id for entry in entries if entry.settling}
         batch = _Batch()
@@ -302,12 +296,9 @@ def _send_batch(session: Session, items: dict[int, send.Outgoing], settling: set
     """C-STORE ``items`` (entry id -> instance) over one association, noting each
     answer in ``batch`` (in a worker thread)."""
     started = time.perf_counter()
-    ready = {}
-    for entry_id, item in items.items():
-        if entry_id in settling and not item.path.exists():
-            batch.not_ready += 1
-        else:
-            ready[entry_id] = item
+    # Left for the round that the end of their rename starts.
+    ready = {entry_id: item for entry_id, item in items.items()
+             if entry_id not in settling or item.path.exists()}
     if not ready:
         return
     ids = {item.source: entry_id for entry_id, item in ready.items()}

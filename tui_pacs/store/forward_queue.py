@@ -46,12 +46,16 @@ class Entry:
     id: int
     sop_uid: str
     attempts: int
-    # None when the archive no longer holds the instance.
-    sop_class: str | None
-    transfer_syntax: str | None
-    path: str | None
+    # All three '' when the archive no longer holds the instance.
+    sop_class: str
+    transfer_syntax: str
+    path: str
     # The instance's file may not be at its place yet (committed, being renamed).
     settling: bool
+
+    @property
+    def archived(self) -> bool:
+        return bool(self.path)
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,8 @@ def _marks(values: list[Any]) -> str:
 # --- the queue as the node and the commands use it -------------------------------------
 
 _DUE = f"""
-    SELECT q.id, q.sop_uid, q.attempts, i.sop_class_uid, i.transfer_syntax, i.path, i.pending
+    SELECT q.id, q.sop_uid, q.attempts, coalesce(i.sop_class_uid, ''),
+        coalesce(i.transfer_syntax, ''), coalesce(i.path, ''), coalesce(i.pending, '')
     FROM forward_queue q LEFT JOIN instances i ON i.sop_uid = q.sop_uid
     WHERE q.destination = ? AND q.state = '{PENDING}' AND q.next_attempt <= ?
     ORDER BY q.id LIMIT ?"""
