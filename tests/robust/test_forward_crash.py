@@ -13,13 +13,12 @@ compared by SOP Instance UID, and the queue is empty.
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
 from tests.peers.storescp import StoreSCP
 from tests.robust.clients import acknowledged, start_storescu, write_batches
-from tests.server.conftest import dcmtk
+from tests.server.conftest import dcmtk, modalities_config, wait_for
 from tests.server.helpers import indexed, sop_instance_uid
 
 pytestmark = pytest.mark.interop
@@ -30,16 +29,10 @@ KILL_AFTER = 20
 DEADLINE = 120.0
 
 
-def forwarding_config(aet: str, port: int) -> str:
-    return f"""
-[[modalities]]
-name = "archive"
-aet = "{aet}"
-host = "127.0.0.1"
-port = {port}
-
+# Everything to storescp, retried quickly while it is not listening yet.
+FORWARD_EVERYTHING = """
 [[forward]]
-to = ["archive"]
+to = ["storescp"]
 
 [forwarding]
 first_retry = 0.5
@@ -47,18 +40,10 @@ max_retry = 2
 """
 
 
-def wait_for(condition, what: str, timeout: float = DEADLINE, poll: float = 0.002) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(poll)
-
-
 def test_sigkill_mid_forward_loses_nothing(start_node, tmp_path):
     dcmtk("storescp")
     destination = StoreSCP(tmp_path / "destination")
-    config = forwarding_config(destination.aet, destination.port)
+    config = modalities_config((destination.aet, destination.port)) + FORWARD_EVERYTHING
     [files] = write_batches(tmp_path / "in", 1, INSTANCES)
     node = start_node(config)
     sender = start_storescu(node.port, files)
@@ -67,17 +52,15 @@ def test_sigkill_mid_forward_loses_nothing(start_node, tmp_path):
     safe = {sop_instance_uid(path) for path in acknowledged(output)}
     assert len(safe) == INSTANCES
 
-    destination.start()
-    try:
-        wait_for(lambda: len(destination.arriving()) >= KILL_AFTER, "forwarding began")
+    with destination:
+        wait_for(lambda: len(destination.arriving()) >= KILL_AFTER, "forwarding began",
+                 DEADLINE, poll=0.002)
         assert node.stop(signal.SIGKILL) == -signal.SIGKILL
         assert len(destination.arriving()) < INSTANCES, "the kill came after the last batch"
 
         restarted = start_node(config, data=node.data)
         assert "did not shut down cleanly" in restarted.log()
         wait_for(lambda: not indexed(node.data, "SELECT 1 FROM forward_queue LIMIT 1"),
-                 "the queue emptied", poll=0.05)
+                 "the queue emptied", DEADLINE)
         assert destination.received_instances().keys() == safe
         assert "forwarded" in restarted.log()
-    finally:
-        destination.stop()

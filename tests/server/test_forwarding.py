@@ -139,12 +139,9 @@ async def test_a_destination_that_is_down_is_retried_until_it_comes_up(tmp_path,
                          and len(queued(node)) == 3, DEADLINE)
         assert all(row[2] == "pending" and "refused" in row[4] for row in queued(node))
         assert "cannot forward to late" in caplog.text
-        late.start()
-        try:
+        with late:
             await wait_until(lambda: not queued(node), DEADLINE)
             assert late.received_instances().keys() == uids(files)
-        finally:
-            late.stop()
     finally:
         await node.stop()
 
@@ -167,14 +164,11 @@ async def test_failed_entries_stay_until_retried(tmp_path):
         assert node.status.forward_pending == 0
         assert all(row[2] == "failed" and row[3] == 2 for row in queued(node))
 
-        late.start()
-        try:
+        with late:
             assert await node.archive.forward_queue.retry("late") == 2
             node.forwarder.wake()
             await wait_until(lambda: not queued(node), DEADLINE)
             assert late.received_instances().keys() == uids(files)
-        finally:
-            late.stop()
     finally:
         await node.stop()
 
