@@ -37,7 +37,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                         help="delete failed entries (of DEST, or of every destination); the "
                              "instances stay in the archive")
     p.add_argument("--json", action="store_true",
-                   help="JSON array: one object per destination and state")
+                   help="JSON array: one object per destination and state; times in UTC, "
+                        "next_attempt null when due now (or, failed, until --retry)")
     p.set_defaults(func=run_queue)
 
 

@@ -25,6 +25,11 @@ whose file is in neither place is dropped: it was never acknowledged),
 finishes the deletes, and removes every other temporary file. An instance
 is either committed and in place, or gone without ever having been
 acknowledged; no scan of the archive is needed.
+
+An instance to forward (``[[forward]]``) gets its forwarding queue entries
+in the transaction that indexes it, and loses them with its row; the
+queue's own bookkeeping comes as small changes in transactions of their
+own (:meth:`IndexWriter.change`).
 """
 
 from __future__ import annotations
