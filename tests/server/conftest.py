@@ -103,6 +103,15 @@ def start_node(tmp_path: Path) -> Iterator:
         node.stop()
 
 
+def wait_for(condition, what: str, timeout: float = 60.0, poll: float = 0.05) -> None:
+    """Wait until ``condition()`` holds; AssertionError saying ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(poll)
+
+
 def modalities_config(*entries: tuple[str, int], **access: list[str]) -> str:
     """TOML: [[modalities]] on 127.0.0.1 named after their AE titles, and [access]."""
     lines = []

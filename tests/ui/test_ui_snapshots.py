@@ -22,6 +22,7 @@ from textual.widgets import Static
 
 from tests.conftest import pydicom_file
 from tests.ui.conftest import TWO_REMOTES, make_app, seed, settle, with_modalities
+from tests.ui.test_ui_forwarding import queued  # noqa: F401  (a fixture)
 from tests.ui.test_ui_query import wait_for
 from tui_pacs.config import StorageConfig
 from tui_pacs.core.events import AssociationEvent, OperationEvent
@@ -124,6 +125,12 @@ def test_activity(snap_compare, seeded, size, theme):
         await settle(pilot)
 
     assert snap_compare(themed(make_app(seeded), theme), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_forward_queue(snap_compare, queued, size, theme):  # noqa: F811  (the fixture)
+    assert snap_compare(themed(make_app(queued), theme), terminal_size=size,
+                        run_before=keys("4", "w"))
 
 
 @pytest.mark.parametrize(("size", "theme"), VARIANTS)

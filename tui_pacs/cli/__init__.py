@@ -16,6 +16,7 @@ from tui_pacs.cli import (
     archive_commands,
     check,
     client_commands,
+    queue,
     serve,
     show,
     status,
@@ -28,7 +29,7 @@ from tui_pacs.cli.context import (
     say,
 )
 
-COMMAND_MODULES = [archive_commands, show, client_commands, serve, status, check, app]
+COMMAND_MODULES = [archive_commands, show, client_commands, serve, queue, status, check, app]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,8 @@ API (everything on the event loop; imports neither Textual nor anything that doe
     node.status                 # NodeStatus snapshot: listening, listen_error, counters
     node.health                 # StatusService: the report `tui-pacs status` and the app show
     unsubscribe = node.subscribe(callback)
-    node.apply_settings(new)    # access, modalities, retention: live
+    node.apply_settings(new)    # access, modalities, forwarding, retention: live
+    node.forwarder              # the forwarding queue's sender (services/forwarder.py)
     await node.stop()           # stop accepting, finish operations, close the archive
 
 While it runs, the node keeps the archive within ``[retention]``
@@ -33,7 +34,12 @@ the archive, by the server or by anything else using ``node.archive``).
 Callbacks must be quick: the association threads never wait for them, but
 the loop does. It returns a function that unsubscribes.
 
-``stop()`` closes the listening sockets first, then lets every association
+The node forwards what it receives as ``[[forward]]`` says, from the time
+it starts: :class:`~tui_pacs.services.forwarder.Forwarder` sends the
+archive's forwarding queue.
+
+``stop()`` stops forwarding first (after the instance in flight; the rest
+stays queued), closes the listening sockets, then lets every association
 finish the operation in progress (a C-STORE being received is stored and
 acknowledged; C-FIND, C-MOVE and C-GET end between responses with status
 Cancel) and aborts it; associations still busy after ``timeout`` seconds
@@ -58,6 +64,7 @@ from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer, ListenError
 from tui_pacs.net.wire.tls import TLSSetupError
 from tui_pacs.services.event_log import log_event
+from tui_pacs.services.forwarder import Forwarder
 from tui_pacs.services.retention import RetentionKeeper
 from tui_pacs.services.status import StatusService
 from tui_pacs.services.status_socket import StatusSocket
@@ -101,6 +108,7 @@ class Node:
         self.archive: Archive | None = None
         self._health: StatusService | None = None
         self._status_socket: StatusSocket | None = None
+        self.forwarder: Forwarder | None = None
         self._server: DicomServer | None = None
         self._retention: RetentionKeeper | None = None
         self._subscribers: list[Subscriber] = []
@@ -124,6 +132,8 @@ class Node:
         self.archive = await Archive.open(settings.node.data, settings.storage,
                                           settings.limits.max_dataset_mb)
         self.archive.add_listener(self._on_stored)
+        self.forwarder = Forwarder(settings, self.archive)
+        self.forwarder.start()
         self._retention = RetentionKeeper(self.archive, settings.retention)
         self._retention.start()
         self._started_at = datetime.now()
@@ -132,6 +142,7 @@ class Node:
         self._server = server
         self._health = StatusService(self.archive, settings, self)
         self._health.contribute("retention", self._retention.section)
+        self._health.contribute("forwarding", self.forwarder.section)
         self._health.start()
         self._status_socket = StatusSocket(settings.node.data,
                                            {"status": self._answer_status})
@@ -171,6 +182,8 @@ class Node:
         return True
 
     async def stop(self, timeout: float | None = None) -> None:
+        if self.forwarder is not None:
+            await self.forwarder.stop()
         server, self._server = self._server, None
         if server is not None:
             await asyncio.to_thread(server.stop_accepting)
@@ -219,10 +232,10 @@ class Node:
     def apply_settings(self, settings: Settings) -> bool:
         """Use new settings; True when some changes need a restart of the node.
 
-        Access rules and modalities apply from the next request on, retention
-        limits at once; the AE title, addresses, ports, limits, TLS, the data
-        directory and the storage options (read when the archive opens) at the
-        next start.
+        Access rules, modalities and forwarding apply from the next request
+        on (the forwarding queue's next batch), retention limits at once; the
+        AE title, addresses, ports, limits, TLS, the data directory and the
+        storage options (read when the archive opens) at the next start.
         """
         restart = (settings.node != self._settings.node or settings.tls != self._settings.tls
                    or settings.limits != self._settings.limits
@@ -232,6 +245,8 @@ class Node:
             self._server.update(settings)
         if self._retention is not None:
             self._retention.update(settings.retention)
+        if self.forwarder is not None:
+            self.forwarder.apply_settings(settings)
         return restart
 
     # --- state and events ---------------------------------------------------------------

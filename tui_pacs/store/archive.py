@@ -16,7 +16,7 @@ import mmap
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -25,6 +25,7 @@ from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
+from tui_pacs.store.forward_queue import ForwardQueue
 from tui_pacs.store.holds import Receiving
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 __all__ = ["Archive", "ArchiveError", "DeleteResult", "Outcome", "StoreFailure",
            "StoreResult", "StoredFile"]
 
+# Which destinations (modality names) a received instance is forwarded to.
+Router = Callable[[InstanceRecord], Sequence[str]]
+
 LOCK_FILE = "lock"
 STAGING_THREADS = 8
 # How long an association thread waits for its group commit.
@@ -86,6 +90,7 @@ class Archive:
         self.max_dataset_mb = max_dataset_mb
         self._max_dataset = max_dataset_mb * 1_048_576
         self.index: Index
+        self.forward_queue: ForwardQueue
         self.recovery: Recovery | None = None
         self._writer: IndexWriter
         self._read_conn: aiosqlite.Connection | None = None
@@ -135,6 +140,7 @@ class Archive:
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
         self.index = Index(read_conn)
+        self.forward_queue = ForwardQueue(read_conn, self._writer)
         if recovery is not None and (crashed or recovery.changed_anything):
             self.recovery = recovery
             _log_recovery(recovery, crashed, time.monotonic() - started)
@@ -213,12 +219,13 @@ class Archive:
         return staged
 
     def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
+                       source_aet: str, route: Router | None = None) -> StoreResult:
         """Store a dataset received by C-STORE; blocks the calling (association) thread.
 
         Returns only when the file is durable and indexed; raises StoreFailure.
         The instance goes to the writer thread directly: the acknowledgement
-        does not wait for the event loop.
+        does not wait for the event loop. ``route`` names the destinations to
+        forward it to; they are queued in the transaction that indexes it.
         """
         self._writer.expect()
         try:
@@ -226,7 +233,7 @@ class Archive:
         except BaseException:
             self._writer.unexpect()
             raise
-        return self._commit_blocking(staged)
+        return self._commit_blocking(staged, route)
 
     def receive(self, sop_class: str, sop_instance: str, transfer_syntax: str,
                 source_aet: str) -> IncomingFile:
@@ -237,7 +244,7 @@ class Archive:
                             self._max_dataset, self._space)
 
     def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
+                       source_aet: str, route: Router | None = None) -> StoreResult:
         """As :meth:`store_received`, for a dataset that arrived into ``incoming``
         (which this takes over: it is archived or removed)."""
         self._writer.expect()
@@ -247,9 +254,11 @@ class Archive:
             self._writer.unexpect()
             incoming.discard()
             raise
-        return self._commit_blocking(staged)
+        return self._commit_blocking(staged, route)
 
-    def _commit_blocking(self, staged: StagedInstance) -> StoreResult:
+    def _commit_blocking(self, staged: StagedInstance, route: Router | None) -> StoreResult:
+        if route is not None:
+            staged.forward_to = tuple(route(staged.record))
         # The study is being received: retention leaves it alone until this
         # association's thread ends (store/holds.py).
         self._receiving.add(staged.record.study_uid)

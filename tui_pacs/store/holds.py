@@ -22,6 +22,10 @@ import threading
 
 STUDY_HOLDS: tuple[tuple[str, str], ...] = (
     ("protected", "st.protected != 0"),
+    # Pending or failed: an instance not yet forwarded is never deleted.
+    ("queued for forwarding",
+     "EXISTS (SELECT 1 FROM forward_queue q JOIN instances i ON i.sop_uid = q.sop_uid "
+     "JOIN series se ON se.id = i.series_ref WHERE se.study_ref = st.id)"),
 )
 
 # A study held by an association storing into it (not an SQL condition).

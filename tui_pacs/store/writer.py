@@ -25,6 +25,11 @@ whose file is in neither place is dropped: it was never acknowledged),
 finishes the deletes, and removes every other temporary file. An instance
 is either committed and in place, or gone without ever having been
 acknowledged; no scan of the archive is needed.
+
+An instance to forward (``[[forward]]``) gets its forwarding queue entries
+in the transaction that indexes it, and loses them with its row; the
+queue's own bookkeeping comes as small changes in transactions of their
+own (:meth:`IndexWriter.change`).
 """
 
 from __future__ import annotations
@@ -41,10 +46,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import db, files, holds, queries
+from tui_pacs.store import db, files, forward_queue, holds, queries
 from tui_pacs.store.layout import resolve
 from tui_pacs.store.schema import received_at
 
@@ -72,6 +78,8 @@ class StoreResult:
     outcome: Outcome
     record: InstanceRecord
     path: str
+    # The destinations the instance was queued for, in the same transaction.
+    forwarded_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,8 @@ class StagedInstance:
     record: InstanceRecord
     temporary: Path | None
     relpath: str
+    # Destinations to queue the instance for (forwarding) when it is indexed.
+    forward_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,16 @@ class _ProtectJob:
     future: Future[bool] = field(default_factory=Future, repr=False)
 
 
-_Job = _StoreJob | _DeleteJob | _ProtectJob
+
+@dataclass
+class _ChangeJob:
+    """A small change of the index made by a caller's function, in its own transaction."""
+
+    change: Callable[[sqlite3.Connection], Any]
+    future: Future[Any] = field(default_factory=Future, repr=False)
+
+
+_Job = _StoreJob | _DeleteJob | _ProtectJob | _ChangeJob
 
 
 class WriterClosed(RuntimeError):
@@ -225,6 +244,11 @@ class IndexWriter:
         """Set or clear a study's protection; False when there is no such study."""
         return await asyncio.wrap_future(self._submit(_ProtectJob(study_uid, protected)))
 
+    async def change(self, change: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``change(connection)`` in a transaction of its own on the writer
+        thread (the forwarding queue's bookkeeping); returns what it returns."""
+        return await asyncio.wrap_future(self._submit(_ChangeJob(change)))
+
     def _submit(self, job: _Job, expected: bool = False) -> Future:
         with self._lock:
             if expected:
@@ -266,6 +290,8 @@ class IndexWriter:
                     elif isinstance(first, _ProtectJob):
                         _settle(run, partial(_as_list, committer.protect, first.study_uid,
                                              first.protected))
+                    elif isinstance(first, _ChangeJob):
+                        _settle(run, partial(_as_list, committer.change, first.change))
                     else:
                         stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
                         _settle(run, partial(committer.store_group, [j.staged for j in stores]))
@@ -389,7 +415,8 @@ class _GroupCommitter:
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
                     "discard": Outcome.DUPLICATE}
         return [action if isinstance(action, SeriesConflict)
-                else StoreResult(outcomes[action], item.record, item.relpath)
+                else StoreResult(outcomes[action], item.record, item.relpath,
+                                 item.forward_to if action != "discard" else ())
                 for item, action in zip(staged, actions)]
 
     def _decide(self, staged: list[StagedInstance]
@@ -460,10 +487,9 @@ class _GroupCommitter:
     def _take_back(self, items: list[StagedInstance]) -> None:
         uids = [item.record.sop_uid for item in items]
         with self._transaction():
-            series = {row[0] for row in self._conn.execute(
-                f"SELECT series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)}
-            self._conn.execute(f"DELETE FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)
-            _recount(self._conn, series)
+            self._delete_rows(self._conn.execute(
+                f"SELECT id, series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})",
+                uids).fetchall())
         _remove_all(item.temporary for item in items if item.temporary)
 
     def _clear_pending(self) -> None:
@@ -505,6 +531,9 @@ class _GroupCommitter:
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
                 path, file_size, received_at, source_aet, pending)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        forward_queue.enqueue(conn, ((destination, item.record.sop_uid)
+                                     for item, _ in keeping for destination in item.forward_to),
+                              now)
         _recount(conn, touched)
         _recount_patients(conn, sorted(vacated))
 
@@ -599,8 +628,16 @@ class _GroupCommitter:
     def _delete_rows(self, rows: list[tuple[int, int]]) -> tuple[int, int, int]:
         """Delete instance rows (id, series id) and bring the levels above up to date."""
         for chunk in _chunks([row[0] for row in rows]):
+            forward_queue.forget_instances(self._conn, chunk)
             self._conn.execute(f"DELETE FROM instances WHERE id IN ({_marks(chunk)})", chunk)
         return _recount(self._conn, {row[1] for row in rows})
+
+    # --- other changes ----------------------------------------------------------------
+
+    def change(self, change: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._transaction():
+            self._clear_pending()
+            return change(self._conn)
 
     def _transaction(self):
         return _Transaction(self._conn)
@@ -629,7 +666,7 @@ _SERIES_FROM_NEW = ", ".join(f"{column} = excluded.{column}" for column in (
 
 
 def _runs(group: list[_Job]) -> Iterable[list[_Job]]:
-    """Consecutive stores go together; every other job goes alone, in queue order."""
+    """Consecutive stores go together; each delete or change goes alone, in queue order."""
     run: list[_Job] = []
     for job in group:
         if not isinstance(job, _StoreJob):

@@ -29,6 +29,7 @@ from tui_pacs.services.holdings import held_instances
 from tui_pacs.services.node import Node, NodeStatus
 from tui_pacs.services.status import StatusService
 from tui_pacs.store.archive import Archive
+from tui_pacs.store.forward_queue import QueueState
 
 
 class Backend:
@@ -76,6 +77,22 @@ class Backend:
     async def set_protected(self, study_uid: str, protected: bool) -> bool:
         """Keep a study from retention (or no longer); False when it is gone."""
         return await self.archive.set_protected(study_uid, protected)
+
+    async def forward_queue(self) -> list[QueueState]:
+        """The forwarding queue per destination and state, as the index holds it now."""
+        return await self.archive.forward_queue.summary()
+
+    async def retry_forwarding(self, destination: str) -> int:
+        """Send ``destination``'s failed entries again and its waiting ones now;
+        returns how many failed entries were put back."""
+        again = await self.archive.forward_queue.retry(destination)
+        if self.node is not None and self.node.forwarder is not None:
+            self.node.forwarder.wake()
+        return again
+
+    async def clear_failed_forwarding(self, destination: str) -> int:
+        """Delete ``destination``'s failed entries; returns how many."""
+        return await self.archive.forward_queue.clear_failed(destination)
 
     @property
     def node_status(self) -> NodeStatus | None:

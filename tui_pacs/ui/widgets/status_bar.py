@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 from tui_pacs.core.node_report import StatusReport
 from tui_pacs.core.readable import byte_size, plural
+from tui_pacs.store.forward_queue import FAILED, PENDING
 
 # Screens reachable from everywhere, with the key that opens them.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -72,6 +73,9 @@ class StatusBar(Widget):
                 "  [b $text-warning]! $problems[/]",
                 problems=plural(len(status.attention), "problem")))
         parts = [Content.assemble(node, state)]
+        pending, failed = forwarding_totals(status)
+        if pending or failed:
+            parts.append(_forwarding(pending, failed))
         if status.archive is not None:
             parts.append(Content(f"  {plural(status.archive.studies, 'study', 'studies')}"))
         if status.listening:
@@ -90,3 +94,18 @@ class StatusBar(Widget):
                 parts.append(Content.from_markup(" [$text-muted]$key[/]$rest ",
                                                  key=key, rest=text[len(key):]))
         return Content.assemble(*parts, " ")
+
+
+def forwarding_totals(status: StatusReport) -> tuple[int, int]:
+    """(waiting, failed) entries of the forwarding queue, over every destination."""
+    section = status.sections.get("forwarding", {})
+    return (sum(counts.get(PENDING, 0) for counts in section.values()),
+            sum(counts.get(FAILED, 0) for counts in section.values()))
+
+
+def _forwarding(pending: int, failed: int) -> Content:
+    """The forwarding queue: entries waiting, and failed ones (which need someone)."""
+    parts = [Content(f"{pending:,}")] if pending else []
+    if failed:
+        parts.append(Content.from_markup("[$text-error]$failed failed[/]", failed=f"{failed:,}"))
+    return Content.assemble("  ⇢ ", Content(" · ").join(parts))
