@@ -80,6 +80,8 @@ RELOADABLE: list[Reloadable] = [
     Reloadable("access", described_access),
     Reloadable("modalities"),
     Reloadable("retention"),
+    Reloadable("forward"),
+    Reloadable("forwarding"),
 ]
 
 
