@@ -77,7 +77,7 @@ def test_a_tiny_size_cap_spares_protected_studies_and_those_being_received(start
         send_study(node, tmp_path, 3)
         log = node.wait_for_log(f"retention: deleted study {uid(3)}", timeout=60)
         assert "more than max_size_gb (1e-06)" in log
-        assert "the others are held (protected, being received)" in log
+        assert "the others are held (protected, queued for forwarding, being received)" in log
         assert archived_studies(data) == {uid(1), uid(2)}
     finally:
         assoc.release()

@@ -47,7 +47,7 @@ def test_status_counts_what_storescu_sent(start_node, tmp_path):
     assert report["archive"] == {"studies": 1, "instances": 8, "bytes": size}
     assert report["disk"]["reserve_bytes"] == 64 * 1_048_576
     assert report["disk"]["below_reserve"] is False
-    assert report["last_errors"] == [] and report["sections"] == {"retention": {}}
+    assert report["last_errors"] == [] and report["sections"] == {"retention": {}, "forwarding": {}}
 
     result = status(node.data)
     assert result.returncode == 0, result.stderr

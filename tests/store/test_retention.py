@@ -59,7 +59,7 @@ async def test_max_size_gb_counts_bytes_and_says_when_holds_keep_it_over(archive
                                                          datetime.now()), [])
     assert [e.study.study_uid for e in found.expired] == [uid(1), uid(3)]
     assert "more than max_size_gb (1e-06)" in found.still_over
-    assert "held (protected, being received)" in found.still_over
+    assert "held (protected, queued for forwarding, being received)" in found.still_over
     for expired in found.expired:
         assert await delete_expired(archive, expired) is not None
     assert await study_numbers(archive) == [2]
@@ -115,3 +115,21 @@ async def test_index_and_files_agree_after_retention(archive, tmp_path, data_dir
     report = await asyncio.to_thread(check_archive, data_dir)
     assert report.ok, report
     assert await archive.index.count(Level.IMAGE) == 6
+
+
+async def test_a_study_queued_for_forwarding_is_kept(archive, tmp_path):
+    """An instance not yet forwarded (pending or failed) holds its study."""
+    def receive(path, route) -> None:  # as an association would, in a thread that ends
+        archive.store_received(dataset_bytes(path), ExplicitVRLittleEndian, "CT1", route)
+
+    for number in (1, 2, 3):
+        for path in write_study(tmp_path, study=number, instances=1):
+            association = threading.Thread(target=receive, args=(
+                path, (lambda record: ["pacs"]) if number == 1 else None))
+            association.start()
+            await asyncio.to_thread(association.join)
+    deleted = await RetentionKeeper(archive, RetentionConfig(max_studies=2)).check()
+    assert [e.study.study_uid for e in deleted] == [uid(2)]
+    assert await study_numbers(archive) == [1, 3]
+    assert [(s.destination, s.state, s.entries)
+            for s in await archive.forward_queue.summary()] == [("pacs", "pending", 1)]

@@ -91,7 +91,9 @@ def report_lines(report: StatusReport) -> list[str]:
         row("disk", f"{byte_size(disk.free)} free, {byte_size(disk.used)} used of "
                     f"{byte_size(disk.total)}, reserve {byte_size(disk.reserve)}")
     for name, data in report.sections.items():
-        values = _section_values(data) or ["nothing to report"]
+        values = _section_values(data)
+        if not values:
+            continue  # nothing set up (no retention limits, no forwarding)
         row(name, values[0])
         lines.extend(_fit(" " * LABEL + value) for value in values[1:])
     errors = report.last_errors[-SHOWN_ERRORS:]
