@@ -130,7 +130,7 @@ class Archive:
             if isinstance(exc, db.IndexVersionError):
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
-        self.index = Index(read_conn)
+        self.index = Index(read_conn, index_path)
         if recovery is not None and (crashed or recovery.changed_anything):
             self.recovery = recovery
             _log_recovery(recovery, crashed, time.monotonic() - started)

@@ -6,6 +6,7 @@ taken from the fixed column table below, so query keys cannot inject SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,14 +134,24 @@ def select_sql(
     limit: int | None = None,
     offset: int = 0,
     extra_columns: tuple[str, ...] = (),
+    keywords: Sequence[str] | None = None,
 ) -> tuple[str, list[Any], list[str]]:
-    """SELECT for a query; returns (sql, params, result keywords in column order)."""
-    keywords = keywords_at(level)
+    """SELECT for a query; returns (sql, params, result keywords in column order).
+
+    The columns are ``keywords`` (those of ``level`` and above) or, by
+    default, every one of the level and the levels above.
+    """
+    everything = keywords_at(level)
+    if keywords is None:
+        keywords = everything
+    elif not set(keywords) <= set(everything):
+        raise UnknownKey(", ".join(sorted(set(keywords) - set(everything))))
+    keywords = list(keywords)
     where, params = where_clause(level, matchers)
     columns = [COLUMNS[k].select for k in keywords] + list(extra_columns)
     sql = f"SELECT {', '.join(columns)} FROM {FROM[level]}{where} ORDER BY "
     if order_by:
-        if order_by not in keywords:
+        if order_by not in everything:
             raise UnknownKey(order_by)
         direction = "DESC" if descending else "ASC"
         sql += f"{COLUMNS[order_by].select} {direction}, {ROW_ID[level]} {direction}"
