@@ -1,7 +1,7 @@
 """Large C-FIND answers stream: the node's first responses leave before the
-index has been read past them, and a C-CANCEL stops the rest. The index is
-held at a row by the test (not timed), so neither depends on the machine's
-speed."""
+index has been read past them, a C-CANCEL stops the rest, and an answer
+longer than the network timeout is not cut. The index is held at a row by
+the test (not timed), so none depends on the machine's speed."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as F
 
 from tests.index_factory import make_index
 from tests.server.node_fixtures import associate, query, settings_for, started
+from tui_pacs.config import LimitsConfig
 from tui_pacs.net.server.find_scp import RESPONSES_PER_WRITE
 from tui_pacs.store.index import Index
 
@@ -112,3 +113,20 @@ async def test_a_c_cancel_stops_the_answer(tmp_path, monkeypatch):
         await node.stop()
     assert final == 0xFE00
     assert 1 <= pending < studies
+
+
+async def test_an_answer_longer_than_the_network_timeout_is_not_cut(tmp_path, monkeypatch):
+    """The requester is silent while it is answered; the timeout counts from
+    the end of the answer (it was cut after its final response)."""
+    timeout = 0.5
+    # The answer takes longer than the timeout: the index is held for three,
+    # a few rows before its end (what is left is answered at once).
+    studies = HELD_AT + 5
+    node, _ = await node_with_held_index(tmp_path, monkeypatch, studies, pause=3 * timeout,
+                                         limits=LimitsConfig(network_timeout=timeout))
+    try:
+        pending, final, released = await asyncio.to_thread(find_all, node)
+    finally:
+        await node.stop()
+    assert (pending, final) == (studies, 0x0000)
+    assert released, "the node aborted the association after its answer"

@@ -599,6 +599,10 @@ class TunedAssociation(Association):
             context_id, msg = self.dimse.get_msg(block=False)
             if msg:
                 self._serve_request(msg, cast(int, context_id))
+                # The peer had nothing to say while it was being answered: its
+                # silence (limits.network_timeout) counts from the answer's end,
+                # or every operation longer than the timeout would be aborted.
+                self.dul._idle_timer.restart()
                 # More may be queued: look again before waiting.
                 self._activity.set()
                 continue
