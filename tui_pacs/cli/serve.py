@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 from typing import TYPE_CHECKING
@@ -13,6 +12,8 @@ from tui_pacs.config import Settings
 from tui_pacs.core.aetitle import ae_title_problem
 
 if TYPE_CHECKING:
+    import asyncio
+
     from tui_pacs.services.node import Node
 
 log = logging.getLogger("tui_pacs.serve")
@@ -66,6 +67,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def serve(settings: Settings) -> int:
+    import asyncio
+
     from tui_pacs.services.node import Node
     from tui_pacs.store.archive import ArchiveError
 
@@ -106,6 +109,8 @@ class _SignalWatch:
     """SIGINT and SIGTERM as events on the loop: the first, then a second one."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        import asyncio
+
         self.loop = loop
         self.first = asyncio.Event()
         self.second = asyncio.Event()

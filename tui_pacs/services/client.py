@@ -31,6 +31,10 @@ stops after the instance in flight. ``timeout`` overrides the configured
 connection and DIMSE timeouts for one operation; wrap a call in
 ``asyncio.wait_for`` for a deadline on the whole of it. Progress callbacks
 are called on the event loop.
+
+Echo and find need only the association and :mod:`tui_pacs.net.client.scu`;
+the other operations import their machinery (the archive, the retrieve and
+send paths) when first used, so ``tui-pacs echo`` does not load it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tui_pacs.config import Settings
 from tui_pacs.core.keys import BadKey
@@ -61,12 +65,13 @@ from tui_pacs.core.remote import (
     SendReport,
 )
 from tui_pacs.core.target import Target, parse_target
-from tui_pacs.net.client import doctor, retrieve, scu, send
+from tui_pacs.net.client import scu
 from tui_pacs.net.client.association import Cancellation, Session
-from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.services.worker import run_blocking, stream_blocking
-from tui_pacs.store.archive import Archive
-from tui_pacs.store.importer import iter_files
+
+if TYPE_CHECKING:
+    from tui_pacs.net.client.retrieve import OwnNode
+    from tui_pacs.store.archive import Archive
 
 __all__ = ["BadKey", "NotInArchive", "RemoteClient", "RemoteFailure"]
 
@@ -102,6 +107,8 @@ class RemoteClient:
     def doctor(self, target: Target, *,
                timeout: float | None = None) -> AsyncGenerator[Check, None]:
         """The checklist of a query/retrieve, check by check. Moves one instance here."""
+        from tui_pacs.net.client import doctor
+
         session = self._session(target, timeout)
         own = self._own_node()
         return stream_blocking(lambda c: doctor.checkup(session, own, c), name="doctor")
@@ -130,6 +137,8 @@ class RemoteClient:
                    on_progress: Callable[[RetrieveProgress], None] | None = None,
                    ) -> RetrieveReport:
         """C-MOVE to ``destination`` (default: this node, into the archive)."""
+        from tui_pacs.net.client import retrieve
+
         request = self._retrieve_request(keys, level, model)
         destination = (destination or self.settings.node.aet).strip()
         own = self._own_node() if destination == self.settings.node.aet else None
@@ -144,6 +153,8 @@ class RemoteClient:
                   on_progress: Callable[[RetrieveProgress], None] | None = None,
                   ) -> RetrieveReport:
         """C-GET into the archive; a large study comes over a few associations at once."""
+        from tui_pacs.net.client import retrieve
+
         request = self._retrieve_request(keys, level, model)
         archive = self._archive()
         session = self._session(target, timeout)
@@ -159,6 +170,9 @@ class RemoteClient:
                          on_progress: Callable[[SendProgress], None] | None = None,
                          ) -> SendReport:
         """C-STORE files and the files under directories (recursively)."""
+        from tui_pacs.net.client import send
+        from tui_pacs.store.importer import iter_files
+
         session = self._session(target, timeout)
         progress = self._on_loop(on_progress)
         paths = list(paths)
@@ -181,6 +195,8 @@ class RemoteClient:
         """C-STORE every archived instance of the patient(s), study or series whose
         ``keys`` all match exactly (``{"PatientID": "12345"}``: every patient
         with this ID)."""
+        from tui_pacs.net.client import send
+
         archive = self._archive()
         stored = await archive.index.files(level, exact(keys))
         if not stored:
@@ -205,6 +221,8 @@ class RemoteClient:
         return self.archive
 
     def _own_node(self) -> OwnNode:
+        from tui_pacs.net.client.retrieve import OwnNode
+
         node = self.settings.node
         return OwnNode(node.aet, node.bind, node.port, self._archive())
 
