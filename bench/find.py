@@ -131,6 +131,7 @@ class Result:
     seconds: float  # median wall time of a findscu run, start-up included
     matches: int
     cpu: float  # median CPU seconds of the node's process per run
+    peak: int = 0  # the node's peak resident memory (KiB) during the runs
     failure: str = ""  # what findscu said, when a run failed
 
 
@@ -140,29 +141,31 @@ def run_queries(peer: Peer, queries: dict[str, list[str]]) -> dict[str, Result]:
         times, cpu = [], []
         try:
             _, matches = findscu(peer, RETURN_KEYS + keys, count=True)
-            for _ in range(3):
-                before = cpu_seconds(peer.process.pid)
-                times.append(findscu(peer, RETURN_KEYS + keys)[0])
-                cpu.append(cpu_seconds(peer.process.pid) - before)
+            with peak_rss(peer.process.pid) as peak:
+                for _ in range(3):
+                    before = cpu_seconds(peer.process.pid)
+                    times.append(findscu(peer, RETURN_KEYS + keys)[0])
+                    cpu.append(cpu_seconds(peer.process.pid) - before)
         except FindFailed as exc:
             print(f"{peer.name}, {label}: findscu failed: {exc}", flush=True)
-            results[label] = Result(0.0, 0, 0.0, str(exc))
+            results[label] = Result(0.0, 0, 0.0, failure=str(exc))
             continue
-        results[label] = Result(statistics.median(times), matches, statistics.median(cpu))
+        results[label] = Result(statistics.median(times), matches, statistics.median(cpu),
+                                peak[0])
     return results
 
 
 def print_table(title: str, queries: dict[str, list[str]],
                 table: dict[str, dict[str, Result]]) -> None:
     print(f"\n{title}")
-    print(f"{'query':<24}" + "".join(f"{name:>44}" for name in table))
+    print(f"{'query':<24}" + "".join(f"{name:>54}" for name in table))
     for label in queries:
         cells = ""
         for name in table:
             r = table[name][label]
-            cells += (f"{'failed':>44}" if r.failure else
+            cells += (f"{'failed':>54}" if r.failure else
                       f"{r.seconds:>9.3f} s {r.matches:>7} {r.matches / r.seconds:>9.0f}/s "
-                      f"{r.cpu:>6.2f} cpu")
+                      f"{r.cpu:>6.2f} cpu {r.peak / 1024:>5.0f} MiB")
         print(f"{label:<24}{cells}")
 
 
@@ -175,7 +178,8 @@ def queries_for(exact: int) -> dict[str, list[str]]:
     }
 
 
-COLUMNS = ("s, matches, matches/s, node CPU s; findscu start-up included, median of 3")
+COLUMNS = ("s, matches, matches/s, node CPU s, the node's peak resident memory; findscu "
+           "start-up included, median of 3")
 
 
 def side_by_side(root: Path, studies: int, per_study: int) -> None:
@@ -194,11 +198,9 @@ def side_by_side(root: Path, studies: int, per_study: int) -> None:
             loaded = send(peer, [files[i::4] for i in range(4)])
             print(f"{name}: stored {len(files)} instances in {loaded:.0f} s "
                   f"({len(files) / loaded:.0f}/s, 4 storescu)", flush=True)
-            before = resident_kib(peer.process.pid)
-            with peak_rss(peer.process.pid) as peak:
-                table[name] = run_queries(peer, queries)
-            print(f"{name}: resident memory {before / 1024:.0f} MiB before the queries, "
-                  f"peak {peak[0] / 1024:.0f} MiB while answering them", flush=True)
+            print(f"{name}: resident memory {resident_kib(peer.process.pid) / 1024:.0f} MiB "
+                  "before the queries", flush=True)
+            table[name] = run_queries(peer, queries)
     print_table(f"{studies} studies, {len(files)} instances: findscu at STUDY level "
                 f"({COLUMNS})", queries, table)
 
@@ -214,13 +216,11 @@ def large(root: Path, studies: int) -> None:
     queries = queries_for(studies // 2)
     with running(tui_pacs(work, TUI_PACS_CONFIG)) as peer:
         findscu(peer, [f"StudyInstanceUID={uid(0)}"])  # the node's first C-FIND
-        before = resident_kib(peer.process.pid)
-        with peak_rss(peer.process.pid) as peak:
-            table = {"tui-pacs": run_queries(peer, queries)}
+        print(f"tui-pacs: resident memory {resident_kib(peer.process.pid) / 1024:.0f} MiB "
+              "before the queries", flush=True)
+        table = {"tui-pacs": run_queries(peer, queries)}
     print_table(f"{studies} studies, {instances} instances, index only: findscu at STUDY "
                 f"level ({COLUMNS})", queries, table)
-    print(f"tui-pacs: resident memory {before / 1024:.0f} MiB before the queries, "
-          f"peak {peak[0] / 1024:.0f} MiB while answering them")
 
 
 def main() -> None:
