@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from tui_pacs.config import ConfigError, Settings, load_settings
 from tui_pacs.core.aetitle import ae_title_problem
 
 if TYPE_CHECKING:
+    import asyncio
+
     from tui_pacs.services.node import Node
     from tui_pacs.services.reload import Reloader
 
@@ -85,6 +86,8 @@ def _reread(args: argparse.Namespace, path: Path) -> Settings:
 
 
 async def serve(settings: Settings, reread: Callable[[], Settings]) -> int:
+    import asyncio
+
     from tui_pacs.services import systemd
     from tui_pacs.services.node import Node
     from tui_pacs.services.reload import Reloader
@@ -167,6 +170,8 @@ class _SignalWatch:
     """SIGINT and SIGTERM as events on the loop: the first, then a second one."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        import asyncio
+
         self.loop = loop
         self.first = asyncio.Event()
         self.second = asyncio.Event()

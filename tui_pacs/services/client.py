@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_pacs.config import Settings
 from tui_pacs.core.capabilities import ProbeReport
@@ -69,13 +69,14 @@ from tui_pacs.core.remote import (
 )
 from tui_pacs.core.target import Target, parse_target
 from tui_pacs.core.worklist import worklist_identifier
-from tui_pacs.net.client import commit, doctor, probe, retrieve, scu, send
+from tui_pacs.net.client import scu
 from tui_pacs.net.client.association import Cancellation, Session
-from tui_pacs.net.client.retrieve import OwnNode
 from tui_pacs.services.worker import on_loop, run_blocking, stream_blocking
-from tui_pacs.store.archive import Archive
-from tui_pacs.store.importer import iter_files
-from tui_pacs.store.index import StoredFile
+
+if TYPE_CHECKING:
+    from tui_pacs.net.client.retrieve import OwnNode
+    from tui_pacs.store.archive import Archive
+    from tui_pacs.store.index import StoredFile
 
 __all__ = ["BadKey", "NotInArchive", "NothingToCommit", "RemoteClient", "RemoteFailure"]
 
@@ -117,6 +118,8 @@ class RemoteClient:
         ``worklist`` adds a worklist query for today's steps; ``commit`` the
         storage commitment step, for these instances (none: whether the remote
         takes storage commitment at all)."""
+        from tui_pacs.net.client import doctor
+
         session = self._session(target, timeout)
         own = self._own_node()
         return stream_blocking(
@@ -126,6 +129,8 @@ class RemoteClient:
     async def probe(self, target: Target, *, timeout: float | None = None) -> ProbeReport:
         """Which SOP classes the remote accepts in which transfer syntaxes (and, for a
         modality marked ``tls``, its certificate); negotiation only."""
+        from tui_pacs.net.client import probe
+
         session = self._session(target, timeout)
         return await run_blocking(lambda c: probe.probe(session, c), name="probe")
 
@@ -165,6 +170,8 @@ class RemoteClient:
                    on_progress: Callable[[RetrieveProgress], None] | None = None,
                    ) -> RetrieveReport:
         """C-MOVE to ``destination`` (default: this node, into the archive)."""
+        from tui_pacs.net.client import retrieve
+
         request = self._retrieve_request(keys, level, model)
         destination = (destination or self.settings.node.aet).strip()
         own = self._own_node() if destination == self.settings.node.aet else None
@@ -179,6 +186,8 @@ class RemoteClient:
                   on_progress: Callable[[RetrieveProgress], None] | None = None,
                   ) -> RetrieveReport:
         """C-GET into the archive; a large study comes over a few associations at once."""
+        from tui_pacs.net.client import retrieve
+
         request = self._retrieve_request(keys, level, model)
         archive = self._archive()
         session = self._session(target, timeout)
@@ -194,6 +203,9 @@ class RemoteClient:
                          on_progress: Callable[[SendProgress], None] | None = None,
                          ) -> SendReport:
         """C-STORE files and the files under directories (recursively)."""
+        from tui_pacs.net.client import send
+        from tui_pacs.store.importer import iter_files
+
         session = self._session(target, timeout)
         progress = on_loop(on_progress)
         paths = list(paths)
@@ -216,6 +228,8 @@ class RemoteClient:
         """C-STORE every archived instance of the patient(s), study or series whose
         ``keys`` all match exactly (``{"PatientID": "12345"}``: every patient
         with this ID)."""
+        from tui_pacs.net.client import send
+
         archive = self._archive()
         stored = await self._archived(level, keys)
         items = [send.Outgoing(archive.path_of(f), f.sop_class_uid, f.sop_instance_uid,
@@ -233,6 +247,9 @@ class RemoteClient:
         """Ask ``target`` to commit the instances of these files (directories
         recursively); wait up to ``wait`` seconds (default: the DIMSE timeout)
         for its report. Files that cannot be read are listed in the report."""
+        from tui_pacs.net.client import commit, send
+        from tui_pacs.store.importer import iter_files
+
         session = self._session(target, timeout)
         own = self._own_node()
         paths = list(paths)
@@ -263,6 +280,8 @@ class RemoteClient:
         """Ask ``target`` to commit every archived instance of the patient(s),
         study or series whose ``keys`` all match exactly, as ``send_archived``
         names them."""
+        from tui_pacs.net.client import commit
+
         references = await self.archived_references(level, keys)
         session = self._session(target, timeout)
         own = self._own_node()
@@ -297,6 +316,8 @@ class RemoteClient:
         return self.archive
 
     def _own_node(self) -> OwnNode:
+        from tui_pacs.net.client.retrieve import OwnNode
+
         node = self.settings.node
         return OwnNode(node.aet, node.bind, node.port, self._archive())
 

@@ -139,7 +139,7 @@ class Archive:
             if isinstance(exc, db.IndexVersionError):
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
-        self.index = Index(read_conn)
+        self.index = Index(read_conn, index_path)
         self.forward_queue = ForwardQueue(read_conn, self._writer)
         if recovery is not None and (crashed or recovery.changed_anything):
             self.recovery = recovery

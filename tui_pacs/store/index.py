@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from tui_pacs.core.matching import Matcher, parse_match
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level
-from tui_pacs.store import holds, queries
+from tui_pacs.store import db, holds, queries
 from tui_pacs.store.queries import UnknownKey
 from tui_pacs.store.schema import received_at
 
 Row = dict[str, Any]
 
-__all__ = ["Index", "Row", "StoredFile", "UnknownKey", "matchers_from_keys"]
+
+class IndexReadError(Exception):
+    """The index could not be read (locked too long, damaged, gone)."""
+
+__all__ = ["Index", "IndexReadError", "Row", "StoredFile", "UnknownKey", "matchers_from_keys"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,32 @@ def matchers_from_keys(keys: dict[str, str]) -> dict[str, Matcher]:
 class Index:
     """Read-only access to the index over its own connection (WAL readers never block)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
+        self._path = path
+
+    def stream(self, level: Level, matchers: dict[str, Matcher],
+               keywords: Sequence[str]) -> Generator[tuple[Any, ...], None, None]:
+        """The matching entities at ``level``, in the order of :meth:`query`, as
+        tuples of the ``keywords`` values, read one at a time as they are
+        consumed. Blocking: for a thread of its own, never the event loop.
+
+        However many rows match, only one is in memory at a time (SQLite
+        sorts past its cache in temporary files). The rows are a snapshot:
+        what is stored meanwhile is not among them. Close the iterator
+        (:func:`contextlib.closing`) when leaving it early.
+        """
+        sql, params, _ = queries.select_sql(level, matchers, keywords=keywords)
+        try:
+            conn = db.connect_streaming_reader(self._path)
+        except (sqlite3.Error, db.IndexVersionError) as exc:
+            raise IndexReadError(str(exc)) from exc
+        try:
+            yield from conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise IndexReadError(str(exc)) from exc
+        finally:
+            conn.close()
 
     async def query(
         self,

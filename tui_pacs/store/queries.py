@@ -6,6 +6,7 @@ taken from the fixed column table below, so query keys cannot inject SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +138,20 @@ def select_sql(
     limit: int | None = None,
     offset: int = 0,
     local: tuple[str, ...] = (),
+    keywords: Sequence[str] | None = None,
 ) -> tuple[str, list[Any], list[str]]:
     """SELECT for a query; returns (sql, params, result keys in column order).
 
-    ``local`` adds columns of :data:`LOCAL_COLUMNS` after the keywords.
+    The columns are ``keywords`` (those of ``level`` and above) or, by
+    default, every one of the level and the levels above; ``local`` adds
+    columns of :data:`LOCAL_COLUMNS` after them.
     """
-    keywords = keywords_at(level)
+    everything = keywords_at(level)
+    if keywords is None:
+        keywords = everything
+    elif not set(keywords) <= set(everything):
+        raise UnknownKey(", ".join(sorted(set(keywords) - set(everything))))
+    keywords = list(keywords)
     where, params = where_clause(level, matchers)
     if local and level.depth < Level.STUDY.depth:
         raise UnknownKey(local[0])
@@ -151,7 +160,7 @@ def select_sql(
     if order_by:
         if order_by in local:
             expression = LOCAL_COLUMNS[order_by]
-        elif order_by in keywords:
+        elif order_by in everything:
             expression = COLUMNS[order_by].select
         else:
             raise UnknownKey(order_by)

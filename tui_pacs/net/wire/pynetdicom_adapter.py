@@ -95,7 +95,7 @@ from tui_pacs.net.wire.pdu import (
     pdu_size_limit,
     pdv_items,
     read_pdu,
-    write_message,
+    write_messages,
 )
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS
 
@@ -231,12 +231,20 @@ class TunedDUL(DULServiceProvider):
         A-ABORT, A-RELEASE) whole. Raises ConnectionError when the association
         is no longer established, OSError when the connection fails.
         """
+        self.send_messages(context_id, [(command, dataset)])
+
+    def send_messages(self, context_id: int,
+                      messages: Sequence[tuple[bytes, bytes | bytearray | memoryview | None]],
+                      ) -> None:
+        """Several messages as :meth:`send_message` writes one; those that fit
+        in a PDU each (C-FIND responses) in one write
+        (:func:`tui_pacs.net.wire.pdu.write_messages`)."""
         with self._send_lock:
             sock = self.socket.socket if self.socket is not None else None
             if sock is None or self.state_machine.current_state not in _DATA_STATES:
                 raise ConnectionError("the association is not established")
             fragment = fragment_size(int(self.assoc.dimse.maximum_pdu_size or 0))
-            write_message(sock, context_id, command, dataset, fragment)
+            write_messages(sock, context_id, messages, fragment)
 
     def _send(self, pdu: Any) -> None:
         with self._send_lock:
@@ -633,6 +641,10 @@ class TunedAssociation(Association):
             context_id, msg = self.dimse.get_msg(block=False)
             if msg:
                 self._serve_request(msg, cast(int, context_id))
+                # The peer had nothing to say while it was being answered: its
+                # silence (limits.network_timeout) counts from the answer's end,
+                # or every operation longer than the timeout would be aborted.
+                self.dul._idle_timer.restart()
                 # More may be queued: look again before waiting.
                 self._activity.set()
                 continue
