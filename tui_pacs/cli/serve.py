@@ -147,12 +147,14 @@ class _HangUps:
             log.warning("SIGHUP ignored: the node is starting or stopping")
             return
         log.info("SIGHUP: reloading %s", self.config)
-        task = asyncio.create_task(self.reloader.reload())
+        task = self.loop.create_task(self.reloader.reload())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def finished(self) -> None:
         """Wait for the reloads under way."""
+        import asyncio
+
         if self._running:
             await asyncio.wait(self._running)
 
