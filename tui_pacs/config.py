@@ -18,11 +18,12 @@ from typing import Any
 
 from tui_pacs import paths
 from tui_pacs.core.aetitle import ae_title_problem
+from tui_pacs.core.model import InstanceRecord
 
 # An access list entry that stands for every configured modality's AE title.
 CONFIGURED_MODALITIES = "@modalities"
 ANYONE = "*"
-SERVICES = ("echo", "store", "find", "move", "get")
+SERVICES = ("echo", "store", "find", "move", "get", "commit")
 # How the app's preview draws pictures: auto asks the terminal.
 IMAGES = ("auto", "halfblock", "kitty", "sixel")
 
@@ -74,6 +75,8 @@ class AccessConfig:
     find: tuple[str, ...] = (CONFIGURED_MODALITIES,)
     move: tuple[str, ...] = (CONFIGURED_MODALITIES,)
     get: tuple[str, ...] = (CONFIGURED_MODALITIES,)
+    # Storage commitment: requests (N-ACTION) and reports (N-EVENT-REPORT).
+    commit: tuple[str, ...] = (CONFIGURED_MODALITIES,)
     # Reject associations whose called AE title is not ours.
     check_called_aet: bool = False
 
@@ -119,6 +122,58 @@ class ActivityConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How much the archive keeps. Over a limit, the studies that arrived first are
+    deleted first (never a protected one, nor one still being received)."""
+
+    max_studies: int | None = None
+    max_size_gb: float | None = None
+    # Studies whose last instance arrived longer ago than this are deleted.
+    keep_days: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return any(limit is not None for limit in
+                   (self.max_studies, self.max_size_gb, self.keep_days))
+
+
+@dataclass(frozen=True)
+class ForwardRule:
+    """A ``[[forward]]`` table: instances the node receives by C-STORE that pass
+    every filter given are queued for each modality named in ``to``.
+
+    An empty filter lets everything through; ``sop_class`` holds UIDs (a
+    keyword in the file is turned into its UID when it is read).
+    """
+
+    to: tuple[str, ...]
+    calling: tuple[str, ...] = ()
+    modality: tuple[str, ...] = ()
+    sop_class: tuple[str, ...] = ()
+
+    def matches(self, calling: str, modality: str, sop_class: str) -> bool:
+        return all(not allowed or value in allowed for allowed, value in (
+            (self.calling, calling), (self.modality, modality), (self.sop_class, sop_class)))
+
+
+@dataclass(frozen=True)
+class ForwardingConfig:
+    """How the forwarding queue retries a destination that fails."""
+
+    # After this many failed attempts an entry is kept as failed (not retried
+    # until `tui-pacs queue --retry`).
+    max_attempts: int = 10
+    # Seconds before the first retry; each further one waits twice as long,
+    # up to max_retry.
+    first_retry: float = 5.0
+    max_retry: float = 300.0
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt (1, 2, ...)."""
+        return min(self.max_retry, self.first_retry * 2 ** min(attempts - 1, 30))
+
+
+@dataclass(frozen=True)
 class Settings:
     node: NodeConfig = field(default_factory=NodeConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -127,7 +182,10 @@ class Settings:
     tls: TLSConfig = field(default_factory=TLSConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     activity: ActivityConfig = field(default_factory=ActivityConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    forwarding: ForwardingConfig = field(default_factory=ForwardingConfig)
     modalities: tuple[Modality, ...] = ()
+    forward: tuple[ForwardRule, ...] = ()
     # Where these settings came from (the file may not exist).
     path: Path = field(default_factory=paths.default_config_path)
 
@@ -137,6 +195,18 @@ class Settings:
     def modality_by_aet(self, aet: str) -> Modality | None:
         aet = aet.strip()
         return next((m for m in self.modalities if m.aet == aet), None)
+
+    def forward_to(self, received: InstanceRecord) -> tuple[str, ...]:
+        """The modalities (by name) an instance received by C-STORE is forwarded
+        to: those of every matching ``[[forward]]`` rule, never the one whose AE
+        title sent it."""
+        calling = received.source_aet
+        names: dict[str, None] = {}
+        for rule in self.forward:
+            if rule.matches(calling, received.modality, received.sop_class_uid):
+                names.update(dict.fromkeys(rule.to))
+        return tuple(name for name in names
+                     if (m := self.modality(name)) is None or m.aet != calling)
 
     def with_node(self, **changes: Any) -> Settings:
         """A copy with some ``[node]`` values replaced (command-line flags)."""
@@ -181,12 +251,32 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
     return check
 
 
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"must be a number of seconds, not {_type_name(value)}")
-    if value <= 0:
-        raise _Invalid("must be more than 0 seconds")
-    return float(value)
+def _more_than_zero(unit: str = "") -> Callable[[Any], float]:
+    """A checker of numbers above 0 (``unit``: " seconds", said in the complaints)."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(f"must be a number{' of' + unit if unit else ''}, "
+                           f"not {_type_name(value)}")
+        if value <= 0:
+            raise _Invalid(f"must be more than 0{unit}")
+        return float(value)
+
+    return check
+
+
+_seconds = _more_than_zero(" seconds")
+_positive_number = _more_than_zero()
+
+
+def _seconds_up_to(high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        seconds = _seconds(value)
+        if seconds > high:
+            raise _Invalid(f"must be at most {high:g} seconds")
+        return seconds
+
+    return check
 
 
 _port = _integer(1, 65535)
@@ -244,6 +334,40 @@ def _access_list(value: Any) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def _strings(check: Callable[[Any], str]) -> Callable[[Any], tuple[str, ...]]:
+    """A non-empty list of values, each checked by ``check``."""
+
+    def check_list(value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise _Invalid(f"must be a non-empty list, not {_type_name(value)}")
+        return tuple(check(item) for item in value)
+
+    return check_list
+
+
+def _modality_value(value: Any) -> str:
+    value = _nonempty_string(value).strip()
+    if len(value) > 16 or not all(c.isupper() or c.isdigit() or c in "_ " for c in value):
+        raise _Invalid(f"{value!r} is not a Modality value (such as CT, MR, US)")
+    return value
+
+
+def _sop_class(value: Any) -> str:
+    """A SOP class UID, or its keyword (CTImageStorage) turned into the UID."""
+    from pydicom import uid
+
+    value = _nonempty_string(value).strip()
+    if value[0].isdigit():
+        if len(value) > 64 or not uid.RE_VALID_UID.match(value):
+            raise _Invalid(f"{value!r} is not a valid UID")
+        return value
+    known = getattr(uid, value, None)
+    if not isinstance(known, uid.UID) or known.type != "SOP Class":
+        raise _Invalid(f"{value!r} is not a SOP class keyword (such as CTImageStorage) "
+                       "or UID")
+    return str(known)
+
+
 def _type_name(value: Any) -> str:
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number",
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
@@ -277,10 +401,21 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
                       "last_remote": _nonempty_string}),
     "activity": (ActivityConfig, {"keep_days": _integer(1, 3650),
                                   "max_mb": _integer(1, 100_000)}),
+    "retention": (RetentionConfig, {"max_studies": _integer(1, 1_000_000_000),
+                                    "max_size_gb": _positive_number,
+                                    "keep_days": _integer(1, 36_500)}),
+    "forwarding": (ForwardingConfig, {"max_attempts": _integer(1, 1000),
+                                      "first_retry": _seconds_up_to(30),
+                                      "max_retry": _seconds_up_to(3600)}),
 }
 
 _MODALITY_KEYS: dict[str, Callable[[Any], Any]] = {
     "name": _nonempty_string, "aet": _ae_title, "host": _host, "port": _port, "tls": _boolean,
+}
+
+_FORWARD_KEYS: dict[str, Callable[[Any], Any]] = {
+    "to": _strings(_nonempty_string), "calling": _strings(_ae_title),
+    "modality": _strings(_modality_value), "sop_class": _strings(_sop_class),
 }
 
 
@@ -312,15 +447,21 @@ def parse_settings(document: dict[str, Any], path: Path) -> Settings:
         if name == "modalities":
             modalities = _parse_modalities(value, fail)
             continue
+        if name == "forward":
+            continue  # read below, once every modality it may name is known
         if name not in _SECTIONS:
-            known = ", ".join(f"[{s}]" for s in (*_SECTIONS, "[modalities]"))
+            known = ", ".join(f"[{s}]" for s in (*_SECTIONS, "[modalities]", "[forward]"))
             raise fail(name, f"unknown section or key (known: {known})")
         if not isinstance(value, dict):
             raise fail(name, f"must be a table ([{name}]), not {_type_name(value)}")
         cls, schema = _SECTIONS[name]
         sections[name] = cls(**_checked_table(value, schema, name, fail))
 
-    settings = Settings(**sections, modalities=modalities, path=path)
+    forward = _parse_forward(document.get("forward", []), modalities, fail)
+    settings = Settings(**sections, modalities=modalities, forward=forward, path=path)
+    forwarding = settings.forwarding
+    if forwarding.max_retry < forwarding.first_retry:
+        raise fail("forwarding.max_retry", "must not be less than first_retry")
     tls = settings.tls
     if tls.enabled and (tls.certificate is None or tls.key is None):
         raise fail("tls", "enabled = true needs both certificate and key")
@@ -345,6 +486,25 @@ def _parse_modalities(value: Any, fail: Callable[[str, str], ConfigError]) -> tu
             raise fail(label, f"duplicate modality name {values['name']!r}")
         result.append(Modality(**values))
     return tuple(result)
+
+
+def _parse_forward(value: Any, modalities: tuple[Modality, ...],
+                   fail: Callable[[str, str], ConfigError]) -> tuple[ForwardRule, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise fail("forward", "must be an array of tables ([[forward]])")
+    names = [m.name for m in modalities]
+    rules = []
+    for number, table in enumerate(value, start=1):
+        label = f"forward[{number}]"
+        values = _checked_table(table, _FORWARD_KEYS, label, fail)
+        if "to" not in values:
+            raise fail(label, "missing to (the [[modalities]] names to forward to)")
+        for name in values["to"]:
+            if name not in names:
+                known = f"configured: {', '.join(names)}" if names else "none are configured"
+                raise fail(f"{label}.to", f"{name!r} is not a [[modalities]] name ({known})")
+        rules.append(ForwardRule(**values))
+    return tuple(rules)
 
 
 def _checked_table(table: dict[str, Any], schema: dict[str, Callable[[Any], Any]],

@@ -195,6 +195,64 @@ def test_rm_of_nothing_says_so(archive_dir):
     assert "nothing removed: no study with StudyInstanceUID '9.9.9'" in result.stderr
 
 
+def arrived_days_ago(data, study_uid: str, days: int) -> None:
+    """Time passing, for the index: the study's last instance arrived ``days`` ago."""
+    with sqlite3.connect(data / "index.sqlite") as conn:
+        conn.execute("UPDATE studies SET received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', "
+                     "?) WHERE study_uid = ?", (f"-{days} days", study_uid))
+
+
+def test_rm_older_than_dry_run_lists_and_removes_nothing_then_removes(archive_dir):
+    old, recent = make_dataset(study=1).StudyInstanceUID, make_dataset(study=2).StudyInstanceUID
+    arrived_days_ago(archive_dir, old, 100)
+    arrived_days_ago(archive_dir, recent, 10)
+    dry = run_cli("rm", "--older-than", "90d", "--dry-run", "--data", archive_dir)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"would remove study {old} of SMITH^ANNA (PAT1), 2023-05-10, 35.4 KB",
+        "1 study(ies) would be removed (dry run: nothing removed)"]
+    assert len(json.loads(run_cli("ls", "--json", "--data", archive_dir).stdout)) == 2
+
+    done = run_cli("rm", "--older-than", "12w", "--data", archive_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "removed 1 study(ies), 4 instance(s)"
+    [left] = json.loads(run_cli("ls", "--json", "--data", archive_dir).stdout)
+    assert left["StudyInstanceUID"] == recent
+    checked = run_cli("check", "--data", archive_dir)
+    assert "the index and the files agree" in checked.stdout
+
+
+def test_rm_older_than_passes_protected_studies_by(archive_dir):
+    old = make_dataset(study=1).StudyInstanceUID
+    arrived_days_ago(archive_dir, old, 400)
+    assert run_cli("protect", "--study", old, "--data", archive_dir).returncode == 0
+    result = run_cli("rm", "--older-than", "24h", "--data", archive_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "removed 0 study(ies), 0 instance(s)"
+    unprotected = run_cli("protect", "--unprotect", "--study", old, "--data", archive_dir)
+    assert unprotected.stdout.strip() == f"study {old} no longer protected"
+    result = run_cli("rm", "--older-than", "24h", "--data", archive_dir)
+    assert result.stdout.strip().endswith("removed 1 study(ies), 4 instance(s)")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--older-than", "90"], "'90' is not an age: a number and h, d or w (24h, 90d, 12w)"),
+    (["--older-than", "0d"], "'0d' is not an age"),
+    (["--study", "1.2.3", "--dry-run"], "--dry-run goes with --older-than"),
+])
+def test_rm_usage_errors_are_one_line(archive_dir, args, message):
+    result = run_cli("rm", *args, "--data", archive_dir)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_protect_of_an_unknown_study_fails_clearly(archive_dir):
+    result = run_cli("protect", "--study", "9.9.9", "--data", archive_dir)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "tui-pacs: no study with StudyInstanceUID '9.9.9'"
+
+
 def test_common_options_before_or_after_the_command(archive_dir, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(f'[node]\ndata = "{archive_dir}"\n')

@@ -7,12 +7,15 @@ pynetdicom SCP that refuses us, sockets that never answer.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, Verification
 
+from tests.conftest import cli_env
 from tests.peers.ports import free_port
 from tui_pacs.core.diagnosis import connection_refused
 from tui_pacs.core.remote import Failure
@@ -30,6 +33,29 @@ def verification_scp():
     server = ae.start_server(("127.0.0.1", port), block=False)
     yield Target("VERIFY", "127.0.0.1", port)
     server.shutdown()
+
+
+# What `tui-pacs echo` must not load: the app, the archive, pixel libraries
+# (pydicom imports numpy and Pillow whenever it can; half of echo's start-up).
+NOT_FOR_ECHO = ("textual", "aiosqlite", "sqlite3", "numpy", "PIL", "tui_pacs.ui",
+                "tui_pacs.store.archive", "tui_pacs.imaging.pipeline")
+
+
+def test_the_echo_command_loads_only_what_it_needs(verification_scp):
+    """`tui-pacs echo` as a user runs it (a process of its own), against a
+    real SCP; what it loaded is looked up as it exits."""
+    unwanted = ", ".join(repr(name) for name in NOT_FOR_ECHO)
+    code = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('loaded:', sorted(m for m in (" + unwanted + ") "
+        "if sys.modules.get(m) is not None), file=sys.stderr))\n"
+        f"sys.argv = ['tui-pacs', 'echo', '--aet', 'KNOWN', '{verification_scp}']\n"
+        "runpy.run_module('tui_pacs', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "1 of 1 succeeded" in result.stdout
+    assert "loaded: []" in result.stderr.splitlines(), result.stderr
 
 
 async def test_echo_times_each_round_trip(client, verification_scp):

@@ -20,6 +20,7 @@ from tests.peers.pixelmed import JAVA, PIXELMED_JAR, Pixelmed
 from tests.peers.pynetdicom_apps import QRSCP, PynetdicomStoreSCP
 from tests.peers.storescp import STORESCP, StoreSCP
 from tests.peers.wiretap import WireTap
+from tests.peers.worklist import WLMSCPFS, WorklistSCP
 
 _numbers = itertools.count(1)
 
@@ -67,6 +68,13 @@ def storescp_factory(tmp_path_factory) -> Iterator[Callable[..., StoreSCP]]:
 @pytest.fixture
 def storescp(storescp_factory) -> StoreSCP:
     return storescp_factory()
+
+
+@pytest.fixture
+def wlmscpfs_factory(tmp_path_factory) -> Iterator[Callable[..., WorklistSCP]]:
+    """Start DCMTK wlmscpfs: ``wlmscpfs_factory(aet="RIS")``, then ``.write(steps)``."""
+    _require(WLMSCPFS)
+    yield from _factory(WorklistSCP, tmp_path_factory)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """An Orthanc server of its own for a test: temporary storage, free ports, loopback.
 
 Its REST API seeds data and checks results. Started with TCP_NODELAY=1 so
-its DICOM exchanges are not slowed by Nagle's algorithm.
+its DICOM exchanges are not slowed by Nagle's algorithm. With ``worklists``
+it also serves the modality worklist of that folder's ``.wl`` files, through
+the worklist plugin Debian's package ships.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any
 from tests.peers.ports import free_port
 
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
 START_TIMEOUT = 30.0
 
 
 class Orthanc:
     def __init__(self, workdir: Path, *, aet: str = "ORTHANC",
                  modalities: dict[str, tuple[str, str, int]] | None = None,
-                 **options: Any) -> None:
+                 worklists: Path | None = None, **options: Any) -> None:
         self.workdir = workdir
         self.aet = aet
         self.dicom_port = free_port()
@@ -47,6 +50,9 @@ class Orthanc:
             "MetricsEnabled": False,
             **options,
         }
+        if worklists is not None:
+            self.config["Plugins"] = [str(WORKLIST_PLUGIN)]
+            self.config["Worklists"] = {"Enable": True, "Database": str(worklists)}
         self._process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "orthanc.log"
 

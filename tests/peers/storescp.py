@@ -65,6 +65,12 @@ class StoreSCP:
     def received_instances(self) -> dict[str, str]:
         return received_instances(self.received_dir)
 
+    def arriving(self) -> set[str]:
+        """SOP Instance UIDs of the files storescp has begun to write: it names each
+        file after its instance (``CT.1.2.3``), so this reads no file, even one
+        still being written."""
+        return {path.name.split(".", 1)[1] for path in received_files(self.received_dir)}
+
     def __enter__(self) -> StoreSCP:
         return self.start()
 

@@ -1,8 +1,8 @@
 """Datasets of any size are received in bounded memory, and stored byte for byte.
 
-The datasets are sparse files (a header, then pixel data that is a hole with
-a few marked bytes), so that gigabytes cost the test little disk until the
-receiver writes them. DCMTK's storescu sends them; the receiving process's
+The datasets are sparse files (a header, then pixel data that is a hole but
+for three frames given values), so that gigabytes cost the test little disk
+until the receiver writes them. DCMTK's storescu sends them; the receiving process's
 peak resident memory (VmHWM) is read from /proc at the end. Before the wire
 layer streamed C-STORE datasets to disk, a 1 GiB dataset took 1.1 GB.
 """
@@ -13,57 +13,33 @@ import hashlib
 import os
 import struct
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import dcmwrite
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from tests.conftest import REPO, cli_env, free_port
+from tests.conftest import free_port
+from tests.large_datasets import run_cli_measured, write_sparse_multiframe
 from tests.server.conftest import dcmtk, run
 
 GIB = 1 << 30
 MB = 1 << 20
 # The receiving process may use this much, whatever the dataset's size.
 PEAK_LIMIT_KIB = 200 * 1024
-# Bytes written in the hole, so that "byte for byte" means something.
-MARK = b"tui-pacs"
 
 pytestmark = pytest.mark.skipif(
     os.statvfs("/tmp").f_bavail * os.statvfs("/tmp").f_frsize < 12 * GIB,
     reason="needs 12 GiB of free disk for the received copies")
 
 
-def sparse_dataset(path: Path, size: int, study: str | None = None) -> Path:
-    """A Part 10 file whose multi-frame pixel data makes it ``size`` bytes
-    (rounded to whole 1024x1024 16-bit frames), marked at the start, the
-    middle and the end of its pixel data."""
+def sparse_dataset(path: Path, size: int, instance: int = 1) -> Path:
+    """A native multi-frame of about ``size`` bytes (1024x1024 16-bit frames),
+    its first, middle and last frames given values, the others a hole."""
     frames = max(1, size // (2 * MB))
-    ds = Dataset()
-    ds.PatientName, ds.PatientID = "LARGE^DATASET", "LARGE1"
-    ds.StudyInstanceUID = study or generate_uid()
-    ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
-    ds.SOPClassUID, ds.Modality = SecondaryCaptureImageStorage, "OT"
-    ds.Rows = ds.Columns = 1024
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation, ds.SamplesPerPixel = 15, 0, 1
-    ds.PhotometricInterpretation, ds.NumberOfFrames = "MONOCHROME2", frames
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dcmwrite(path, ds, enforce_file_format=True)
-    length = frames * 2 * MB
-    with open(path, "r+b") as out:
-        out.seek(0, os.SEEK_END)
-        out.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OW", 0, length))
-        start = out.tell()
-        for offset in (0, length // 2, length - len(MARK)):
-            out.seek(start + offset)
-            out.write(MARK)
-    return path
+    return write_sparse_multiframe(path, frames=frames, rows=1024, columns=1024,
+                                   values={0: 1, frames // 2: 2, frames - 1: 3},
+                                   instance=instance)
 
 
 def dataset_digest(path: Path) -> str:
@@ -94,8 +70,8 @@ def archived(data: Path) -> list[Path]:
 
 def test_gigabyte_datasets_are_stored_in_bounded_memory(start_node, tmp_path):
     node = start_node()
-    for size in (GIB, 3 * GIB):
-        sent = sparse_dataset(tmp_path / "sent.dcm", size)
+    for instance, size in enumerate((GIB, 3 * GIB), start=1):
+        sent = sparse_dataset(tmp_path / "sent.dcm", size, instance)
         result = store(node, sent)
         assert result.returncode == 0, result.stderr
         [kept] = archived(node.data)
@@ -110,7 +86,8 @@ def test_gigabyte_datasets_are_stored_in_bounded_memory(start_node, tmp_path):
 
 def test_eight_large_datasets_at_once_in_bounded_memory(start_node, tmp_path):
     node = start_node()
-    sent = [sparse_dataset(tmp_path / f"sent{n}.dcm", 500 * MB) for n in range(8)]
+    sent = [sparse_dataset(tmp_path / f"sent{n}.dcm", 500 * MB, instance=n + 1)
+            for n in range(8)]
     results: dict[int, subprocess.CompletedProcess] = {}
 
     def send(number: int) -> None:
@@ -147,12 +124,9 @@ def test_a_retrieve_receives_a_gigabyte_in_bounded_memory(start_node, tmp_path, 
         f'[[modalities]]\nname = "source"\naet = "{source.aet}"\n'
         f'host = "127.0.0.1"\nport = {source.port}\n', encoding="utf-8")
     data = tmp_path / "client-data"
-    result = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "tui_pacs", "--config", str(config),
-         "--data", str(data), command, "source", "-k", f"StudyInstanceUID={study}"],
-        capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
+    result, peak = run_cli_measured("--config", config, "--data", data, command, "source",
+                                    "-k", f"StudyInstanceUID={study}", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    peak = int(result.stderr.strip().splitlines()[-1])
     [kept] = archived(data)
     assert dataset_digest(kept) == sent_digest
-    assert peak < PEAK_LIMIT_KIB, f"`tui-pacs {command}` peaked at {peak // 1024} MB"
+    assert peak < PEAK_LIMIT_KIB / 1024, f"`tui-pacs {command}` peaked at {peak:.0f} MB"

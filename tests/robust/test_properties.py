@@ -50,11 +50,10 @@ from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD
 from tui_pacs.net.server.qr_model import (
     PATIENT_ROOT,
     STUDY_ROOT,
+    FindResponses,
     QueryError,
     parse_find,
-    response_elements,
 )
-from tui_pacs.net.wire.identifiers import encode_dataset
 from tui_pacs.store.ingest import InvalidInstance, parse_dataset_bytes, record_from_header
 
 # --- PDU streams against a running node --------------------------------------
@@ -231,8 +230,8 @@ def test_any_find_identifier_gets_a_response_or_a_status(identifier, implicit, m
     except QueryError as exc:
         assert status.category(exc.code) == "failure"
         return
-    elements, encoding = response_elements(query, ROW, "TUIPACS")
-    response = read_dataset(io.BytesIO(encode_dataset(elements, transfer_syntax, encoding)),
+    responses = FindResponses(query, transfer_syntax, "TUIPACS")
+    response = read_dataset(io.BytesIO(responses.identifier([ROW[k] for k in responses.keywords])),
                             is_implicit_VR=implicit, is_little_endian=True)
     assert response.QueryRetrieveLevel == query.level.value
     assert query.level.unique_key in response
@@ -304,7 +303,7 @@ def test_a_key_sent_with_the_wrong_vr_is_answered_in_its_own():
     identifier.QueryRetrieveLevel = "PATIENT"
     identifier.add(DataElement(0x00080054, "US", 0))
     query = parse_find(decode(io.BytesIO(encode(identifier)), False, True, False), PATIENT_ROOT)
-    elements, encoding = response_elements(query, ROW, "TUIPACS")
-    response = read_dataset(io.BytesIO(encode_dataset(elements, EXPLICIT_LITTLE, encoding)),
+    responses = FindResponses(query, EXPLICIT_LITTLE, "TUIPACS")
+    response = read_dataset(io.BytesIO(responses.identifier([ROW[k] for k in responses.keywords])),
                             is_implicit_VR=False, is_little_endian=True)
     assert response.RetrieveAETitle == "TUIPACS"

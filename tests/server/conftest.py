@@ -85,7 +85,8 @@ def start_node(tmp_path: Path) -> Iterator:
     nodes: list[RunningNode] = []
 
     def start(config: str = "", *args: str, aet: str = "TUIPACS", data: Path | None = None,
-              port: int | None = None, wait: bool = True) -> RunningNode:
+              port: int | None = None, wait: bool = True,
+              env: dict[str, str] | None = None) -> RunningNode:
         number = len(nodes)
         config_path = tmp_path / f"node{number}.toml"
         config_path.write_text(config, encoding="utf-8")
@@ -97,7 +98,8 @@ def start_node(tmp_path: Path) -> Iterator:
                 [sys.executable, "-m", "tui_pacs", "serve", "--config", str(config_path),
                  "--data", str(data), "--port", str(port), "--bind", "127.0.0.1",
                  "--aet", aet, *args],
-                stdout=log, stderr=subprocess.STDOUT, env=cli_env(), cwd=REPO)
+                stdout=log, stderr=subprocess.STDOUT, env={**cli_env(), **(env or {})},
+                cwd=REPO)
         node = RunningNode(port, aet, data, config_path, log_path, process)
         nodes.append(node)
         if wait:
@@ -111,6 +113,15 @@ def start_node(tmp_path: Path) -> Iterator:
     yield start
     for node in nodes:
         node.stop()
+
+
+def wait_for(condition, what: str, timeout: float = 60.0, poll: float = 0.05) -> None:
+    """Wait until ``condition()`` holds; AssertionError saying ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(poll)
 
 
 def modalities_config(*entries: tuple[str, int], **access: list[str]) -> str:

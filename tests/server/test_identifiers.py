@@ -12,7 +12,7 @@ from pydicom.uid import (
 )
 from pynetdicom.dsutils import encode
 
-from tui_pacs.net.wire.identifiers import encode_dataset
+from tui_pacs.net.wire.identifiers import Field, IdentifierWriter
 
 ELEMENTS = [
     (0x00200010, "SH", "S1"),
@@ -46,10 +46,32 @@ def as_pydicom(elements, charset=None) -> Dataset:
 def test_identifier_bytes_equal_pydicom(ts):
     expected = encode(as_pydicom(ELEMENTS), ts.is_implicit_VR, ts.is_little_endian,
                       ts.is_deflated)
-    assert encode_dataset(ELEMENTS, ts) == expected
+    assert IdentifierWriter(ELEMENTS, ts).write() == expected
+
+
+@pytest.mark.parametrize("ts", [ImplicitVRLittleEndian, ExplicitVRBigEndian])
+def test_values_from_rows_equal_pydicom(ts):
+    """The same elements, their values taken from rows: each identifier is
+    what pydicom writes for that row's values."""
+    writer = IdentifierWriter([(tag, vr, Field(index))
+                               for index, (tag, vr, _) in enumerate(ELEMENTS)], ts)
+    rows = [[value for _, _, value in ELEMENTS],
+            ["S22", "STUDY", "ROE^RICHARD", "OT", "1.2.3", 7, 1, "head", None, "1", "X", None],
+            [None] * len(ELEMENTS)]
+    for row in rows:
+        expected = [(tag, vr, value) for (tag, vr, _), value in zip(ELEMENTS, row)]
+        assert writer.write(row) == encode(as_pydicom(expected), ts.is_implicit_VR,
+                                           ts.is_little_endian, ts.is_deflated)
 
 
 def test_utf8_identifier():
     elements = [(0x00080005, "CS", "ISO_IR 192"), (0x00100010, "PN", "Müller^Jürgen=山田")]
     expected = encode(as_pydicom(elements[1:], "ISO_IR 192"), True, True, False)
-    assert encode_dataset(elements, ImplicitVRLittleEndian, "utf-8") == expected
+    assert IdentifierWriter(elements, ImplicitVRLittleEndian, "utf-8").write() == expected
+
+
+def test_text_the_encoding_cannot_write_is_refused():
+    writer = IdentifierWriter([(0x00100010, "PN", Field(0))], ImplicitVRLittleEndian)
+    assert writer.write(["DOE^JANE"]).endswith(b"DOE^JANE")
+    with pytest.raises(UnicodeEncodeError):
+        writer.write(["Müller"])

@@ -21,8 +21,8 @@ def policy(**access) -> AccessPolicy:
 def test_defaults_are_a_cautious_orthanc():
     p = policy()
     assert p.services_for("ANYBODY") == ["echo", "store"]
-    assert p.services_for("CT1") == ["echo", "store", "find", "move", "get"]
-    assert p.services_for(" CT1 ") == ["echo", "store", "find", "move", "get"]
+    assert p.services_for("CT1") == ["echo", "store", "find", "move", "get", "commit"]
+    assert p.services_for(" CT1 ") == ["echo", "store", "find", "move", "get", "commit"]
 
 
 def test_named_aets_and_anyone():

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
+from pydicom.uid import ExplicitVRLittleEndian
 
 from tui_pacs.core.matching import Range, Single, Universal, ValueList, Wildcard
 from tui_pacs.core.model import Level
 from tui_pacs.net.server.qr_model import (
     PATIENT_ROOT,
     STUDY_ROOT,
+    FindResponses,
     QueryError,
     parse_find,
     parse_retrieve,
-    response_elements,
 )
 
 
@@ -39,8 +43,16 @@ def test_find_matchers_and_return_keys():
     assert query.describe() == "Study Root STUDY (PatientName, StudyDate, ModalitiesInStudy)"
 
 
-def by_tag(elements):
-    return {tag: (vr, value) for tag, vr, value in elements}
+def response(query, row: dict, our_aet: str = "X") -> Dataset:
+    """The response identifier for an index row (by keyword), as pydicom reads it."""
+    responses = FindResponses(query, ExplicitVRLittleEndian, our_aet)
+    values = [row.get(keyword) for keyword in responses.keywords]
+    return read_dataset(io.BytesIO(responses.identifier(values)), is_implicit_VR=False,
+                        is_little_endian=True)
+
+
+def by_tag(ds: Dataset) -> dict:
+    return {int(elem.tag): (elem.VR, elem.value) for elem in ds}
 
 
 def test_response_has_exactly_the_requested_keys_plus_the_unique_key():
@@ -48,28 +60,29 @@ def test_response_has_exactly_the_requested_keys_plus_the_unique_key():
                                   BodyPartExamined="", RetrieveAETitle=""), STUDY_ROOT)
     row = {"Modality": "CT", "NumberOfSeriesRelatedInstances": 12, "BodyPartExamined": "",
            "SeriesInstanceUID": "1.2.3", "StudyInstanceUID": "1.2"}
-    elements, encoding = response_elements(query, row, "TUIPACS")
-    assert encoding == "ascii"
-    assert by_tag(elements) == {
+    ds = response(query, row, "TUIPACS")
+    assert "SpecificCharacterSet" not in ds
+    assert by_tag(ds) == {
         0x00080052: ("CS", "SERIES"), 0x00080060: ("CS", "CT"),
-        0x00201209: ("IS", 12), 0x00180015: ("CS", None), 0x00080054: ("AE", "TUIPACS"),
+        0x00201209: ("IS", 12), 0x00180015: ("CS", ""), 0x00080054: ("AE", "TUIPACS"),
         0x0020000E: ("UI", "1.2.3"),
     }
 
 
 def test_multi_valued_index_values_come_back_as_several_values():
     query = parse_find(identifier("STUDY", ModalitiesInStudy=""), STUDY_ROOT)
-    elements, _ = response_elements(query, {"ModalitiesInStudy": "CT\\PT",
-                                            "StudyInstanceUID": "1"}, "X")
-    assert by_tag(elements)[0x00080061] == ("CS", ["CT", "PT"])
+    ds = response(query, {"ModalitiesInStudy": "CT\\PT", "StudyInstanceUID": "1"})
+    assert list(ds.ModalitiesInStudy) == ["CT", "PT"]
 
 
 def test_non_ascii_answers_say_utf8():
     query = parse_find(identifier("STUDY", PatientName=""), STUDY_ROOT)
-    elements, encoding = response_elements(query, {"PatientName": "Müller^Jürgen",
-                                                   "StudyInstanceUID": "1"}, "X")
-    assert encoding == "utf-8"
-    assert by_tag(elements)[0x00080005] == ("CS", "ISO_IR 192")
+    ds = response(query, {"PatientName": "Müller^Jürgen", "StudyInstanceUID": "1"})
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    assert str(ds.PatientName) == "Müller^Jürgen"
+    # The next row is plain ASCII again.
+    assert "SpecificCharacterSet" not in response(query, {"PatientName": "DOE",
+                                                          "StudyInstanceUID": "2"})
 
 
 def test_private_creators_are_returned_as_sent():
@@ -77,9 +90,9 @@ def test_private_creators_are_returned_as_sent():
     ds.add_new(0x00090010, "LO", "ACME 1.0")
     ds.add_new(0x00091001, "LO", "")
     query = parse_find(ds, STUDY_ROOT)
-    elements, _ = response_elements(query, {"StudyInstanceUID": "1"}, "X")
-    assert by_tag(elements)[0x00090010] == ("LO", "ACME 1.0")
-    assert by_tag(elements)[0x00091001][1] is None
+    answer = response(query, {"StudyInstanceUID": "1"})
+    assert answer[0x00090010].value == "ACME 1.0"
+    assert not answer[0x00091001].value
 
 
 @pytest.mark.parametrize("ds, model, message", [

@@ -95,7 +95,7 @@ async def test_the_form_takes_keys_only_after_slash(seeded):
         await settle(pilot)
         query = app.screen
         asked = []
-        query._find = lambda target, level, keys: asked.append((target.name, keys))
+        query._find = lambda target, keys, worklist: asked.append((target.name, keys))
         assert query.target.name == "pacs" and app.focused is query.table
         await pilot.press("slash", *"doe3", "escape")
         await settle(pilot)

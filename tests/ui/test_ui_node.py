@@ -38,7 +38,7 @@ async def test_instances_sent_by_dcmtk_appear_and_are_logged(seeded, tmp_path):
         await settle(pilot)
         rows = app.screen.table.loaded_rows()
         assert rows[0]["PatientName"] == "LIVE^ARRIVAL"
-        assert "KB in" in screen_text(app)
+        assert "KB today" in screen_text(app)
         notes = [str(n.message) for n in app._notifications]
         assert any("Received 5 instances from CT3 (127.0.0.1)" in n for n in notes), notes
         await pilot.press("4")

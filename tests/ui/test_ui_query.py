@@ -103,8 +103,9 @@ async def test_patient_level_then_get_a_series(pacs_setup):
         assert str(note.message).startswith("C-GET series 1 ")
         totals = await app.backend.archive.index.totals()
         assert totals["instances"] == 2
-        app.show_status()  # C-GET's bytes count in the status line as the node's do
-        assert app.status.bytes_received > 2 * 1000
+        await app.backend.status.refresh()
+        app.show_status()  # what C-GET brought counts in the status line as the node's does
+        assert app.status.today.instances == 2 and app.status.today.bytes > 2 * 1000
 
 
 async def test_query_failure_is_explained(settings):

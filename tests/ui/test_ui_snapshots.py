@@ -12,6 +12,7 @@ committed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import datetime
 
@@ -21,7 +22,9 @@ from textual.widgets import Static
 
 from tests.conftest import pydicom_file
 from tests.ui.conftest import TWO_REMOTES, make_app, seed, settle, with_modalities
+from tests.ui.test_ui_forwarding import queued  # noqa: F401  (a fixture)
 from tests.ui.test_ui_query import wait_for
+from tui_pacs.config import StorageConfig
 from tui_pacs.core.events import AssociationEvent, OperationEvent
 from tui_pacs.ui import quitting
 from tui_pacs.ui.dialogs.report import ReportDialog
@@ -57,6 +60,7 @@ SCREENS = {
     "instances": ("enter", "enter"),
     "delete_confirmation": ("d",),
     "send_to": ("s",),
+    "export_dialog": ("e",),
     "tags_of_a_series": ("enter", "t", "slash", *"patient", "escape"),
     "help": ("question_mark",),
     "query_form": ("2", "slash", *"doe", "tab", *"PAT1"),
@@ -124,11 +128,25 @@ def test_activity(snap_compare, seeded, size, theme):
 
 
 @pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_forward_queue(snap_compare, queued, size, theme):  # noqa: F811  (the fixture)
+    assert snap_compare(themed(make_app(queued), theme), terminal_size=size,
+                        run_before=keys("4", "w"))
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
 def test_quit_dialog(snap_compare, seeded, monkeypatch, size, theme):
     monkeypatch.setattr(quitting, "running_work", lambda backend, transfers: [
         "association with CT3@10.0.3.3", "C-MOVE study DOE^JANE 2024-01-15 from pacs (3/12)"])
     assert snap_compare(themed(make_app(seeded), theme), terminal_size=size,
                         run_before=keys("ctrl+q"))
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_problem_on_the_top_line(snap_compare, seeded, size, theme):
+    """A reserve larger than any disk: the node needs attention (`tui-pacs status`)."""
+    settings = dataclasses.replace(seeded, storage=StorageConfig(min_free_mb=10_000_000))
+    assert snap_compare(themed(make_app(settings), theme), terminal_size=size,
+                        run_before=keys())
 
 
 @pytest.mark.parametrize("theme", ["tui-pacs-high-contrast", "tui-pacs-ansi"])
@@ -141,7 +159,7 @@ def test_themes(snap_compare, seeded, theme):
 
 # Figures that change from run to run, and what they are shown as.
 FIGURES = [(re.compile(r"\d+(\.\d+)? ms"), "9.9 ms"), (re.compile(r":\d{2,5}\b"), ":PORT"),
-           (re.compile(r"port \d{2,5}\b"), "port PORT")]
+           (re.compile(r"port \d{2,5}\b"), "port PORT"), (re.compile(r"\d+\.\d\d s\b"), "9.99 s")]
 
 
 def masked(content: Content) -> Content:
@@ -201,7 +219,7 @@ def test_remote_series(snap_compare, seeded, remote_node, size, theme):
 
 
 @pytest.mark.parametrize(("size", "theme"), VARIANTS)
-@pytest.mark.parametrize("report", ["echo", "checkup"])
+@pytest.mark.parametrize("report", ["echo", "checkup", "probe"])
 def test_report(snap_compare, seeded, remote_node, report, size, theme):
     async def run(pilot) -> None:
         await settle(pilot)
@@ -209,9 +227,36 @@ def test_report(snap_compare, seeded, remote_node, report, size, theme):
             await pilot.press("3", "e")
             await wait_for(pilot, lambda: pilot.app.screen.outcomes["remote"].report)
             await pilot.press("enter")
-        else:
+        elif report == "checkup":
             await pilot.press("3", "c")
+        else:
+            await pilot.press("3", "p")
         await mask_report(pilot)
 
     app = themed(make_app(with_modalities(seeded, remote_node)), theme)
+    assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize(("size", "theme"), VARIANTS)
+def test_worklist(snap_compare, seeded, wlmscpfs_factory, size, theme):
+    from tests.peers.worklist import Step
+    from tests.ui.test_ui_worklist import STEPS
+    from tui_pacs.config import Modality
+
+    server = wlmscpfs_factory(aet="RIS")
+    server.write([*STEPS, Step("MÜLLER^ÅSA", "PAT4", "ACC104", "US1", "US", "20240115",
+                               "143000", "US ABDOMEN", "RP4", "S4")])
+
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("2", "w", "slash", "enter")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "from ris in" in str(screen.query_one("#title").content))
+        screen.sort_by("ScheduledProcedureStepStartTime")
+        # The time the query took changes from run to run.
+        screen.show_state("4 scheduled steps from ris")
+        await settle(pilot)
+
+    ris = Modality("ris", "RIS", "127.0.0.1", server.port)
+    app = themed(make_app(with_modalities(seeded, ris)), theme)
     assert snap_compare(app, terminal_size=size, run_before=run)

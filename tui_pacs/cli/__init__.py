@@ -11,7 +11,16 @@ import argparse
 import sys
 
 from tui_pacs import __version__
-from tui_pacs.cli import app, archive_commands, check, client_commands, serve, show
+from tui_pacs.cli import (
+    app,
+    archive_commands,
+    check,
+    client_commands,
+    queue,
+    serve,
+    show,
+    status,
+)
 from tui_pacs.cli.context import (
     EXIT_INTERNAL,
     CliError,
@@ -20,7 +29,7 @@ from tui_pacs.cli.context import (
     say,
 )
 
-COMMAND_MODULES = [archive_commands, show, client_commands, serve, check, app]
+COMMAND_MODULES = [archive_commands, show, client_commands, serve, queue, status, check, app]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,11 +1,13 @@
-"""Commands on the local archive: import, ls, dump, rm."""
+"""Commands on the local archive: import, ls, dump, rm, protect, export."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from tui_pacs.cli.context import (
@@ -47,13 +49,59 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
     p = commands.add_parser("rm", parents=[common], help="remove from the archive",
                             description="Remove a patient, study, series or instance: its "
-                                        "files and its index entries.")
-    which = p.add_mutually_exclusive_group(required=True)
+                                        "files and its index entries. --older-than removes "
+                                        "every study whose last instance arrived longer ago, "
+                                        "except protected studies and those being received.")
+    which = add_target_options(p, instance=True)
+    which.add_argument("--older-than", type=_duration, metavar="AGE",
+                       help="studies that arrived longer ago than AGE: 24h, 90d, 12w")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --older-than: list the studies it would remove, remove none")
+    p.set_defaults(func=run_rm)
+
+    p = commands.add_parser("protect", parents=[common],
+                            help="keep a study from retention and rm --older-than",
+                            description="Protect a study: retention ([retention] in the "
+                                        "config file) and rm --older-than never delete it. "
+                                        "rm --study still does.")
+    p.add_argument("--study", metavar="UID", required=True)
+    p.add_argument("--unprotect", action="store_true", help="end the study's protection")
+    p.set_defaults(func=run_protect)
+
+    p = commands.add_parser("export", parents=[common], help="copy studies out of the archive",
+                            description="Write a patient's, a study's or a series' files to "
+                                        "DEST, a new or empty directory (or, with --zip, a "
+                                        "new zip file), as stored, named "
+                                        "PT000000/ST000000/SE000000/IM000000.dcm.")
+    add_target_options(p, instance=False)
+    p.add_argument("destination", type=Path, metavar="DEST")
+    p.add_argument("--zip", action="store_true", help="write one zip file, DEST")
+    p.add_argument("--dicomdir", action="store_true",
+                   help="media file IDs (PT000000/ST000000/SE000000/IM000000) and a DICOMDIR")
+    p.add_argument("--anonymize", action="store_true",
+                   help="de-identify (DICOM PS3.15 basic profile), UIDs remapped consistently")
+    p.set_defaults(func=run_export)
+
+
+def add_target_options(parser: argparse.ArgumentParser, *, instance: bool
+                       ) -> argparse._MutuallyExclusiveGroup:
+    """--patient, --study, --series (and --instance): what a command acts on, one of
+    them required; returns the group, for more ways to choose."""
+    which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--patient", metavar="ID", help="every patient with this PatientID")
     which.add_argument("--study", metavar="UID")
     which.add_argument("--series", metavar="UID")
-    which.add_argument("--instance", metavar="UID")
-    p.set_defaults(func=run_rm)
+    if instance:
+        which.add_argument("--instance", metavar="UID")
+    return which
+
+
+def chosen_target(args: argparse.Namespace) -> tuple[Level, str]:
+    """The level and identifier given by :func:`add_target_options`' options."""
+    return next((level, value) for level, value in (
+        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
+        (Level.SERIES, args.series), (Level.IMAGE, getattr(args, "instance", None)))
+        if value is not None)
 
 
 def add_level_option(parser: argparse.ArgumentParser, default: Level) -> None:
@@ -222,11 +270,25 @@ async def _archived_path(settings: Settings, sop_instance_uid: str) -> Path:
 
 # --- rm -----------------------------------------------------------------------
 
+_DURATION = re.compile(r"(\d+)([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def _duration(text: str) -> tuple[timedelta, str]:
+    """``90d`` -> (90 days, "90d"): hours, days or weeks."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None or int(found[1]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: a number and h, d or w (24h, 90d, 12w)")
+    return timedelta(**{_UNITS[found[2]]: int(found[1])}), found[0]
+
 
 def run_rm(args: argparse.Namespace, settings: Settings) -> int:
-    level, value = next((level, value) for level, value in (
-        (Level.PATIENT, args.patient), (Level.STUDY, args.study),
-        (Level.SERIES, args.series), (Level.IMAGE, args.instance)) if value is not None)
+    if args.older_than is not None:
+        return _remove_older(args.older_than, args.dry_run, settings)
+    if args.dry_run:
+        raise CliError("--dry-run goes with --older-than", EXIT_USAGE)
+    level, value = chosen_target(args)
 
     async def go():
         async with open_archive(settings, must_exist=True) as archive:
@@ -237,4 +299,94 @@ def run_rm(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"nothing removed: no {level.label} with {level.unique_key} {value!r}")
     say(f"removed {result.instances} instance(s), {result.series} series, "
           f"{result.studies} study(ies), {result.patients} patient(s)")
+    return 0
+
+
+def _remove_older(age: tuple[timedelta, str], dry_run: bool, settings: Settings) -> int:
+    """Remove (or, dry, list) the unheld studies that arrived more than ``age`` ago."""
+    from datetime import datetime
+
+    from tui_pacs.store.retention import Limits, delete_expired, describe, plan
+
+    limits = Limits.older_than(age[0], datetime.now().astimezone(), age[1])
+
+    async def go() -> tuple[int, int]:
+        async with open_archive(settings, must_exist=True) as archive:
+            found = await plan(archive.index, limits, archive.receiving_studies())
+            removed = instances = 0
+            for expired in found.expired:
+                if dry_run:
+                    say(f"would remove {describe(expired.study)}")
+                    continue
+                result = await delete_expired(archive, expired)
+                if result is not None:
+                    say(f"removed {describe(expired.study)}: {result.instances} instance(s)",
+                        flush=True)
+                    removed += 1
+                    instances += result.instances
+            return (len(found.expired) if dry_run else removed), instances
+
+    studies, instances = run_async(go)
+    if dry_run:
+        say(f"{studies} study(ies) would be removed (dry run: nothing removed)")
+    else:
+        say(f"removed {studies} study(ies), {instances} instance(s)")
+    return 0
+
+
+# --- protect ------------------------------------------------------------------
+
+
+def run_protect(args: argparse.Namespace, settings: Settings) -> int:
+    protect = not args.unprotect
+
+    async def go() -> bool:
+        async with open_archive(settings, must_exist=True) as archive:
+            return await archive.set_protected(args.study, protect)
+
+    if not run_async(go):
+        raise CliError(f"no study with StudyInstanceUID {args.study!r}")
+    say(f"study {args.study} {'protected' if protect else 'no longer protected'}")
+    return 0
+
+
+# --- export -------------------------------------------------------------------
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.output import ProgressBar
+    from tui_pacs.core.readable import byte_size
+    from tui_pacs.services.export import (
+        ExportError,
+        ExportOptions,
+        ExportProgress,
+        Selection,
+        export,
+    )
+
+    level, value = chosen_target(args)
+    options = ExportOptions(zipped=args.zip, dicomdir=args.dicomdir, anonymize=args.anonymize)
+    progress = ProgressBar("exporting", eta=True) if stderr_is_terminal() else None
+
+    def on_progress(value: ExportProgress) -> None:
+        if progress:
+            progress.update(value.done, value.total)
+
+    async def go():
+        async with open_archive(settings, must_exist=True) as archive:
+            if progress:
+                progress.start()
+            try:
+                return await export(archive, [Selection(level, {level.unique_key: value})],
+                                    args.destination.expanduser(), options, on_progress)
+            finally:
+                if progress:
+                    progress.stop()
+
+    try:
+        report = run_async(go)
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    say(f"exported {report.instances} instance(s), {byte_size(report.bytes)}, to "
+        f"{report.destination} in {report.seconds:.1f} s")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 
 from tui_pacs.cli.context import EXIT_FAILED, CliError, run_async, say, stderr_is_terminal
@@ -38,6 +37,8 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _check(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from tui_pacs.cli.archive_commands import open_archive
     from tui_pacs.store.check import RepairPlan, check_archive, count_rows
     from tui_pacs.store.layout import INDEX_FILE, STORAGE_DIR

@@ -1,4 +1,5 @@
-"""Commands that talk to remote nodes: echo, find, move, get, send, doctor.
+"""Commands that talk to remote nodes: echo, find, worklist, move, get, send, commit,
+doctor, probe.
 
 A failure to reach the remote prints what failed and what to change on which
 side, and exits with the status of its class (see README, "Exit statuses").
@@ -10,6 +11,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,12 +26,14 @@ from tui_pacs.cli.context import (
     say,
     say_columns,
     stderr_is_terminal,
+    without_pixel_libraries,
 )
 from tui_pacs.config import Settings
 from tui_pacs.core.aetitle import ae_title_problem
 from tui_pacs.core.model import DEFAULT_COLUMNS, LABELS, Level, display_value
 
 if TYPE_CHECKING:
+    from tui_pacs.core.commitment import CommitReport, Reference
     from tui_pacs.core.remote import Diagnosis, RetrieveReport
     from tui_pacs.core.target import Target
     from tui_pacs.services.client import RemoteClient
@@ -60,10 +64,25 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add_level_option(p, default=Level.STUDY)
     _add_model_option(p)
     add_key_option(p)
-    p.add_argument("--json", action="store_true", help="JSON array of objects keyed by keyword")
-    p.add_argument("--limit", type=_positive, metavar="N",
-                   help="stop after N matches (the rest is cancelled)")
+    _add_match_options(p, "matches")
     p.set_defaults(func=run_find)
+
+    p = commands.add_parser("worklist", parents=[common, remote],
+                            help="scheduled procedure steps (modality worklist C-FIND)",
+                            description="Ask a worklist server (a RIS) for its scheduled "
+                                        "procedure steps, as a modality does. Keys match as "
+                                        "in find; those of the step (Modality, "
+                                        "ScheduledStationAETitle, ...) are matched inside its "
+                                        "sequence item.")
+    add_key_option(p)
+    p.add_argument("--station", metavar="AET",
+                   help="the scheduled station's AE title")
+    p.add_argument("--modality", metavar="CODE", help="the scheduled modality, e.g. CT")
+    p.add_argument("--date", metavar="today|RANGE",
+                   help="the step's start date: today, yesterday, 7d, 20240115, "
+                        "2024-01-01..2024-01-31 or 20240101-")
+    _add_match_options(p, "steps")
+    p.set_defaults(func=run_worklist)
 
     p = commands.add_parser("move", parents=[common, remote],
                             help="retrieve with C-MOVE (into the archive by default)",
@@ -93,19 +112,70 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     which.add_argument("--series", metavar="UID", help="an archived series")
     p.set_defaults(func=run_send)
 
+    p = commands.add_parser("commit", parents=[common, remote],
+                            help="ask a node to commit instances (storage commitment)",
+                            description="Ask a remote node to vouch that it safely holds "
+                                        "instances (Storage Commitment Push Model): those of "
+                                        "files (directories recursively) or of an archived "
+                                        "study or series. The remote reports on the same "
+                                        "association or on one it opens to us; when no node "
+                                        "is listening on our port, this command listens "
+                                        "there until the report arrives.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--study", metavar="UID", help="an archived study")
+    which.add_argument("--series", metavar="UID", help="an archived series")
+    p.add_argument("--wait", type=_seconds, metavar="S",
+                   help="seconds to wait for the remote's report (default: [limits] "
+                        "dimse_timeout)")
+    p.add_argument("--json", action="store_true", help="the outcome as a JSON object")
+    p.set_defaults(func=run_commit)
+
     p = commands.add_parser("doctor", parents=[common, remote],
                             help="check everything a query/retrieve needs",
                             description="Check, in order: name resolution, TCP, the "
                                         "association, C-ECHO, C-FIND, and the reverse path of "
                                         "C-MOVE (one small instance moved here). Each failure "
-                                        "says what to change on which side.")
+                                        "says what to change on which side. A modality "
+                                        "with tls = true gets a TLS step showing its "
+                                        "certificate.")
+    p.add_argument("--worklist", action="store_true",
+                   help="also query the modality worklist for today's steps")
+    p.add_argument("--commit", action="store_true",
+                   help="also check storage commitment: that the remote takes it (with "
+                        "--commit-instance, a whole commitment)")
+    p.add_argument("--commit-instance", metavar="UID",
+                   help="the SOP Instance UID of an archived instance the remote holds, "
+                        "for a whole storage commitment of it in the --commit step")
     p.set_defaults(func=run_doctor)
+
+    p = commands.add_parser("probe", parents=[common, remote],
+                            help="which SOP classes a node accepts in which transfer syntaxes",
+                            description="Negotiate every storage SOP class pynetdicom knows, "
+                                        "the Q/R models, verification, worklist and storage "
+                                        "commitment in each transfer syntax, and print what "
+                                        "the remote accepts (no request is sent), with its "
+                                        "implementation and maximum PDU; for a modality with "
+                                        "tls = true, its certificate.")
+    p.add_argument("--json", action="store_true", help="everything found, as JSON")
+    p.add_argument("--all", action="store_true", dest="every_class",
+                   help="a line for every accepted storage class (default: the common "
+                        "ones, the others on one line when they are accepted alike)")
+    p.set_defaults(func=run_probe)
 
 
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", choices=("patient", "study"),
                         help="Q/R information model (default: patient root for PATIENT "
                              "level, else study root)")
+
+
+def _add_match_options(parser: argparse.ArgumentParser, noun: str) -> None:
+    """How a query's matches are printed (see show_matches), and how many."""
+    parser.add_argument("--json", action="store_true",
+                        help="JSON array of objects keyed by keyword")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help=f"stop after N {noun} (the rest is cancelled)")
 
 
 def _add_retrieve_options(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +254,7 @@ def _ms(seconds: float) -> str:
 
 
 def run_echo(args: argparse.Namespace, settings: Settings) -> int:
+    without_pixel_libraries()  # a C-ECHO starts in half the time without them
     client = _client(settings, args)
     target = _target(client, args.target)
     report = run_async(lambda: client.echo(target, args.count, timeout=args.timeout))
@@ -210,9 +281,7 @@ def run_echo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_find(args: argparse.Namespace, settings: Settings) -> int:
-    from tui_pacs.cli.output import ProgressBar, print_rows
     from tui_pacs.core.keys import BadKey
-    from tui_pacs.core.remote import RemoteFailure
 
     client = _client(settings, args)
     target = _target(client, args.target)
@@ -220,11 +289,42 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     keys = _keys(args)
     columns = list(DEFAULT_COLUMNS[level]) + [k for k in keys if k not in DEFAULT_COLUMNS[level]]
     try:
-        rows_iterator = client.find(target, level, keys, model=args.model,
-                                    return_keys=tuple(columns), limit=args.limit,
-                                    timeout=args.timeout)
+        rows = client.find(target, level, keys, model=args.model, return_keys=tuple(columns),
+                           limit=args.limit, timeout=args.timeout)
     except BadKey as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    return show_matches(rows, columns, args, target, "find", level.counted)
+
+
+def run_worklist(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.core.filters import BadFilter
+    from tui_pacs.core.keys import BadKey
+    from tui_pacs.core.worklist import WORKLIST_COLUMNS, worklist_keys
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    try:
+        keys = worklist_keys(_keys(args), station=args.station, modality=args.modality,
+                             when=args.date)
+        rows = client.worklist(target, keys, limit=args.limit, timeout=args.timeout)
+    except (BadKey, BadFilter) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    columns = list(WORKLIST_COLUMNS) + [k for k in keys if k not in WORKLIST_COLUMNS]
+
+    def counted(count: int) -> str:
+        return f"{count} scheduled procedure step{'' if count == 1 else 's'}"
+
+    return show_matches(rows, columns, args, target, "worklist", counted)
+
+
+def show_matches(rows_iterator: AsyncGenerator[dict[str, Any], None], columns: list[str],
+                 args: argparse.Namespace, target: Target, service: str,
+                 counted: Callable[[int], str]) -> int:
+    """The matches of a query: streamed tab-separated when piped, a table at the end on
+    a terminal, or JSON (``--json``); the count on stderr. Returns the exit status."""
+    from tui_pacs.cli.output import ProgressBar, print_rows
+    from tui_pacs.core.remote import RemoteFailure
+
     streaming = not args.json and not sys.stdout.isatty()
     counter = ProgressBar(f"matches from {target.aet}") if stderr_is_terminal() else None
     rows: list[dict[str, Any]] = []
@@ -263,11 +363,11 @@ def run_find(args: argparse.Namespace, settings: Settings) -> int:
     elif not count and failure is None:
         header()
     if failure is not None:
-        return report_failure(f"find on {target.address} failed after {count} match(es)",
-                              failure)
+        return report_failure(f"{service} on {target.address} failed after {count} "
+                              "match(es)", failure)
     limited = " (--limit reached)" if args.limit and count >= args.limit else ""
-    say(f"{level.counted(count)} on {target.aet}{limited} in "
-          f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
+    say(f"{counted(count)} on {target.aet}{limited} in "
+        f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
 
 
@@ -408,6 +508,78 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
+# --- probe -------------------------------------------------------------------------
+
+
+def run_probe(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from tui_pacs.core.capabilities import matrix_lines, report_json, summary_lines
+
+    client = _client(settings, args)
+    target = _target(client, args.target)
+    report = run_async(lambda: client.probe(target, timeout=args.timeout))
+    if args.json:
+        print_json(report_json(report))
+    else:
+        say(f"probe: {report.calling_aet} -> {target}")
+        if report.tls is not None:
+            for line in report.tls.lines(datetime.now(UTC)):
+                say(f"  {line}")
+        if report.classes:
+            for line in [*summary_lines(report), "", *matrix_lines(report,
+                                                                  every_class=args.every_class)]:
+                say(line)
+    if report.diagnosis is not None:
+        return report_failure(f"probe {target.address} failed", report.diagnosis)
+    return 0
+
+
+# --- commit ------------------------------------------------------------------------
+
+
+def run_commit(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_pacs.cli.commit_output import commit_json, commit_lines
+    from tui_pacs.core.remote import RemoteFailure
+    from tui_pacs.services.client import NothingToCommit, NotInArchive
+
+    archived = [(level, value) for level, value in (
+        (Level.STUDY, args.study), (Level.SERIES, args.series)) if value is not None]
+    if bool(archived) == bool(args.paths):
+        raise CliError("say what to commit: files and directories, or one of --study, "
+                       "--series", EXIT_USAGE)
+
+    async def go() -> CommitReport:
+        async with open_archive(settings, must_exist=bool(archived)) as archive:
+            client = _client(settings, args, archive)
+            target = _target(client, args.target)
+            if archived:
+                level, value = archived[0]
+                return await client.commit_archived(target, level, {level.unique_key: value},
+                                                    wait=args.wait, timeout=args.timeout)
+            return await client.commit_files(target, args.paths, wait=args.wait,
+                                             timeout=args.timeout)
+
+    try:
+        report = run_async(go)
+    except (NotInArchive, NothingToCommit) as exc:
+        raise CliError(f"nothing to commit: {exc}") from None
+    except RemoteFailure as exc:
+        return report_failure(f"commit on {args.target} failed", exc.diagnosis)
+    if args.json:
+        print_json(commit_json(report))
+    else:
+        for line in commit_lines(report):
+            say(line)
+    for failure in report.unreadable:
+        say(f"not asked: {failure.source}: {failure.reason}", file=sys.stderr)
+    if report.diagnosis is not None:
+        return report_failure(f"commit on {report.target.address}", report.diagnosis)
+    if report.cancelled:
+        say("cancelled before the report came", file=sys.stderr)
+    return 0 if report.ok else EXIT_FAILED
+
+
 # --- doctor ------------------------------------------------------------------------
 
 
@@ -420,12 +592,15 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
         async with open_archive(settings) as archive:
             client = _client(settings, args, archive)
             target = _target(client, args.target)
+            commit = await _commit_references(client, args)
             say(f"doctor: {client.calling_aet} -> {target}")
-            async with aclosing(client.doctor(target, timeout=args.timeout)) as checks:
+            async with aclosing(client.doctor(target, timeout=args.timeout,
+                                              worklist=args.worklist,
+                                              commit=commit)) as checks:
                 async for check in checks:
                     say(f"  {check.state.value:<8} {check.name:<22} {check.detail}",
                           flush=True)
-                    for line in check.advice:
+                    for line in (*check.facts, *check.advice):
                         say(f"  {'':<8} {'':<22} {line}", flush=True)
                     if check.state is CheckState.FAIL and not first_failure:
                         first_failure.append(check)
@@ -435,3 +610,20 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     failure = first_failure[0].failure
     return failure.exit_code if failure else EXIT_FAILED
+
+
+async def _commit_references(client: RemoteClient,
+                             args: argparse.Namespace) -> tuple[Reference, ...] | None:
+    """What doctor's commitment step asks about: None without --commit, else the
+    archived instance --commit-instance names, or nothing (negotiation only)."""
+    from tui_pacs.services.client import NotInArchive
+
+    if not args.commit and not args.commit_instance:
+        return None
+    if not args.commit_instance:
+        return ()
+    try:
+        return await client.archived_references(Level.IMAGE,
+                                                 {"SOPInstanceUID": args.commit_instance})
+    except NotInArchive as exc:
+        raise CliError(f"--commit-instance: {exc}", EXIT_USAGE) from None

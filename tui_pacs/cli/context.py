@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 import warnings
@@ -55,6 +54,11 @@ def load_settings_or_exit(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         say(f"tui-pacs: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+    return with_data_option(args, settings)
+
+
+def with_data_option(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with ``--data`` when it was given."""
     data = getattr(args, "data", None)
     return settings.with_node(data=Path(data).expanduser() if data else None)
 
@@ -70,7 +74,27 @@ def setup_logging(debug: bool = False, json_format: bool = False,
     logging.captureWarnings(True)
 
 
+# Optional to pydicom (pixel data) and imported by it whenever installed:
+# half the cost of importing pynetdicom, which imports pydicom.
+PIXEL_LIBRARIES = ("numpy", "PIL")
+
+
+def without_pixel_libraries() -> None:
+    """For a command that never touches pixel data (``echo``): pydicom, when
+    imported after this, finds numpy and Pillow missing and goes without.
+
+    Only in a process of the command's own, before pydicom is imported;
+    pydicom would not decode pixels in this process afterwards.
+    """
+    if "pydicom" in sys.modules:
+        return
+    for name in PIXEL_LIBRARIES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def run_async(make: Callable[[], Awaitable[T]]) -> T:
+    import asyncio  # here: a command that runs no loop (--help, ls) does without it
+
     return asyncio.run(make())  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tui_pacs.cli.context import say, say_columns
-from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, LABELS, display_value
+from tui_pacs.core.model import LABELS, display_value, vr_of_keyword
 from tui_pacs.core.text import printable
 
 
@@ -58,7 +58,7 @@ def table_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int,
 
 def _kind(keyword: str) -> str:
     """'uid', 'number', 'fixed' (dates, codes, IDs: never cut) or 'text'."""
-    vr = ATTRIBUTES_BY_KEYWORD[keyword].vr if keyword in ATTRIBUTES_BY_KEYWORD else ""
+    vr = vr_of_keyword(keyword)
     if vr == "UI":
         return "uid"
     if vr in ("IS", "US"):

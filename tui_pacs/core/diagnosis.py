@@ -10,6 +10,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from tui_pacs.core.certificates import (
+    EXPIRED,
+    HOSTNAME_MISMATCH,
+    NOT_YET_VALID,
+    SELF_SIGNED,
+    UNKNOWN_CA,
+    TLSReport,
+)
 from tui_pacs.core.remote import Diagnosis, Failure
 from tui_pacs.core.target import Target
 
@@ -133,6 +141,31 @@ def tls_failed(target: Target, reason: str) -> Diagnosis:
          "certificate, and the host name must be one the certificate names",
          "on the remote: check that this port speaks DICOM over TLS, and whether it "
          "wants a client certificate ([tls] certificate and key here)"),
+    )
+
+
+def certificate_not_trusted(target: Target, report: TLSReport) -> Diagnosis:
+    """The remote's TLS works, but the certificate it presents fails our checks."""
+    problems = report.problems
+    advice = []
+    if SELF_SIGNED in problems or UNKNOWN_CA in problems:
+        advice.append(f"here: if this certificate is the remote's, add the CA that issued it "
+                      f"(for a self-signed one, the certificate itself) to [tls] ca; it was "
+                      f"checked against {report.checked_against}")
+    if EXPIRED in problems:
+        advice.append("on the remote: renew its certificate")
+    if NOT_YET_VALID in problems:
+        advice.append("on the remote and here: check the clocks; the certificate is not "
+                      "valid yet")
+    if HOSTNAME_MISMATCH in problems:
+        names = ", ".join(report.certificate.names) if report.certificate else ""
+        advice.append(f"on the remote: a certificate that names {target.host}; or here: "
+                      f"the host name it names ({names or 'none'})")
+    return Diagnosis(
+        Failure.TLS_FAILED,
+        f"{target.host} port {target.port} presents a certificate we do not trust: "
+        f"{', '.join(problems)}",
+        tuple(advice),
     )
 
 
@@ -345,12 +378,38 @@ def aborted_after_cancel(target: Target, service: str) -> Diagnosis:
     )
 
 
-def cannot_listen(host: str, port: int, reason: str) -> Diagnosis:
+def cannot_listen(host: str, port: int, reason: str,
+                  what: str = "the retrieved instances") -> Diagnosis:
     return Diagnosis(
         Failure.CANNOT_LISTEN,
-        f"cannot listen on {host} port {port} for the retrieved instances: {reason}",
+        f"cannot listen on {host} port {port} for {what}: {reason}",
         ("here: ports below 1024 need privileges; change [node] port, or start the "
          "node (tui-pacs serve) with the rights to use it",),
+    )
+
+
+def no_commitment_report(target: Target, listener: Listener, seconds: float,
+                         node_listening: bool) -> Diagnosis:
+    """The remote took a storage commitment request but no report came back
+    within ``seconds``; ``node_listening``: a node (not this command) held
+    our port, so a report on a new association went to it."""
+    advice = [
+        f"on the remote: it reports on a new association to {listener.aet}; its entry "
+        f"for us needs {listener.entries()[0]}",
+        f"on the remote: {listener.entries()[1]}",
+        f"the network: the remote must be able to connect to {listener.host} port "
+        f"{listener.port} (firewall on this host?)",
+        "here: a remote that commits slowly (archiving to long-term storage) needs a "
+        "longer --wait; its log says whether it is still at it",
+    ]
+    if node_listening:
+        advice.append(f"here: the node listening on port {listener.port} receives the "
+                      "report; if it is not the node of this data directory, its log has it")
+    return Diagnosis(
+        Failure.NOTHING_ARRIVED,
+        f"the remote accepted the storage commitment request but no report arrived "
+        f"within {seconds:g} s",
+        tuple(advice),
     )
 
 
@@ -360,10 +419,16 @@ STATUS_MEANINGS = {
     0x0107: "warning: attribute list error",
     0x0110: "processing failure",
     0x0111: "duplicate SOP instance",
+    0x0112: "no such SOP instance",
+    0x0115: "invalid argument value",
     0x0117: "invalid object instance",
+    0x0118: "no such SOP class",
+    0x0119: "class-instance conflict",
     0x0122: "SOP class not supported",
+    0x0123: "no such action",
     0x0124: "refused: not authorised",
     0x0211: "unrecognised operation",
+    0x0213: "resource limitation",
     0xA700: "refused: out of resources",
     0xA701: "refused: out of resources (cannot calculate the number of matches)",
     0xA702: "refused: out of resources (cannot perform sub-operations)",

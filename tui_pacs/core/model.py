@@ -176,7 +176,23 @@ LABELS: dict[str, str] = {
     "InstanceNumber": "#", "SOPClassUID": "SOP class", "Rows": "Rows", "Columns": "Cols",
     "NumberOfFrames": "Frames", "SOPInstanceUID": "SOP Instance UID",
     "TransferSyntaxUID": "Transfer syntax",
+    # Modality worklist
+    "RequestedProcedureDescription": "Procedure", "RequestedProcedureID": "Proc ID",
+    "ScheduledStationAETitle": "Station", "ScheduledProcedureStepStartDate": "Date",
+    "ScheduledProcedureStepStartTime": "Time", "ScheduledProcedureStepID": "Step ID",
+    "ScheduledProcedureStepDescription": "Step",
 }
+
+
+def vr_of_keyword(keyword: str) -> str:
+    """The VR of an attribute the index knows, else the dictionary's ("" if unknown)."""
+    attribute = ATTRIBUTES_BY_KEYWORD.get(keyword)
+    if attribute is not None:
+        return attribute.vr
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return dictionary_VR(tag) if tag is not None else ""
 
 
 def display_value(keyword: str, value: object) -> str:
@@ -185,8 +201,7 @@ def display_value(keyword: str, value: object) -> str:
     if value is None:
         return ""
     text = printable(value)
-    attribute = ATTRIBUTES_BY_KEYWORD.get(keyword)
-    vr = attribute.vr if attribute else ""
+    vr = vr_of_keyword(keyword)
     if vr == "DA" and len(text) == 8 and text.isdigit():
         return f"{text[:4]}-{text[4:6]}-{text[6:]}"
     if vr == "TM" and len(text) >= 4 and text[:4].isdigit():

@@ -80,10 +80,10 @@ def find_identifier(level: Level, keys: dict[str, str],
     ds.QueryRetrieveLevel = level.value
     for keyword in return_keys if return_keys is not None else default_return_keys(level):
         if keyword not in keys:
-            _set(ds, keyword, "")
+            set_key(ds, keyword, "")
     for keyword, value in keys.items():
-        _set(ds, keyword, value)
-    _declare_character_set(ds, keys)
+        set_key(ds, keyword, value)
+    declare_character_set(ds, keys)
     return ds
 
 
@@ -92,12 +92,13 @@ def retrieve_identifier(level: Level, keys: dict[str, str]) -> Dataset:
     ds = Dataset()
     ds.QueryRetrieveLevel = level.value
     for keyword, value in keys.items():
-        _set(ds, keyword, value)
-    _declare_character_set(ds, keys)
+        set_key(ds, keyword, value)
+    declare_character_set(ds, keys)
     return ds
 
 
-def _set(ds: Dataset, keyword: str, value: str) -> None:
+def set_key(ds: Dataset, keyword: str, value: str) -> None:
+    """``keyword`` as a matching key (``value``) or a return key (empty); raises BadKey."""
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise BadKey(f"{keyword}: not a DICOM keyword")
@@ -120,7 +121,8 @@ def _set(ds: Dataset, keyword: str, value: str) -> None:
     ds.add_new(tag, vr, value)
 
 
-def _declare_character_set(ds: Dataset, keys: dict[str, str]) -> None:
+def declare_character_set(ds: Dataset, keys: dict[str, str]) -> None:
+    """Keys typed beyond ASCII are sent in UTF-8, and the identifier says so."""
     if not all(value.isascii() for value in keys.values()):
         ds.SpecificCharacterSet = "ISO_IR 192"
 

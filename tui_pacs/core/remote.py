@@ -106,8 +106,6 @@ class RetrieveProgress:
     failed: int = 0
     warning: int = 0
     received: int = 0
-    # The bytes of the datasets that arrived (the status line counts C-GET's).
-    received_bytes: int = 0
 
     @property
     def total(self) -> int | None:
@@ -199,14 +197,17 @@ class Check:
     # What to change, one line each, saying on which side ("on the remote: ...").
     advice: tuple[str, ...] = ()
     failure: Failure | None = None
+    # Facts found on the way, one line each (the certificate a TLS remote presents).
+    facts: tuple[str, ...] = ()
 
     @classmethod
-    def ok(cls, name: str, detail: str) -> Check:
-        return cls(name, CheckState.OK, detail)
+    def ok(cls, name: str, detail: str, facts: tuple[str, ...] = ()) -> Check:
+        return cls(name, CheckState.OK, detail, facts=facts)
 
     @classmethod
-    def failed(cls, name: str, problem: Diagnosis) -> Check:
-        return cls(name, CheckState.FAIL, problem.summary, problem.advice, problem.failure)
+    def failed(cls, name: str, problem: Diagnosis, facts: tuple[str, ...] = ()) -> Check:
+        return cls(name, CheckState.FAIL, problem.summary, problem.advice, problem.failure,
+                   facts)
 
     @classmethod
     def skipped(cls, name: str, reason: str) -> Check:

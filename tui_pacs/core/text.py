@@ -8,6 +8,8 @@ Every value shown to a person passes through :func:`printable` (or
 :func:`json_text` for JSON), the one place that decides what a terminal may
 receive. What it neutralises is shown, not dropped: ``\\x1b``, ``\\x9b``,
 ``\\u202e``, so that a sysadmin sees that a value was hostile.
+
+Also here: sizes as people read them (:func:`byte_size`).
 """
 
 from __future__ import annotations

@@ -16,10 +16,12 @@ pipeline in its own worker threads, keeps what it made, and works ahead::
 
 What is kept, and why:
 
-* opened images (``DicomImage``, the parsed dataset): a multi-frame file is
-  read once for all its frames;
+* opened images (``DicomImage``: a file's header, and where its pixel data
+  is): a multi-frame file's header is parsed once for all its frames, and each
+  frame is read from the file, alone, when it is asked for;
 * prepared frames (decoded, Modality LUT applied), bounded in bytes: changing
-  the window re-runs only the VOI step;
+  the window re-runs only the VOI step. Opened images hold no pixels, so a
+  2 GB multi-frame costs this budget and the frames in progress, not 2 GB;
 * rendered frames, keyed by the whole request (source, frame, window, cells):
   paging back and forth is a dictionary lookup.
 

@@ -21,7 +21,7 @@ from tui_pacs.core import status
 from tui_pacs.net.wire import commands
 from tui_pacs.net.wire.commands import Command
 from tui_pacs.net.wire.messages import DatasetSink, Discarded
-from tui_pacs.store.archive import StoreFailure, StoreResult
+from tui_pacs.store.archive import Router, StoreFailure, StoreResult
 from tui_pacs.store.incoming import IncomingFile
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ class ReceivingArchive(Protocol):
                 source_aet: str) -> IncomingFile: ...
 
     def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
-                       source_aet: str) -> StoreResult: ...
+                       source_aet: str, route: Router | None = None) -> StoreResult: ...
 
     def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                       source_aet: str) -> StoreResult: ...
+                       source_aet: str, route: Router | None = None) -> StoreResult: ...
 
 
 def open_dataset(archive: ReceivingArchive, command: Command, transfer_syntax: str | None,
@@ -66,15 +66,16 @@ def dataset_of(request: Any) -> DatasetSink | None:
 
 
 def store_dataset(archive: ReceivingArchive, dataset: DatasetSink | None, transfer_syntax: str,
-                  source_aet: str) -> StoreOutcome:
+                  source_aet: str, route: Router | None = None) -> StoreOutcome:
     """Store a received dataset (an incoming file, or bytes in memory) sent by
-    ``source_aet``; return (status for the peer, result or None)."""
+    ``source_aet``; return (status for the peer, result or None). ``route``
+    names where to forward it (see :meth:`Archive.store_received`)."""
     try:
         if isinstance(dataset, IncomingFile):
-            result = archive.store_incoming(dataset, transfer_syntax, source_aet)
+            result = archive.store_incoming(dataset, transfer_syntax, source_aet, route)
         elif isinstance(dataset, BytesIO) and not isinstance(dataset, Discarded):
             with dataset.getbuffer() as data:
-                result = archive.store_received(data, transfer_syntax, source_aet)
+                result = archive.store_received(data, transfer_syntax, source_aet, route)
         else:
             return failure(status.CANNOT_UNDERSTAND, "no dataset in the request"), None
     except StoreFailure as exc:

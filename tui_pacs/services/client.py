@@ -11,6 +11,9 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
     async with aclosing(client.find(target, Level.STUDY, {"PatientName": "SMITH*"})) as rows:
         async for row in rows:                      # dicts keyed by keyword, as they arrive
             ...
+    async with aclosing(client.worklist(target, {"Modality": "CT"})) as steps:
+        async for step in steps:                    # flat rows: patient, procedure, step
+            ...
     report = await client.move(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.get(target, {"StudyInstanceUID": uid}, on_progress=show)
     report = await client.send_files(target, [Path("study/")], on_progress=show)
@@ -18,6 +21,9 @@ and only plain values from :mod:`tui_pacs.core.remote` come back.
                                         on_progress=show)
     async for check in client.doctor(target):       # Check: OK / FAIL / SKIPPED, advice
         ...
+    report = await client.probe(target)             # ProbeReport: SOP classes x syntaxes
+    report = await client.commit_archived(target, Level.STUDY, {"StudyInstanceUID": uid})
+    report = await client.commit_files(target, [Path("study/")], wait=600)
 
 Failures to reach the remote raise :class:`RemoteFailure`, whose
 ``diagnosis`` says which step failed and what to change on which side
@@ -35,12 +41,13 @@ are called on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tui_pacs.config import Settings
+from tui_pacs.core.capabilities import ProbeReport
+from tui_pacs.core.commitment import CommitReport, Reference
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import Level
@@ -61,20 +68,25 @@ from tui_pacs.core.remote import (
     SendReport,
 )
 from tui_pacs.core.target import Target, parse_target
-from tui_pacs.net.client import doctor, retrieve, scu, send
+from tui_pacs.core.worklist import worklist_identifier
+from tui_pacs.net.client import scu
 from tui_pacs.net.client.association import Cancellation, Session
-from tui_pacs.net.client.retrieve import OwnNode
-from tui_pacs.services.worker import run_blocking, stream_blocking
-from tui_pacs.store.archive import Archive
-from tui_pacs.store.importer import iter_files
+from tui_pacs.services.worker import on_loop, run_blocking, stream_blocking
 
-__all__ = ["BadKey", "NotInArchive", "RemoteClient", "RemoteFailure"]
+if TYPE_CHECKING:
+    from tui_pacs.net.client.retrieve import OwnNode
+    from tui_pacs.store.archive import Archive
+    from tui_pacs.store.index import StoredFile
 
-P = TypeVar("P")
+__all__ = ["BadKey", "NotInArchive", "NothingToCommit", "RemoteClient", "RemoteFailure"]
 
 
 class NotInArchive(LookupError):
-    """What was asked to be sent is not in the archive."""
+    """What was asked to be sent (or committed) is not in the archive."""
+
+
+class NothingToCommit(ValueError):
+    """The files given to commit name no DICOM instance."""
 
 
 class RemoteClient:
@@ -99,12 +111,28 @@ class RemoteClient:
         session = self._session(target, timeout)
         return await run_blocking(lambda c: scu.echo(session, max(1, count), c), name="echo")
 
-    def doctor(self, target: Target, *,
-               timeout: float | None = None) -> AsyncGenerator[Check, None]:
-        """The checklist of a query/retrieve, check by check. Moves one instance here."""
+    def doctor(self, target: Target, *, timeout: float | None = None,
+               worklist: bool = False, commit: tuple[Reference, ...] | None = None
+               ) -> AsyncGenerator[Check, None]:
+        """The checklist of a query/retrieve, check by check. Moves one instance here.
+        ``worklist`` adds a worklist query for today's steps; ``commit`` the
+        storage commitment step, for these instances (none: whether the remote
+        takes storage commitment at all)."""
+        from tui_pacs.net.client import doctor
+
         session = self._session(target, timeout)
         own = self._own_node()
-        return stream_blocking(lambda c: doctor.checkup(session, own, c), name="doctor")
+        return stream_blocking(
+            lambda c: doctor.checkup(session, own, c, worklist=worklist, commit=commit),
+            name="doctor")
+
+    async def probe(self, target: Target, *, timeout: float | None = None) -> ProbeReport:
+        """Which SOP classes the remote accepts in which transfer syntaxes (and, for a
+        modality marked ``tls``, its certificate); negotiation only."""
+        from tui_pacs.net.client import probe
+
+        session = self._session(target, timeout)
+        return await run_blocking(lambda c: probe.probe(session, c), name="probe")
 
     # --- query ----------------------------------------------------------------
 
@@ -122,6 +150,18 @@ class RemoteClient:
         return stream_blocking(lambda c: scu.find(session, model, identifier, c, limit),
                                name="find")
 
+    def worklist(self, target: Target, keys: dict[str, str], *,
+                 limit: int | None = None, timeout: float | None = None,
+                 ) -> AsyncGenerator[dict[str, Any], None]:
+        """Scheduled procedure steps matching ``keys`` (a step's keys, such as Modality
+        or ScheduledStationAETitle, are matched inside its sequence item), each a
+        flat dict keyed by keyword. Raises BadKey (at once) for keys that make no query.
+        """
+        identifier = worklist_identifier(keys)
+        session = self._session(target, timeout)
+        return stream_blocking(lambda c: scu.worklist(session, identifier, c, limit),
+                               name="worklist")
+
     # --- retrieve ---------------------------------------------------------------
 
     async def move(self, target: Target, keys: dict[str, str], *, level: Level | None = None,
@@ -130,11 +170,13 @@ class RemoteClient:
                    on_progress: Callable[[RetrieveProgress], None] | None = None,
                    ) -> RetrieveReport:
         """C-MOVE to ``destination`` (default: this node, into the archive)."""
+        from tui_pacs.net.client import retrieve
+
         request = self._retrieve_request(keys, level, model)
         destination = (destination or self.settings.node.aet).strip()
         own = self._own_node() if destination == self.settings.node.aet else None
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
         return await run_blocking(
             lambda c: retrieve.move(session, request, destination, own, progress, c),
             name="move")
@@ -144,10 +186,12 @@ class RemoteClient:
                   on_progress: Callable[[RetrieveProgress], None] | None = None,
                   ) -> RetrieveReport:
         """C-GET into the archive; a large study comes over a few associations at once."""
+        from tui_pacs.net.client import retrieve
+
         request = self._retrieve_request(keys, level, model)
         archive = self._archive()
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
 
         return await run_blocking(
             lambda c: retrieve.get(session, request, archive, progress, c), name="get")
@@ -159,8 +203,11 @@ class RemoteClient:
                          on_progress: Callable[[SendProgress], None] | None = None,
                          ) -> SendReport:
         """C-STORE files and the files under directories (recursively)."""
+        from tui_pacs.net.client import send
+        from tui_pacs.store.importer import iter_files
+
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
         paths = list(paths)
 
         def work(cancellation: Cancellation) -> SendReport:
@@ -181,17 +228,73 @@ class RemoteClient:
         """C-STORE every archived instance of the patient(s), study or series whose
         ``keys`` all match exactly (``{"PatientID": "12345"}``: every patient
         with this ID)."""
+        from tui_pacs.net.client import send
+
         archive = self._archive()
-        stored = await archive.index.files(level, exact(keys))
-        if not stored:
-            named = " and ".join(f"{key} {value!r}" for key, value in keys.items())
-            raise NotInArchive(f"no {level.label} with {named} in the archive")
+        stored = await self._archived(level, keys)
         items = [send.Outgoing(archive.path_of(f), f.sop_class_uid, f.sop_instance_uid,
                                f.transfer_syntax_uid) for f in stored]
         session = self._session(target, timeout)
-        progress = self._on_loop(on_progress)
+        progress = on_loop(on_progress)
         return await run_blocking(lambda c: send.send(session, items, [], progress, c),
                                   name="send")
+
+    # --- storage commitment -----------------------------------------------------
+
+    async def commit_files(self, target: Target, paths: Iterable[Path], *,
+                           wait: float | None = None,
+                           timeout: float | None = None) -> CommitReport:
+        """Ask ``target`` to commit the instances of these files (directories
+        recursively); wait up to ``wait`` seconds (default: the DIMSE timeout)
+        for its report. Files that cannot be read are listed in the report."""
+        from tui_pacs.net.client import commit, send
+        from tui_pacs.store.importer import iter_files
+
+        session = self._session(target, timeout)
+        own = self._own_node()
+        paths = list(paths)
+
+        def work(cancellation: Cancellation) -> CommitReport:
+            references, unreadable = [], []
+            for path in iter_files(paths):
+                try:
+                    item = send.inspect_file(path)
+                except send.NotSendable as exc:
+                    unreadable.append(SendFailure(str(path), str(exc)))
+                    continue
+                references.append(Reference(item.sop_class, item.sop_instance))
+            if not references:
+                if not unreadable:
+                    raise NothingToCommit("no files under the paths given")
+                first = unreadable[0]
+                raise NothingToCommit(f"none of the {len(unreadable)} file(s) is a DICOM "
+                                      f"instance ({first.source}: {first.reason})")
+            return commit.commit(session, references, own, wait or session.dimse_timeout,
+                                 cancellation, unreadable)
+
+        return await run_blocking(work, name="commit")
+
+    async def commit_archived(self, target: Target, level: Level, keys: dict[str, str], *,
+                              wait: float | None = None,
+                              timeout: float | None = None) -> CommitReport:
+        """Ask ``target`` to commit every archived instance of the patient(s),
+        study or series whose ``keys`` all match exactly, as ``send_archived``
+        names them."""
+        from tui_pacs.net.client import commit
+
+        references = await self.archived_references(level, keys)
+        session = self._session(target, timeout)
+        own = self._own_node()
+        return await run_blocking(
+            lambda c: commit.commit(session, references, own, wait or session.dimse_timeout, c),
+            name="commit")
+
+    async def archived_references(self, level: Level,
+                                  keys: dict[str, str]) -> tuple[Reference, ...]:
+        """The SOP Class and Instance UIDs of the archived instances that ``keys``
+        name exactly (as ``send_archived``); raises NotInArchive."""
+        stored = await self._archived(level, keys)
+        return tuple(Reference(f.sop_class_uid, f.sop_instance_uid) for f in stored)
 
     # --- helpers ------------------------------------------------------------------
 
@@ -199,12 +302,22 @@ class RemoteClient:
         return Session(target, self.calling_aet, self.settings.limits, timeout,
                        self.settings.tls)
 
+    async def _archived(self, level: Level, keys: dict[str, str]) -> list[StoredFile]:
+        """The archived files of what ``keys`` name exactly; raises NotInArchive."""
+        stored = await self._archive().index.files(level, exact(keys))
+        if not stored:
+            named = " and ".join(f"{key} {value!r}" for key, value in keys.items())
+            raise NotInArchive(f"no {level.label} with {named} in the archive")
+        return stored
+
     def _archive(self) -> Archive:
         if self.archive is None:
             raise RuntimeError("this operation stores into the archive: open one first")
         return self.archive
 
     def _own_node(self) -> OwnNode:
+        from tui_pacs.net.client.retrieve import OwnNode
+
         node = self.settings.node
         return OwnNode(node.aet, node.bind, node.port, self._archive())
 
@@ -215,13 +328,3 @@ class RemoteClient:
         level = level or infer_level(keys)
         return RetrieveRequest(level, information_model(level, model), dict(keys))
 
-    @staticmethod
-    def _on_loop(callback: Callable[[P], None] | None) -> Callable[[P], None] | None:
-        """``callback`` called on the event loop, whichever thread reports progress."""
-        if callback is None:
-            return None
-        loop = asyncio.get_running_loop()
-
-        def on_loop(value: P) -> None:
-            loop.call_soon_threadsafe(callback, value)
-        return on_loop

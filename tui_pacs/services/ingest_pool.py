@@ -94,6 +94,9 @@ class _Worker:
     outstanding: set[Future[StoreResult]] = field(default_factory=set)
     # The thread taking what it sends, until it has ended.
     link: threading.Thread = field(default_factory=threading.Thread)
+    # (slot, association) of its associations that stored: their studies are
+    # held from retention until they end (Archive.commit_staged).
+    holders: set[tuple[int, int]] = field(default_factory=set)
 
 
 class IngestPool:
@@ -121,6 +124,7 @@ class IngestPool:
         self._lock = threading.Lock()
         self._stopping = False
         self._acceptor = Acceptor(settings, self._hand_off)
+        self.listeners: list[Listener] = []
 
     async def start(self) -> list[Listener]:
         """Listen (raise ListenError or TLSSetupError) and start the workers.
@@ -130,10 +134,10 @@ class IngestPool:
         """
         if not self._local.listeners:  # once: start() is tried again when the port was busy
             await asyncio.to_thread(self._local.start, False)
-        listeners = await asyncio.to_thread(self._acceptor.start)
+        self.listeners = await asyncio.to_thread(self._acceptor.start)
         for slot in range(1, self._count):
             self._spawn(slot)
-        return listeners
+        return list(self.listeners)
 
     def update(self, settings: Settings) -> None:
         self._settings = settings
@@ -282,7 +286,7 @@ class IngestPool:
         kind = message[0]
         if kind == "store":
             assert fd is not None  # where to answer comes with it
-            self._store(worker, message[1], socket.socket(fileno=fd))
+            self._store(worker, message[1], message[2], socket.socket(fileno=fd))
         elif kind == "durable":
             self._archive.durable(message[1])
         elif kind == "event":
@@ -298,9 +302,13 @@ class IngestPool:
         elif kind == "ready":
             worker.token = message[1]
 
-    def _store(self, worker: _Worker, staged: StagedInstance, answers: socket.socket) -> None:
+    def _store(self, worker: _Worker, staged: StagedInstance, association: int,
+               answers: socket.socket) -> None:
+        holder = (worker.number, association)
+        with self._lock:
+            worker.holders.add(holder)
         try:
-            commit = self._archive.commit_staged(staged)
+            commit = self._archive.commit_staged(staged, holder)
         except ValueError as exc:
             log.warning("ingest worker %d: %s", worker.number, exc)
             self._answer(worker, answers, None)
@@ -335,8 +343,19 @@ class IngestPool:
     def _count_associations(self, worker: _Worker, event: NodeEvent) -> None:
         with self._lock:
             changed = _counted(worker.active, event)
-        if changed:
-            self._tell_elsewhere()
+        if not changed:
+            return
+        assert isinstance(event, AssociationEvent)  # only those are counted
+        if event.kind != "accepted":
+            self._release(worker, (worker.number, event.association))
+        self._tell_elsewhere()
+
+    def _release(self, worker: _Worker, holder: tuple[int, int]) -> None:
+        """The association ``holder`` stored through has ended: its studies are
+        no longer being received."""
+        with self._lock:
+            worker.holders.discard(holder)
+        self._archive.release(holder)
 
     def _ended(self, worker: _Worker) -> None:
         """A worker's channel closed: it ended, or is ending."""
@@ -361,6 +380,8 @@ class IngestPool:
         # What it handed over is committed or refused by the writer; then
         # whatever else it staged is of no use.
         concurrent.futures.wait(outstanding, timeout=COMMIT_TIMEOUT)
+        for holder in list(worker.holders):
+            self._release(worker, holder)
         if worker.token:
             self._archive.remove_staged_by(worker.token)
         if self._stopping:

@@ -47,7 +47,7 @@ from tui_pacs.services.channel import Channel, ChannelClosed
 from tui_pacs.store import db, files
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
-from tui_pacs.store.intake import Intake, StoreFailure
+from tui_pacs.store.intake import Intake, Router, StoreFailure
 from tui_pacs.store.layout import INDEX_FILE, resolve
 from tui_pacs.store.writer import Outcome, StagedInstance, StoreResult
 
@@ -130,7 +130,10 @@ class RemoteCommits:
                                                                 socket.SOCK_SEQPACKET)
         ours, theirs = answers
         try:
-            self._outbox.send("store", staged, fd=theirs.fileno())
+            # With the association it came on: its study is held from
+            # retention until that association ends.
+            self._outbox.send("store", staged, association_of(threading.get_ident()),
+                              fd=theirs.fileno())
         except ChannelClosed:
             return PendingCommit(staged, None)
         return PendingCommit(staged, ours)
@@ -179,20 +182,23 @@ class WorkerArchive:
     def __init__(self, settings: Settings, index: Index, commits: RemoteCommits) -> None:
         self.data_dir = settings.node.data
         self.index = index
+        # The node tells its archive's listeners, and holds the study
+        # (Archive.commit_staged).
         self._intake = Intake(self.data_dir, settings.storage, settings.limits.max_dataset_mb,
-                              commits, on_committed=lambda result: None)
+                              commits, on_committed=lambda result: None,
+                              on_receiving=lambda study_uid: None)
 
     def receive(self, sop_class: str, sop_instance: str, transfer_syntax: str,
                 source_aet: str) -> IncomingFile:
         return self._intake.receive(sop_class, sop_instance, transfer_syntax, source_aet)
 
     def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
-        return self._intake.store_incoming(incoming, transfer_syntax, source_aet)
+                       source_aet: str, route: Router | None = None) -> StoreResult:
+        return self._intake.store_incoming(incoming, transfer_syntax, source_aet, route)
 
     def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
-        return self._intake.store_received(dataset, transfer_syntax, source_aet)
+                       source_aet: str, route: Router | None = None) -> StoreResult:
+        return self._intake.store_received(dataset, transfer_syntax, source_aet, route)
 
     def path_of(self, stored: StoredFile | str) -> Path:
         relpath = stored.path if isinstance(stored, StoredFile) else stored
@@ -249,9 +255,10 @@ class Worker:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        reader = await db.connect_reader(self.settings.node.data / INDEX_FILE)
+        index_path = self.settings.node.data / INDEX_FILE
+        reader = await db.connect_reader(index_path)
         try:
-            archive = WorkerArchive(self.settings, Index(reader), self.commits)
+            archive = WorkerArchive(self.settings, Index(reader, index_path), self.commits)
             self.server = DicomServer(
                 self.settings, archive, _DirectPosts(self._loop), self._forward_event,
                 share=self.count, numbers=itertools.count(self.number, self.count),

@@ -22,6 +22,19 @@ T = TypeVar("T")
 CANCEL_GRACE = 5.0
 
 _END = object()
+P = TypeVar("P")
+
+
+def on_loop(callback: Callable[[P], None] | None) -> Callable[[P], None] | None:
+    """``callback`` called on the running event loop, whichever thread calls it
+    (progress reported by a worker)."""
+    if callback is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def call_on_loop(value: P) -> None:
+        loop.call_soon_threadsafe(callback, value)
+    return call_on_loop
 
 
 async def run_blocking(work: Callable[[Cancellation], T], *, name: str,

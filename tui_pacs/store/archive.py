@@ -11,25 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import itertools
 import logging
 import mmap
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest
+from tui_pacs.store.forward_queue import ForwardQueue
+from tui_pacs.store.holds import Receiving
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.inflate import TooLarge
 from tui_pacs.store.intake import (
     Intake,
+    Router,
     StoreFailure,
     commit_failure,
     failure_from_os_error,
@@ -56,7 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Archive", "ArchiveError", "DeleteResult", "Outcome", "StoreFailure",
+__all__ = ["Archive", "ArchiveError", "DeleteResult", "Outcome", "Router", "StoreFailure",
            "StoreResult", "StoredFile"]
 
 LOCK_FILE = "lock"
@@ -75,12 +79,15 @@ class Archive:
         # [limits] max_dataset_mb: larger datasets, received or inflated, are refused.
         self.max_dataset_mb = max_dataset_mb
         self.index: Index
+        self.forward_queue: ForwardQueue
         self.recovery: Recovery | None = None
         self._writer: IndexWriter
         self._read_conn: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop
         self._listeners: list[Callable[[StoreResult], None]] = []
+        # Studies that associations are storing into: held from automatic deletion.
+        self._receiving = Receiving()
         # Imports parse, copy and fsync files here; fsync waits overlap.
         self._stager = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="archive-stage")
 
@@ -104,7 +111,7 @@ class Archive:
         self._writer = IndexWriter(index_path, self.data_dir, self.data_dir / TMP_DIR,
                                    self.storage.overwrite_duplicates)
         self._intake = Intake(self.data_dir, self.storage, self.max_dataset_mb, self._writer,
-                              self._committed_elsewhere)
+                              self._committed_elsewhere, self._receiving.add)
         started = time.monotonic()
         try:
             # Alone, whatever is half done was left by a process that is gone
@@ -122,7 +129,8 @@ class Archive:
             if isinstance(exc, db.IndexVersionError):
                 raise ArchiveError(str(exc)) from None
             raise ArchiveError(f"{index_path}: cannot open the index: {exc}") from None
-        self.index = Index(read_conn)
+        self.index = Index(read_conn, index_path)
+        self.forward_queue = ForwardQueue(read_conn, self._writer)
         if recovery is not None and (crashed or recovery.changed_anything):
             self.recovery = recovery
             _log_recovery(recovery, crashed, time.monotonic() - started)
@@ -206,20 +214,24 @@ class Archive:
         return self._intake.receive(sop_class, sop_instance, transfer_syntax, source_aet)
 
     def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
+                       source_aet: str, route: Router | None = None) -> StoreResult:
         """Store a dataset that arrived into ``incoming``; blocks the calling
         (association) thread until it is durable and indexed
-        (:meth:`Intake.store_incoming`). Raises StoreFailure."""
-        return self._intake.store_incoming(incoming, transfer_syntax, source_aet)
+        (:meth:`Intake.store_incoming`). Raises StoreFailure. ``route`` names
+        the destinations to forward it to; they are queued in the transaction
+        that indexes it."""
+        return self._intake.store_incoming(incoming, transfer_syntax, source_aet, route)
 
     def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
+                       source_aet: str, route: Router | None = None) -> StoreResult:
         """As :meth:`store_incoming`, for a dataset in memory."""
-        return self._intake.store_received(dataset, transfer_syntax, source_aet)
+        return self._intake.store_received(dataset, transfer_syntax, source_aet, route)
 
-    def commit_staged(self, staged: StagedInstance) -> Future[StoreResult]:
+    def commit_staged(self, staged: StagedInstance, holder: Hashable) -> Future[StoreResult]:
         """Commit an instance an ingest worker process staged in tmp/ (from any
         thread); the future's exception is the StoreFailure to answer with.
+        Its study is held from automatic deletion for ``holder`` (its
+        association) until :meth:`release`.
 
         The worker's word is checked: its file must be in tmp/, and the place
         the instance goes is worked out again from its UIDs.
@@ -228,6 +240,7 @@ class Archive:
         if temporary is None or temporary.parent != self.data_dir / TMP_DIR:
             raise ValueError(f"not a staging file: {temporary}")
         staged.relpath = _relpath(staged.record)
+        self._receiving.hold(holder, staged.record.study_uid)
         commit: Future[StoreResult] = Future()
         self._writer.expect()
         try:
@@ -252,6 +265,10 @@ class Archive:
     def durable(self, sop_uid: str) -> None:
         """An instance from :meth:`commit_staged` is fsynced now (IndexWriter.durable)."""
         self._writer.durable(sop_uid)
+
+    def release(self, holder: Hashable) -> None:
+        """The association that stored through :meth:`commit_staged` has ended."""
+        self._receiving.release(holder)
 
     def remove_staged_by(self, process: str) -> int:
         """Remove the staging files an ingest worker process left when it ended
@@ -285,18 +302,18 @@ class Archive:
                 if os.fstat(fp.fileno()).st_size > self._intake.max_dataset:
                     raise self._intake.too_large("larger than")
                 data = ingest.load(fp)
-            try:
-                parsed = ingest.parse_file(data, self._intake.max_dataset)
-                size = len(data) - parsed.copy_from + len(parsed.new_prefix)
-                record = ingest.record_from_header(parsed.header, parsed.transfer_syntax, size,
-                                                   source_aet)
-                self._intake.space.claim(size)
-                with memoryview(data) as whole, whole[parsed.copy_from:] as body:
+                try:
+                    parsed = ingest.parse_file(data, self._intake.max_dataset)
+                    size = len(data) - parsed.copy_from + len(parsed.new_prefix)
+                    record = ingest.record_from_header(parsed.header, parsed.transfer_syntax,
+                                                       size, source_aet)
+                    self._intake.space.claim(size)
+                    body = _body(data, fp, parsed.copy_from)
                     temporary = files.write_temporary(self.data_dir / TMP_DIR,
-                                                      [parsed.new_prefix, body])
-            finally:
-                if isinstance(data, mmap.mmap):
-                    data.close()
+                                                      itertools.chain([parsed.new_prefix], body))
+                finally:
+                    if isinstance(data, mmap.mmap):
+                        data.close()
         except ingest.InvalidInstance as exc:
             raise StoreFailure(str(exc), invalid=True) from None
         except TooLarge:
@@ -314,10 +331,25 @@ class Archive:
         """
         return await self.delete_matching(level, {level.unique_key: identifier})
 
-    async def delete_matching(self, level: Level, keys: dict[str, str]) -> DeleteResult:
+    async def delete_matching(self, level: Level, keys: dict[str, str], *,
+                              spare_held: bool = False) -> DeleteResult:
         """Remove every ``level`` resource whose ``keys`` all match exactly (a patient
-        by PatientID, issuer, name and birth date, say)."""
-        return await self._writer.delete(level, exact(keys))
+        by PatientID, issuer, name and birth date, say).
+
+        With ``spare_held`` (automatic deletions), the instances of studies under
+        a hold (protected, being received: see holds.py) are kept.
+        """
+        receiving = self._receiving.studies if spare_held else None
+        return await self._writer.delete(level, exact(keys), receiving)
+
+    async def set_protected(self, study_uid: str, protected: bool = True) -> bool:
+        """Protect a study from automatic deletion (or end its protection);
+        False when the archive has no such study."""
+        return await self._writer.protect(study_uid, protected)
+
+    def receiving_studies(self) -> list[str]:
+        """The UIDs of the studies that running associations are storing into."""
+        return self._receiving.studies()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -413,6 +445,16 @@ def _log_recovery(recovery: Recovery, crashed: bool, seconds: float) -> None:
                     seconds, what)
     else:
         log.warning("finished what an interrupted process left: %s", what)
+
+
+def _body(data: bytes | mmap.mmap, fp: BinaryIO, start: int) -> Iterable[bytes | memoryview]:
+    """What of an imported file is copied, from ``start``: the bytes already read
+    when it was small; else chunks read from the file, since writing from its
+    mapping would make every page of a multi-gigabyte file resident (parsing
+    it touched only the header's)."""
+    if isinstance(data, mmap.mmap):
+        return files.chunks_of(fp, start)
+    return [memoryview(data)[start:]]
 
 
 def _relpath(record: InstanceRecord) -> str:

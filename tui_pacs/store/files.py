@@ -11,13 +11,16 @@ import shutil
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 # Names of temporary files: a serial number, unique within the process, after
 # a token unique to the process (a pid alone can come back after a crash).
 _serial = itertools.count()
 PROCESS = f"{os.getpid()}-{secrets.token_hex(4)}"
+# Bytes read per step when a file is copied.
+COPY_CHUNK = 1_048_576
 
 
 class OutOfSpace(OSError):
@@ -98,6 +101,14 @@ def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path
     return path
 
 
+def chunks_of(fp: BinaryIO, start: int) -> Iterator[bytes]:
+    """The file from ``start`` to its end, a chunk at a time: copying it (through
+    :func:`write_temporary`) takes the memory of one chunk, whatever its size."""
+    fp.seek(start)
+    while chunk := fp.read(COPY_CHUNK):
+        yield chunk
+
+
 def move_into_place(temporary: Path, final: Path) -> list[Path]:
     """Atomically rename; return the directories whose entries changed.
 
@@ -137,7 +148,7 @@ def crc32_of(path: Path) -> int:
     """The CRC-32 of a file's content."""
     checksum = 0
     with open(path, "rb") as source:
-        while chunk := source.read(1_048_576):
+        for chunk in chunks_of(source, 0):
             checksum = zlib.crc32(chunk, checksum)
     return checksum
 

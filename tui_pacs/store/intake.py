@@ -13,11 +13,12 @@ a success means the same wherever an association is served.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from tui_pacs.config import StorageConfig
+from tui_pacs.core.model import InstanceRecord
 from tui_pacs.store import files, ingest
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.inflate import TooLarge
@@ -32,6 +33,9 @@ from tui_pacs.store.writer import (
 
 # How long an association thread waits for its group commit.
 COMMIT_TIMEOUT = 120.0
+
+# Which destinations (modality names) a received instance is forwarded to.
+Router = Callable[[InstanceRecord], Sequence[str]]
 
 
 class StoreFailure(Exception):
@@ -66,12 +70,15 @@ class CommitQueue(Protocol):
 class Intake:
     """Stages received datasets in the archive's tmp/ and commits them.
 
-    ``on_committed`` is called (in the association thread) with each
+    ``on_receiving`` is called (in the association thread) with the study of
+    each instance before it is committed (the study is being received: see
+    :class:`~tui_pacs.store.holds.Receiving`), ``on_committed`` with each
     instance the archive did not already hold.
     """
 
     def __init__(self, data_dir: Path, storage: StorageConfig, max_dataset_mb: int,
-                 commits: CommitQueue, on_committed: Callable[[StoreResult], None]) -> None:
+                 commits: CommitQueue, on_committed: Callable[[StoreResult], None],
+                 on_receiving: Callable[[str], None]) -> None:
         self.tmp_dir = data_dir / TMP_DIR
         self.storage = storage
         self.max_dataset_mb = max_dataset_mb
@@ -79,6 +86,7 @@ class Intake:
         self.space = files.SpaceGuard(data_dir, storage.min_free_mb * 1_048_576)
         self._commits = commits
         self._on_committed = on_committed
+        self._on_receiving = on_receiving
 
     def receive(self, sop_class: str, sop_instance: str, transfer_syntax: str,
                 source_aet: str) -> IncomingFile:
@@ -89,7 +97,7 @@ class Intake:
                             self.space)
 
     def store_incoming(self, incoming: IncomingFile, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
+                       source_aet: str, route: Router | None = None) -> StoreResult:
         """As :meth:`store_received`, for a dataset that arrived into ``incoming``
         (which this takes over: it is archived or removed)."""
         self._commits.expect()
@@ -101,11 +109,11 @@ class Intake:
             raise
         if staged.checksum is None:
             incoming.close()
-            return self._commit(staged)
+            return self._commit(staged, route)
         # The file's fsync and its group's commit each wait for the disk: in
         # parallel they cost one wait instead of two (see StagedInstance).
         try:
-            commit = self._commits.submit(staged)
+            commit = self._submit(staged, route)
         except Exception as exc:
             incoming.close()
             raise commit_failure(exc) from None
@@ -128,12 +136,13 @@ class Intake:
         return result
 
     def store_received(self, dataset: bytes | memoryview, transfer_syntax: str,
-                       source_aet: str) -> StoreResult:
+                       source_aet: str, route: Router | None = None) -> StoreResult:
         """Store a dataset received by C-STORE; blocks the calling (association) thread.
 
         Returns only when the file is durable and indexed; raises StoreFailure.
         The instance goes to the writer directly: the acknowledgement does not
-        wait for the event loop.
+        wait for the event loop. ``route`` names the destinations to forward it
+        to; they are queued in the transaction that indexes it.
         """
         self._commits.expect()
         try:
@@ -141,7 +150,7 @@ class Intake:
         except BaseException:
             self._commits.unexpect()
             raise
-        return self._commit(staged)
+        return self._commit(staged, route)
 
     def too_large(self, how: str) -> StoreFailure:
         """The refusal of a dataset over the limit; the message (an Error
@@ -149,12 +158,18 @@ class Intake:
         return StoreFailure(f"dataset {how} max_dataset_mb ({self.max_dataset_mb} MB)",
                             too_large=True)
 
-    def _commit(self, staged: StagedInstance) -> StoreResult:
+    def _commit(self, staged: StagedInstance, route: Router | None) -> StoreResult:
         try:
-            commit = self._commits.submit(staged)
+            commit = self._submit(staged, route)
         except Exception as exc:
             raise commit_failure(exc) from None
         return self._committed(commit)
+
+    def _submit(self, staged: StagedInstance, route: Router | None) -> Commit:
+        if route is not None:
+            staged.forward_to = tuple(route(staged.record))
+        self._on_receiving(staged.record.study_uid)
+        return self._commits.submit(staged)
 
     def _committed(self, commit: Commit) -> StoreResult:
         try:

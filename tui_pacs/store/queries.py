@@ -6,6 +6,7 @@ taken from the fixed column table below, so query keys cannot inject SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,10 @@ DEFAULT_ORDER = {
     Level.IMAGE: "i.instance_number IS NULL, i.instance_number, i.id",
 }
 
+# What the archive keeps about a study that is no DICOM attribute (for its own
+# lists, never for C-FIND): name -> SQL, usable at the study level and below.
+LOCAL_COLUMNS = {"Protected": "st.protected"}
+
 # The row id of each level, used to order stably and to page.
 ROW_ID = {Level.PATIENT: "p.id", Level.STUDY: "st.id", Level.SERIES: "se.id", Level.IMAGE: "i.id"}
 
@@ -132,24 +137,41 @@ def select_sql(
     descending: bool = False,
     limit: int | None = None,
     offset: int = 0,
-    extra_columns: tuple[str, ...] = (),
+    local: tuple[str, ...] = (),
+    keywords: Sequence[str] | None = None,
 ) -> tuple[str, list[Any], list[str]]:
-    """SELECT for a query; returns (sql, params, result keywords in column order)."""
-    keywords = keywords_at(level)
+    """SELECT for a query; returns (sql, params, result keys in column order).
+
+    The columns are ``keywords`` (those of ``level`` and above) or, by
+    default, every one of the level and the levels above; ``local`` adds
+    columns of :data:`LOCAL_COLUMNS` after them.
+    """
+    everything = keywords_at(level)
+    if keywords is None:
+        keywords = everything
+    elif not set(keywords) <= set(everything):
+        raise UnknownKey(", ".join(sorted(set(keywords) - set(everything))))
+    keywords = list(keywords)
     where, params = where_clause(level, matchers)
-    columns = [COLUMNS[k].select for k in keywords] + list(extra_columns)
+    if local and level.depth < Level.STUDY.depth:
+        raise UnknownKey(local[0])
+    columns = [COLUMNS[k].select for k in keywords] + [LOCAL_COLUMNS[name] for name in local]
     sql = f"SELECT {', '.join(columns)} FROM {FROM[level]}{where} ORDER BY "
     if order_by:
-        if order_by not in keywords:
+        if order_by in local:
+            expression = LOCAL_COLUMNS[order_by]
+        elif order_by in everything:
+            expression = COLUMNS[order_by].select
+        else:
             raise UnknownKey(order_by)
         direction = "DESC" if descending else "ASC"
-        sql += f"{COLUMNS[order_by].select} {direction}, {ROW_ID[level]} {direction}"
+        sql += f"{expression} {direction}, {ROW_ID[level]} {direction}"
     else:
         sql += DEFAULT_ORDER[level]
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
-    return sql, params, keywords
+    return sql, params, keywords + list(local)
 
 
 def count_sql(level: Level, matchers: dict[str, Matcher]) -> tuple[str, list[Any]]:

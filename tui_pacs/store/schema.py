@@ -6,6 +6,8 @@ migration here; existing ones are never edited once released.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the four levels, with derived counts kept up to date by the writer.
     """
@@ -94,6 +96,44 @@ MIGRATIONS: tuple[str, ...] = (
           JOIN series se ON se.id = i.series_ref
           WHERE se.study_ref = studies.id ORDER BY i.sop_class_uid));
     """,
+    # 4: protected studies (`tui-pacs protect`): retention and `rm --older-than`
+    # never delete them.
+    """
+    ALTER TABLE studies ADD COLUMN protected INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: the forwarding queue: one row per instance and destination (a
+    # [[modalities]] name), written in the transaction that indexes the
+    # instance and deleted once the destination has acknowledged it.
+    # AUTOINCREMENT: an id is never reused, so a row re-queued while a send
+    # was under way is not taken for the one that was sent. Times are UTC,
+    # as received_at; next_attempt '' means now.
+    """
+    CREATE TABLE forward_queue (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination      TEXT NOT NULL,
+        sop_uid          TEXT NOT NULL,
+        state            TEXT NOT NULL DEFAULT 'pending',
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        queued_at        TEXT NOT NULL,
+        next_attempt     TEXT NOT NULL DEFAULT '',
+        last_error       TEXT NOT NULL DEFAULT '',
+        last_attempt     TEXT NOT NULL DEFAULT '',
+        UNIQUE (destination, sop_uid)
+    );
+    CREATE INDEX forward_queue_due ON forward_queue (destination, state, next_attempt);
+    CREATE INDEX forward_queue_instance ON forward_queue (sop_uid);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# How the index writes times (received_at, the forwarding queue's): UTC, to
+# the microsecond, so that the strings sort and compare as the times do.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def received_at(moment: datetime) -> str:
+    """A time as ``received_at`` holds it: UTC, to the microsecond, so that the
+    strings sort and compare as the times do."""
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)

@@ -33,6 +33,11 @@ finishes the renames (a row whose file is in neither place is dropped: it
 was never acknowledged), finishes the deletes, and removes every other
 temporary file. An instance is either committed and in place, or gone
 without ever having been acknowledged; no scan of the archive is needed.
+
+An instance to forward (``[[forward]]``) gets its forwarding queue entries
+in the transaction that indexes it, and loses them with its row; the
+queue's own bookkeeping comes as small changes in transactions of their
+own (:meth:`IndexWriter.change`).
 """
 
 from __future__ import annotations
@@ -45,17 +50,19 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import db, files, queries
+from tui_pacs.store import db, files, forward_queue, holds, queries
 from tui_pacs.store.layout import resolve
+from tui_pacs.store.schema import received_at
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,8 @@ class StoreResult:
     outcome: Outcome
     record: InstanceRecord
     path: str
+    # The destinations the instance was queued for, in the same transaction.
+    forwarded_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,8 @@ class StagedInstance:
     temporary: Path | None
     relpath: str
     checksum: int | None = None
+    # Destinations to queue the instance for (forwarding) when it is indexed.
+    forward_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,29 @@ class _StoreJob:
 class _DeleteJob:
     level: Level
     matchers: dict[str, Matcher]
+    # When given, studies under a hold are passed by (holds.py); this returns
+    # the studies being received, asked on the writer thread as the delete runs.
+    receiving: Callable[[], list[str]] | None = None
     future: Future[DeleteResult] = field(default_factory=Future, repr=False)
+
+
+@dataclass
+class _ProtectJob:
+    study_uid: str
+    protected: bool
+    future: Future[bool] = field(default_factory=Future, repr=False)
+
+
+
+@dataclass
+class _ChangeJob:
+    """A small change of the index made by a caller's function, in its own transaction."""
+
+    change: Callable[[sqlite3.Connection], Any]
+    future: Future[Any] = field(default_factory=Future, repr=False)
+
+
+_Job = _StoreJob | _DeleteJob | _ProtectJob | _ChangeJob
 
 
 class WriterClosed(RuntimeError):
@@ -178,7 +211,7 @@ class IndexWriter:
         self._tmp_dir = tmp_dir
         self._data_dir = data_dir
         self._overwrite = overwrite
-        self._jobs: queue.SimpleQueue[_StoreJob | _DeleteJob | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._opened: Future[Recovery | None] = Future()
         self._closing = False
@@ -232,10 +265,21 @@ class IndexWriter:
         (from any thread): its row need not stay pending for that."""
         self._durable.put(sop_uid)
 
-    async def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
-        return await asyncio.wrap_future(self._submit(_DeleteJob(level, matchers)))
+    async def delete(self, level: Level, matchers: dict[str, Matcher],
+                     receiving: Callable[[], list[str]] | None = None) -> DeleteResult:
+        """Delete what matches; with ``receiving``, pass by the studies under a hold."""
+        return await asyncio.wrap_future(self._submit(_DeleteJob(level, matchers, receiving)))
 
-    def _submit(self, job: _StoreJob | _DeleteJob, expected: bool = False) -> Future:
+    async def protect(self, study_uid: str, protected: bool) -> bool:
+        """Set or clear a study's protection; False when there is no such study."""
+        return await asyncio.wrap_future(self._submit(_ProtectJob(study_uid, protected)))
+
+    async def change(self, change: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``change(connection)`` in a transaction of its own on the writer
+        thread (the forwarding queue's bookkeeping); returns what it returns."""
+        return await asyncio.wrap_future(self._submit(_ChangeJob(change)))
+
+    def _submit(self, job: _Job, expected: bool = False) -> Future:
         with self._lock:
             if expected:
                 self._expected -= 1
@@ -277,16 +321,22 @@ class IndexWriter:
                 group, stopping = self._gather(job)
                 committer.mark_durable(_drain(self._durable))
                 for run in _runs(group):
-                    if isinstance(run[0], _DeleteJob):
-                        _settle(run, partial(_as_list, committer.delete, run[0].level,
-                                             run[0].matchers))
+                    first = run[0]
+                    if isinstance(first, _DeleteJob):
+                        _settle(run, partial(_as_list, committer.delete, first.level,
+                                             first.matchers, first.receiving))
+                    elif isinstance(first, _ProtectJob):
+                        _settle(run, partial(_as_list, committer.protect, first.study_uid,
+                                             first.protected))
+                    elif isinstance(first, _ChangeJob):
+                        _settle(run, partial(_as_list, committer.change, first.change))
                     else:
                         stores = [j for j in run if isinstance(j, _StoreJob)]  # all of them
                         _settle(run, partial(committer.store_group, [j.staged for j in stores]))
         finally:
             committer.close()
 
-    def _gather(self, first: _StoreJob | _DeleteJob) -> tuple[list, bool]:
+    def _gather(self, first: _Job) -> tuple[list, bool]:
         """The group that starts with ``first``: what is queued, plus what
         association threads are still staging (for at most GROUP_LINGER).
         Returns (group, whether the stop mark came)."""
@@ -435,7 +485,8 @@ class _GroupCommitter:
         outcomes = {"insert": Outcome.STORED, "replace": Outcome.REPLACED,
                     "discard": Outcome.DUPLICATE}
         return [action if isinstance(action, SeriesConflict)
-                else StoreResult(outcomes[action], item.record, item.relpath)
+                else StoreResult(outcomes[action], item.record, item.relpath,
+                                 item.forward_to if action != "discard" else ())
                 for item, action in zip(staged, actions)]
 
     def _decide(self, staged: list[StagedInstance]
@@ -545,10 +596,9 @@ class _GroupCommitter:
     def _take_back(self, items: list[StagedInstance]) -> None:
         uids = [item.record.sop_uid for item in items]
         with self._transaction():
-            series = {row[0] for row in self._conn.execute(
-                f"SELECT series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)}
-            self._conn.execute(f"DELETE FROM instances WHERE sop_uid IN ({_marks(uids)})", uids)
-            _recount(self._conn, series)
+            self._delete_rows(self._conn.execute(
+                f"SELECT id, series_ref FROM instances WHERE sop_uid IN ({_marks(uids)})",
+                uids).fetchall())
         _remove_all(item.temporary for item in items if item.temporary)
 
     def _clear_pending(self) -> None:
@@ -596,6 +646,9 @@ class _GroupCommitter:
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
                 path, file_size, received_at, source_aet, pending)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+        forward_queue.enqueue(conn, ((destination, item.record.sop_uid)
+                                     for item, _ in keeping for destination in item.forward_to),
+                              now)
         _count_added(conn, added, classes)
         _recount(conn, replaced)
         _recount_patients(conn, sorted(vacated))
@@ -658,9 +711,14 @@ class _GroupCommitter:
 
     # --- deletes ------------------------------------------------------------------
 
-    def delete(self, level: Level, matchers: dict[str, Matcher]) -> DeleteResult:
+    def delete(self, level: Level, matchers: dict[str, Matcher],
+               receiving: Callable[[], list[str]] | None = None) -> DeleteResult:
         conn = self._conn
         where, params = queries.where_clause(level, matchers)
+        if receiving is not None:
+            unheld, more = holds.unheld_condition(receiving())
+            where = f"{where} AND {unheld}" if where else f" WHERE {unheld}"
+            params += more
         rows = conn.execute(
             f"SELECT i.id, i.path, se.id FROM {queries.FROM[Level.IMAGE]}{where}", params
         ).fetchall()
@@ -678,11 +736,24 @@ class _GroupCommitter:
             series, studies, patients = self._delete_rows([(row[0], row[2]) for row in rows])
         return DeleteResult(len(rows), studies, series, patients)
 
+    def protect(self, study_uid: str, protected: bool) -> bool:
+        with self._transaction():
+            return self._conn.execute("UPDATE studies SET protected = ? WHERE study_uid = ?",
+                                      (int(protected), study_uid)).rowcount > 0
+
     def _delete_rows(self, rows: list[tuple[int, int]]) -> tuple[int, int, int]:
         """Delete instance rows (id, series id) and bring the levels above up to date."""
         for chunk in _chunks([row[0] for row in rows]):
+            forward_queue.forget_instances(self._conn, chunk)
             self._conn.execute(f"DELETE FROM instances WHERE id IN ({_marks(chunk)})", chunk)
         return _recount(self._conn, {row[1] for row in rows})
+
+    # --- other changes ----------------------------------------------------------------
+
+    def change(self, change: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._transaction():
+            self._clear_pending()
+            return change(self._conn)
 
     def _transaction(self):
         return _Transaction(self._conn)
@@ -710,11 +781,11 @@ _SERIES_FROM_NEW = ", ".join(f"{column} = excluded.{column}" for column in (
     "modality", "series_number", "description", "body_part", "series_date", "series_time"))
 
 
-def _runs(group: list[_StoreJob | _DeleteJob]) -> Iterable[list[_StoreJob | _DeleteJob]]:
-    """Consecutive stores go together; each delete goes alone, in queue order."""
-    run: list[_StoreJob | _DeleteJob] = []
+def _runs(group: list[_Job]) -> Iterable[list[_Job]]:
+    """Consecutive stores go together; each delete or change goes alone, in queue order."""
+    run: list[_Job] = []
     for job in group:
-        if isinstance(job, _DeleteJob):
+        if not isinstance(job, _StoreJob):
             if run:
                 yield run
                 run = []
@@ -845,4 +916,4 @@ def _remove_all(paths: Iterable[Path]) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return received_at(datetime.now(UTC))

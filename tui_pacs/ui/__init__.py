@@ -6,5 +6,5 @@ virtual table, the tag tree, the status bar); ``dialogs`` the modal
 questions and forms; ``styles`` the CSS, which takes its colours from the
 themes (``themes.py`` loads the top-level ``themes/`` files). Modules that
 do not import Textual (``rows``, ``filters``, ``datasets``, ``activity``,
-``transfers``, ``status``) hold the logic the screens show.
+``transfers``) hold the logic the screens show.
 """

@@ -29,9 +29,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui_pacs.core.events import AssociationEvent, OperationEvent
+from tui_pacs.core.readable import byte_size, duration, plural
 from tui_pacs.core.status import category
 from tui_pacs.ui.rows import ListSource, Row
-from tui_pacs.ui.status import byte_size, duration, plural
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel

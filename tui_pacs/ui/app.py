@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -35,9 +36,12 @@ from tui_pacs import config_writer, paths
 from tui_pacs.config import ConfigError, Settings, UIConfig
 from tui_pacs.core.events import AssociationEvent, NodeEvent, OperationEvent
 from tui_pacs.core.model import Level
+from tui_pacs.core.node_report import StatusReport
+from tui_pacs.core.readable import plural
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
 from tui_pacs.imaging.terminal import Protocol
+from tui_pacs.services.export import ExportOptions, Selection
 from tui_pacs.store.archive import ArchiveError, StoreResult
 from tui_pacs.ui import quitting, transfer_jobs
 from tui_pacs.ui.activity import ActivityLog
@@ -60,7 +64,6 @@ from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.screens.studies import StudiesScreen
-from tui_pacs.ui.status import StatusSnapshot, plural
 from tui_pacs.ui.themes import DEFAULT_THEME, load_themes
 from tui_pacs.ui.transfers import Transfer, Transfers
 from tui_pacs.ui.widgets.status_bar import SECTIONS
@@ -94,7 +97,8 @@ class PacsApp(GuardedApp[int]):
         "activity": ActivityScreen,
     }
 
-    status: reactive[StatusSnapshot | None] = reactive(None)
+    # The same report `tui-pacs status` prints (backend.status), refreshed each second.
+    status: reactive[StatusReport | None] = reactive(None)
     # Goes up each time the archive's content changed (debounced).
     archive_generation: reactive[int] = reactive(0)
     # Goes up when rows were added to the activity log (debounced).
@@ -114,7 +118,6 @@ class PacsApp(GuardedApp[int]):
         # asked before the app started, as it cannot be once the app runs.
         self.graphics = load_graphics(image_protocol, self)
         self.backend = Backend(settings, listen=listen)
-        self._studies: int | None = None
         self.clock = clock
         self.activity = ActivityLog()
         # Activity kept across restarts, beside the archive it describes.
@@ -192,7 +195,7 @@ class PacsApp(GuardedApp[int]):
                         title="Not listening", severity="error", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.backend.archive.add_listener(self._instance_stored)
-        self.count_studies()
+        self.refresh_status()
         self.set_interval(STATUS_INTERVAL, self.show_status)
         self._watch_terminal()
         await self.switch_mode("local")
@@ -421,6 +424,13 @@ class PacsApp(GuardedApp[int]):
         transfer = self._start_transfer("C-STORE", what, target)
         self._run_transfer(transfer, transfer_jobs.send(self, transfer, target, level, keys))
 
+    def start_export(self, selections: list[Selection], what: str, destination: Path,
+                     options: ExportOptions) -> None:
+        """Write archived instances to a directory or a zip file, in the background."""
+        transfer = self.transfers.start("Export", what, str(destination), self.clock())
+        self._run_transfer(transfer, transfer_jobs.export(self, transfer, selections,
+                                                          destination, options))
+
     def _start_transfer(self, service: str, what: str, target: Target) -> Transfer:
         return self.transfers.start(service, what, target.name or target.aet, self.clock())
 
@@ -461,24 +471,16 @@ class PacsApp(GuardedApp[int]):
     def _archive_settled(self) -> None:
         self._refresh_timer = None
         self.archive_generation += 1
-        self.count_studies()
+        self.refresh_status()
 
     @work(group="status", exclusive=True, exit_on_error=False)
-    async def count_studies(self) -> None:
-        totals = await self.backend.archive.index.totals()
-        self._studies = totals["studies"]
+    async def refresh_status(self) -> None:
+        """Count the archive again for the status line (it changed)."""
+        await self.backend.status.refresh()
         self.show_status()
 
     def show_status(self) -> None:
-        node = self.backend.node_status
-        if node is None:
-            settings = self.settings.node
-            self.status = StatusSnapshot(settings.aet, settings.port, listening=False,
-                                         studies=self._studies)
-            return
-        self.status = StatusSnapshot(node.aet, node.port, node.listening, node.listen_error,
-                                     self._studies, node.active_associations,
-                                     node.bytes_received + self.transfers.bytes_received)
+        self.status = self.backend.status.snapshot()
 
     # --- the node's events --------------------------------------------------------------
 

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
 from tui_pacs.core.model import Level
 from tui_pacs.imaging.service import ImagingService
 from tui_pacs.services.client import RemoteClient
+from tui_pacs.services.export import (
+    ExportOptions,
+    ExportProgress,
+    ExportReport,
+    Selection,
+    export,
+)
 from tui_pacs.services.holdings import held_instances
 from tui_pacs.services.node import Node, NodeStatus
+from tui_pacs.services.status import StatusService
 from tui_pacs.store.archive import Archive
+from tui_pacs.store.forward_queue import QueueState
 
 
 class Backend:
@@ -30,6 +40,7 @@ class Backend:
         self._archive: Archive | None = None
         self._client: RemoteClient | None = None
         self._imaging: ImagingService | None = None
+        self._status: StatusService | None = None
         self._stopping: asyncio.Future[None] | None = None
 
     @property
@@ -42,6 +53,12 @@ class Backend:
         return _started(self._client)
 
     @property
+    def status(self) -> StatusService:
+        """How the node (or, without it, the archive) is doing: the same report
+        ``tui-pacs status`` prints."""
+        return _started(self._status)
+
+    @property
     def imaging(self) -> ImagingService:
         """Decodes and renders frames in its own threads, with caches and prefetch."""
         return _started(self._imaging)
@@ -49,6 +66,33 @@ class Backend:
     async def held_instances(self, level: Level, uids: Iterable[str]) -> dict[str, int]:
         """Instances in the archive for each study (or series) UID of a query's results."""
         return await held_instances(self.archive, level, uids)
+
+    async def export(self, selections: list[Selection], destination: Path,
+                     options: ExportOptions,
+                     on_progress: Callable[[ExportProgress], None] | None = None
+                     ) -> ExportReport:
+        """Write archived instances to a directory or a zip file (in a worker thread)."""
+        return await export(self.archive, selections, destination, options, on_progress)
+
+    async def set_protected(self, study_uid: str, protected: bool) -> bool:
+        """Keep a study from retention (or no longer); False when it is gone."""
+        return await self.archive.set_protected(study_uid, protected)
+
+    async def forward_queue(self) -> list[QueueState]:
+        """The forwarding queue per destination and state, as the index holds it now."""
+        return await self.archive.forward_queue.summary()
+
+    async def retry_forwarding(self, destination: str) -> int:
+        """Send ``destination``'s failed entries again and its waiting ones now;
+        returns how many failed entries were put back."""
+        again = await self.archive.forward_queue.retry(destination)
+        if self.node is not None and self.node.forwarder is not None:
+            self.node.forwarder.wake()
+        return again
+
+    async def clear_failed_forwarding(self, destination: str) -> int:
+        """Delete ``destination``'s failed entries; returns how many."""
+        return await self.archive.forward_queue.clear_failed(destination)
 
     @property
     def node_status(self) -> NodeStatus | None:
@@ -65,9 +109,12 @@ class Backend:
             self.node.subscribe(on_event)
             await self.node.start()
             self._archive = self.node.archive
+            self._status = self.node.health
         else:
             self._archive = await Archive.open(self.settings.node.data, self.settings.storage,
                                                self.settings.limits.max_dataset_mb)
+            self._status = StatusService(self._archive, self.settings)
+            self._status.start()
         self._client = RemoteClient(self.settings, self._archive)
         self._imaging = ImagingService()
 
@@ -102,6 +149,8 @@ class Backend:
         if self.node is not None:
             await self.node.stop()
         elif self._archive is not None:
+            assert self._status is not None  # made with the archive
+            self._status.stop()
             await self._archive.close()
         self._archive = None
 

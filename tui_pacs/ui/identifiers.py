@@ -36,6 +36,8 @@ def identifier_text(level: Level, row: Row | None) -> str:
         return ""
     parts = [f"{label} {printable(str(row[key]))}" for label, key in IDENTIFIERS[level]
              if row.get(key)]
+    if row.get("Protected"):
+        parts.append("protected")
     return "  ·  ".join(parts)
 
 
@@ -53,7 +55,7 @@ def copy_identifier(app: App, level: Level, row: Row | None) -> None:
 
 class IdentifierLine(Static):
     """The line under a list with the highlighted row's identifiers in full, after
-    how many rows are marked (what send, delete and retrieve act on)."""
+    how many rows are marked (what send, export, delete, protect and retrieve act on)."""
 
     def __init__(self) -> None:
         super().__init__("", id="identifiers", classes="identifiers", markup=False)

@@ -28,7 +28,8 @@ class IndexReader(Protocol):
 
     async def query(self, level: Level, matchers: dict[str, Matcher] | None = None, *,
                     order_by: str | None = None, descending: bool = False,
-                    limit: int | None = None, offset: int = 0) -> list[Row]: ...
+                    limit: int | None = None, offset: int = 0,
+                    local: tuple[str, ...] = ()) -> list[Row]: ...
 
     async def count(self, level: Level, matchers: dict[str, Matcher] | None = None) -> int: ...
 
@@ -45,13 +46,16 @@ class IndexSource:
     matchers: dict[str, Matcher] = field(default_factory=dict)
     order_by: str | None = None
     descending: bool = False
+    # The archive's own columns the rows carry (queries.LOCAL_COLUMNS).
+    local: tuple[str, ...] = ()
 
     async def count(self) -> int:
         return await self.index.count(self.level, self.matchers)
 
     async def fetch(self, offset: int, limit: int) -> list[Row]:
         return await self.index.query(self.level, self.matchers, order_by=self.order_by,
-                                      descending=self.descending, limit=limit, offset=offset)
+                                      descending=self.descending, limit=limit, offset=offset,
+                                      local=self.local)
 
 
 class ListSource:

@@ -1,4 +1,5 @@
-"""Retrieves and sends the app runs for its screens: progress, then a notice and a log row.
+"""Retrieves, sends and exports the app runs for its screens: progress, then a notice
+and a log row.
 
 They belong to the app, not to a screen: leaving the query screen does not
 stop a retrieve. Each one shows in the transfers line of every screen, ends
@@ -10,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui_pacs.core.keys import BadKey
 from tui_pacs.core.model import Level
+from tui_pacs.core.readable import byte_size, plural
 from tui_pacs.core.remote import RemoteFailure, RetrieveProgress, SendProgress
 from tui_pacs.core.target import Target
 from tui_pacs.services.client import NotInArchive
+from tui_pacs.services.export import ExportError, ExportOptions, ExportProgress, Selection
 from tui_pacs.ui.messages import TransferProgressed
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.transfers import Transfer
 
 if TYPE_CHECKING:
@@ -51,7 +54,7 @@ async def run(app: PacsApp, transfer: Transfer, job) -> None:
     """Await ``job`` (a coroutine returning an Outcome) and report how it ended."""
     try:
         outcome = await job
-    except (RemoteFailure, BadKey, NotInArchive) as exc:
+    except (RemoteFailure, BadKey, NotInArchive, ExportError) as exc:
         outcome = Outcome(_failure_text(exc), "error")
     except asyncio.CancelledError:
         _report(app, transfer, Outcome("cancelled", "warning", ending="cancelled"))
@@ -63,15 +66,9 @@ async def retrieve(app: PacsApp, transfer: Transfer, target: Target, level: Leve
                    keys: dict[str, str]) -> Outcome:
     """C-MOVE (to this node) or C-GET ``keys`` at ``level`` from ``target``."""
 
-    counted = 0
-
     def progress(value: RetrieveProgress) -> None:
-        nonlocal counted
         done = value.completed + value.failed + value.warning
         app.post_message(TransferProgressed(transfer.number, done, value.total, value.failed))
-        if transfer.service == "C-GET" and value.received_bytes > counted:
-            app.transfers.bytes_received += value.received_bytes - counted
-            counted = value.received_bytes
 
     client = app.backend.client
     call = client.move if transfer.service == "C-MOVE" else client.get
@@ -120,6 +117,20 @@ async def send(app: PacsApp, transfer: Transfer, target: Target, level: Level,
         severity = "warning" if report.sent else "error"
     return Outcome(message, severity, f"{report.sent}/{report.total} sent", report.seconds,
                    ending(report.ok, report.cancelled, report.sent > 0))
+
+
+async def export(app: PacsApp, transfer: Transfer, selections: list[Selection],
+                 destination: Path, options: ExportOptions) -> Outcome:
+    """Write archived instances to ``destination`` (a directory or a zip file)."""
+
+    def progress(value: ExportProgress) -> None:
+        app.post_message(TransferProgressed(transfer.number, value.done, value.total, 0))
+
+    report = await app.backend.export(selections, destination, options, progress)
+    message = (f"{plural(report.instances, 'instance')}, {byte_size(report.bytes)}, in "
+               f"{report.seconds:.1f} s")
+    return Outcome(message, "information", f"{report.instances} exported", report.seconds,
+                   ending="done")
 
 
 def _failure_text(exc: Exception) -> str:

@@ -10,6 +10,9 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
+# The transfers that bring instances here; the others (C-STORE, export) take them away.
+RETRIEVES = ("C-MOVE", "C-GET")
+
 
 @dataclass
 class Transfer:
@@ -17,7 +20,7 @@ class Transfer:
     service: str
     # What moves, in a few words ("study DOE^JANE 2024-01-15 CT").
     what: str
-    # The other node's name (or AE title).
+    # The other node's name (or AE title); an export's destination.
     peer: str
     started: datetime
     done: int = 0
@@ -27,7 +30,7 @@ class Transfer:
 
     @property
     def title(self) -> str:
-        direction = "to" if self.service == "C-STORE" else "from"
+        direction = "from" if self.service in RETRIEVES else "to"
         return f"{self.service} {self.what} {direction} {self.peer}"
 
     @property
@@ -40,9 +43,6 @@ class Transfers:
     def __init__(self) -> None:
         self.running: dict[int, Transfer] = {}
         self._numbers = itertools.count(1)
-        # Bytes C-GET brought over the app's own associations, which the node's
-        # counter of what it received never sees.
-        self.bytes_received = 0
 
     def start(self, service: str, what: str, peer: str, started: datetime) -> Transfer:
         transfer = Transfer(next(self._numbers), service, what, peer, started)

@@ -3,7 +3,11 @@
 Blocking, for a worker thread: yields each :class:`Check` as soon as it is
 known. A failed step skips the steps that depend on it, saying so. The
 reverse path of C-MOVE is tested for real: one small instance found by
-C-FIND is moved to this node (and so lands in the archive).
+C-FIND is moved to this node (and so lands in the archive). A modality
+marked ``tls`` gets a TLS step that shows its certificate; ``worklist``
+adds a worklist query for today's steps.
+Storage commitment is an optional last step
+(:mod:`~tui_pacs.net.client.doctor_commit`).
 """
 
 from __future__ import annotations
@@ -11,20 +15,24 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
 from pynetdicom.sop_class import (
+    ModalityWorklistInformationFind,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
 
 from tui_pacs.core import diagnosis
+from tui_pacs.core.commitment import Reference
 from tui_pacs.core.model import Level
 from tui_pacs.core.query import STUDY_ROOT
 from tui_pacs.core.remote import Check, CheckState, RemoteFailure
+from tui_pacs.core.worklist import row_from_worklist, worklist_identifier, worklist_keys
 from tui_pacs.net.client.association import (
     Cancellation,
     Session,
@@ -33,24 +41,38 @@ from tui_pacs.net.client.association import (
     resolve,
 )
 from tui_pacs.net.client.dialogue import Dialogue
+from tui_pacs.net.client.doctor_commit import COMMIT, commit_check
 from tui_pacs.net.client.retrieve import OwnNode, RetrieveRequest, move
 from tui_pacs.net.client.scu import echo_once, release, responses
+from tui_pacs.net.client.tls_check import inspect_tls
 
 # Studies looked at to find a small instance to move.
 STUDIES_SAMPLED = 10
+# Scheduled procedure steps read before the worklist check stops counting.
+STEPS_SAMPLED = 10
 
 NAME_RESOLUTION = "name resolution"
 TCP = "TCP connection"
+TLS = "TLS"
 ASSOCIATION = "association"
 ECHO = "C-ECHO"
 FIND = "C-FIND (study level)"
+WORKLIST = "C-FIND (worklist)"
 LISTENING = "listening for C-MOVE"
 
 
-def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Iterator[Check]:
+def checkup(session: Session, own: OwnNode, cancellation: Cancellation, *,
+            worklist: bool = False,
+            commit: tuple[Reference, ...] | None = None) -> Iterator[Check]:
+    """``worklist`` adds a worklist query for today's steps; ``commit`` the
+    storage commitment step, asking about these instances (none: negotiation
+    only)."""
     target = session.target
     move_check = f"C-MOVE to {own.aet}"
-    names = [NAME_RESOLUTION, TCP, ASSOCIATION, ECHO, FIND, LISTENING, move_check]
+    names = [NAME_RESOLUTION, TCP, *([TLS] if target.tls else []), ASSOCIATION, ECHO, FIND,
+             *([WORKLIST] if worklist else []), LISTENING, move_check]
+    if commit is not None:
+        names.append(COMMIT)
 
     def skip_rest(after: str, reason: str) -> Iterator[Check]:
         for name in names[names.index(after) + 1:]:
@@ -74,9 +96,18 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
         return
     yield Check.ok(TCP, f"port {target.port} accepts connections ({_ms(seconds)})")
 
+    if target.tls:
+        tls_check = _tls(session)
+        yield tls_check
+        if tls_check.state is not CheckState.OK:
+            yield from skip_rest(TLS, "needs a TLS connection we trust")
+            return
+
     contexts = [build_context(Verification),
                 build_context(StudyRootQueryRetrieveInformationModelFind),
                 build_context(StudyRootQueryRetrieveInformationModelMove)]
+    if worklist:
+        contexts.append(build_context(ModalityWorklistInformationFind))
     try:
         assoc, _ = open_association(session, contexts, cancellation=cancellation)
     except RemoteFailure as exc:
@@ -92,6 +123,8 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
         yield _echo(dialogue, offered)
         find_check, sample = _find_sample(dialogue, offered, cancellation)
         yield find_check
+        if worklist:
+            yield _worklist(dialogue, offered, cancellation)
     finally:
         release(assoc)
 
@@ -107,6 +140,21 @@ def checkup(session: Session, own: OwnNode, cancellation: Cancellation) -> Itera
                                         "could not be tested")
     else:
         yield _move(session, own, sample, move_check, cancellation)
+    if commit is not None:
+        yield commit_check(session, own, commit, cancellation)
+
+
+def _tls(session: Session) -> Check:
+    """The handshake, and the certificate the remote presents, trusted or not."""
+    try:
+        report = inspect_tls(session)
+    except RemoteFailure as exc:
+        return Check.failed(TLS, exc.diagnosis)
+    first, *facts = report.lines(datetime.now(UTC))
+    if not report.trusted:
+        return Check.failed(TLS, diagnosis.certificate_not_trusted(session.target, report),
+                            tuple(facts))
+    return Check.ok(TLS, first, tuple(facts))
 
 
 def _echo(dialogue: Dialogue, offered: set[str]) -> Check:
@@ -159,6 +207,24 @@ def _find_sample(dialogue: Dialogue, offered: set[str],
     return check, {"StudyInstanceUID": study["StudyInstanceUID"],
                    "SeriesInstanceUID": chosen["SeriesInstanceUID"],
                    "SOPInstanceUID": instances[0]["SOPInstanceUID"]}
+
+
+def _worklist(dialogue: Dialogue, offered: set[str], cancellation: Cancellation) -> Check:
+    """A worklist query for the steps scheduled today, as a modality makes it."""
+    model = ModalityWorklistInformationFind
+    if model not in offered:
+        return Check.failed(WORKLIST, diagnosis.service_not_accepted(
+            dialogue.session.target, [("Modality Worklist C-FIND", 3)]))
+    identifier = worklist_identifier(worklist_keys({}, when="today"))
+    try:
+        steps = list(responses(dialogue, identifier, model, cancellation, STEPS_SAMPLED,
+                               row_from_worklist))
+    except RemoteFailure as exc:
+        return Check.failed(WORKLIST, exc.diagnosis)
+    count = len(steps)
+    shown = (f"{count} or more steps" if count == STEPS_SAMPLED
+             else "no step" if not count else f"{count} step{'' if count == 1 else 's'}")
+    return Check.ok(WORKLIST, f"answered: {shown} scheduled today")
 
 
 def _smallest(rows: list[dict[str, Any]], count_key: str) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Receiving the instances a retrieve brings: counted as they are archived.
 
-
-
-
-
-
+:class:`Receiver` stores the sub-operations of a C-GET (they arrive on our
+own association, :class:`~tui_pacs.net.client.get_scu.GetAssociation`) and
+serves the C-STOREs of :class:`StorageListener`, the temporary storage SCP
+that receives a C-MOVE to ourselves when no node is listening, as DCMTK's
+movescu does. Either way each dataset is written to a staging file of the
+archive as it arrives.
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import C_STORE
 
 from tui_pacs.config import LimitsConfig
 from tui_pacs.net.client.get_scu import Incoming, StoreOutcome
+from tui_pacs.net.client.listener import TemporaryListener
 from tui_pacs.net.storage import (
     answer,
     dataset_of,
-    dataset_size,
     open_dataset,
     store_dataset,
 )
-from tui_pacs.net.wire.ae import NODELAY_HANDLERS, add_storage_scp_contexts, make_ae
+from tui_pacs.net.wire.ae import NODELAY_HANDLERS, add_storage_scp_contexts
 from tui_pacs.net.wire.commands import Command
 from tui_pacs.net.wire.messages import DatasetSink
-from tui_pacs.net.wire.pynetdicom_adapter import TunedServer
 from tui_pacs.store.archive import Archive, Outcome, StoreResult
 
 
@@ -37,15 +37,14 @@ class Receiver:
     """Stores each C-STORE into the archive and counts the outcomes."""
 
     def __init__(self, archive: Archive,
-                 on_received: Callable[[int, int], None] | None = None) -> None:
+                 on_received: Callable[[int], None] | None = None) -> None:
         self._archive = archive
-        # Called with the instances received so far and the bytes of their datasets.
+        # Called with the instances received so far.
         self._on_received = on_received
         self._lock = threading.Lock()
         self.new = 0
         self.duplicates = 0
         self.failures = 0
-        self.bytes = 0
 
     @property
     def received(self) -> int:
@@ -62,7 +61,7 @@ class Receiver:
         callback, in the association's thread); the status and why it failed."""
         code, result = store_dataset(self._archive, incoming.dataset, incoming.transfer_syntax,
                                      source_aet)
-        self._count(result, dataset_size(incoming.dataset))
+        self._count(result)
         if isinstance(code, Dataset):
             return int(code.Status), str(code.get("ErrorComment", ""))
         return code, ""
@@ -74,7 +73,7 @@ class Receiver:
         code, result = store_dataset(self._archive, dataset,
                                      presentation_context.transfer_syntax[0],
                                      assoc.requestor.ae_title.strip())
-        self._count(result, dataset_size(dataset))
+        self._count(result)
         answer(partial(assoc.dul.send_message, presentation_context.context_id), req, code)
 
     def open_for_association(self, assoc: Any, command: Command,
@@ -82,62 +81,31 @@ class Receiver:
         """:meth:`open_dataset` for the associations of :class:`StorageListener`."""
         return self.open_dataset(command, transfer_syntax, assoc.requestor.ae_title.strip())
 
-    def _count(self, result: StoreResult | None, size: int) -> None:
+    def _count(self, result: StoreResult | None) -> None:
         with self._lock:
-            self.bytes += size
             if result is None:
                 self.failures += 1
             elif result.outcome is Outcome.DUPLICATE:
                 self.duplicates += 1
             else:
                 self.new += 1
-            received, size = self.received, self.bytes
+            received = self.received
         if self._on_received is not None:
-            self._on_received(received, size)
+            self._on_received(received)
 
 
-# How often the listener's accept loop looks for a stop request (seconds).
-ACCEPT_POLL = 0.05
-
-
-class StorageListener:
+class StorageListener(TemporaryListener):
     """A storage SCP that runs only while a C-MOVE to ourselves is in progress."""
 
     def __init__(self, aet: str, bind: str, port: int, limits: LimitsConfig,
                  receiver: Receiver) -> None:
-        self.aet = aet
-        self.bind = bind
-        self.port = port
-        self._limits = limits
+        super().__init__(aet, bind, port, limits)
         self._receiver = receiver
-        self._server: TunedServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Listen; raises OSError (EADDRINUSE when a node already listens there)."""
-        ae = make_ae(self.aet, self._limits)
+    def add_contexts(self, ae: Any) -> None:
         add_storage_scp_contexts(ae)
-        server = cast(TunedServer, ae.make_server(
-            (self.bind, self.port), server_class=TunedServer, evt_handlers=NODELAY_HANDLERS,
-            service_overrides={C_STORE: self._receiver.serve},
-            open_dataset=self._receiver.open_for_association))
-        self._thread = threading.Thread(target=server.serve_forever, args=(ACCEPT_POLL,),
-                                        name=f"listener {self.port}", daemon=True)
-        self._thread.start()
-        self._server = server
 
-    def stop(self) -> None:
-        """Stop listening; the port is free again when this returns."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> StorageListener:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def server_options(self) -> dict[str, Any]:
+        return {"evt_handlers": NODELAY_HANDLERS,
+                "service_overrides": {C_STORE: self._receiver.serve},
+                "open_dataset": self._receiver.open_for_association}

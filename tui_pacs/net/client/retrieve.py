@@ -10,7 +10,6 @@ a study large enough is split over a few associations at once
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from collections.abc import Iterable
@@ -75,14 +74,10 @@ def move(session: Session, request: RetrieveRequest, destination: str, own: OwnN
     receiver_text = f"{destination} (another node)"
     if own is not None and receiver is not None:
         listener = StorageListener(own.aet, own.bind, own.port, session.limits, receiver)
-        try:
-            listener.start()
+        if listener.start_unless_taken("the retrieved instances"):
             receiver_text = f"a temporary listener on port {own.port}"
-        except OSError as exc:
+        else:
             listener = None
-            if exc.errno != errno.EADDRINUSE:
-                raise RemoteFailure(diagnosis.cannot_listen(
-                    own.bind, own.port, exc.strerror or str(exc))) from None
             receiver_text = f"the node already listening on port {own.port}"
     try:
         sop_class = MOVE_MODELS[request.model]

@@ -1,15 +1,17 @@
-"""C-ECHO and C-FIND as a service class user: blocking, for worker threads."""
+"""C-ECHO and C-FIND (the Q/R models, the modality worklist) as a service class user:
+blocking, for worker threads."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
 from pynetdicom.association import Association
 from pynetdicom.sop_class import (
+    ModalityWorklistInformationFind,
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
@@ -22,6 +24,7 @@ from pynetdicom.sop_class import (
 from tui_pacs.core import diagnosis, status
 from tui_pacs.core.query import PATIENT_ROOT, STUDY_ROOT, row_from_identifier
 from tui_pacs.core.remote import EchoReport, EchoResult, RemoteFailure
+from tui_pacs.core.worklist import row_from_worklist
 from tui_pacs.net.client.association import (
     Cancellation,
     Cancelled,
@@ -87,19 +90,35 @@ def find(session: Session, model: str, identifier: Dataset, cancellation: Cancel
     Raises RemoteFailure when the association cannot be opened or the remote
     answers with a failure, Cancelled when cancelled.
     """
-    sop_class = FIND_MODELS[model]
+    return _query(session, FIND_MODELS[model], identifier, cancellation, limit,
+                  row_from_identifier)
+
+
+def worklist(session: Session, identifier: Dataset, cancellation: Cancellation,
+             limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Scheduled procedure steps (Modality Worklist C-FIND), one flat row each, as
+    :func:`find` yields matches."""
+    return _query(session, ModalityWorklistInformationFind, identifier, cancellation, limit,
+                  row_from_worklist)
+
+
+def _query(session: Session, sop_class: str, identifier: Dataset, cancellation: Cancellation,
+           limit: int | None, read: Callable[[Dataset], dict[str, Any]],
+           ) -> Iterator[dict[str, Any]]:
     assoc, _ = when_busy_retry(lambda: open_association(
         session, [build_context(sop_class)], cancellation=cancellation), cancellation)
     try:
         yield from responses(Dialogue(session, assoc), identifier, sop_class, cancellation,
-                             limit)
+                             limit, read)
     finally:
         release(assoc)
 
 
 def responses(dialogue: Dialogue, identifier: Dataset, sop_class: str,
-              cancellation: Cancellation, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """The matches of one C-FIND on an open association.
+              cancellation: Cancellation, limit: int | None = None,
+              read: Callable[[Dataset], dict[str, Any]] = row_from_identifier,
+              ) -> Iterator[dict[str, Any]]:
+    """The matches of one C-FIND on an open association, each made a row by ``read``.
 
     Past ``limit`` matches, the responses are read and dropped until the
     final one, leaving the association ready for the next request. Those of
@@ -131,7 +150,7 @@ def responses(dialogue: Dialogue, identifier: Dataset, sop_class: str,
                 if limit is None or count < limit:
                     if match is not None:
                         count += 1
-                        yield row_from_identifier(match)
+                        yield read(match)
                         if count == limit:
                             limit_reached = time.perf_counter()
                 elif (not cancelled and limit_reached is not None

@@ -71,15 +71,14 @@ class Tally:
             self._sum()
             self._notify()
 
-    def arrived(self, received: int, received_bytes: int) -> None:
-        """``received`` instances (``received_bytes`` of datasets) are here so far.
+    def arrived(self, received: int) -> None:
+        """``received`` instances are here so far.
         Association threads report concurrently, a later count possibly before an
         earlier one."""
         with self._lock:
             if received <= self.progress.received:
                 return
-            self.progress = dataclasses.replace(self.progress, received=received,
-                                                received_bytes=received_bytes)
+            self.progress = dataclasses.replace(self.progress, received=received)
             self._notify()
 
     def _sum(self) -> None:
@@ -90,7 +89,6 @@ class Tally:
             failed=sum(counts.failed for counts in self._requests),
             warning=sum(counts.warning for counts in self._requests),
             received=self.progress.received,
-            received_bytes=self.progress.received_bytes,
         )
 
     def _notify(self) -> None:

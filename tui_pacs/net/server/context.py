@@ -20,10 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tui_pacs.config import Settings
+from tui_pacs.config import Modality, Settings
 from tui_pacs.core.events import NodeEvent, OperationEvent
 from tui_pacs.core.status import category
+from tui_pacs.core.target import Target
 from tui_pacs.net.bridge import LoopBridge
+from tui_pacs.net.client.association import Session
 from tui_pacs.net.server.policy import AccessPolicy
 from tui_pacs.net.storage import ReceivingArchive
 from tui_pacs.store.index import Index, StoredFile
@@ -34,6 +36,7 @@ class ServedArchive(ReceivingArchive, Protocol):
     :class:`~tui_pacs.store.archive.Archive`, or in an ingest worker process its
     stand-in (:mod:`tui_pacs.services.ingest_worker`)."""
 
+    data_dir: Path
     index: Index
 
     def path_of(self, stored: StoredFile | str) -> Path: ...
@@ -116,6 +119,15 @@ class ServerContext:
     def operation(self, assoc: Any, service: str) -> Operation:
         """Start timing one DIMSE operation on ``assoc``."""
         return Operation(self, assoc, service)
+
+    def session_with(self, modality: Modality) -> Session:
+        """How this node calls a configured modality (a move destination, a
+        storage commitment requester): as itself, with its limits and TLS
+        settings (the same rules as ``tui-pacs send``)."""
+        settings = self.settings
+        target = Target(modality.aet, modality.host, modality.port, modality.name,
+                        modality.tls)
+        return Session(target, settings.node.aet, settings.limits, tls=settings.tls)
 
 
 class Operation:

@@ -1,6 +1,6 @@
 """Who may do what on the node: the ``[access]`` section of the config.
 
-Each service (echo, store, find, move, get) lists the calling AE titles it
+Each service (echo, store, find, move, get, commit) lists the calling AE titles it
 serves: AE titles, ``"*"`` (anyone) or ``"@modalities"`` (every AE title of
 a configured ``[[modalities]]`` entry, looked up when the request arrives).
 

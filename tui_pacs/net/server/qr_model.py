@@ -19,8 +19,9 @@ index does not hold it. Choices where PS3.4 leaves room:
   with ONLINE when they are requested.
 * Values are decoded with the request's Specific Character Set; responses
   are plain ASCII when they can be, ISO_IR 192 (UTF-8) otherwise.
-* Responses are built as plain (tag, VR, value) elements, which
-  :mod:`tui_pacs.net.wire.identifiers` writes without pydicom's dataset machinery.
+* Responses are written by :mod:`tui_pacs.net.wire.identifiers` without
+  pydicom's dataset machinery (:class:`FindResponses`), the index's values
+  as they are (multiple values are stored backslash-separated, as on the wire).
 
 C-MOVE and C-GET: the identifier must carry the unique key of the retrieve
 level with a value (one UID or a list); the unique keys of the levels above
@@ -29,7 +30,7 @@ narrow it further; other keys are ignored, as PS3.4 C.4.2.2.1 prescribes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,17 +43,13 @@ from pynetdicom import sop_class
 from tui_pacs.core import status
 from tui_pacs.core.matching import Matcher, Universal, parse_match
 from tui_pacs.core.model import ATTRIBUTES_BY_KEYWORD, Level
+from tui_pacs.net.wire.identifiers import Element, Field, IdentifierWriter
 
 QUERY_RETRIEVE_LEVEL = 0x00080052
 SPECIFIC_CHARACTER_SET = 0x00080005
 RETRIEVE_AE_TITLE = 0x00080054
 INSTANCE_AVAILABILITY = 0x00080056
 UTF8 = "ISO_IR 192"
-# Text VRs whose values may need a character set other than ASCII.
-_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "PN", "UC"})
-# VRs that hold several values separated by backslashes.
-_MULTI_VALUE_VRS = frozenset({"CS", "DS", "IS", "UI", "AE", "DA", "TM", "DT", "SH", "LO",
-                              "PN", "UC"})
 
 
 class QueryError(Exception):
@@ -158,27 +155,45 @@ def parse_find(identifier: Dataset, model: InformationModel) -> FindQuery:
     return FindQuery(model, level, matchers, tuple(returns))
 
 
-def response_elements(query: FindQuery, row: dict[str, Any],
-                      our_aet: str) -> tuple[list[tuple[int, str, Any]], str]:
-    """The C-FIND response for one index row: exactly the keys asked for, as
-    (tag, VR, value) elements, and the text encoding ("ascii" or "utf-8")."""
-    elements: list[tuple[int, str, Any]] = [(QUERY_RETRIEVE_LEVEL, "CS", query.level.value)]
-    for key in query.returns:
-        if key.fixed is not None:
-            value = key.fixed
-        elif key.keyword:
-            value = _element_value(row.get(key.keyword), key.vr)
-        elif key.tag == RETRIEVE_AE_TITLE:
-            value = our_aet
-        elif key.tag == INSTANCE_AVAILABILITY:
-            value = "ONLINE"
-        else:
-            value = None
-        elements.append((key.tag, key.vr or "UN", value))
-    if all(vr not in _TEXT_VRS or _is_ascii(value) for _, vr, value in elements):
-        return elements, "ascii"
-    elements.append((SPECIFIC_CHARACTER_SET, "CS", UTF8))
-    return elements, "utf-8"
+class FindResponses:
+    """The response identifiers to one C-FIND query, worked out once: each row
+    of the index (the values of :attr:`keywords`, in that order) becomes one
+    identifier with exactly the keys asked for."""
+
+    def __init__(self, query: FindQuery, transfer_syntax: str, our_aet: str) -> None:
+        keywords: list[str] = []
+        elements: list[Element] = [(QUERY_RETRIEVE_LEVEL, "CS", query.level.value)]
+        for key in query.returns:
+            value: Any = None
+            if key.fixed is not None:
+                value = key.fixed
+            elif key.keyword:
+                value = Field(len(keywords))
+                keywords.append(key.keyword)
+            elif key.tag == RETRIEVE_AE_TITLE:
+                value = our_aet
+            elif key.tag == INSTANCE_AVAILABILITY:
+                value = "ONLINE"
+            elements.append((key.tag, key.vr or "UN", value))
+        # The index columns each row holds, in order.
+        self.keywords = tuple(keywords)
+        self._utf8 = IdentifierWriter([*elements, (SPECIFIC_CHARACTER_SET, "CS", UTF8)],
+                                      transfer_syntax, "utf-8")
+        self._ascii: IdentifierWriter | None
+        try:
+            self._ascii = IdentifierWriter(elements, transfer_syntax, "ascii")
+        except UnicodeEncodeError:  # a value sent in the request (a private creator)
+            self._ascii = None
+
+    def identifier(self, row: Sequence[Any]) -> bytes:
+        """The identifier for one row: plain ASCII when it can be, else UTF-8
+        saying so."""
+        if self._ascii is not None:
+            try:
+                return self._ascii.write(row)
+            except UnicodeEncodeError:
+                pass
+        return self._utf8.write(row)
 
 
 def parse_retrieve(identifier: Dataset,
@@ -252,21 +267,3 @@ def _response_vr(tag: int, requested: str | None) -> str:
     return requested if requested in choices else choices[0]
 
 
-def _element_value(stored: Any, vr: str) -> Any:
-    """An index value as a pydicom element value of ``vr``."""
-    if stored is None or stored == "":
-        return None
-    if isinstance(stored, int):
-        return stored if vr in ("US", "UL", "SS", "SL", "IS") else str(stored)
-    text = str(stored)
-    if "\\" in text and vr in _MULTI_VALUE_VRS:
-        return text.split("\\")
-    return text
-
-
-def _is_ascii(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, list):
-        return all(_is_ascii(v) for v in value)
-    return str(value).isascii()

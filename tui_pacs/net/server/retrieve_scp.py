@@ -37,12 +37,10 @@ from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dsutils import decode, encode
 
-from tui_pacs.config import Modality
 from tui_pacs.core import status
 from tui_pacs.core.remote import RemoteFailure
-from tui_pacs.core.target import Target
 from tui_pacs.net.bridge import INDEX_TIMEOUT
-from tui_pacs.net.client.association import Session, when_busy_retry
+from tui_pacs.net.client.association import when_busy_retry
 from tui_pacs.net.client.send import NotSendable, Outgoing, payload
 from tui_pacs.net.client.upper_layer import StoreAssociation
 from tui_pacs.net.server.context import Operation, ServedArchive, ServerContext
@@ -108,7 +106,7 @@ class RetrieveSCP:
             return
         try:
             link = when_busy_retry(lambda: StoreAssociation.open(
-                self._session_with(modality), _contexts_for(files)))
+                self.context.session_with(modality), _contexts_for(files)))
         except RemoteFailure as exc:
             problem = exc.diagnosis.summary
             log.warning("C-MOVE from %s: cannot send %s: %s",
@@ -177,14 +175,6 @@ class RetrieveSCP:
             operation.finish(status.OUT_OF_RESOURCES_SUBOPERATIONS, detail=comment)
             return None
         return files
-
-    def _session_with(self, modality: Modality) -> Session:
-        """How this node calls a move destination: as itself, with its limits and
-        TLS settings (the same rules as ``tui-pacs send``)."""
-        settings = self.context.settings
-        target = Target(modality.aet, modality.host, modality.port, modality.name,
-                        modality.tls)
-        return Session(target, settings.node.aet, settings.limits, tls=settings.tls)
 
     def _send_all(self, sender: _MoveSender | _GetSender, files: list[StoredFile], req: Any,
                   responder: _Responder, operation: Operation, where: str) -> None:

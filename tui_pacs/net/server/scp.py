@@ -2,10 +2,11 @@
 
 :class:`DicomServer` assembles pynetdicom: presentation contexts (C-ECHO,
 C-STORE of every storage SOP class in every transfer syntax, C-FIND, C-MOVE
-and C-GET in Patient Root and Study Root), the service classes of this
-package (C-ECHO through a pynetdicom handler; C-STORE, C-FIND, C-MOVE and
-C-GET served by :class:`StoreSCP`, :class:`FindSCP` and :class:`RetrieveSCP`
-in place of pynetdicom's), the association monitor (access policy, events)
+and C-GET in Patient Root and Study Root, the Storage Commitment Push Model),
+the service classes of this package (C-ECHO and N-EVENT-REPORT through
+pynetdicom handlers; C-STORE, C-FIND, C-MOVE, C-GET and N-ACTION served by
+:class:`StoreSCP`, :class:`FindSCP`, :class:`RetrieveSCP` and
+:class:`CommitmentSCP` in place of pynetdicom's), the association monitor (access policy, events)
 and the tuned association machinery of :mod:`tui_pacs.net.wire.pynetdicom_adapter`.
 Everything here blocks; the node (:mod:`tui_pacs.services.node`) calls it
 from worker threads.
@@ -23,12 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, evt, sop_class
-from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
+from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE, N_ACTION
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import NodeEvent
 from tui_pacs.net.bridge import LoopBridge
+from tui_pacs.net.commitment import accept_commitment
 from tui_pacs.net.server.association_monitor import AssociationMonitor
+from tui_pacs.net.server.commitment_scp import CommitmentSCP
 from tui_pacs.net.server.context import ServedArchive, ServerContext
 from tui_pacs.net.server.echo_scp import handle_echo
 from tui_pacs.net.server.find_scp import FindSCP
@@ -89,6 +92,7 @@ class DicomServer:
         self.store = StoreSCP(self.context)
         self.find = FindSCP(self.context)
         self.retrieve = RetrieveSCP(self.context)
+        self.commitment = CommitmentSCP(self.context)
         self.listeners: list[Listener] = []
         self._servers: list[TunedServer] = []
         self._threads: list[threading.Thread] = []
@@ -106,9 +110,11 @@ class DicomServer:
             *NODELAY_HANDLERS,
             *self.monitor.handlers(),
             (evt.EVT_C_ECHO, handle_echo, [self.context]),
+            (evt.EVT_N_EVENT_REPORT, self.commitment.handle_report),
         ]
         overrides: dict[type, Any] = {C_STORE: self.store.serve, C_FIND: self.find.serve,
-                     C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get}
+                     C_MOVE: self.retrieve.serve_move, C_GET: self.retrieve.serve_get,
+                     N_ACTION: self.commitment.serve_action}
         try:
             for listener, ssl_context in planned_listeners(settings):
                 server = self._listen(listener, ssl_context, handlers, overrides, listen)
@@ -182,6 +188,7 @@ class DicomServer:
         for uid in (sop_class.Verification, *QUERY_RETRIEVE_CLASSES):
             ae.add_supported_context(uid, DEFAULT_TRANSFER_SYNTAXES)
         add_storage_scp_contexts(ae, retrieve_roles=True)
+        accept_commitment(ae)
         return ae
 
     def _listen(self, listener: Listener, ssl_context: Any, handlers: list[Any],

@@ -67,8 +67,10 @@ class StoreSCP:
             drop(dataset)
             operation.finish(status.NOT_AUTHORIZED, detail=f"{calling} may not store")
             return failure(status.NOT_AUTHORIZED, f"{calling} may not store on this node")
+        # What the node receives is forwarded as [[forward]] says.
         code, result = store_dataset(self.context.archive, dataset,
-                                     presentation_context.transfer_syntax[0], calling)
+                                     presentation_context.transfer_syntax[0], calling,
+                                     route=self.context.settings.forward_to)
         counts = {"bytes": size}
         if result is None:
             comment = code.ErrorComment if isinstance(code, Dataset) else "failed"

@@ -28,8 +28,10 @@ py-spy, it took 2.6 s of CPU to receive 500 CT images. Here:
   asked to stop between operations (:meth:`~TunedAssociation.request_stop`:
   how the node shuts down without cutting a C-STORE in half), stops waiting
   for an A-ASSOCIATE-RQ as soon as the peer has gone, and lets the node serve
-  some requests itself (``service_overrides``: C-STORE, C-FIND, C-MOVE, C-GET),
-  C-STORE in the thread that reads it (``inline_services``).
+  some requests itself (``service_overrides``: C-STORE, C-FIND, C-MOVE, C-GET,
+  N-ACTION), which may wait there for the answer to a request of their own
+  (:meth:`~TunedAssociation.answer_or_release`); C-STORE in the thread that
+  reads it (``inline_services``).
 * :class:`TunedRequestHandler` and :class:`TunedServer` set the network
   timeout on each accepted socket, do the TLS handshake in the connection's
   thread, share the server's presentation contexts, bound the connections
@@ -70,7 +72,7 @@ from pynetdicom.dimse_primitives import C_CANCEL, N_EVENT_REPORT
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.fsm import TRANSITION_TABLE
 from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import A_ASSOCIATE
+from pynetdicom.pdu_primitives import A_ASSOCIATE, A_RELEASE
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import (
     AddressInformation,
@@ -94,17 +96,22 @@ from tui_pacs.net.wire.pdu import (
     pdu_size_limit,
     pdv_items,
     read_pdu,
-    write_message,
+    write_messages,
 )
 from tui_pacs.net.wire.syntaxes import MAX_CONTEXTS
 
 LOGGER = logging.getLogger(__name__)
 
+# States in which we may send P-DATA (PS3.8 9.2): established, and after the
+# peer asked to release (a response to its last request still goes out).
+_DATA_STATES = frozenset({"Sta6", "Sta8"})
 # State machine events that are primitives from our own side (PS3.8 9.2).
 _LOCAL_EVENTS = frozenset({"Evt1", "Evt7", "Evt8", "Evt9", "Evt11", "Evt14", "Evt15"})
 # Longest sleep of an idle reactor: bounds how late a timer (ARTIM, network
 # timeout) is noticed. Data and primitives wake the reactors at once.
 IDLE_WAIT = 0.05
+# How long an ending association waits for its reactor thread to end.
+DUL_END_WAIT = 5.0
 # pynetdicom's per-PDU and per-message log handlers (unbind_log_handlers).
 _STANDARD_LOG_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
@@ -225,12 +232,20 @@ class TunedDUL(DULServiceProvider):
         A-ABORT, A-RELEASE) whole. Raises ConnectionError when the association
         is no longer established, OSError when the connection fails.
         """
+        self.send_messages(context_id, [(command, dataset)])
+
+    def send_messages(self, context_id: int,
+                      messages: Sequence[tuple[bytes, bytes | bytearray | memoryview | None]],
+                      ) -> None:
+        """Several messages as :meth:`send_message` writes one; those that fit
+        in a PDU each (C-FIND responses) in one write
+        (:func:`tui_pacs.net.wire.pdu.write_messages`)."""
         with self._send_lock:
             sock = self.socket.socket if self.socket is not None else None
-            if sock is None or self.state_machine.current_state != "Sta6":
+            if sock is None or self.state_machine.current_state not in _DATA_STATES:
                 raise ConnectionError("the association is not established")
             fragment = fragment_size(int(self.assoc.dimse.maximum_pdu_size or 0))
-            write_message(sock, context_id, command, dataset, fragment)
+            write_messages(sock, context_id, messages, fragment)
 
     def _send(self, pdu: Any) -> None:
         with self._send_lock:
@@ -350,6 +365,9 @@ class TunedDUL(DULServiceProvider):
         try:
             self._reactor()
         finally:
+            # A dataset still arriving will not be finished: its staging file
+            # goes (this thread is the one that writes it).
+            cast(TunedDIMSE, self.assoc.dimse).assembler.discard()
             with self._wake_lock:
                 self._wake_closed = True
                 os.close(self._wake_read)
@@ -550,11 +568,39 @@ class TunedAssociation(Association):
         super().kill()
         self._activity.set()
 
+    def release_requested(self) -> bool:
+        """Whether the peer has asked to release the association; its request
+        waits for the reactor (a service override runs in the reactor's thread)."""
+        return isinstance(self.dul.peek_next_pdu(), A_RELEASE)
+
+    def answer_or_release(self, timeout: float) -> Any | None:
+        """The next message, for a service override that sent a request of its
+        own on this association: None after ``timeout``, when the association
+        is aborted or its connection closed, as soon as the peer asks to
+        release it instead of answering, or when this association is asked to
+        stop (:meth:`request_stop`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.dimse.msg_queue.get_nowait()[1]
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if (self.release_requested() or self._give_up_waiting() or not self.is_established
+                    or remaining <= 0):
+                return None
+            # Set by every message and primitive queued for this association.
+            self._activity.wait(remaining)
+            self._activity.clear()
+
     def run_reactor(self) -> None:
         try:
             super().run_reactor()
         finally:
-            cast(TunedDIMSE, self.dimse).assembler.discard()
+            # The association counts as running until its reactor thread has
+            # ended too, having removed any dataset left half received.
+            if self.dul.is_alive() and self.dul is not threading.current_thread():
+                self.dul.join(DUL_END_WAIT)
             if self.on_end is not None:
                 self.on_end(self)
 
@@ -616,12 +662,16 @@ class TunedAssociation(Association):
         # until `_is_paused`) before they read the responses themselves, and
         # must not wait for it to come round. Having unpaused itself, it
         # looks at the checkpoint again: a send_*() call that paused it
-        # meanwhile owns the messages queued for it.
+        # meanwhile owns the messages queued for it. While it waits at the
+        # checkpoint it says again that it is paused: pynetdicom serves an
+        # N-EVENT-REPORT in a thread of its own, which marks the reactor
+        # unpaused when done, and a release() would wait for it forever.
         while not self._kill:
             self._is_paused = True
             self._activity.wait(IDLE_WAIT)
             self._activity.clear()
-            self._reactor_checkpoint.wait()
+            while not self._reactor_checkpoint.wait(IDLE_WAIT):
+                self._is_paused = True
             self._is_paused = False
             if not self._reactor_checkpoint.is_set():
                 continue
@@ -629,6 +679,10 @@ class TunedAssociation(Association):
             context_id, msg = self.dimse.get_msg(block=False)
             if msg:
                 self._serve_request(msg, cast(int, context_id))
+                # The peer had nothing to say while it was being answered: its
+                # silence (limits.network_timeout) counts from the answer's end,
+                # or every operation longer than the timeout would be aborted.
+                self.dul._idle_timer.restart()
                 # More may be queued: look again before waiting.
                 self._activity.set()
                 continue
@@ -820,8 +874,9 @@ class TunedServer(ThreadedAssociationServer):
     # The listen backlog: socketserver's 5 overflows when a few peers connect
     # at once while the accept loop shares the GIL with their new threads, and
     # each overflowing peer's connection then waits a second for the SYN
-    # to be sent again.
-    request_queue_size = 128
+    # to be sent again (and arrives out of order). 1024, as busy servers use
+    # (the kernel caps it at net.core.somaxconn).
+    request_queue_size = 1024
 
     def __init__(self, *args: Any, on_tls_failure: Any = None,
                  service_overrides: dict[type, Any] | None = None,
@@ -980,6 +1035,10 @@ UPSTREAM: dict[str, tuple[object, str]] = {
     "DULServiceProvider._is_transport_event": (
         DULServiceProvider._is_transport_event,
         "8725ed03bb8fbdefef249d5d9888c120e6277d7b6aa2c4f537e23027186e1253"),
+    # relied on: TunedAssociation.release_requested
+    "DULServiceProvider.peek_next_pdu": (
+        DULServiceProvider.peek_next_pdu,
+        "7bdb626e1247e1b649bfbe45104a0f2899076c1c0963c85b54824822a21fcc95"),
     # wrapped: wakes the reactor
     "DULServiceProvider.send_pdu": (
         DULServiceProvider.send_pdu,
@@ -1000,6 +1059,11 @@ UPSTREAM: dict[str, tuple[object, str]] = {
     "Association._run_reactor": (
         Association._run_reactor,
         "f28838c5559e462a563750cfc9f3790027f4bb7e2223baf42c9f5d682c359dee"),
+    # waits for the reactor to be paused, which TunedAssociation._run_reactor
+    # says again while it waits at the checkpoint
+    "Association.release": (
+        Association.release,
+        "c7d713502b77d70284320ac20245444b78f49a9d37b6a351d38e18344edaae43"),
     # mirrored around service_overrides
     "Association._serve_request": (
         Association._serve_request,

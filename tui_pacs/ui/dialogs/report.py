@@ -1,4 +1,7 @@
-"""A box of lines that may keep growing (the doctor's checklist), closed with escape."""
+"""A box of lines that may keep growing (the doctor's checklist), closed with escape.
+
+``wide`` boxes take the whole width, for tables such as the probe's matrix.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +25,15 @@ class ReportDialog(ModalScreen[None]):
         Binding("c", "copy", "Copy"),
     ]
 
-    def __init__(self, title: str, lines: list[Content] | None = None) -> None:
+    def __init__(self, title: str, lines: list[Content] | None = None, *,
+                 wide: bool = False) -> None:
         super().__init__(classes="dialog")
         self._title = printable(title)
         self.lines: list[Content] = list(lines or [])
+        self._wide = wide
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog-box report-box"):
+        with VerticalScroll(classes="dialog-box report-box" + (" wide" if self._wide else "")):
             yield Static(self._title, classes="dialog-title", markup=False)
             yield Static(self._body(), id="report-body")
             yield Static("escape closes, c copies the text", classes="hint", markup=False)
@@ -37,7 +42,10 @@ class ReportDialog(ModalScreen[None]):
         return Content("\n").join(self.lines) if self.lines else Content("…")
 
     def add(self, line: Content) -> None:
-        self.lines.append(line)
+        self.set_lines([*self.lines, line])
+
+    def set_lines(self, lines: list[Content]) -> None:
+        self.lines = lines
         if self.is_mounted:
             self.query_one("#report-body", Static).update(self._body())
 

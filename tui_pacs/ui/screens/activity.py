@@ -6,6 +6,7 @@ its operations (and the log lines its threads wrote). ``/`` filters by text
 everything, network, log, notices, problems. Enter shows a row whole, an
 association with every operation: a failure's reason and a notification's
 text are cut in the list, and kept here long after the popup is gone.
+``w`` shows the forwarding queue per destination.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Input, Label, Static
 
+from tui_pacs.core.readable import plural
 from tui_pacs.core.text import printable
 from tui_pacs.ui.activity import KINDS, UnfoldedRows, matches_kind, matches_text
+from tui_pacs.ui.dialogs.forward_queue import ForwardQueueDialog
 from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.base import PacsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
@@ -103,6 +105,7 @@ class ActivityScreen(PacsScreen):
         Binding("o", "unfold", "Operations"),
         Binding("slash", "filter", "Filter"),
         Binding("f", "next_kind", "Kind"),
+        Binding("w", "forward_queue", "Forwarding"),
         Binding("x", "clear_filter", "Clear filter", show=False),
         Binding("escape", "focus_table", "Back to the list", show=False),
     ]
@@ -193,6 +196,9 @@ class ActivityScreen(PacsScreen):
 
     def action_filter(self) -> None:
         self.query_one("#activity-filter", Input).focus()
+
+    def action_forward_queue(self) -> None:
+        self.app.push_screen(ForwardQueueDialog())
 
     def action_focus_table(self) -> None:
         self.table.focus()

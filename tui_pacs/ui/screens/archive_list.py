@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -19,17 +20,19 @@ from textual.widgets import Static
 from tui_pacs.config import Modality
 from tui_pacs.core.matching import Matcher, exact
 from tui_pacs.core.model import LABELS, Level
+from tui_pacs.core.readable import plural
 from tui_pacs.core.text import printable
+from tui_pacs.services.export import ExportOptions, Selection
 from tui_pacs.store.archive import DeleteResult
 from tui_pacs.ui.commands import PaletteEntry
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
+from tui_pacs.ui.dialogs.export_form import ExportForm, default_destination
 from tui_pacs.ui.dialogs.pick_modality import PickModality
 from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import IndexSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.preview import PreviewScreen, describe_for_preview
 from tui_pacs.ui.screens.tags import TagsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
@@ -44,6 +47,8 @@ class ArchiveListScreen(PacsScreen):
     COLUMNS: ClassVar[list[Column]]
     NOUN: ClassVar[tuple[str, str]]
     EMPTY: ClassVar[str] = "Nothing here."
+    # The archive's own columns (store/queries.py LOCAL_COLUMNS) the rows carry.
+    LOCAL: ClassVar[tuple[str, ...]] = ()
 
     BINDINGS: ClassVar = [
         Binding("escape,backspace", "back", "Back"),
@@ -52,11 +57,12 @@ class ArchiveListScreen(PacsScreen):
         Binding("v", "preview", "View"),
         Binding("t", "tags", "Tags"),
         Binding("s", "send", "Send"),
+        Binding("e", "export", "Export"),
         Binding("d,delete", "delete", "Delete"),
         Binding("y", "copy_identifier", "Copy UID", show=False),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
-    FOOTER: ClassVar[tuple[str, ...]] = ("preview", "tags", "send", "delete", "back")
+    FOOTER: ClassVar[tuple[str, ...]] = ("preview", "tags", "send", "export", "delete", "back")
 
     def __init__(self, fixed: dict[str, Matcher] | None = None, context: str = "") -> None:
         super().__init__()
@@ -97,7 +103,7 @@ class ArchiveListScreen(PacsScreen):
     def load(self) -> None:
         """Show the rows from the top: after a new filter or a new order."""
         source = IndexSource(self.backend.archive.index, self.LEVEL, self.matchers(),
-                             self.order_by, self.descending)
+                             self.order_by, self.descending, self.LOCAL)
         self.table.show_sort(self.order_by, self.descending)
         self.table.set_source(source)
 
@@ -223,6 +229,25 @@ class ArchiveListScreen(PacsScreen):
 
         self.app.push_screen(PickModality(f"Send {self.name_rows(rows)} to",
                                           self.pacs.settings.modalities), chosen)
+
+    # --- exporting ----------------------------------------------------------------
+
+    def action_export(self) -> None:
+        """Export the marked rows (else the highlighted one) together, where the
+        dialog says."""
+        rows = self.chosen_rows()
+        if not rows:
+            return
+        selections = [Selection(self.LEVEL, self.pinned(row)) for row in rows]
+        what = self.name_rows(rows)
+
+        def chosen(answer: tuple[Path, ExportOptions] | None) -> None:
+            if answer is not None:
+                self.pacs.start_export(selections, what, *answer)
+                self.table.clear_marks()
+
+        self.app.push_screen(ExportForm(f"Export {what}",
+                                        default_destination(self.pacs.clock())), chosen)
 
     # --- the tag inspector ------------------------------------------------------
 

@@ -15,8 +15,8 @@ from textual.widgets import Static
 from tui_pacs.ui.screens.base import PacsScreen
 
 MOVING = ("↑ ↓ (or j k), page up/down, home, end move in lists; enter opens; "
-          "space marks a row in Local and Query (send, delete and retrieve then act on "
-          "the marked rows); tab moves between fields and lists.")
+          "space marks a row in Local and Query (send, export, delete, protect and retrieve "
+          "act on the marked rows); tab moves between fields and lists.")
 INTRO = (
     "Every action is also in the command palette (ctrl+p): type a few letters of "
     "what you want. Filter fields take DICOM wildcards (* and ?) and dates as "

@@ -6,6 +6,10 @@ series on the remote, enter on a patient their studies. ``m`` retrieves by
 C-MOVE (to this node), ``g`` by C-GET; retrieved studies land in the archive,
 and the Here column says how many of the remote's instances of each study
 or series are in the archive (``35/100``).
+
+``w`` switches to the remote's modality worklist (a third "level"): the
+same form asks for scheduled procedure steps (its date is the step's start
+date, its modality the step's), and enter shows a step in full.
 """
 
 from __future__ import annotations
@@ -20,24 +24,26 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Label, Select, Static
 
+from tui_pacs.core.filters import BadFilter, next_date_preset
 from tui_pacs.core.keys import BadKey
-from tui_pacs.core.model import Level
+from tui_pacs.core.model import Level, display_value
+from tui_pacs.core.readable import plural
 from tui_pacs.core.remote import RemoteFailure
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
 from tui_pacs.services.holdings import INSTANCE_COUNTS
 from tui_pacs.ui.commands import PaletteEntry
-from tui_pacs.ui.filters import BadFilter, next_date_preset
+from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.identifiers import IdentifierLine, copy_identifier
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
 from tui_pacs.ui.screens.patients import PATIENT_COLUMNS
 from tui_pacs.ui.screens.series import SERIES_COLUMNS, describe_series
 from tui_pacs.ui.screens.studies import STUDY_COLUMNS, describe_study
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.filter_bar import QUERY_FIELDS, FilterBar
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
@@ -48,8 +54,15 @@ from tui_pacs.ui.widgets.virtual_table import Column, VirtualTable
 REDRAW_DELAY = 0.2
 
 LEVELS = (Level.STUDY, Level.PATIENT)
+# The Level choice's third value: scheduled procedure steps instead of a Q/R level.
+WORKLIST = "worklist"
 NOUNS = {Level.PATIENT: ("patient", "patients"), Level.STUDY: ("study", "studies"),
          Level.SERIES: ("series", "series")}
+STEP_NOUNS = ("scheduled step", "scheduled steps")
+# The form's study keys, as a worklist query asks them.
+WORKLIST_FORM_KEYS = {"StudyDate": "ScheduledProcedureStepStartDate",
+                      "ModalitiesInStudy": "Modality",
+                      "StudyDescription": "RequestedProcedureDescription"}
 
 
 def _count(value: object) -> int | None:
@@ -82,9 +95,50 @@ def completeness(row: Row) -> str | None:
     return "success" if total is not None and held >= total else "warning"
 
 
+def _start_time(row: Row) -> str:
+    return display_value("ScheduledProcedureStepStartTime",
+                         row.get("ScheduledProcedureStepStartTime"))[:5]
+
+
 HERE = Column("_held", 7, label="Here", justify="right", format=held_text)
 COLUMNS = {Level.PATIENT: PATIENT_COLUMNS, Level.STUDY: [HERE, *STUDY_COLUMNS],
            Level.SERIES: [HERE, *SERIES_COLUMNS]}
+WORKLIST_COLUMNS = [
+    Column("PatientName", 14, flex=2),
+    Column("PatientID", 10),
+    Column("AccessionNumber", 10, drop=2),
+    Column("RequestedProcedureDescription", 10, flex=3),
+    Column("ScheduledStationAETitle", 8, drop=3),
+    Column("Modality", 4, label="Mod"),
+    Column("ScheduledProcedureStepStartDate", 10),
+    Column("ScheduledProcedureStepStartTime", 5, format=_start_time),
+    Column("RequestedProcedureID", 8, drop=4),
+]
+
+
+def step_key(row: Row) -> tuple[object, ...]:
+    """What tells scheduled steps apart: one study may have several."""
+    return (row.get("StudyInstanceUID"), row.get("AccessionNumber"),
+            row.get("ScheduledProcedureStepID"), row.get("ScheduledProcedureStepStartDate"))
+
+
+def step_lines(row: Row) -> list[str]:
+    """A scheduled procedure step in full, for its details dialog."""
+    def shown(keyword: str) -> str:
+        return display_value(keyword, row.get(keyword)) or "—"
+
+    return [
+        f"patient   {shown('PatientName')}  ID {shown('PatientID')}  born "
+        f"{shown('PatientBirthDate')}  sex {shown('PatientSex')}",
+        f"accession {shown('AccessionNumber')}",
+        f"procedure {shown('RequestedProcedureID')}  {shown('RequestedProcedureDescription')}",
+        f"step      {shown('ScheduledProcedureStepID')}  "
+        f"{shown('ScheduledProcedureStepDescription')}",
+        f"scheduled {shown('ScheduledProcedureStepStartDate')} "
+        f"{shown('ScheduledProcedureStepStartTime')}  on {shown('ScheduledStationAETitle')} "
+        f"({shown('Modality')})",
+        f"study UID {shown('StudyInstanceUID')}",
+    ]
 
 
 class ResultsScreen(PacsScreen):
@@ -111,14 +165,21 @@ class ResultsScreen(PacsScreen):
         # whichever remote is chosen now.
         self.source: Target | None = None
         self.level = self.LEVEL
+        # Asking for scheduled procedure steps instead of the level's matches.
+        self.worklist = False
         self.order_by: str | None = None
         self.descending = False
         self._redraw: Timer | None = None
         self._state = ""
 
+    def columns(self) -> list[Column]:
+        return WORKLIST_COLUMNS if self.worklist else COLUMNS[self.level]
+
+    def row_key(self, row: Row) -> object:
+        return step_key(row) if self.worklist else row.get(self.level.unique_key)
+
     def results_table(self) -> VirtualTable:
-        return VirtualTable(COLUMNS[self.level], self.results,
-                            key=lambda row: row.get(self.level.unique_key),
+        return VirtualTable(self.columns(), self.results, key=self.row_key,
                             row_class=completeness,
                             empty_text="No query yet.", markable=True,
                             id="table")
@@ -149,17 +210,19 @@ class ResultsScreen(PacsScreen):
         self.results.clear()
         self.source = target
         self.table.empty_text = "Nothing found."
-        self.table.set_columns(COLUMNS[self.level])
+        self.table.set_columns(self.columns())
         self.table.reload(keep_cursor=False)
-        self._find(target, self.level, keys)
+        self._find(target, keys, self.worklist)
 
     @work(group="find", exclusive=True, exit_on_error=False)
-    async def _find(self, target: Target, level: Level, keys: dict[str, str]) -> None:
+    async def _find(self, target: Target, keys: dict[str, str], worklist: bool) -> None:
         started = time.monotonic()
-        noun = NOUNS[level]
+        client = self.backend.client
+        noun = STEP_NOUNS if worklist else NOUNS[self.level]
         self.show_state(f"asking {target.name or target.aet}…")
         try:
-            async with aclosing(self.backend.client.find(target, level, keys)) as rows:
+            async with aclosing(client.worklist(target, keys) if worklist
+                                else client.find(target, self.level, keys)) as rows:
                 async for row in rows:
                     self.results.append(row)
                     self._redraw_soon(f"asking {target.name or target.aet}… "
@@ -201,7 +264,7 @@ class ResultsScreen(PacsScreen):
 
     async def _count_held(self) -> None:
         """How many instances of each study (or series) found the archive holds."""
-        if self.level not in INSTANCE_COUNTS:
+        if self.worklist or self.level not in INSTANCE_COUNTS:
             return
         key = self.level.unique_key
         rows = list(self.results.rows)
@@ -255,7 +318,7 @@ class ResultsScreen(PacsScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retrieve":
-            return self.level is not Level.PATIENT
+            return self.level is not Level.PATIENT and not self.worklist
         return True
 
     def action_retrieve(self, service: str) -> None:
@@ -281,11 +344,12 @@ class QueryScreen(ResultsScreen):
     BINDINGS: ClassVar = [
         Binding("slash", "form", "Form"),
         Binding("l", "next_level", "Level"),
+        Binding("w", "worklist", "Worklist"),
         Binding("x", "clear_form", "Clear"),
         Binding("D", "next_date", "Date", show=False),
         Binding("escape", "focus_results", "To the results", show=False),
     ]
-    FOOTER = ("form", "retrieve", "next_level", "clear_form")
+    FOOTER = ("form", "retrieve", "worklist", "next_level", "clear_form")
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SECTION)
@@ -294,8 +358,8 @@ class QueryScreen(ResultsScreen):
             yield Select(self._modality_options(), prompt="choose a remote modality",
                          id="remote", compact=True)
             yield Label("Level", classes="filter-label")
-            yield Select([(level.label, level) for level in LEVELS], value=Level.STUDY,
-                         allow_blank=False, id="level", compact=True)
+            yield Select([*((level.label, level) for level in LEVELS), (WORKLIST, WORKLIST)],
+                         value=Level.STUDY, allow_blank=False, id="level", compact=True)
         yield FilterBar(QUERY_FIELDS, id="form")
         yield Static("Choose a remote modality, fill in what you know, press enter.",
                      id="title", classes="title wrap", markup=False)
@@ -355,10 +419,14 @@ class QueryScreen(ResultsScreen):
 
     @on(Select.Changed, "#level")
     def _level_changed(self, event: Select.Changed) -> None:
-        self.level = event.value  # type: ignore[assignment]
+        self.worklist = event.value == WORKLIST
+        self.level = Level.STUDY if self.worklist else event.value  # type: ignore[assignment]
+        self.refresh_bindings()
 
     def keys(self) -> dict[str, str]:
         keys = self.query_one(FilterBar).value.keys(self.pacs.today(), contains=False)
+        if self.worklist:
+            return {WORKLIST_FORM_KEYS.get(k, k): v for k, v in keys.items()}
         if self.level is Level.PATIENT:
             keys = {k: v for k, v in keys.items() if k in ("PatientName", "PatientID")}
         return keys
@@ -390,15 +458,26 @@ class QueryScreen(ResultsScreen):
         bar.set_field("date", next_date_preset(bar.value.date))
 
     def action_next_level(self) -> None:
-        select = self.query_one("#level", Select)
-        select.value = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]
+        """Study, patient, worklist, and round again."""
+        choices: list[Level | str] = [*LEVELS, WORKLIST]
+        current = WORKLIST if self.worklist else self.level
+        self.query_one("#level", Select).value = choices[(choices.index(current) + 1)
+                                                         % len(choices)]
+
+    def action_worklist(self) -> None:
+        """To the worklist, or back to studies."""
+        self.query_one("#level", Select).value = Level.STUDY if self.worklist else WORKLIST
 
     @on(VirtualTable.Selected)
     def _open(self, event: VirtualTable.Selected) -> None:
         if self.source is None:
             return
         row = event.row
-        if self.level is Level.STUDY:
+        if self.worklist:
+            self.app.push_screen(ReportDialog(
+                f"Scheduled step on {self.source.name or self.source.aet}",
+                [Content(printable(line)) for line in step_lines(row)]))
+        elif self.level is Level.STUDY:
             self.app.push_screen(RemoteSeriesScreen(self.source, row))
         elif self.level is Level.PATIENT:
             bar = self.query_one(FilterBar)

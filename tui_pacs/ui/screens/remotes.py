@@ -2,14 +2,15 @@
 
 Added, edited and deleted here, they are written back to the config file
 (comments kept) and used at once by the client and the node's access rules.
-The doctor runs the whole query/retrieve checklist against one of them.
+The doctor runs the whole query/retrieve checklist against one of them; the
+probe shows which SOP classes it accepts in which transfer syntaxes.
 """
 
 from __future__ import annotations
 
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
 
@@ -21,6 +22,8 @@ from textual.widgets import Static
 
 from tui_pacs import config_writer
 from tui_pacs.config import ConfigError, Modality, Settings
+from tui_pacs.core.capabilities import ProbeReport, matrix_lines, summary_lines
+from tui_pacs.core.readable import plural
 from tui_pacs.core.remote import Check, CheckState, EchoReport
 from tui_pacs.core.target import Target
 from tui_pacs.core.text import printable
@@ -29,7 +32,6 @@ from tui_pacs.ui.dialogs.modality_form import ModalityForm
 from tui_pacs.ui.dialogs.report import ReportDialog
 from tui_pacs.ui.rows import ListSource, Row
 from tui_pacs.ui.screens.base import PacsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.transfers_view import TransfersView
@@ -99,12 +101,13 @@ class RemotesScreen(PacsScreen):
         Binding("e", "echo", "Echo"),
         Binding("E", "echo_all", "Echo all"),
         Binding("c", "doctor", "Checkup"),
+        Binding("p", "probe", "Probe"),
         Binding("q", "query", "Query"),
         Binding("n", "add", "New"),
         Binding("m", "edit", "Modify", show=False),
         Binding("d,delete", "delete", "Delete", show=False),
     ]
-    FOOTER: ClassVar[tuple[str, ...]] = ("echo", "query", "doctor", "add")
+    FOOTER: ClassVar[tuple[str, ...]] = ("echo", "query", "doctor", "probe", "add")
 
     def __init__(self) -> None:
         super().__init__()
@@ -213,6 +216,26 @@ class RemotesScreen(PacsScreen):
             # Also a checkup cut short by closing its dialog: what it found so far.
             self._record(started, "checkup", modality, not failed, None, dialog.lines)
 
+    # --- probe ---------------------------------------------------------------------
+
+    def action_probe(self) -> None:
+        modality = self.selected()
+        if modality is None:
+            return
+        dialog = ReportDialog(f"Probe of {self.target(modality)}, calling as "
+                              f"{self.settings.node.aet}", [Content("probing…")], wide=True)
+        self.app.push_screen(dialog)
+        dialog.run_worker(partial(self._probe, modality, dialog), group="probe", exclusive=True,  # type: ignore[arg-type]  # textual infers no result type from a coroutine function
+                          exit_on_error=False)
+
+    async def _probe(self, modality: Modality, dialog: ReportDialog) -> None:
+        started = self.pacs.clock()
+        report = await self.backend.client.probe(self.target(modality))
+        # The dialog's border and padding take four columns, its scroll bar two.
+        dialog.set_lines(probe_lines(report, self.app.size.width - 6))
+        self._record(started, "probe", modality, report.diagnosis is None, report.seconds,
+                     dialog.lines)
+
     def _record(self, started: datetime, service: str, modality: Modality, ok: bool,
                 seconds: float | None, lines: list[Content]) -> None:
         """An echo or a checkup, kept in Activity with its whole report."""
@@ -318,5 +341,20 @@ def check_lines(check: Check) -> list[Content]:
     """One doctor check: its state, name and detail, then its advice."""
     head = Content.from_markup(f"{_STATE_MARKUP[check.state]} [b]$name[/b]  $detail",
                                name=check.name, detail=printable(check.detail))
-    return [head, *(Content(printable(f"      {advice}")) for advice in check.advice)]
+    return [head, *(Content(printable(f"      {line}")) for line in (*check.facts,
+                                                                      *check.advice))]
+
+
+def probe_lines(report: ProbeReport, width: int) -> list[Content]:
+    """A probe report as its dialog shows it: the remote's TLS, what it said of
+    itself, the matrix, or why the probe stopped."""
+    lines = [Content(printable(line)) for line in (
+        *(report.tls.lines(datetime.now(UTC)) if report.tls else ()),
+        *((*summary_lines(report), "", *matrix_lines(report, width=width))
+          if report.classes else ()))]
+    if report.diagnosis is not None:
+        lines.append(Content.from_markup("[$text-error]✗ $summary[/]",
+                                         summary=printable(report.diagnosis.summary)))
+        lines.extend(Content(printable(f"  {advice}")) for advice in report.diagnosis.advice)
+    return lines
 

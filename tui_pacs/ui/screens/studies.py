@@ -10,16 +10,16 @@ from collections.abc import Iterator
 from functools import partial
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from tui_pacs.core.filters import DATE_PRESETS, BadFilter, StudyFilter, next_date_preset
 from tui_pacs.core.matching import Matcher
 from tui_pacs.core.model import Level, display_value
 from tui_pacs.store.index import UnknownKey, matchers_from_keys
 from tui_pacs.ui.commands import PaletteEntry
-from tui_pacs.ui.filters import DATE_PRESETS, BadFilter, StudyFilter, next_date_preset
 from tui_pacs.ui.rows import Row
 from tui_pacs.ui.screens.archive_list import ArchiveListScreen, fixed_to
 from tui_pacs.ui.widgets.filter_bar import FilterBar
@@ -40,6 +40,11 @@ STUDY_COLUMNS = [
 ]
 
 
+# P: protected from retention (the key P toggles it); only the archive knows.
+PROTECTED_COLUMN = Column("Protected", 1, label="P",
+                          format=lambda row: "P" if row.get("Protected") else "")
+
+
 def describe_study(row: Row) -> str:
     parts = [f"{row.get('PatientName') or '(no name)'} ({row.get('PatientID') or 'no ID'})",
              display_value("StudyDate", row.get("StudyDate")),
@@ -49,18 +54,21 @@ def describe_study(row: Row) -> str:
 
 class StudiesScreen(ArchiveListScreen):
     LEVEL = Level.STUDY
-    COLUMNS = STUDY_COLUMNS
+    COLUMNS = [PROTECTED_COLUMN, *STUDY_COLUMNS]
     HELP_TITLE = "studies in the local archive"
     NOUN = ("study", "studies")
     EMPTY = ("No studies. Import files (tui-pacs import DIR) or send them to this node.")
+    LOCAL = ("Protected",)
 
     BINDINGS: ClassVar = [
         Binding("slash", "filter", "Filter"),
         Binding("D", "next_date", "Date"),
         Binding("x", "clear_filter", "Clear filter", show=False),
         Binding("p", "patients", "Patients"),
+        Binding("P", "protect", "Protect"),
     ]
-    FOOTER: ClassVar[tuple[str, ...]] = ("filter", "preview", "tags", "send", "patients", "delete")
+    FOOTER: ClassVar[tuple[str, ...]] = ("filter", "preview", "tags", "send", "export", "delete",
+                                         "protect", "patients")
 
     def __init__(self, fixed: dict[str, Matcher] | None = None, context: str = "") -> None:
         super().__init__(fixed, context)
@@ -70,6 +78,10 @@ class StudiesScreen(ArchiveListScreen):
     def compose_controls(self) -> ComposeResult:
         yield FilterBar(id="filter")
         yield Static("", id="filter-error", classes="error-line", markup=False)
+
+    def sort_keys(self) -> list[str]:
+        # o goes through the DICOM columns; the P column sorts when its header is clicked.
+        return [key for key in super().sort_keys() if key not in self.LOCAL]
 
     def matchers(self) -> dict[str, Matcher]:
         return {**self._filter_matchers, **self.fixed}
@@ -133,6 +145,31 @@ class StudiesScreen(ArchiveListScreen):
         for preset, label in DATE_PRESETS:
             yield PaletteEntry(f"Studies from {label}", "filter the studies by date",
                                partial(self.set_date_filter, preset))
+
+    def action_protect(self) -> None:
+        """Protect the marked studies (else the highlighted one) from retention; when
+        all are protected already, end their protection."""
+        rows = self.chosen_rows()
+        if rows:
+            self._protect(rows)
+
+    @work(group="protect", exclusive=True, exit_on_error=False)
+    async def _protect(self, rows: list[Row]) -> None:
+        protect = not all(row.get("Protected") for row in rows)
+        found = 0
+        for row in rows:
+            found += await self.backend.set_protected(str(row["StudyInstanceUID"]), protect)
+        label = self.name_rows(rows)
+        if not found:
+            self.notify(f"Nothing changed: {label} is gone.", severity="warning")
+        elif protect:
+            self.notify(f"Protected {label}: retention and rm --older-than keep it.",
+                        title="Protected")
+        else:
+            self.notify(f"{label[0].upper()}{label[1:]}: no longer protected.",
+                        title="Not protected")
+        self.table.clear_marks()
+        self.pacs.archive_changed()
 
     def action_patients(self) -> None:
         from tui_pacs.ui.screens.patients import PatientsScreen

@@ -18,6 +18,7 @@ from textual.widgets import Input, Static, Tree
 from textual.worker import get_current_worker
 
 from tui_pacs.core.dump import BINARY_VRS, full_value_text
+from tui_pacs.core.readable import plural
 from tui_pacs.core.text import printable
 from tui_pacs.ui.datasets import (
     Difference,
@@ -29,7 +30,6 @@ from tui_pacs.ui.datasets import (
     tag_tree,
 )
 from tui_pacs.ui.screens.base import PacsScreen
-from tui_pacs.ui.status import plural
 from tui_pacs.ui.widgets.footer import PacsFooter
 from tui_pacs.ui.widgets.status_bar import StatusBar
 from tui_pacs.ui.widgets.tag_tree import TagTree

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label
 
-from tui_pacs.ui.filters import StudyFilter
+from tui_pacs.core.filters import StudyFilter
 
 DEBOUNCE = 0.25
 

@@ -6,7 +6,9 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui_pacs.ui.status import StatusSnapshot, byte_size, plural
+from tui_pacs.core.node_report import StatusReport
+from tui_pacs.core.readable import byte_size, plural
+from tui_pacs.store.forward_queue import FAILED, PENDING
 
 # Screens reachable from everywhere, with the key that opens them.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -22,10 +24,11 @@ SHORT = {"local": "Loc", "query": "Qry", "remotes": "Rem", "activity": "Act"}
 
 
 class StatusBar(Widget):
-    """Shows the app's ``status`` (a StatusSnapshot) and the sections, the current one
-    marked; the node's details give way to the sections when the line is short."""
+    """Shows the app's ``status`` (the StatusReport ``tui-pacs status`` prints) and the
+    sections, the current one marked; the node's details give way to the sections
+    when the line is short."""
 
-    status: reactive[StatusSnapshot | None] = reactive(None)
+    status: reactive[StatusReport | None] = reactive(None)
     section: reactive[str] = reactive("local")
 
     def __init__(self, section: str, *, id: str | None = None) -> None:
@@ -35,7 +38,7 @@ class StatusBar(Widget):
     def on_mount(self) -> None:
         self.watch(self.app, "status", self._app_status_changed)
 
-    def _app_status_changed(self, status: StatusSnapshot | None) -> None:
+    def _app_status_changed(self, status: StatusReport | None) -> None:
         self.status = status
 
     def render(self) -> Content:
@@ -65,12 +68,20 @@ class StatusBar(Widget):
             state = Content.from_markup(f"  [$text-success]●[/] :{status.port}")
         else:
             state = Content.from_markup("  [$text-muted]○ not listening[/]")
+        if status.attention:  # kept with the state; `tui-pacs status` says what they are
+            state = Content.assemble(state, Content.from_markup(
+                "  [b $text-warning]! $problems[/]",
+                problems=plural(len(status.attention), "problem")))
         parts = [Content.assemble(node, state)]
-        if status.studies is not None:
-            parts.append(Content(f"  {plural(status.studies, 'study', 'studies')}"))
+        pending, failed = forwarding_totals(status)
+        if pending or failed:
+            parts.append(_forwarding(pending, failed))
+        if status.archive is not None:
+            parts.append(Content(f"  {plural(status.archive.studies, 'study', 'studies')}"))
         if status.listening:
-            parts.append(Content(f"  {plural(status.active_associations, 'assoc', 'assoc')}"))
-            parts.append(Content(f"  {byte_size(status.bytes_received)} in"))
+            parts.append(Content(f"  {plural(status.associations_now, 'assoc', 'assoc')}"))
+            if status.today is not None:
+                parts.append(Content(f"  {byte_size(status.today.bytes)} today"))
         return parts
 
     def _sections_text(self, label: str) -> Content:
@@ -83,3 +94,18 @@ class StatusBar(Widget):
                 parts.append(Content.from_markup(" [$text-muted]$key[/]$rest ",
                                                  key=key, rest=text[len(key):]))
         return Content.assemble(*parts, " ")
+
+
+def forwarding_totals(status: StatusReport) -> tuple[int, int]:
+    """(waiting, failed) entries of the forwarding queue, over every destination."""
+    section = status.sections.get("forwarding", {})
+    return (sum(counts.get(PENDING, 0) for counts in section.values()),
+            sum(counts.get(FAILED, 0) for counts in section.values()))
+
+
+def _forwarding(pending: int, failed: int) -> Content:
+    """The forwarding queue: entries waiting, and failed ones (which need someone)."""
+    parts = [Content(f"{pending:,}")] if pending else []
+    if failed:
+        parts.append(Content.from_markup("[$text-error]$failed failed[/]", failed=f"{failed:,}"))
+    return Content.assemble("  ⇢ ", Content(" · ").join(parts))

@@ -1,20 +1,10 @@
-"""The node's state as the status bar shows it, and numbers as people read them."""
+"""Numbers as people read them: sizes, counts with their noun, durations.
+
+Shared by the app and the command line (``tui-pacs status``), which must
+say the same figure the same way.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class StatusSnapshot:
-    aet: str
-    port: int
-    listening: bool
-    # Why the node is not listening ("" while it listens, or when told not to).
-    listen_error: str = ""
-    studies: int | None = None
-    active_associations: int = 0
-    bytes_received: int = 0
 
 
 def byte_size(count: int) -> str:
