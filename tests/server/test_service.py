@@ -131,7 +131,7 @@ def test_access_rules_reload_for_the_next_association_and_a_broken_file_is_refus
     reload(node, notify, '[access]\nstore = ["CT1"]\n')
     assert "access: allowed calling AE titles for store now CT1 (was anyone)" in node.log()
     assert stored(node, "OTHER", batches[1]) == set()
-    assert "C-STORE OTHER@127.0.0.1 -> TUIPACS  0x0124 failure" in node.log()
+    node.wait_for_log("C-STORE OTHER@127.0.0.1 -> TUIPACS  0x0124 failure")
     assert len(stored(node, "CT1", batches[2])) == 2
 
     reload(node, notify, '[access]\nstore = "CT1"\n')  # not a list

@@ -601,6 +601,12 @@ class TunedAssociation(Association):
             # ended too, having removed any dataset left half received.
             if self.dul.is_alive() and self.dul is not threading.current_thread():
                 self.dul.join(DUL_END_WAIT)
+            # Requests received but never served: their staging files go too.
+            while True:
+                try:
+                    _drop_dataset(self.dimse.msg_queue.get_nowait()[1])
+                except queue.Empty:
+                    break
             if self.on_end is not None:
                 self.on_end(self)
 
@@ -641,7 +647,10 @@ class TunedAssociation(Association):
             return False
         with self._serving:
             if self._ending:
-                return False
+                # The association is ending between operations: the request
+                # goes unanswered, and what it brought is dropped.
+                _drop_dataset(msg)
+                return True
             try:
                 serve(self, msg, context)
             except Exception as exc:
@@ -977,6 +986,13 @@ def unbind_log_handlers(assoc: Association) -> None:
     if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
         for event, handler in _STANDARD_LOG_HANDLERS:
             assoc.unbind(event, handler)
+
+
+def _drop_dataset(msg: Any) -> None:
+    """Remove the staging file of a request that will not be served."""
+    dataset = getattr(msg, "received_file", None)
+    if dataset is not None:
+        getattr(dataset, "discard", dataset.close)()
 
 
 def _close_quietly(sock: socket.socket) -> None:
