@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.dicom_factory import make_dataset, write_instance
-from tests.server.conftest import dcmtk, modalities_config, run
+from tests.server.conftest import dcmtk, modalities_config, run, wait_for
 from tests.server.helpers import dataset_bytes, stored_file
 from tests.server.test_tls import openssl, pki  # noqa: F401  (pki is a fixture)
 
@@ -162,6 +162,10 @@ def test_untrusted_or_missing_client_certificates_are_refused(tls_node, pki,  # 
         result = tls_tool("echoscu", port, *options)
         assert result.returncode != 0, why
         assert "Received Echo Response" not in result.stderr, why
+    # The node logs a refusal in the connection's thread, maybe after the client
+    # has given up: wait for the line, do not race it.
+    wait_for(lambda: node.log().count("TLS handshake failed") >= len(attempts),
+             "both refused handshakes logged", timeout=30)
     assert node.log().count("TLS handshake failed") == len(attempts)
     # A client that does not trust the node's certificate gives up by itself.
     distrust = tls_tool("echoscu", port, "+tls", pki / "client.key", pki / "client.pem",
