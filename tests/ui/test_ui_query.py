@@ -3,6 +3,8 @@ study, C-MOVE and C-GET with progress; what is retrieved shows in the local brow
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import free_port
@@ -32,13 +34,18 @@ def pacs_setup(settings, orthanc_factory, tmp_path):
     return node, server
 
 
-async def wait_for(pilot, condition, tries: int = 40) -> None:
-    for _ in range(tries):
+async def wait_for(pilot, condition, timeout: float = 30) -> None:
+    """Until ``condition()`` holds; a remote that is another process may be slow to
+    start answering on a loaded machine, hence the generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         await settle(pilot)
         if condition():
             return
         await pilot.pause(0.25)
-    raise AssertionError("the app did not get there in time:\n" + screen_text(pilot.app))
+    workers = [f"{worker.name}: {worker.state.name}" for worker in pilot.app.workers]
+    raise AssertionError(f"the app did not get there in {timeout} s (workers: {workers}):\n"
+                         + screen_text(pilot.app))
 
 
 async def test_query_drill_down_and_move_here(pacs_setup):
