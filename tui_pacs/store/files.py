@@ -116,6 +116,12 @@ def move_into_place(temporary: Path, final: Path) -> list[Path]:
     group of renames. Directories created on the way count too: their own
     entry in their parent must be durable as well.
     """
+    try:
+        os.replace(temporary, final)  # most files go to a study directory that exists
+        return [final.parent]
+    except FileNotFoundError:
+        if not os.path.exists(temporary):
+            raise
     created = _make_directories(final.parent)
     os.replace(temporary, final)
     return [final.parent, *(directory.parent for directory in created)]
