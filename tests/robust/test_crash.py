@@ -15,7 +15,6 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from pydicom import dcmread
@@ -23,7 +22,13 @@ from pydicom import dcmread
 from tests.conftest import run_cli
 from tests.robust.clients import acknowledged, start_storescu, write_batches
 from tests.server.conftest import dcmtk, run
-from tests.server.helpers import dataset_bytes, indexed, sop_instance_uid, stored_file
+from tests.server.helpers import (
+    dataset_bytes,
+    indexed,
+    sop_instance_uid,
+    stored_file,
+    worker_processes,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -131,10 +136,3 @@ def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batche
     check = run_cli("check", "--data", node.data)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Traceback" not in node.log()
-
-
-def worker_processes(node) -> list[int]:
-    """The node's ingest worker processes."""
-    pid = node.process.pid
-    return [int(child) for child in
-            Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

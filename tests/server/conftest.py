@@ -99,7 +99,8 @@ def start_node(tmp_path: Path) -> Iterator:
                  "--data", str(data), "--port", str(port), "--bind", "127.0.0.1",
                  "--aet", aet, *args],
                 stdout=log, stderr=subprocess.STDOUT, env={**cli_env(), **(env or {})},
-                cwd=REPO)
+                # A group of its own, as at a terminal: a test may signal it whole.
+                cwd=REPO, process_group=0)
         node = RunningNode(port, aet, data, config_path, log_path, process)
         nodes.append(node)
         if wait:

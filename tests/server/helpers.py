@@ -32,3 +32,10 @@ def indexed(data_dir: Path, sql: str, *params: object) -> list[tuple]:
     """Rows of a query on the node's index (read only)."""
     with sqlite3.connect(f"file:{data_dir / INDEX_FILE}?mode=ro", uri=True) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def worker_processes(node) -> list[int]:
+    """The ingest worker processes of ``node`` (a RunningNode)."""
+    pid = node.process.pid
+    return [int(child) for child in
+            Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

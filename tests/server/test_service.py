@@ -6,6 +6,7 @@ NOTIFY_SOCKET; the node's messages on it are the events the tests wait for.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.dicom_factory import make_dataset, write_instance, write_study
 from tests.server.conftest import dcmtk, run
-from tests.server.helpers import indexed, sop_instance_uid
+from tests.server.helpers import indexed, sop_instance_uid, worker_processes
 from tests.server.systemd import NotifySocket
 
 pytestmark = pytest.mark.interop
@@ -120,6 +121,50 @@ def test_sighup_during_a_transfer_drops_nothing(start_node, notify, tmp_path):
     assert "access: allowed calling AE titles for find now CT1 (was the configured " \
            "modalities)" in log
     assert log.count("association accepted") == 1 and "aborted" not in log
+
+
+def test_a_hang_up_sent_to_the_whole_group_reloads_and_keeps_every_worker(
+        start_node, notify, tmp_path):
+    """A terminal that hangs up (an SSH connection dropped) signals its whole
+    process group: the node reloads, and its worker processes, out of the
+    terminal's reach, go on serving the associations they have."""
+    node = ready_node(start_node, notify, "[node]\nworkers = 2\n")
+    workers = worker_processes(node)
+    assert len(workers) == 1
+    files = [write_instance(tmp_path / "in" / f"{n:03d}.dcm",
+                            make_dataset(instance=n, rows=128, columns=128))
+             for n in range(1, 301)]
+    # Connections go to each process in turn: two senders keep both busy.
+    senders = [subprocess.Popen([dcmtk("storescu"), "-v", "-aec", node.aet, "127.0.0.1",
+                                 str(node.port), *map(str, half)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for half in (files[:150], files[150:])]
+    acknowledged = 0
+    try:
+        for sender in senders:
+            assert sender.stderr is not None
+            for line in sender.stderr:  # each one's first success, then the hang-up
+                if "Received Store Response (Success)" in line:
+                    acknowledged += 1
+                    break
+        os.killpg(node.process.pid, signal.SIGHUP)
+        notify.wait_for("RELOADING")
+        notify.wait_for("READY")
+        for sender in senders:
+            _, rest = sender.communicate(timeout=120)
+            assert sender.returncode == 0, rest[-2000:]
+            acknowledged += rest.count("Received Store Response (Success)")
+    finally:
+        for sender in senders:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+    assert acknowledged == 300
+    assert len(indexed(node.data, "SELECT sop_uid FROM instances")) == 300
+    assert worker_processes(node) == workers
+    log = node.log()
+    assert "ended unexpectedly" not in log and "aborted" not in log
+    assert log.count("association released") == 2
 
 
 def test_access_rules_reload_for_the_next_association_and_a_broken_file_is_refused(

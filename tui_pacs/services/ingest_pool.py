@@ -216,7 +216,10 @@ class IngestPool:
                 [sys.executable, "-P", "-m", "tui_pacs.services.ingest_worker",
                  str(theirs.fileno()), str(os.getpid())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # Out of the terminal's reach: Ctrl-C, or the hang-up when an
+                # SSH connection drops, goes to the node, which stops its workers.
+                start_new_session=True)
         except OSError as exc:
             log.error("cannot start an ingest worker process: %s", exc.strerror or exc)
             channel.close()

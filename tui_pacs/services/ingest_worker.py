@@ -334,11 +334,11 @@ def main(argv: list[str]) -> int:
     _, settings, number, count, debug = message
     outbox = Outbox(channel)
     logs.configure(debug=debug, handler=ForwardedLog(outbox))
-    # The node stops its workers itself: a Ctrl-C at its terminal, or the
-    # SIGTERM systemd sends to each of its processes, must not cut an
-    # association in half here.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The node stops its workers itself: the SIGTERM systemd sends to each of
+    # its processes, or a signal sent to its whole group (a reload's SIGHUP
+    # too), must not cut an association in half here.
+    for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(each, signal.SIG_IGN)
     try:
         asyncio.run(Worker(channel, outbox, settings, number, count).run())
     except ChannelClosed:
