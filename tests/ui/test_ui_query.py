@@ -85,6 +85,20 @@ async def test_query_drill_down_and_move_here(pacs_setup):
         assert "6 instances" in column(app, "Counts")[services.index("C-STORE")]
 
 
+async def test_enter_on_arrival_asks_the_remote_as_the_hint_says(pacs_setup):
+    settings, server = pacs_setup
+    app = PacsApp(settings, clock=lambda: TODAY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert "press enter" in screen_text(app)
+        await pilot.press("enter")  # the results table has the focus, and no rows
+        await wait_for(pilot, lambda: "3 studies from pacs" in screen_text(app))
+        await pilot.press("enter")  # now a row: its series, on the remote
+        await wait_for(pilot, lambda: isinstance(app.screen, RemoteSeriesScreen))
+
+
 async def test_patient_level_then_get_a_series(pacs_setup):
     settings, server = pacs_setup
     app = PacsApp(settings, listen=True, clock=lambda: TODAY)

@@ -343,6 +343,7 @@ class QueryScreen(ResultsScreen):
 
     BINDINGS: ClassVar = [
         Binding("slash", "form", "Form"),
+        Binding("enter", "search", "Ask the remote", show=False),
         Binding("l", "next_level", "Level"),
         Binding("w", "worklist", "Worklist"),
         Binding("x", "clear_form", "Clear"),

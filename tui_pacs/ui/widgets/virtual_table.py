@@ -496,6 +496,9 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.MarksChanged(self, 0))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select":
+            # Enter on an empty table is the screen's (Query: ask the remote).
+            return self.cursor_value is not None
         return self.markable if action == "toggle_mark" else True
 
     def action_toggle_mark(self) -> None:
