@@ -85,7 +85,7 @@ async def test_query_drill_down_and_move_here(pacs_setup):
         assert "6 instances" in column(app, "Counts")[services.index("C-STORE")]
 
 
-async def test_enter_on_arrival_asks_the_remote_as_the_hint_says(pacs_setup):
+async def test_enter_asks_the_remote_and_another_level_clears_the_results(pacs_setup):
     settings, server = pacs_setup
     app = PacsApp(settings, clock=lambda: TODAY)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -97,6 +97,17 @@ async def test_enter_on_arrival_asks_the_remote_as_the_hint_says(pacs_setup):
         await wait_for(pilot, lambda: "3 studies from pacs" in screen_text(app))
         await pilot.press("enter")  # now a row: its series, on the remote
         await wait_for(pilot, lambda: isinstance(app.screen, RemoteSeriesScreen))
+        await pilot.press("escape")
+        await settle(pilot)
+        query = app.screen
+        assert isinstance(query, QueryScreen)
+        await pilot.press("l")  # studies shown, patients chosen: nothing to act on
+        await settle(pilot)
+        assert query.results.rows == [] and "Level changed" in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "2 patients from pacs" in screen_text(app))
+        assert sorted(row["PatientID"] for row in query.table.loaded_rows()) == ["PAT1",
+                                                                                 "PAT2"]
 
 
 async def test_patient_level_then_get_a_series(pacs_setup):

@@ -167,6 +167,8 @@ class ResultsScreen(PacsScreen):
         self.level = self.LEVEL
         # Asking for scheduled procedure steps instead of the level's matches.
         self.worklist = False
+        # The level (and worklist) the results shown were asked at.
+        self.asked = (self.level, self.worklist)
         self.order_by: str | None = None
         self.descending = False
         self._redraw: Timer | None = None
@@ -209,6 +211,7 @@ class ResultsScreen(PacsScreen):
             return
         self.results.clear()
         self.source = target
+        self.asked = (self.level, self.worklist)
         self.table.empty_text = "Nothing found."
         self.table.set_columns(self.columns())
         self.table.reload(keep_cursor=False)
@@ -407,22 +410,30 @@ class QueryScreen(ResultsScreen):
             return
         self.target = self.backend.client.target(str(name))
         if self.source is not None and self.source.name != self.target.name:
-            self._forget_results(self.source, self.target)
+            source, chosen = self.source, self.target
+            self._forget_results(f"Remote changed: the results from {source.name or source.aet}"
+                                 f" were cleared. Press enter to ask {chosen.name or chosen.aet}.")
 
-    def _forget_results(self, source: Target, chosen: Target) -> None:
+    def _forget_results(self, why: str) -> None:
         self.workers.cancel_group(self, "find")
         self.results.clear()
         self.source = None
         self.table.empty_text = "No query yet."
+        self.table.set_columns(self.columns())
         self.table.reload(keep_cursor=False)
-        self.show_state(f"Remote changed: the results from {source.name or source.aet} "
-                        f"were cleared. Press enter to ask {chosen.name or chosen.aet}.")
+        self.show_state(why)
 
     @on(Select.Changed, "#level")
     def _level_changed(self, event: Select.Changed) -> None:
+        """Results of another level are cleared: opening or retrieving one of them
+        would act at the level now chosen."""
         self.worklist = event.value == WORKLIST
         self.level = Level.STUDY if self.worklist else event.value  # type: ignore[assignment]
         self.refresh_bindings()
+        if self.source is not None and self.asked != (self.level, self.worklist):
+            chosen = self.target or self.source
+            self._forget_results(f"Level changed: the results were cleared. Press enter to "
+                                 f"ask {chosen.name or chosen.aet}.")
 
     def keys(self) -> dict[str, str]:
         keys = self.query_one(FilterBar).value.keys(self.pacs.today(), contains=False)
