@@ -13,11 +13,15 @@ from tests.peers.orthanc import WORKLIST_PLUGIN
 from tests.peers.worklist import Step, write_worklist
 from tui_pacs.core.remote import CheckState, Failure
 
-TODAY = date.today().strftime("%Y%m%d")
-TOMORROW = (date.today() + timedelta(days=1)).strftime("%Y%m%d")
-STEPS = [Step("DOE^JANE", "P1", "ACC1", "CT1", "CT", TODAY),
-         Step("ROE^RICHARD", "P2", "ACC2", "MR1", "MR", TODAY),
-         Step("POE^EDGAR", "P3", "ACC3", "CT1", "CT", TOMORROW)]
+
+def steps() -> list[Step]:
+    """Two steps today and one tomorrow, from the date at the time of asking (a run
+    may cross midnight)."""
+    today = date.today()
+    tomorrow = (today + timedelta(days=1)).strftime("%Y%m%d")
+    return [Step("DOE^JANE", "P1", "ACC1", "CT1", "CT", today.strftime("%Y%m%d")),
+            Step("ROE^RICHARD", "P2", "ACC2", "MR1", "MR", today.strftime("%Y%m%d")),
+            Step("POE^EDGAR", "P3", "ACC3", "CT1", "CT", tomorrow)]
 
 
 async def checklist(client, target_text, **options):
@@ -30,7 +34,7 @@ async def test_orthancs_worklist_answers_with_todays_steps(client, orthanc_facto
                                                            tmp_path):
     if not WORKLIST_PLUGIN.exists():
         pytest.skip(f"{WORKLIST_PLUGIN} is not installed (Debian: orthanc)")
-    write_worklist(tmp_path / "worklists", STEPS)
+    write_worklist(tmp_path / "worklists", steps())
     ris = orthanc_factory(modalities=our_entry(node_port), worklists=tmp_path / "worklists")
     checks = await checklist(client, ris.target, worklist=True)
     assert list(checks)[4:7] == ["C-FIND (study level)", "C-FIND (worklist)",
@@ -45,7 +49,7 @@ async def test_orthancs_worklist_answers_with_todays_steps(client, orthanc_facto
 @pytest.mark.interop
 async def test_a_worklist_only_server(client, wlmscpfs_factory):
     ris = wlmscpfs_factory(aet="RIS")
-    ris.write(STEPS)
+    ris.write(steps())
     checks = await checklist(client, ris.target, worklist=True)
     assert checks["C-ECHO"].state is CheckState.OK
     assert checks["C-FIND (worklist)"].state is CheckState.OK

@@ -14,32 +14,34 @@ from tests.peers.orthanc import WORKLIST_PLUGIN
 from tests.peers.worklist import Step, write_worklist
 from tui_pacs.core.remote import Failure, RemoteFailure
 
-TODAY = date.today()
-
 
 def day(offset: int) -> str:
-    return (TODAY + timedelta(days=offset)).strftime("%Y%m%d")
+    """Today (at the time of asking: a run may cross midnight) plus ``offset`` days."""
+    return (date.today() + timedelta(days=offset)).strftime("%Y%m%d")
 
 
-STEPS = [
-    Step("DOE^JANE", "P1", "ACC1", "CT1", "CT", day(0), "081500", "CT HEAD", "RP1", "S1"),
-    Step("ROE^RICHARD", "P2", "ACC2", "MR1", "MR", day(0), "100000", "MR KNEE", "RP2", "S2"),
-    Step("POE^EDGAR", "P3", "ACC3", "CT1", "CT", day(1), "090000", "CT CHEST", "RP3", "S3"),
-    Step("LOE^LINDA", "P4", "ACC4", "CT2", "CT", day(-1), "143000", "CT ABDOMEN", "RP4", "S4"),
-]
+def steps() -> list[Step]:
+    """Two steps today, one tomorrow, one yesterday."""
+    return [
+        Step("DOE^JANE", "P1", "ACC1", "CT1", "CT", day(0), "081500", "CT HEAD", "RP1", "S1"),
+        Step("ROE^RICHARD", "P2", "ACC2", "MR1", "MR", day(0), "100000", "MR KNEE", "RP2", "S2"),
+        Step("POE^EDGAR", "P3", "ACC3", "CT1", "CT", day(1), "090000", "CT CHEST", "RP3", "S3"),
+        Step("LOE^LINDA", "P4", "ACC4", "CT2", "CT", day(-1), "143000", "CT ABDOMEN", "RP4",
+             "S4"),
+    ]
 
 
 @pytest.fixture(params=["wlmscpfs", "orthanc"])
 def worklist_server(request, tmp_path, node_port):
-    """A worklist server holding STEPS: its target text (AET@127.0.0.1:port)."""
+    """A worklist server holding steps(): its target text (AET@127.0.0.1:port)."""
     if request.param == "wlmscpfs":
         server = request.getfixturevalue("wlmscpfs_factory")(aet="RIS")
-        server.write(STEPS)
+        server.write(steps())
         return server.target
     if not WORKLIST_PLUGIN.exists():
         pytest.skip(f"{WORKLIST_PLUGIN} is not installed (Debian: orthanc)")
     folder = tmp_path / "worklists"
-    write_worklist(folder, STEPS)
+    write_worklist(folder, steps())
     # Orthanc answers worklist queries only from the modalities it knows.
     orthanc = request.getfixturevalue("orthanc_factory")(modalities=our_entry(node_port),
                                                          worklists=folder)
