@@ -54,10 +54,17 @@ async def test_a_failure_status_fails_that_instance_only(client, files, storage_
     assert "0xA700" in failure.reason and "out of resources" in failure.reason
 
 
-async def test_warnings_are_counted_as_sent(client, files, storage_scp):
-    target = storage_scp(lambda event, number: 0xB007 if number == 1 else 0x0000)
-    report = await client.send_files(target, files[:3])
-    assert report.ok and (report.sent, report.warnings) == (3, 1)
+async def test_warnings_are_counted_as_sent_and_say_what_they_mean(client, files,
+                                                                   storage_scp):
+    codes = {1: 0xB007, 2: 0xB000}
+    target = storage_scp(lambda event, number: codes.get(number, 0x0000))
+    progress = []
+    report = await client.send_files(target, files[:3], on_progress=progress.append)
+    assert report.ok and (report.sent, report.warnings) == (3, 2)
+    details = [step.detail for step in progress]
+    # 0xB000 is a C-STORE's coercion, not the C-MOVE warning of the same code.
+    assert details[:2] == ["status 0xB007 (warning: data set does not match SOP class)",
+                           "status 0xB000 (warning: data elements coerced)"]
 
 
 async def test_a_remote_that_aborts_midway(client, files, storage_scp):

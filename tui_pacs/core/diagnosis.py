@@ -256,7 +256,7 @@ def no_response(target: Target, service: str, seconds: float | None) -> Diagnosi
 
 def failure_status(service: str, status: int, comment: str = "") -> Diagnosis:
     text = f"{service} failed with status 0x{status:04X}"
-    if meaning := STATUS_MEANINGS.get(status):
+    if meaning := status_meaning(status, service):
         text += f" ({meaning})"
     if comment:
         text += f": {comment}"
@@ -439,3 +439,16 @@ STATUS_MEANINGS = {
     0xB007: "warning: data set does not match SOP class",
     0xFE00: "cancelled",
 }
+# Where C-STORE gives a code another meaning (PS3.4 Table B.2-1).
+C_STORE_MEANINGS = {
+    0xA900: "data set does not match SOP class",
+    0xB000: "warning: data elements coerced",
+    0xC000: "cannot understand",
+}
+
+
+def status_meaning(status: int, service: str = "") -> str | None:
+    """What a status code means in a response of ``service`` (C-STORE, C-FIND...)."""
+    if service == "C-STORE" and status in C_STORE_MEANINGS:
+        return C_STORE_MEANINGS[status]
+    return STATUS_MEANINGS.get(status)

@@ -33,7 +33,7 @@ from pynetdicom.dsutils import encode
 from pynetdicom.presentation import PresentationContext
 
 from tui_pacs.core import status
-from tui_pacs.core.diagnosis import STATUS_MEANINGS
+from tui_pacs.core.diagnosis import status_meaning
 from tui_pacs.core.remote import RemoteFailure, SendFailure, SendProgress, SendReport
 from tui_pacs.net.client.association import Cancellation, Session, when_busy_retry
 from tui_pacs.net.client.upper_layer import StoreAssociation
@@ -288,7 +288,7 @@ def _converted(item: Outgoing, accepted: set[tuple[str, str]]) -> tuple[Dataset,
 
 def _status_text(code: int, answer: Command) -> str:
     text = f"status 0x{code:04X}"
-    if meaning := STATUS_MEANINGS.get(code):
+    if meaning := status_meaning(code, "C-STORE"):
         text += f" ({meaning})"
     comment = answer.text(ERROR_COMMENT)
     return f"{text}: {comment}" if comment else text
