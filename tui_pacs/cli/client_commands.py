@@ -38,6 +38,16 @@ if TYPE_CHECKING:
     from tui_pacs.core.target import Target
     from tui_pacs.services.client import RemoteClient
 
+# What send and commit can take from the archive instead of files: option,
+# metavar, help.
+ARCHIVED_OPTIONS = {
+    Level.PATIENT: ("--patient", "ID", "the archived patient(s) with this ID"),
+    Level.STUDY: ("--study", "UID", "an archived study"),
+    Level.SERIES: ("--series", "UID", "an archived series"),
+}
+SEND_LEVELS = (Level.PATIENT, Level.STUDY, Level.SERIES)
+COMMIT_LEVELS = (Level.STUDY, Level.SERIES)
+
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     remote = argparse.ArgumentParser(add_help=False)
@@ -105,11 +115,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     p = commands.add_parser("send", parents=[common, remote], help="send instances (C-STORE)",
                             description="Send files (directories recursively) or archived "
                                         "instances to a remote node.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--patient", metavar="ID", help="the archived patient(s) with this ID")
-    which.add_argument("--study", metavar="UID", help="an archived study")
-    which.add_argument("--series", metavar="UID", help="an archived series")
+    _add_files_or_archived(p, SEND_LEVELS)
     p.set_defaults(func=run_send)
 
     p = commands.add_parser("commit", parents=[common, remote],
@@ -121,10 +127,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                         "association or on one it opens to us; when no node "
                                         "is listening on our port, this command listens "
                                         "there until the report arrives.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--study", metavar="UID", help="an archived study")
-    which.add_argument("--series", metavar="UID", help="an archived series")
+    _add_files_or_archived(p, COMMIT_LEVELS)
     p.add_argument("--wait", type=_seconds, metavar="S",
                    help="seconds to wait for the remote's report (default: [limits] "
                         "dimse_timeout)")
@@ -162,6 +165,28 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                    help="a line for every accepted storage class (default: the common "
                         "ones, the others on one line when they are accepted alike)")
     p.set_defaults(func=run_probe)
+
+
+def _add_files_or_archived(parser: argparse.ArgumentParser, levels: tuple[Level, ...]) -> None:
+    """Files and directories, or one of the archive's patients, studies or series."""
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    which = parser.add_mutually_exclusive_group()
+    for level in levels:
+        option, metavar, text = ARCHIVED_OPTIONS[level]
+        which.add_argument(option, metavar=metavar, help=text)
+
+
+def _files_or_archived(args: argparse.Namespace, verb: str, levels: tuple[Level, ...]
+                       ) -> list[tuple[Level, str]]:
+    """The archived (level, identifier) chosen by :func:`_add_files_or_archived`'s
+    options, or none when files were given; a usage error for both or neither."""
+    archived = [(level, value) for level in levels
+                if (value := getattr(args, ARCHIVED_OPTIONS[level][0][2:])) is not None]
+    if bool(archived) == bool(args.paths):
+        options = ", ".join(ARCHIVED_OPTIONS[level][0] for level in levels)
+        raise CliError(f"say what to {verb}: files and directories, or one of {options}",
+                       EXIT_USAGE)
+    return archived
 
 
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -453,12 +478,7 @@ def run_send(args: argparse.Namespace, settings: Settings) -> int:
     from tui_pacs.core.remote import RemoteFailure, SendProgress, SendReport
     from tui_pacs.services.client import NotInArchive
 
-    archived = [(level, value) for level, value in (
-        (Level.PATIENT, args.patient), (Level.STUDY, args.study), (Level.SERIES, args.series))
-        if value is not None]
-    if bool(archived) == bool(args.paths):
-        raise CliError("say what to send: files and directories, or one of --patient, "
-                       "--study, --series", EXIT_USAGE)
+    archived = _files_or_archived(args, "send", SEND_LEVELS)
     from tui_pacs.cli.output import ProgressBar, say_on_stderr
 
     bar = ProgressBar("sending", eta=True) if stderr_is_terminal() else None
@@ -543,11 +563,7 @@ def run_commit(args: argparse.Namespace, settings: Settings) -> int:
     from tui_pacs.core.remote import RemoteFailure
     from tui_pacs.services.client import NothingToCommit, NotInArchive
 
-    archived = [(level, value) for level, value in (
-        (Level.STUDY, args.study), (Level.SERIES, args.series)) if value is not None]
-    if bool(archived) == bool(args.paths):
-        raise CliError("say what to commit: files and directories, or one of --study, "
-                       "--series", EXIT_USAGE)
+    archived = _files_or_archived(args, "commit", COMMIT_LEVELS)
 
     async def go() -> CommitReport:
         async with open_archive(settings, must_exist=bool(archived)) as archive:
