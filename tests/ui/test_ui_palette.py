@@ -63,3 +63,23 @@ async def test_query_and_echo_by_name_from_another_screen(seeded, remote_node):
         assert isinstance(remotes, RemotesScreen)
         await wait_for(pilot, lambda: remotes.outcomes["remote"].report is not None)
         assert remotes.outcomes["remote"].report.ok and set(remotes.outcomes) == {"remote"}
+
+
+async def test_a_redraw_already_due_when_the_query_ends_keeps_the_final_line(seeded):
+    """Results redraw a moment after they arrive; Textual runs a timer's callback as
+    a message, so one can be due after the query has ended and shown its final
+    line (what the CI saw, under load, as "asking remote… 4 studies so far")."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        query = app.screen
+        assert isinstance(query, QueryScreen)
+        query._redraw_soon("asking remote… 4 studies so far")
+        query.call_next(query._redraw_now)  # the timer fired: its callback waits
+        query._stop_redraw()  # then the query ended, in the same turn
+        query.show_state("4 studies from remote in 0.2 s")
+        await settle(pilot)
+        assert "4 studies from remote in 0.2 s" in screen_text(app)
+        assert "so far" not in screen_text(app)

@@ -257,12 +257,15 @@ class ResultsScreen(PacsScreen):
             self._redraw = None
 
     def _redraw_now(self) -> None:
+        # Textual runs a timer's callback as a message: this one may come after
+        # the search has ended and shown its last line, which it then shows again.
         self._redraw = None
         self.show_state(self._state)
         self.table.reload(keep_cursor=True)
 
     def show_state(self, text: str) -> None:
         """The line above the results; it may quote the remote's error comment."""
+        self._state = text
         self.query_one("#title", Static).update(printable(text))
 
     async def _count_held(self) -> None:
