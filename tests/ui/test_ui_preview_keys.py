@@ -169,3 +169,17 @@ async def test_cine_without_frame_time_and_windows_that_cannot_change(viewer_dat
         screen.cine_tick()  # the timer's step, driven directly
         await settle(pilot)
         assert screen.frame == 1 and "frame 2/24" in screen_text(app)
+
+
+async def test_a_tick_already_due_when_the_cine_stops_moves_nothing(viewer_data):
+    # Textual runs a timer's callback as a message: one may be due after stop().
+    app = make_app(viewer_data)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_study(pilot, ".8")
+        screen.action_play()
+        stopped_at = screen.frame
+        screen.call_next(screen._tick_while_playing)  # the timer fired: its tick waits
+        screen.stop_cine()
+        await settle(pilot)
+        assert not screen.playing and screen.frame == stopped_at

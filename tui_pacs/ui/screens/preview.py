@@ -315,7 +315,7 @@ class PreviewScreen(PacsScreen):
         elif slice_ is None or slice_.frames < 2:
             self.notify("Nothing to play: this image has a single frame.", timeout=3)
         else:
-            self._cine = self.set_interval(self.cine_interval, self.cine_tick)
+            self._cine = self.set_interval(self.cine_interval, self._tick_while_playing)
             self._update_overlay()
 
     @property
@@ -323,6 +323,11 @@ class PreviewScreen(PacsScreen):
         """Seconds between frames: the file's Frame Time, else 1/10 s."""
         frame_time = self.rendered.info.frame_time if self.rendered else None
         return frame_time / 1000 if frame_time else 1 / DEFAULT_FPS
+
+    def _tick_while_playing(self) -> None:
+        # Textual runs a timer's callback as a message: one may be due after stop.
+        if self.playing:
+            self.cine_tick()
 
     def cine_tick(self) -> None:
         """The timer's step: the next frame, after the last the first."""
