@@ -29,6 +29,7 @@ from tests.server.helpers import (
     stored_file,
     worker_processes,
 )
+from tui_pacs.store.staging import staged_files
 
 pytestmark = pytest.mark.interop
 
@@ -89,7 +90,7 @@ def test_sigkill_while_four_senders_store(start_node, batches, kill_after, worke
 
     restarted = start_node(data=node.data)
     assert "did not shut down cleanly" in restarted.log()
-    assert list((node.data / "tmp").iterdir()) == []
+    assert staged_files(node.data / "tmp") == []
     for path in safe:
         stored = stored_file(node.data, sop_instance_uid(path))
         assert dataset_bytes(stored) == dataset_bytes(path), path
@@ -109,22 +110,23 @@ def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batche
     """The node serves with two worker processes beside its own; one of them
     is killed while four senders store. Its association is cut; every
     instance acknowledged on any association is archived, the dead worker's
-    staging files are removed, another worker takes its place, and the
+    staging files and its lanes are removed, another worker takes its place, and the
     senders' second try completes the archive."""
     node = start_node("[node]\nworkers = 3\n")
     for _ in range(3):  # connections go to each process in turn: once all serve
         echo = run(dcmtk("echoscu"), "-aec", node.aet, "127.0.0.1", node.port)
         assert echo.returncode == 0, echo.stderr
-    outputs = killed_while_storing(node, batches, 250, lambda: os.kill(
-        worker_processes(node)[0], signal.SIGKILL))
+    killed = worker_processes(node)[0]
+    outputs = killed_while_storing(node, batches, 250, lambda: os.kill(killed, signal.SIGKILL))
     safe = [path for output in outputs for path in acknowledged(output)]
     assert len(safe) < SENDERS * INSTANCES, "the killed worker's sender completed"
     log = node.wait_for_log("ended unexpectedly (signal 9); starting another")
     assert "aborted" in log and "its ingest worker process ended" in log
     deadline = time.monotonic() + 30
-    while list((node.data / "tmp").iterdir()) and time.monotonic() < deadline:
+    while staged_files(node.data / "tmp") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert list((node.data / "tmp").iterdir()) == []
+    assert staged_files(node.data / "tmp") == []
+    assert not list((node.data / "tmp").glob(f"{killed}-*")), "the dead worker's lanes are left"
     for path in safe:
         stored = stored_file(node.data, sop_instance_uid(path))
         assert dataset_bytes(stored) == dataset_bytes(path), path

@@ -191,13 +191,13 @@ def test_a_peer_that_leaves_in_the_middle_of_a_dataset_leaves_nothing_behind(
         assert peer.associate() == ASSOCIATE_AC
         assert peer.send(_partial_store(4 << 20))
         deadline = time.monotonic() + 10
-        while not any(staging.glob(".incoming-*")) and time.monotonic() < deadline:
+        while not any(staging.rglob(".incoming-*")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert any(staging.glob(".incoming-*")), "the dataset was not streamed to disk"
+        assert any(staging.rglob(".incoming-*")), "the dataset was not streamed to disk"
         peer.send(pdu(ABORT, bytes(4)))
     deadline = time.monotonic() + 10
-    while any(staging.glob(".incoming-*")) and time.monotonic() < deadline:
+    while any(staging.rglob(".incoming-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(staging.glob(".incoming-*"))
+    assert not any(staging.rglob(".incoming-*"))
     assert not any((hostile_node.data / "storage").rglob("*.dcm"))
     unharmed()

@@ -11,6 +11,7 @@ from tui_pacs.config import StorageConfig
 from tui_pacs.core.model import Level
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.layout import INDEX_FILE
+from tui_pacs.store.staging import staged_files
 from tui_pacs.store.writer import DELETING
 
 STORAGE = StorageConfig(min_free_mb=0)
@@ -96,4 +97,4 @@ async def test_a_file_committed_while_its_fsync_ran_is_kept_only_if_whole(data_d
                 for r in (whole, short_in_tmp, short_in_place)] == [True, False, False]
     assert (data_dir / whole.path).exists()
     assert not (data_dir / short_in_place.path).exists()
-    assert list((data_dir / "tmp").iterdir()) == []
+    assert staged_files(data_dir / "tmp") == []

@@ -16,6 +16,7 @@ from tests.dicom_factory import make_dataset
 from tests.server.node_fixtures import associate, settings_for, started
 from tui_pacs.config import LimitsConfig
 from tui_pacs.store.ingest import part10_prefix
+from tui_pacs.store.staging import staged_files
 
 BOMB_MB = 1024
 
@@ -97,5 +98,5 @@ async def test_a_dataset_over_the_limit_is_refused_as_it_streams(tmp_path):
     finally:
         await node.stop()
     assert (code, comment, echo) == (0xA700, "dataset larger than max_dataset_mb (1 MB)", 0)
-    assert not any((tmp_path / "data" / "tmp").iterdir())
+    assert not staged_files(tmp_path / "data" / "tmp")
     assert not any((tmp_path / "data" / "storage").rglob("*.dcm"))

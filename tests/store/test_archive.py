@@ -16,6 +16,7 @@ from tui_pacs.store.archive import Archive, Outcome, StoreFailure
 from tui_pacs.store.index import matchers_from_keys
 from tui_pacs.store.ingest import NotDicom
 from tui_pacs.store.layout import INDEX_FILE
+from tui_pacs.store.staging import staged_files
 
 
 def stored_files(data_dir: Path) -> list[Path]:
@@ -123,7 +124,7 @@ async def test_duplicate_keeps_the_existing_copy(archive, tmp_path, data_dir):
     assert (await archive.store_file(second)).outcome is Outcome.DUPLICATE
     [path] = stored_files(data_dir)
     assert path.read_bytes() == first.read_bytes()
-    assert list((data_dir / "tmp").iterdir()) == []
+    assert staged_files(data_dir / "tmp") == []
 
 
 async def test_duplicate_overwrites_when_configured(data_dir, tmp_path):
@@ -198,7 +199,7 @@ async def test_not_dicom_is_skipped_and_broken_files_fail_clearly(archive, tmp_p
     with pytest.raises(StoreFailure, match="cannot read"):
         await archive.store_file(tmp_path / "absent.dcm")
     assert stored_files(data_dir) == []
-    assert list((data_dir / "tmp").iterdir()) == []
+    assert staged_files(data_dir / "tmp") == []
     assert await archive.index.count(Level.IMAGE) == 0
 
 
@@ -295,7 +296,7 @@ async def test_recovery_finishes_renames_a_crash_interrupted(data_dir, tmp_path)
         assert archive.recovery.removed_temporary == 1
         assert await archive.index.count(Level.IMAGE) == 2
     assert final.exists() and (data_dir / first.path).exists()
-    assert list((data_dir / "tmp").iterdir()) == []
+    assert staged_files(data_dir / "tmp") == []
     assert not (data_dir / "running").exists()
     with sqlite3.connect(data_dir / INDEX_FILE) as conn:
         assert conn.execute("SELECT count(*) FROM instances WHERE pending != ''").fetchone() == (0,)

@@ -86,7 +86,7 @@ class _Worker:
     process: subprocess.Popen
     channel: Channel
     started: float = field(default_factory=time.monotonic)
-    # Its files.PROCESS, once it is ready: the names of its staging files.
+    # Its staging.PROCESS, once it is ready: the names of its staging files.
     token: str = ""
     # Its running associations: number -> the event that reported them accepted.
     active: dict[int, AssociationEvent] = field(default_factory=dict)

@@ -44,7 +44,7 @@ from tui_pacs.core.events import AssociationEvent, NodeEvent
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.scp import DicomServer
 from tui_pacs.services.channel import Channel, ChannelClosed
-from tui_pacs.store import db, files
+from tui_pacs.store import db, staging
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.index import Index, StoredFile
 from tui_pacs.store.intake import Intake, Router, StoreFailure
@@ -264,7 +264,7 @@ class Worker:
                 share=self.count, numbers=itertools.count(self.number, self.count),
                 active_elsewhere=lambda: self.elsewhere)
             self.server.start(listen=False)
-            self.outbox.send("ready", files.PROCESS)
+            self.outbox.send("ready", staging.PROCESS)
             threading.Thread(target=self._read, name="node-channel", daemon=True).start()
             await self._stop.wait()
             await self._drain(self.server)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from tui_pacs.config import LimitsConfig, StorageConfig
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import db, files, ingest
+from tui_pacs.store import db, files, ingest, staging
 from tui_pacs.store.forward_queue import ForwardQueue
 from tui_pacs.store.holds import Receiving
 from tui_pacs.store.incoming import IncomingFile
@@ -237,7 +237,7 @@ class Archive:
         the instance goes is worked out again from its UIDs.
         """
         temporary = staged.temporary
-        if temporary is None or temporary.parent != self.data_dir / TMP_DIR:
+        if temporary is None or not staging.is_staged(self.data_dir / TMP_DIR, temporary):
             raise ValueError(f"not a staging file: {temporary}")
         staged.relpath = _relpath(staged.record)
         self._receiving.hold(holder, staged.record.study_uid)
@@ -272,11 +272,13 @@ class Archive:
 
     def remove_staged_by(self, process: str) -> int:
         """Remove the staging files an ingest worker process left when it ended
-        (``process``: its files.PROCESS); how many there were. Only once
+        (``process``: its staging.PROCESS); how many there were. Only once
         everything it handed over is settled."""
-        leftovers = files.temporaries_of(self.data_dir / TMP_DIR, process)
+        tmp_dir = self.data_dir / TMP_DIR
+        leftovers = staging.staged_by(tmp_dir, process)
         for path in leftovers:
             files.remove_quietly(path)
+        staging.remove_lanes_of(tmp_dir, process)
         return len(leftovers)
 
     def _committed_elsewhere(self, result: StoreResult) -> None:
@@ -309,8 +311,8 @@ class Archive:
                                                        size, source_aet)
                     self._intake.space.claim(size)
                     body = _body(data, fp, parsed.copy_from)
-                    temporary = files.write_temporary(self.data_dir / TMP_DIR,
-                                                      itertools.chain([parsed.new_prefix], body))
+                    temporary = staging.write(self.data_dir / TMP_DIR,
+                                                  itertools.chain([parsed.new_prefix], body))
                 finally:
                     if isinstance(data, mmap.mmap):
                         data.close()

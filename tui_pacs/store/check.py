@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import ingest
+from tui_pacs.store import ingest, staging
 from tui_pacs.store.archive import Archive, Outcome, StoreFailure
 from tui_pacs.store.layout import INDEX_FILE, STORAGE_DIR, TMP_DIR, instance_relpath, resolve
 from tui_pacs.store.writer import DELETING
@@ -134,7 +134,7 @@ class _Checker:
                 self._check_files(conn, readers, relpaths)
             self._find_missing(conn)
         tmp = self.data_dir / TMP_DIR
-        report.temporary = sum(1 for _ in tmp.iterdir()) if tmp.is_dir() else 0
+        report.temporary = len(staging.staged_files(tmp))
         return report
 
     def _directories(self) -> Iterator[list[str]]:
@@ -219,7 +219,8 @@ class _Checker:
         renamed into place. (``pending`` is cleared a group after the rename.)"""
         if not pending:
             return False
-        return pending == DELETING or (self.data_dir / TMP_DIR / pending).exists()
+        name = pending.partition(" ")[0]  # after it, the CRC-32 of a file still being synced
+        return pending == DELETING or (self.data_dir / TMP_DIR / name).exists()
 
     def _still_settled(self, conn: sqlite3.Connection, relpath: str) -> bool:
         """The row is still there and settled: no delete began since it was read."""

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tui_pacs.core.commitment import CommitmentResult, FailedReference, Reference
-from tui_pacs.store import files
+from tui_pacs.store import files, staging
 from tui_pacs.store.layout import TMP_DIR
 
 REPORTS_DIR = "commitment"
@@ -44,7 +44,7 @@ class CommitmentInbox:
     def deliver(self, result: CommitmentResult) -> None:
         """Keep a report durably; raises OSError when it cannot be written."""
         self._tmp.mkdir(parents=True, exist_ok=True)
-        temporary = files.write_temporary(self._tmp, [_encode(result)])
+        temporary = staging.write(self._tmp, [_encode(result)])
         try:
             changed = files.move_into_place(temporary, self._path(result.transaction_uid))
         except BaseException:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import itertools
 import math
 import os
-import secrets
 import shutil
 import threading
 import time
@@ -15,10 +13,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-# Names of temporary files: a serial number, unique within the process, after
-# a token unique to the process (a pid alone can come back after a crash).
-_serial = itertools.count()
-PROCESS = f"{os.getpid()}-{secrets.token_hex(4)}"
 # Bytes read per step when a file is copied.
 COPY_CHUNK = 1_048_576
 
@@ -71,60 +65,31 @@ def _size(count: int) -> str:
     return f"{count / 1_048_576:.1f} MB"
 
 
-def temporary_path(tmp_dir: Path) -> Path:
-    """A name for a new temporary file in ``tmp_dir``, unique to this process."""
-    return tmp_dir / f".incoming-{PROCESS}-{next(_serial)}.part"
-
-
-def temporaries_of(tmp_dir: Path, process: str) -> list[Path]:
-    """The temporary files in ``tmp_dir`` of the process whose PROCESS is ``process``."""
-    return list(tmp_dir.glob(f".incoming-{process}-*.part"))
-
-
-def write_temporary(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:
-    """Write chunks to a new file in ``tmp_dir`` and fsync it; return its path.
-
-    The caller renames it into place (:func:`move_into_place`) or removes it.
-    A failure removes the partial file before raising.
-    """
-    path = temporary_path(tmp_dir)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb", closefd=True) as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        remove_quietly(path)
-        raise
-    return path
-
-
 def chunks_of(fp: BinaryIO, start: int) -> Iterator[bytes]:
     """The file from ``start`` to its end, a chunk at a time: copying it (through
-    :func:`write_temporary`) takes the memory of one chunk, whatever its size."""
+    :func:`tui_pacs.store.staging.write`) takes the memory of one chunk, whatever its size."""
     fp.seek(start)
     while chunk := fp.read(COPY_CHUNK):
         yield chunk
 
 
-def move_into_place(temporary: Path, final: Path) -> list[Path]:
+def move_into_place(temporary: Path | str, final: Path | str) -> list[str]:
     """Atomically rename; return the directories whose entries changed.
 
     The caller fsyncs those (see :func:`sync_directories`), once for a whole
     group of renames. Directories created on the way count too: their own
     entry in their parent must be durable as well.
     """
+    directory = os.path.dirname(final)
     try:
         os.replace(temporary, final)  # most files go to a study directory that exists
-        return [final.parent]
+        return [directory]
     except FileNotFoundError:
         if not os.path.exists(temporary):
             raise
-    created = _make_directories(final.parent)
+    created = _make_directories(Path(directory))
     os.replace(temporary, final)
-    return [final.parent, *(directory.parent for directory in created)]
+    return [directory, *(str(made.parent) for made in created)]
 
 
 def _make_directories(directory: Path) -> list[Path]:
@@ -140,7 +105,7 @@ def _make_directories(directory: Path) -> list[Path]:
     return missing
 
 
-def sync_directories(directories: Iterable[Path]) -> None:
+def sync_directories(directories: Iterable[Path | str]) -> None:
     """fsync directories so that renames into them survive a power cut."""
     for directory in set(directories):
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from tui_pacs.store import files
+from tui_pacs.store import files, staging
 
 # Datasets up to this size are also kept in memory as they arrive.
 HOLD_LIMIT = 256 * 1024
@@ -40,7 +40,9 @@ class IncomingFile:
 
     def __init__(self, tmp_dir: Path, sop_class: str, sop_instance: str, prefix: bytes,
                  limit: int, space: files.SpaceGuard) -> None:
-        self.path = files.temporary_path(tmp_dir)
+        # Where it goes (tmp/ itself until a name in the thread's lane is had:
+        # making the lane can fail too).
+        self.path = tmp_dir
         # The SOP class and instance the Part 10 header names (the request's).
         self.sop_class = sop_class
         self.sop_instance = sop_instance
@@ -58,6 +60,7 @@ class IncomingFile:
         self._fd: int | None = None
         try:
             space.claim(0)  # under the reserve already: do not write at all
+            self.path = staging.temporary_path(tmp_dir)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             self.error = exc
@@ -121,7 +124,8 @@ class IncomingFile:
     def discard(self) -> None:
         """Close and remove: nothing of it will be kept."""
         self.close()
-        files.remove_quietly(self.path)
+        if self.path.is_file():
+            files.remove_quietly(self.path)
 
     def _write(self, data: bytes | memoryview) -> None:
         fd = self._require_fd()

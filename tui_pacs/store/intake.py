@@ -19,7 +19,7 @@ from typing import Protocol
 
 from tui_pacs.config import StorageConfig
 from tui_pacs.core.model import InstanceRecord
-from tui_pacs.store import files, ingest
+from tui_pacs.store import files, ingest, staging
 from tui_pacs.store.incoming import IncomingFile
 from tui_pacs.store.inflate import TooLarge
 from tui_pacs.store.layout import TMP_DIR, instance_relpath
@@ -119,7 +119,7 @@ class Intake:
             raise commit_failure(exc) from None
         try:
             incoming.sync()
-            files.sync_directories([self.tmp_dir])  # its name, in case of a power cut
+            files.sync_directories([incoming.path.parent])  # its name, in case of a power cut
         except OSError as exc:
             unsynced: OSError | None = exc
         else:
@@ -197,7 +197,7 @@ class Intake:
         size = len(prefix) + len(dataset)
         try:
             self.space.claim(size)
-            temporary = files.write_temporary(self.tmp_dir, [prefix, dataset])
+            temporary = staging.write(self.tmp_dir, [prefix, dataset])
         except OSError as exc:
             raise failure_from_os_error(exc) from None
         record = ingest.record_from_header(header, transfer_syntax, size, source_aet)

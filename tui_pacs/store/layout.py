@@ -12,6 +12,7 @@ directory fsync instead of one per instance.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 INDEX_FILE = "index.sqlite"
@@ -34,7 +35,13 @@ def _digest(uid: str) -> str:
 
 def resolve(data_dir: Path, relpath: str) -> Path:
     """The absolute path of a stored file, refusing anything outside storage/."""
+    return Path(resolve_text(str(data_dir), relpath))
+
+
+def resolve_text(data_dir: str, relpath: str) -> str:
+    """:func:`resolve`, as a string (where every instance received goes
+    through it, a Path costs more than the rest of the work)."""
     parts = relpath.split("/")
     if parts[0] != STORAGE_DIR or len(parts) < 2 or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"not a storage path: {relpath}")
-    return data_dir.joinpath(*parts)
+    return os.path.join(data_dir, *parts)

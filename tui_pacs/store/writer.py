@@ -60,8 +60,8 @@ from typing import Any
 
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
-from tui_pacs.store import db, files, forward_queue, holds, queries
-from tui_pacs.store.layout import resolve
+from tui_pacs.store import db, files, forward_queue, holds, queries, staging
+from tui_pacs.store.layout import resolve, resolve_text
 from tui_pacs.store.schema import received_at
 
 log = logging.getLogger(__name__)
@@ -393,6 +393,7 @@ class _GroupCommitter:
                  overwrite: bool) -> None:
         self._conn = db.connect_writer(index_path)
         self._data_dir = data_dir
+        self._data_root = str(data_dir)
         self._tmp_dir = tmp_dir
         self._overwrite = overwrite
         # SOP Instance UIDs whose rename is done but whose row still says pending.
@@ -402,7 +403,7 @@ class _GroupCommitter:
         # directories whose entries changed.
         self._placed: list[tuple[str, bool]] = []
         self._placed_since = 0.0
-        self._unsynced: set[Path] = set()
+        self._unsynced: set[str] = set()
         # In place, waiting for their file's fsync (IndexWriter.durable); and
         # files said to be durable before their rename was synced.
         self._undurable: set[str] = set()
@@ -422,7 +423,7 @@ class _GroupCommitter:
         marked = self._conn.execute(
             "SELECT i.id, i.path, i.pending, i.series_ref FROM instances i "
             "WHERE i.pending != ''").fetchall()
-        directories: set[Path] = set()
+        directories: set[str] = set()
         completed = 0
         gone: list[tuple[int, int]] = []  # (row id, series id) of rows to delete
         deleted = 0
@@ -435,7 +436,7 @@ class _GroupCommitter:
                 continue
             name, _, checksum = pending.partition(" ")
             temporary = self._tmp_dir / name
-            found = (temporary if temporary.parent == self._tmp_dir and temporary.exists()
+            found = (temporary if staging.is_staged(self._tmp_dir, temporary) and temporary.exists()
                      else final if final.exists() else None)
             if found is not None and checksum and files.crc32_of(found) != int(checksum, 16):
                 # Committed while its fsync ran, and lost to a power cut: it
@@ -451,10 +452,7 @@ class _GroupCommitter:
         with self._transaction():
             self._conn.execute("UPDATE instances SET pending = '' WHERE pending != ''")
             self._delete_rows(gone)
-        removed = 0
-        for leftover in self._tmp_dir.iterdir():
-            files.remove_quietly(leftover)
-            removed += 1
+        removed = staging.clear(self._tmp_dir)
         return Recovery(completed, removed, dropped=len(gone) - deleted, deleted=deleted)
 
     # --- stores -----------------------------------------------------------------
@@ -471,8 +469,8 @@ class _GroupCommitter:
             try:
                 # The entries of files fsynced before they came; those with a
                 # checksum are synced by their sender, with the file.
-                if any(item.temporary and item.checksum is None for item, _ in keeping):
-                    files.sync_directories([self._tmp_dir])
+                files.sync_directories(item.temporary.parent for item, _ in keeping
+                                       if item.temporary and item.checksum is None)
                 with self._transaction():
                     self._clear_pending()
                     self._index(keeping)
@@ -545,7 +543,7 @@ class _GroupCommitter:
             for item, _ in keeping:
                 if item.temporary:
                     self._unsynced.update(files.move_into_place(
-                        item.temporary, self._absolute(item.relpath)))
+                        item.temporary, resolve_text(self._data_root, item.relpath)))
                 placed.append(item)
         except BaseException:
             self._take_back([item for item, _ in keeping if item not in placed])
@@ -640,7 +638,7 @@ class _GroupCommitter:
             rows.append((series[r.series_uid], r.sop_uid, r.sop_class_uid, r.instance_number,
                          r.transfer_syntax_uid, r.rows, r.columns, r.number_of_frames,
                          r.image_position, r.image_orientation, item.relpath,
-                         r.file_size, now, r.source_aet, _pending(item)))
+                         r.file_size, now, r.source_aet, _pending(item, self._tmp_dir)))
         conn.executemany("""
             INSERT INTO instances (series_ref, sop_uid, sop_class_uid, instance_number,
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
@@ -796,14 +794,16 @@ def _runs(group: list[_Job]) -> Iterable[list[_Job]]:
         yield run
 
 
-def _pending(item: StagedInstance) -> str:
-    """What a new row's ``pending`` says: its temporary file's name, and the
-    file's CRC-32 while its fsync may not be done ("" when already in place)."""
+def _pending(item: StagedInstance, tmp_dir: Path) -> str:
+    """What a new row's ``pending`` says: its temporary file's name in tmp/,
+    and the file's CRC-32 while its fsync may not be done ("" when already
+    in place)."""
     if item.temporary is None:
         return ""
+    name = staging.name_in(tmp_dir, item.temporary)
     if item.checksum is None:
-        return item.temporary.name
-    return f"{item.temporary.name} {item.checksum:08x}"
+        return name
+    return f"{name} {item.checksum:08x}"
 
 
 def _as_list(function, *args):

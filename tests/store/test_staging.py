@@ -1,0 +1,82 @@
+"""Staging lanes: each receiving thread creates its files in a directory of its own."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from tui_pacs.store import staging
+
+
+def _in_thread(function):
+    result = []
+    thread = threading.Thread(target=lambda: result.append(function()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def test_threads_writing_at_once_write_in_lanes_of_their_own(tmp_path):
+    both_have_written = threading.Barrier(2)
+
+    def write():
+        path = staging.write(tmp_path, [b"data"])
+        both_have_written.wait()  # neither lane is given back before the other is taken
+        return path
+
+    written: list = []
+    threads = [threading.Thread(target=lambda: written.append(write())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first, second = written
+    assert first.parent != second.parent
+    assert {first.parent.parent, second.parent.parent} == {tmp_path}
+    assert all(path.read_bytes() == b"data" for path in written)
+    assert sorted(staging.staged_files(tmp_path)) == sorted(written)
+
+
+def test_lanes_are_taken_again_once_their_threads_have_ended(tmp_path):
+    """An association's thread ends with it: lanes do not pile up, one per
+    association the node ever served."""
+    paths = []
+    for _ in range(10):
+        paths.append(_in_thread(lambda: staging.temporary_path(tmp_path)))
+        gc.collect()  # the ended thread's lane goes back to the pool
+    lanes = {path.parent for path in paths}
+    assert len(set(paths)) == 10
+    assert len(lanes) < 10  # one, unless another thread of the suite ended meanwhile
+
+
+def test_a_staged_file_is_found_again_by_its_name_in_tmp(tmp_path):
+    path = staging.write(tmp_path, [b"x"])
+    name = staging.name_in(tmp_path, path)
+    assert "/" in name and tmp_path / name == path
+    assert staging.is_staged(tmp_path, tmp_path / name)
+    assert staging.is_staged(tmp_path, tmp_path / ".incoming-old.part")
+    assert not staging.is_staged(tmp_path, tmp_path.parent / "elsewhere.part")
+
+
+def test_what_an_ended_process_staged_is_found_and_its_lanes_removed(tmp_path):
+    lane = tmp_path / "123-abcd.0"
+    lane.mkdir()
+    left = [lane / ".incoming-123-abcd-7.part", tmp_path / ".incoming-123-abcd-8.part"]
+    for path in left:
+        path.write_bytes(b"half")
+    mine = staging.write(tmp_path, [b"ours"])
+    assert sorted(staging.staged_by(tmp_path, "123-abcd")) == sorted(left)
+    for path in left:
+        path.unlink()
+    staging.remove_lanes_of(tmp_path, "123-abcd")
+    assert not lane.exists()
+    assert mine.exists()
+
+
+def test_clearing_tmp_removes_files_and_lanes_and_lanes_come_back(tmp_path):
+    staging.write(tmp_path, [b"a"])
+    (tmp_path / ".incoming-old.part").write_bytes(b"b")
+    assert staging.clear(tmp_path) == 2
+    assert list(tmp_path.iterdir()) == []
+    again = staging.write(tmp_path, [b"c"])  # this thread's lane is made again
+    assert again.read_bytes() == b"c"
