@@ -37,8 +37,8 @@ def verification_scp():
 
 # What `tui-pacs echo` must not load: the app, the archive, pixel libraries
 # (pydicom imports numpy and Pillow whenever it can; half of echo's start-up).
-NOT_FOR_ECHO = ("textual", "aiosqlite", "sqlite3", "numpy", "PIL", "tui_pacs.ui",
-                "tui_pacs.store.archive", "tui_pacs.imaging.pipeline")
+NOT_FOR_ECHO = ("textual", "aiosqlite", "sqlite3", "numpy", "PIL", "pylibjpeg", "jpeg_ls",
+                "tui_pacs.ui", "tui_pacs.store.archive", "tui_pacs.imaging.pipeline")
 
 
 def test_the_echo_command_loads_only_what_it_needs(verification_scp):

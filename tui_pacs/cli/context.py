@@ -75,8 +75,9 @@ def setup_logging(debug: bool = False, json_format: bool = False,
 
 
 # Optional to pydicom (pixel data) and imported by it whenever installed:
-# half the cost of importing pynetdicom, which imports pydicom.
-PIXEL_LIBRARIES = ("numpy", "PIL")
+# half the cost of importing pynetdicom, which imports pydicom. pylibjpeg
+# reads its package metadata as it is imported (a tenth of the rest).
+PIXEL_LIBRARIES = ("numpy", "PIL", "pylibjpeg", "jpeg_ls", "gdcm")
 
 
 def without_pixel_libraries() -> None:
