@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import gc
+import os
+import shutil
 import threading
 
 from tui_pacs.store import staging
+
+
+def _created(tmp_dir):
+    path, fd = staging.create(tmp_dir)
+    os.close(fd)
+    return path
 
 
 def _in_thread(function):
@@ -42,7 +50,7 @@ def test_lanes_are_taken_again_once_their_threads_have_ended(tmp_path):
     association the node ever served."""
     paths = []
     for _ in range(10):
-        paths.append(_in_thread(lambda: staging.temporary_path(tmp_path)))
+        paths.append(_in_thread(lambda: _created(tmp_path)))
         gc.collect()  # the ended thread's lane goes back to the pool
     lanes = {path.parent for path in paths}
     assert len(set(paths)) == 10
@@ -80,3 +88,20 @@ def test_clearing_tmp_removes_files_and_lanes_and_lanes_come_back(tmp_path):
     assert list(tmp_path.iterdir()) == []
     again = staging.write(tmp_path, [b"c"])  # this thread's lane is made again
     assert again.read_bytes() == b"c"
+
+
+def test_a_lane_removed_by_hand_is_made_again(tmp_path):
+    first = _created(tmp_path)
+    shutil.rmtree(first.parent)
+    second = _created(tmp_path)
+    assert second.parent == first.parent and second.parent.is_dir()
+
+
+def test_a_process_done_with_an_archive_removes_its_empty_lanes(tmp_path):
+    kept = staging.write(tmp_path, [b"waits for recovery"])
+    emptied = _in_thread(lambda: _created(tmp_path))
+    emptied.unlink()
+    staging.release(tmp_path)
+    assert kept.exists()
+    assert not emptied.parent.exists()
+    assert _created(tmp_path).parent.is_dir()  # and it makes them again if it goes on

@@ -139,6 +139,7 @@ class Archive:
         """Finish pending writes, close the index, and mark a clean shutdown."""
         await self._writer.close()
         await self._close_connections()
+        staging.release(self.data_dir / TMP_DIR)
         self._release_lock()
         self._stager.shutdown(wait=False)
 

@@ -60,8 +60,7 @@ class IncomingFile:
         self._fd: int | None = None
         try:
             space.claim(0)  # under the reserve already: do not write at all
-            self.path = staging.temporary_path(tmp_dir)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self.path, self._fd = staging.create(tmp_dir)
         except OSError as exc:
             self.error = exc
             return

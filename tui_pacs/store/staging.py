@@ -6,7 +6,8 @@ directory; two associations creating files in one directory at once spend
 more CPU waiting for that lock than creating them (on ext4, four times as
 much per file with two processes, and half the files per second). A lane
 is taken by a thread when it first writes, and given back to the process's
-pool when the thread ends; lanes stay until the process has ended, so that
+pool when the thread ends; lanes stay until the process is done with the
+archive (or has ended, or a lone start's recovery clears tmp/), so that
 none is removed under a thread that is about to write into it.
 
 A staged file's name within tmp/ (``lane/file``, what an index row's
@@ -67,9 +68,21 @@ def lane(tmp_dir: Path) -> Path:
     return path
 
 
-def temporary_path(tmp_dir: Path) -> Path:
-    """A name for a new file in this thread's lane of ``tmp_dir``."""
-    return lane(tmp_dir) / f".incoming-{PROCESS}-{next(_serial)}.part"
+def create(tmp_dir: Path) -> tuple[Path, int]:
+    """A new file in this thread's lane of ``tmp_dir``: its path, and a file
+    descriptor open for writing."""
+    try:
+        return _create_in(lane(tmp_dir))
+    except FileNotFoundError:
+        # The lane went (tmp/ cleared by hand): make it again.
+        with _lock:
+            _made.discard(lane(tmp_dir))
+        return _create_in(lane(tmp_dir))
+
+
+def _create_in(directory: Path) -> tuple[Path, int]:
+    path = directory / f".incoming-{PROCESS}-{next(_serial)}.part"
+    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
 
 def write(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:
@@ -79,8 +92,7 @@ def write(tmp_dir: Path, chunks: Iterable[bytes | memoryview]) -> Path:
     The caller renames it into place (:func:`files.move_into_place`) or
     removes it. A failure removes the partial file before raising.
     """
-    path = temporary_path(tmp_dir)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    path, fd = create(tmp_dir)
     try:
         with os.fdopen(fd, "wb", closefd=True) as out:
             for chunk in chunks:
@@ -118,6 +130,14 @@ def remove_lanes_of(tmp_dir: Path, process: str) -> None:
             pass  # not empty: what is left there waits for the next start's recovery
 
 
+def release(tmp_dir: Path) -> None:
+    """This process is done with ``tmp_dir``: remove its lanes there (those
+    emptied) and forget them."""
+    remove_lanes_of(tmp_dir, PROCESS)
+    with _lock:
+        _made.difference_update([path for path in _made if path.parent == tmp_dir])
+
+
 def staged_files(tmp_dir: Path) -> list[Path]:
     """Every file waiting in ``tmp_dir`` and its lanes."""
     if not tmp_dir.is_dir():
@@ -138,5 +158,5 @@ def clear(tmp_dir: Path) -> int:
             entry.unlink(missing_ok=True)
             removed += 1
     with _lock:
-        _made.difference_update(path for path in list(_made) if path.parent == tmp_dir)
+        _made.difference_update([path for path in _made if path.parent == tmp_dir])
     return removed
