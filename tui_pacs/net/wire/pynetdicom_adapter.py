@@ -215,6 +215,9 @@ class TunedDUL(DULServiceProvider):
         self.transport_closed = False
         # The peer sent something that is not DICOM (and was told, and logged).
         self._refused = False
+        # The last _idle_wait() found the peer's socket readable (spares asking
+        # the kernel again, once per PDU, before reading it).
+        self._readable = False
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
@@ -287,9 +290,13 @@ class TunedDUL(DULServiceProvider):
         watched: list[socket.socket | int] = (
             [sock, self._wake_read] if wrapper._is_connected else [self._wake_read])
         try:
-            select.select(watched, [], [], IDLE_WAIT)
+            readable, _, _ = select.select(watched, [], [], IDLE_WAIT)
         except (OSError, ValueError):
             time.sleep(self._run_loop_delay)
+            return
+        self._readable = sock in readable
+        if self._wake_read not in readable:
+            return
         try:
             while os.read(self._wake_read, 4096):
                 pass
@@ -352,10 +359,11 @@ class TunedDUL(DULServiceProvider):
 
     def _peer_sent_something(self) -> bool:
         """Data from the peer is waiting, in a state where reading it is normal."""
+        readable, self._readable = self._readable, False
         if self.state_machine.current_state == "Sta13":
             return False  # pynetdicom's own handling (_is_transport_event) applies
         wrapper = self.socket
-        return wrapper is not None and wrapper.ready
+        return wrapper is not None and (readable or wrapper.ready)
 
     def _transport_closed(self) -> None:
         self.transport_closed = True
