@@ -113,9 +113,11 @@ def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batche
     staging files and its lanes are removed, another worker takes its place, and the
     senders' second try completes the archive."""
     node = start_node("[node]\nworkers = 3\n")
-    for _ in range(3):  # connections go to each process in turn: once all serve
-        echo = run(dcmtk("echoscu"), "-aec", node.aet, "127.0.0.1", node.port)
-        assert echo.returncode == 0, echo.stderr
+    # Four senders at once: each connection goes to the process with fewest
+    # open, so each worker serves at least one.
+    echo = run(dcmtk("echoscu"), "-aec", node.aet, "127.0.0.1", node.port)
+    assert echo.returncode == 0, echo.stderr
+    assert len(worker_processes(node)) == 2
     killed = worker_processes(node)[0]
     outputs = killed_while_storing(node, batches, 250, lambda: os.kill(killed, signal.SIGKILL))
     safe = [path for output in outputs for path in acknowledged(output)]

@@ -178,3 +178,40 @@ async def test_hurry_stop_aborts_an_operation_that_would_keep_stop_waiting(tmp_p
     await asyncio.wait_for(stopping, 10)
     assert asyncio.get_running_loop().time() - started_stopping < 3
     await asyncio.wait_for(getter, 30)
+
+
+async def echo_alone(node, accepted):
+    """An echo, and the wait until its connection is counted closed (the
+    pool's own count, which the next connection is handed out by)."""
+    before = len(accepted)
+    assert await asyncio.to_thread(echo, node) == 0x0000
+    await wait_until(lambda: len(accepted) > before and not any(node._server._open))
+
+
+async def test_a_modality_alone_is_served_by_the_node_and_two_at_once_by_both_processes(
+        tmp_path):
+    """With a worker process beside the node's own, a connection goes to the
+    process with fewest open, the node's own when they tie: one modality
+    costs no trip between processes, two at once use both cores. (The node's
+    own process numbers its associations 1, 3, 5…, the worker 2, 4, 6….)"""
+    settings = settings_for(tmp_path / "data")
+    node = await started(dataclasses.replace(
+        settings, node=dataclasses.replace(settings.node, workers=2)))
+    accepted: list[int] = []
+    unsubscribe = node.subscribe(lambda event: accepted.append(event.association) if
+                                 isinstance(event, AssociationEvent)
+                                 and event.kind == "accepted" else None)
+    try:
+        for _ in range(2):  # one after the other: each finds both processes idle
+            await echo_alone(node, accepted)
+        held = await asyncio.gather(*(asyncio.to_thread(associate, node, [Verification])
+                                      for _ in range(2)))
+        await wait_until(lambda: len(accepted) == 4, timeout=30)
+        for assoc in held:
+            assoc.release()
+    finally:
+        unsubscribe()
+        await node.stop()
+    alone, both = accepted[:2], accepted[2:]
+    assert [number % 2 for number in alone] == [1, 1]
+    assert sorted(number % 2 for number in both) == [0, 1]

@@ -134,7 +134,8 @@ def test_a_hang_up_sent_to_the_whole_group_reloads_and_keeps_every_worker(
     files = [write_instance(tmp_path / "in" / f"{n:03d}.dcm",
                             make_dataset(instance=n, rows=128, columns=128))
              for n in range(1, 301)]
-    # Connections go to each process in turn: two senders keep both busy.
+    # A connection goes to the process with fewest open: two senders at once
+    # keep both busy.
     senders = [subprocess.Popen([dcmtk("storescu"), "-v", "-aec", node.aet, "127.0.0.1",
                                  str(node.port), *map(str, half)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -262,7 +262,7 @@ class Worker:
             self.server = DicomServer(
                 self.settings, archive, _DirectPosts(self._loop), self._forward_event,
                 share=self.count, numbers=itertools.count(self.number, self.count),
-                active_elsewhere=lambda: self.elsewhere)
+                active_elsewhere=lambda: self.elsewhere, on_connection_end=self._closed)
             self.server.start(listen=False)
             self.outbox.send("ready", staging.PROCESS)
             threading.Thread(target=self._read, name="node-channel", daemon=True).start()
@@ -271,6 +271,13 @@ class Worker:
         finally:
             await reader.close()
         self.outbox.send("stopped")
+
+    def _closed(self) -> None:
+        # At once: the node hands the next connection to whoever has fewest.
+        try:
+            self.outbox.send("closed")
+        except ChannelClosed:
+            pass
 
     def _forward_event(self, event: NodeEvent) -> None:
         # An association's operations are told in batches; that it began or

@@ -79,15 +79,19 @@ class DicomServer:
     :meth:`adopt`: an ingest worker process). ``share`` is how many processes
     serve the node's associations together (each keeps its share of the
     connections waiting for their association request); ``numbers`` and
-    ``active_elsewhere`` are as for :class:`ServerContext`."""
+    ``active_elsewhere`` are as for :class:`ServerContext`.
+    ``on_connection_end()`` is called once each connection is done with,
+    whether it came to an association or not (in its thread)."""
 
     def __init__(self, settings: Settings, archive: ServedArchive, bridge: LoopBridge,
                  on_event: Callable[[NodeEvent], None], *, share: int = 1,
                  numbers: Iterator[int] | None = None,
-                 active_elsewhere: Callable[[], int] = lambda: 0) -> None:
+                 active_elsewhere: Callable[[], int] = lambda: 0,
+                 on_connection_end: Callable[[], None] = lambda: None) -> None:
         self.context = ServerContext(settings, archive, bridge, on_event, numbers,
                                      active_elsewhere)
         self._share = share
+        self._on_connection_end = on_connection_end
         self.monitor = AssociationMonitor(self.context)
         self.store = StoreSCP(self.context)
         self.find = FindSCP(self.context)
@@ -200,8 +204,8 @@ class DicomServer:
                 ssl_context=ssl_context,
                 evt_handlers=handlers,
                 server_class=TunedServer,
-                on_tls_failure=self.monitor.tls_failed,
-                on_association_end=self.monitor.on_end,
+                on_tls_failure=self._tls_failed,
+                on_association_end=self._association_ended,
                 service_overrides=overrides,
                 open_dataset=self.store.open_dataset,
                 max_waiting=max(1, waiting // self._share),
@@ -210,6 +214,18 @@ class DicomServer:
             )
         except OSError as exc:
             raise ListenError(listen_problem(listener, exc)) from None
+
+    def _association_ended(self, assoc: Any) -> None:
+        try:
+            self.monitor.on_end(assoc)
+        finally:
+            self._on_connection_end()
+
+    def _tls_failed(self, address: Any, exc: Exception) -> None:
+        try:
+            self.monitor.tls_failed(address, exc)
+        finally:
+            self._on_connection_end()
 
 
 def planned_listeners(settings: Settings) -> list[tuple[Listener, Any]]:
