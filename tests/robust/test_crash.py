@@ -21,7 +21,6 @@ from pydicom import dcmread
 
 from tests.conftest import run_cli
 from tests.robust.clients import acknowledged, start_storescu, write_batches
-from tests.server.conftest import dcmtk, run
 from tests.server.helpers import (
     dataset_bytes,
     indexed,
@@ -114,10 +113,8 @@ def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batche
     senders' second try completes the archive."""
     node = start_node("[node]\nworkers = 3\n")
     # Four senders at once: each connection goes to the process with fewest
-    # open, so each worker serves at least one.
-    echo = run(dcmtk("echoscu"), "-aec", node.aet, "127.0.0.1", node.port)
-    assert echo.returncode == 0, echo.stderr
-    assert len(worker_processes(node)) == 2
+    # open, so each worker, once ready, serves at least one.
+    node.wait_for_count("ready (process", 2)
     killed = worker_processes(node)[0]
     outputs = killed_while_storing(node, batches, 250, lambda: os.kill(killed, signal.SIGKILL))
     safe = [path for output in outputs for path in acknowledged(output)]

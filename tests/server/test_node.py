@@ -197,6 +197,9 @@ async def test_a_modality_alone_is_served_by_the_node_and_two_at_once_by_both_pr
     settings = settings_for(tmp_path / "data")
     node = await started(dataclasses.replace(
         settings, node=dataclasses.replace(settings.node, workers=2)))
+    pool = node._server
+    await wait_until(lambda: all(worker is not None and worker.token
+                                 for worker in pool._workers[1:]), timeout=30)
     accepted: list[int] = []
     unsubscribe = node.subscribe(lambda event: accepted.append(event.association) if
                                  isinstance(event, AssociationEvent)

@@ -129,6 +129,7 @@ def test_a_hang_up_sent_to_the_whole_group_reloads_and_keeps_every_worker(
     process group: the node reloads, and its worker processes, out of the
     terminal's reach, go on serving the associations they have."""
     node = ready_node(start_node, notify, "[node]\nworkers = 2\n")
+    node.wait_for_count("ready (process", 1)
     workers = worker_processes(node)
     assert len(workers) == 1
     files = [write_instance(tmp_path / "in" / f"{n:03d}.dcm",

@@ -274,9 +274,11 @@ class IngestPool:
                 gone.add(slot)
 
     def _serving(self, slot: int) -> bool:
-        """Whether the worker of ``slot`` runs (under the lock)."""
+        """Whether the worker of ``slot`` is ready and runs (under the lock):
+        one still starting would keep a connection waiting that this
+        process could serve at once."""
         worker = self._workers[slot]
-        return worker is not None and worker.process.poll() is None
+        return worker is not None and bool(worker.token) and worker.process.poll() is None
 
     def _closed(self, slot: int) -> None:
         """A connection the process of ``slot`` served is done with."""
@@ -329,6 +331,7 @@ class IngestPool:
             self._closed(worker.number)
         elif kind == "ready":
             worker.token = message[1]
+            log.info("ingest worker %d ready (process %d)", worker.number, worker.process.pid)
 
     def _store(self, worker: _Worker, staged: StagedInstance, association: int,
                answers: socket.socket) -> None:
