@@ -14,6 +14,7 @@ from tests.server.conftest import (
     run,
     start_node,  # noqa: F401  (a fixture)
 )
+from tests.server.helpers import ready_workers
 from tui_pacs.store.check import check_archive
 
 # Short timeouts, so that connections left hanging are closed within a test.
@@ -36,8 +37,10 @@ ESCAPE_TARGET = Path("/tmp/tui-pacs-escape")
 @pytest.fixture
 def hostile_node(start_node, tmp_path):  # noqa: F811
     """`tui-pacs serve` with its data in a sandbox directory of its own."""
-    return start_node(HOSTILE_CONFIG.format(port=free_port()),
+    node = start_node(HOSTILE_CONFIG.format(port=free_port()),
                       data=tmp_path / "sandbox" / "data")
+    ready_workers(node)  # each process keeps its share of the waiting connections
+    return node
 
 
 @pytest.fixture

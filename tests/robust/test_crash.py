@@ -24,9 +24,9 @@ from tests.robust.clients import acknowledged, start_storescu, write_batches
 from tests.server.helpers import (
     dataset_bytes,
     indexed,
+    ready_workers,
     sop_instance_uid,
     stored_file,
-    worker_processes,
 )
 from tui_pacs.store.staging import staged_files
 
@@ -112,10 +112,9 @@ def test_sigkill_of_an_ingest_worker_while_four_senders_store(start_node, batche
     staging files and its lanes are removed, another worker takes its place, and the
     senders' second try completes the archive."""
     node = start_node("[node]\nworkers = 3\n")
-    # Four senders at once: each connection goes to the process with fewest
-    # open, so each worker, once ready, serves at least one.
-    node.wait_for_count("ready (process", 2)
-    killed = worker_processes(node)[0]
+    # Four senders at once: connections go to each process in turn, so each
+    # worker, once ready, serves at least one.
+    killed = ready_workers(node)[0]
     outputs = killed_while_storing(node, batches, 250, lambda: os.kill(killed, signal.SIGKILL))
     safe = [path for output in outputs for path in acknowledged(output)]
     assert len(safe) < SENDERS * INSTANCES, "the killed worker's sender completed"

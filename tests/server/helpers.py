@@ -39,3 +39,12 @@ def worker_processes(node) -> list[int]:
     pid = node.process.pid
     return [int(child) for child in
             Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def ready_workers(node) -> list[int]:
+    """The ingest worker processes of ``node``, once each is ready: until then
+    the node serves every connection itself."""
+    workers = worker_processes(node)
+    if workers:
+        node.wait_for_count("ready (process", len(workers))
+    return workers

@@ -190,8 +190,8 @@ async def echo_alone(node, accepted):
 
 async def test_a_modality_alone_is_served_by_the_node_and_two_at_once_by_both_processes(
         tmp_path):
-    """With a worker process beside the node's own, a connection goes to the
-    process with fewest open, the node's own when they tie: one modality
+    """With a worker process beside the node's own, connections go to each in
+    turn, starting with the node's own whenever none is open: one modality
     costs no trip between processes, two at once use both cores. (The node's
     own process numbers its associations 1, 3, 5…, the worker 2, 4, 6….)"""
     settings = settings_for(tmp_path / "data")

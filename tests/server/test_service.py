@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.dicom_factory import make_dataset, write_instance, write_study
 from tests.server.conftest import dcmtk, run
-from tests.server.helpers import indexed, sop_instance_uid, worker_processes
+from tests.server.helpers import indexed, ready_workers, sop_instance_uid, worker_processes
 from tests.server.systemd import NotifySocket
 
 pytestmark = pytest.mark.interop
@@ -129,14 +129,12 @@ def test_a_hang_up_sent_to_the_whole_group_reloads_and_keeps_every_worker(
     process group: the node reloads, and its worker processes, out of the
     terminal's reach, go on serving the associations they have."""
     node = ready_node(start_node, notify, "[node]\nworkers = 2\n")
-    node.wait_for_count("ready (process", 1)
-    workers = worker_processes(node)
+    workers = ready_workers(node)
     assert len(workers) == 1
     files = [write_instance(tmp_path / "in" / f"{n:03d}.dcm",
                             make_dataset(instance=n, rows=128, columns=128))
              for n in range(1, 301)]
-    # A connection goes to the process with fewest open: two senders at once
-    # keep both busy.
+    # Connections go to each process in turn: two senders keep both busy.
     senders = [subprocess.Popen([dcmtk("storescu"), "-v", "-aec", node.aet, "127.0.0.1",
                                  str(node.port), *map(str, half)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

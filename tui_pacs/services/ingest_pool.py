@@ -7,8 +7,8 @@ means one per CPU), that many processes serve the node's associations: the
 node's own process, which keeps what must be one (the archive's index and
 its only writer, the event loop, the app) and accepts every connection
 (:class:`~tui_pacs.net.server.acceptor.Acceptor`), and worker processes
-(:mod:`tui_pacs.services.ingest_worker`); each connection goes to the one
-with the fewest open (see :class:`IngestPool`). Each worker has a channel
+(:mod:`tui_pacs.services.ingest_worker`); connections are handed out in
+turn (see :class:`IngestPool`). Each worker has a channel
 (:mod:`tui_pacs.services.channel`) and a link thread here that takes what it
 sends, without waiting for the event loop:
 
@@ -106,13 +106,14 @@ class IngestPool:
     and ``count - 1`` worker processes; the same calls as a DicomServer for
     the node. Each process is one core's worth of Python.
 
-    A new connection goes to the process with the fewest open connections,
-    the node's own when they tie: a modality sending alone is served without
+    Connections go to the processes in turn, starting again with the node's
+    own whenever none is open: a modality sending alone is served without
     the trip over a channel (a quarter more instances per second), several
-    at once are spread over the cores. A connection counts from its hand-off
-    until it is done with (a worker says so: ``closed``), not from events
-    that come later: the connections of modalities that start together are
-    spread as well."""
+    at once are spread over the cores, and each process keeps its share of
+    a flood of idle connections, the newest. A connection counts as open
+    from its hand-off until it is done with (a worker says so: ``closed``),
+    not from events that come later. A worker takes connections once it is
+    ready."""
 
     def __init__(self, settings: Settings, archive: Archive, bridge: LoopBridge,
                  on_event: Callable[[NodeEvent], None], count: int) -> None:
@@ -129,8 +130,9 @@ class IngestPool:
         self._workers: list[_Worker | None] = [None] * count
         # The associations served here, as a worker's (_Worker.active).
         self._local_active: dict[int, AssociationEvent] = {}
-        # Open connections by slot (see the class's docstring).
+        # Open connections by slot, and the slot given the last one.
         self._open = [0] * count
+        self._last = 0
         self._lock = threading.Lock()
         self._stopping = False
         self._acceptor = Acceptor(settings, self._hand_off)
@@ -253,14 +255,17 @@ class IngestPool:
             return [worker for worker in self._workers if worker is not None]
 
     def _hand_off(self, listener: int, client: socket.socket, address: Any) -> None:
-        """Give a connection to the process with the fewest open, this one's
-        first (in the acceptor's thread)."""
+        """Give a connection to the next process in turn, this one's when none
+        has any open (in the acceptor's thread)."""
         gone: set[int] = set()
         while True:
             with self._lock:
-                slot = min((slot for slot in range(self._count)
-                            if slot == 0 or (slot not in gone and self._serving(slot))),
-                           key=lambda slot: self._open[slot])
+                # The node's own process, then the workers that are ready.
+                order = [0, *(slot for slot in range(1, self._count)
+                              if slot not in gone and self._serving(slot))]
+                following = [slot for slot in order if slot > self._last]
+                slot = following[0] if following and any(self._open) else 0
+                self._last = slot
                 self._open[slot] += 1
                 worker = self._workers[slot]
             if worker is None:

@@ -273,7 +273,7 @@ class Worker:
         self.outbox.send("stopped")
 
     def _closed(self) -> None:
-        # At once: the node hands the next connection to whoever has fewest.
+        # At once: the node starts its turns again once no connection is open.
         try:
             self.outbox.send("closed")
         except ChannelClosed:
