@@ -22,6 +22,7 @@ from tui_pacs.config import Modality, Settings
 from tui_pacs.store.archive import Archive
 from tui_pacs.ui.app import PacsApp
 from tui_pacs.ui.failures import FaultReports
+from tui_pacs.ui.screens.query import QueryScreen
 
 # "Today" for every app under test: date presets and snapshots never depend on the clock.
 TODAY = datetime(2024, 1, 15, 9, 30)
@@ -101,6 +102,16 @@ async def settle(pilot: Pilot) -> None:
     for field in app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+async def open_query(pilot: Pilot) -> QueryScreen:
+    """From the app's first screen, the Query screen as key 2 opens it."""
+    await settle(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, QueryScreen)
+    return screen
 
 
 async def until(pilot: Pilot, done: Callable[[], bool], timeout: float = 30) -> None:

@@ -11,14 +11,20 @@ from textual.widgets import Select
 from textual.widgets._footer import FooterKey
 
 from tests.conftest import cli_env
-from tests.ui.conftest import TWO_REMOTES, make_app, screen_text, settle, with_modalities
+from tests.ui.conftest import (
+    TWO_REMOTES,
+    make_app,
+    open_query,
+    screen_text,
+    settle,
+    with_modalities,
+)
 from tests.ui.test_ui_cli import read_until, spawn, wait_exit
 from tests.ui.test_ui_query import wait_for
 from tests.ui.test_ui_query_remotes import query_on
 from tui_pacs.config import load_settings
 from tui_pacs.core.upstream import source_digest
 from tui_pacs.ui.screens.help import HelpScreen
-from tui_pacs.ui.screens.query import QueryScreen
 from tui_pacs.ui.screens.remotes import RemotesScreen
 from tui_pacs.ui.widgets import footer
 from tui_pacs.ui.widgets.status_bar import SECTIONS, SHORT
@@ -73,11 +79,7 @@ async def test_help_keeps_its_title_in_view_at_80x24(seeded):
 async def test_query_arrives_on_the_remote_choice_and_screen_keys_work(seeded):
     app = make_app(with_modalities(seeded, *TWO_REMOTES))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        query = app.screen
-        assert isinstance(query, QueryScreen)
+        await open_query(pilot)
         assert isinstance(app.focused, Select) and app.focused.id == "remote"
         await pilot.press("question_mark")
         await settle(pilot)

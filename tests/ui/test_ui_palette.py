@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 from textual.command import CommandList, CommandPalette
 
-from tests.ui.conftest import TWO_REMOTES, make_app, screen_text, settle, with_modalities
+from tests.ui.conftest import (
+    TWO_REMOTES,
+    make_app,
+    open_query,
+    screen_text,
+    settle,
+    with_modalities,
+)
 from tests.ui.test_ui_app import run_from_the_palette
 from tests.ui.test_ui_query import wait_for
 from tui_pacs.ui.screens.query import QueryScreen
@@ -71,11 +78,7 @@ async def test_a_redraw_already_due_when_the_query_ends_keeps_the_final_line(see
     line (what the CI saw, under load, as "asking remote… 4 studies so far")."""
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        query = app.screen
-        assert isinstance(query, QueryScreen)
+        query = await open_query(pilot)
         query._redraw_soon("asking remote… 4 studies so far")
         query.call_next(query._redraw_now)  # the timer fired: its callback waits
         query._stop_redraw()  # then the query ended, in the same turn

@@ -9,7 +9,15 @@ import pytest
 
 from tests.conftest import free_port
 from tests.dicom_factory import write_study
-from tests.ui.conftest import TODAY, column, listening, screen_text, settle, with_modalities
+from tests.ui.conftest import (
+    TODAY,
+    column,
+    listening,
+    open_query,
+    screen_text,
+    settle,
+    with_modalities,
+)
 from tui_pacs.config import Modality
 from tui_pacs.ui.app import PacsApp
 from tui_pacs.ui.screens.query import QueryScreen, RemoteSeriesScreen
@@ -52,11 +60,8 @@ async def test_query_drill_down_and_move_here(pacs_setup):
     settings, server = pacs_setup
     app = PacsApp(settings, listen=True, clock=lambda: TODAY)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, QueryScreen) and screen.target.name == "pacs"
+        screen = await open_query(pilot)
+        assert screen.target.name == "pacs"
         await pilot.press("slash", *"doe", "enter")
         await wait_for(pilot, lambda: "2 studies from pacs" in screen_text(app))
         rows = screen.table.loaded_rows()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.peers.worklist import Step
-from tests.ui.conftest import make_app, screen_text, settle, with_modalities
+from tests.ui.conftest import make_app, open_query, screen_text, settle, with_modalities
 from tests.ui.test_ui_query import wait_for
 from tui_pacs.config import Modality
 from tui_pacs.ui.dialogs.report import ReportDialog
@@ -39,11 +39,7 @@ def accessions(screen: QueryScreen) -> list[str]:
 async def test_worklist_mode(seeded, ris):
     app = make_app(with_modalities(seeded, ris))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, QueryScreen)
+        screen = await open_query(pilot)
         await pilot.press("w")
         await settle(pilot)
         assert screen.worklist
