@@ -313,7 +313,7 @@ class Archive:
                     self._intake.space.claim(size)
                     body = _body(data, fp, parsed.copy_from)
                     temporary = staging.write(self.data_dir / TMP_DIR,
-                                                  itertools.chain([parsed.new_prefix], body))
+                                              itertools.chain([parsed.new_prefix], body))
                 finally:
                     if isinstance(data, mmap.mmap):
                         data.close()
