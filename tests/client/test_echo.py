@@ -37,18 +37,21 @@ def verification_scp():
 
 # What `tui-pacs echo` must not load: the app, the archive, pixel libraries
 # (pydicom imports numpy and Pillow whenever it can; half of echo's start-up).
-NOT_FOR_ECHO = ("textual", "aiosqlite", "sqlite3", "numpy", "PIL", "pylibjpeg", "jpeg_ls",
-                "tui_pacs.ui", "tui_pacs.store.archive", "tui_pacs.imaging.pipeline")
+NOT_FOR_ECHO = ("textual", "aiosqlite", "sqlite3", "numpy", "PIL", "pylibjpeg", "openjpeg",
+                "jpeg_ls", "tui_pacs.ui", "tui_pacs.store.archive", "tui_pacs.imaging.pipeline")
 
 
 def test_the_echo_command_loads_only_what_it_needs(verification_scp):
     """`tui-pacs echo` as a user runs it (a process of its own), against a
-    real SCP; what it loaded is looked up as it exits."""
+    real SCP; what it loaded is looked up as it exits, and whether the cycle
+    collector, paused while pydicom and pynetdicom loaded, runs again."""
     unwanted = ", ".join(repr(name) for name in NOT_FOR_ECHO)
     code = (
-        "import atexit, runpy, sys\n"
+        "import atexit, gc, runpy, sys\n"
         "atexit.register(lambda: print('loaded:', sorted(m for m in (" + unwanted + ") "
         "if sys.modules.get(m) is not None), file=sys.stderr))\n"
+        "atexit.register(lambda: print('collector on:', gc.isenabled(), "
+        "'frozen:', gc.get_freeze_count() > 10000, file=sys.stderr))\n"
         f"sys.argv = ['tui-pacs', 'echo', '--aet', 'KNOWN', '{verification_scp}']\n"
         "runpy.run_module('tui_pacs', run_name='__main__')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -56,6 +59,7 @@ def test_the_echo_command_loads_only_what_it_needs(verification_scp):
     assert result.returncode == 0, result.stderr
     assert "1 of 1 succeeded" in result.stdout
     assert "loaded: []" in result.stderr.splitlines(), result.stderr
+    assert "collector on: True frozen: True" in result.stderr.splitlines(), result.stderr
 
 
 async def test_echo_times_each_round_trip(client, verification_scp):

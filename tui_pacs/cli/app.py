@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from tui_pacs.cli.context import CliError, setup_logging
+from tui_pacs.cli.context import CliError, loading_without_collection, setup_logging
 from tui_pacs.cli.serve import add_node_options, node_settings
 from tui_pacs.config import IMAGES, Settings
 
@@ -46,7 +46,8 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(debug=getattr(args, "debug", False),
                   json_format=settings.node.log_format == "json",
                   file=settings.node.data / LOG_FILE)
-    from tui_pacs.ui.app import PacsApp
+    with loading_without_collection():
+        from tui_pacs.ui.app import PacsApp
 
     app = PacsApp(settings, listen=not getattr(args, "no_listen", False),
                   image_protocol=_image_protocol(getattr(args, "images", settings.ui.images)))

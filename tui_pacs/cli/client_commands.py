@@ -21,6 +21,7 @@ from tui_pacs.cli.context import (
     EXIT_FAILED,
     EXIT_USAGE,
     CliError,
+    loading_without_collection,
     print_json,
     run_async,
     say,
@@ -237,7 +238,8 @@ def _positive(text: str) -> int:
 
 
 def _client(settings: Settings, args: argparse.Namespace, archive: Any = None) -> RemoteClient:
-    from tui_pacs.services.client import RemoteClient
+    with loading_without_collection():
+        from tui_pacs.services.client import RemoteClient
 
     if not getattr(args, "debug", False):
         # pynetdicom logs each failure as it meets it; the diagnosis says it better.

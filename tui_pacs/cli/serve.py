@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tui_pacs.cli.context import (
     EXIT_USAGE,
     CliError,
+    loading_without_collection,
     run_async,
     setup_logging,
     with_data_option,
@@ -88,10 +89,11 @@ def _reread(args: argparse.Namespace, path: Path) -> Settings:
 async def serve(settings: Settings, reread: Callable[[], Settings]) -> int:
     import asyncio
 
-    from tui_pacs.services import systemd
-    from tui_pacs.services.node import Node
-    from tui_pacs.services.reload import Reloader
-    from tui_pacs.store.archive import ArchiveError
+    with loading_without_collection():
+        from tui_pacs.services import systemd
+        from tui_pacs.services.node import Node
+        from tui_pacs.services.reload import Reloader
+        from tui_pacs.store.archive import ArchiveError
 
     loop = asyncio.get_running_loop()
     hangups = _HangUps(loop, settings.path)
