@@ -62,6 +62,8 @@ class Peer:
     aet: str
     port: int
     process: subprocess.Popen
+    # tui-pacs's data directory, where `tui-pacs status` finds the node.
+    data: Path | None = None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -77,19 +79,28 @@ class Peer:
 def running(peer: Peer) -> Iterator[Peer]:
     try:
         wait_for_port(peer.port)
-        if peer.name == "tui-pacs":
-            warm_up(peer)
+        if peer.data is not None:
+            wait_for_ingest_processes(peer.data)
         yield peer
     finally:
         peer.stop()
 
 
-def warm_up(peer: Peer) -> None:
-    """A C-ECHO for each of tui-pacs's ingest worker processes (one per CPU),
-    which hands out connections in turn: measured from when all of them serve."""
-    for _ in range(os.cpu_count() or 1):
-        subprocess.run([program("echoscu"), "-aec", peer.aet, "127.0.0.1", str(peer.port)],
-                       check=True, capture_output=True, env=NODELAY_ENV, timeout=60)
+def wait_for_ingest_processes(data: Path, timeout: float = 60.0) -> None:
+    """Until all of tui-pacs's ingest processes serve (`tui-pacs status`): a
+    worker process takes connections once it is ready, and until then the
+    node serves them all in its own."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = subprocess.run([sys.executable, "-m", "tui_pacs", "status", "--data", str(data),
+                                 "--json"], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        if answer.stdout:
+            ingest = json.loads(answer.stdout)["sections"].get("ingest")
+            if ingest is None or ingest["processes"]["starting"] == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"bench: tui-pacs's ingest processes are not all serving after {timeout:g} s")
 
 
 def tui_pacs(directory: Path, config: str = "", aet: str = "TUIPACS") -> Peer:
@@ -101,7 +112,7 @@ def tui_pacs(directory: Path, config: str = "", aet: str = "TUIPACS") -> Peer:
         [sys.executable, "-m", "tui_pacs", "serve", "--config", str(config_path), "--data",
          str(directory / "data"), "--port", str(port), "--bind", "127.0.0.1", "--aet", aet],
         stdout=subprocess.DEVNULL, stderr=open(directory / "tui-pacs.log", "wb"), env=env)
-    return Peer("tui-pacs", aet, port, process)
+    return Peer("tui-pacs", aet, port, process, data=directory / "data")
 
 
 def dcmtk_storescp(directory: Path) -> Peer:

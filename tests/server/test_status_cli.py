@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.dicom_factory import write_study
 from tests.server.conftest import dcmtk, run
-from tests.server.helpers import indexed
+from tests.server.helpers import indexed, ready_workers
 from tui_pacs.services.status_socket import SOCKET_NAME
 
 pytestmark = pytest.mark.interop
@@ -27,7 +27,7 @@ def status(data: Path, *args: str):
 
 
 def test_status_counts_what_storescu_sent(start_node, tmp_path):
-    node = start_node()
+    node = start_node("[node]\nworkers = 1\n")
     files = write_study(tmp_path / "in", study=5, series=2, instances=4)
     sent = run(dcmtk("storescu"), "-aet", "CT1", "-aec", node.aet, "127.0.0.1", node.port,
                *files)
@@ -58,6 +58,20 @@ def test_status_counts_what_storescu_sent(start_node, tmp_path):
     assert "today         8 instances, " in result.stdout
     assert "archive       1 study, 8 instances, " in result.stdout
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_status_says_how_many_ingest_processes_serve(start_node):
+    """A node with ingest workers says how many of its processes take
+    connections: a script (or the benchmark) waits for all of them."""
+    node = start_node("[node]\nworkers = 3\n")
+    ready_workers(node)
+
+    result = status(node.data, "--json")
+    assert result.returncode == 0, result.stderr
+    sections = json.loads(result.stdout)["sections"]
+    assert sections["ingest"] == {"processes": {"serving": 3, "starting": 0}}
+    result = status(node.data)
+    assert "ingest        processes: serving 3, starting 0" in result.stdout.splitlines()
 
 
 def test_no_node_is_exit_3(tmp_path):

@@ -57,6 +57,7 @@ from typing import Any
 
 from tui_pacs.config import Settings
 from tui_pacs.core.events import AssociationEvent, NodeEvent
+from tui_pacs.core.node_report import Section
 from tui_pacs.net.bridge import LoopBridge
 from tui_pacs.net.server.acceptor import Acceptor
 from tui_pacs.net.server.scp import DicomServer, Listener
@@ -249,6 +250,14 @@ class IngestPool:
         with self._lock:
             self._workers[number] = worker
         worker.link.start()
+
+    async def section(self) -> Section:
+        """For the node's status report: how many of its processes serve
+        connections, and how many are starting (a worker just started or
+        replaced; until it is ready the others take its share)."""
+        with self._lock:
+            serving = 1 + sum(self._serving(slot) for slot in range(1, self._count))
+        return Section({"processes": {"serving": serving, "starting": self._count - serving}})
 
     def _running(self) -> list[_Worker]:
         with self._lock:

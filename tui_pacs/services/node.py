@@ -147,6 +147,8 @@ class Node:
         self._health = StatusService(self.archive, settings, self)
         self._health.contribute("retention", self._retention.section)
         self._health.contribute("forwarding", self.forwarder.section)
+        if isinstance(self._server, IngestPool):
+            self._health.contribute("ingest", self._server.section)
         self._health.start()
         self._status_socket = StatusSocket(settings.node.data,
                                            {"status": self._answer_status})
