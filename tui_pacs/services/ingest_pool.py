@@ -328,7 +328,10 @@ class IngestPool:
         kind = message[0]
         if kind == "store":
             assert fd is not None  # where to answer comes with it
-            self._store(worker, message[1], message[2], socket.socket(fileno=fd))
+            # Family and type given: a socket made from a bare descriptor asks
+            # the kernel for them, three system calls per instance.
+            answers = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=fd)
+            self._store(worker, message[1], message[2], answers)
         elif kind == "durable":
             self._archive.durable(message[1])
         elif kind == "event":
