@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+from dataclasses import replace
 
 from tests.server.node_fixtures import settings_for, started
 from tui_pacs.core.node_report import Section, StatusReport
@@ -69,7 +70,9 @@ async def test_a_file_at_the_sockets_place_is_left_and_the_node_runs(tmp_path, c
 
 
 async def test_services_add_sections_and_what_needs_attention(tmp_path):
-    node = await started(settings_for(tmp_path / "data"))
+    settings = settings_for(tmp_path / "data")
+    # One process: no ingest section beside the node's own retention one.
+    node = await started(replace(settings, node=replace(settings.node, workers=1)))
 
     async def forwarding() -> Section:
         return Section({"pacs": {"queued": 3, "failed": 1}}, ("forwarding: 1 failed to pacs",))
