@@ -15,6 +15,14 @@ instances.
 receiver per instance, not per byte) instead of 500 512x512 ones.
 ``--profile DIR``: py-spy samples tui-pacs while it receives (collapsed
 stacks, one file per scenario, for flame graphs or grep).
+
+tui-pacs is measured once all its ingest processes serve (`tui-pacs
+status`); until a worker has started, the node serves every connection.
+On ext4 without a journal, creating a file costs ten times the CPU for some
+minutes after many files were deleted (a previous run's temp directory):
+the allocator passes over recently freed inodes. tui-pacs pays that for
+each instance and Orthanc, in the same runs, does not; rounds run back to
+back drift apart, the first on a rested disk is the fair one.
 """
 
 from __future__ import annotations
