@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from textual.pilot import Pilot
@@ -23,6 +24,8 @@ from tui_pacs.store.archive import Archive
 from tui_pacs.ui.app import PacsApp
 from tui_pacs.ui.failures import FaultReports
 from tui_pacs.ui.screens.query import QueryScreen
+
+S = TypeVar("S")
 
 # "Today" for every app under test: date presets and snapshots never depend on the clock.
 TODAY = datetime(2024, 1, 15, 9, 30)
@@ -104,14 +107,21 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def opened_by(pilot: Pilot, kind: type[S], *keys: str) -> S:
+    """The screen that ``keys``, pressed in turn once the app has settled, open:
+    a ``kind``, or the test fails."""
+    await settle(pilot)
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, kind), screen
+    return screen
+
+
 async def open_query(pilot: Pilot) -> QueryScreen:
     """From the app's first screen, the Query screen as key 2 opens it."""
-    await settle(pilot)
-    await pilot.press("2")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, QueryScreen)
-    return screen
+    return await opened_by(pilot, QueryScreen, "2")
 
 
 async def until(pilot: Pilot, done: Callable[[], bool], timeout: float = 30) -> None:

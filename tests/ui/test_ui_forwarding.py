@@ -14,7 +14,16 @@ import pytest
 from tests.conftest import free_port
 from tests.dicom_factory import make_dataset
 from tests.store.test_archive import encoded
-from tests.ui.conftest import TODAY, TWO_REMOTES, listening, make_app, screen_text, settle, until
+from tests.ui.conftest import (
+    TODAY,
+    TWO_REMOTES,
+    listening,
+    make_app,
+    opened_by,
+    screen_text,
+    settle,
+    until,
+)
 from tui_pacs.config import ForwardingConfig, Modality, Settings, StorageConfig
 from tui_pacs.store.archive import Archive
 from tui_pacs.store.forward_queue import stamp
@@ -71,14 +80,8 @@ def entries(data: Path) -> list[tuple]:
 
 
 async def open_queue(pilot) -> ForwardQueueDialog:
-    await settle(pilot)
-    await pilot.press("4")
-    await settle(pilot)
-    await pilot.press("w")
-    await settle(pilot)
-    dialog = pilot.app.screen
-    assert isinstance(dialog, ForwardQueueDialog)
-    return dialog
+    """The forwarding queue, as Activity's w opens it."""
+    return await opened_by(pilot, ForwardQueueDialog, "4", "w")
 
 
 async def test_the_queue_per_destination_with_its_last_error(queued):
