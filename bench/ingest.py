@@ -22,17 +22,22 @@ On ext4 without a journal, creating a file costs ten times the CPU for some
 minutes after many files were deleted (a previous run's temp directory):
 the allocator passes over recently freed inodes. tui-pacs pays that for
 each instance and Orthanc, in the same runs, does not; rounds run back to
-back drift apart, the first on a rested disk is the fair one.
+back drift apart, the first on a rested disk is the fair one. So before
+each receiver starts, the bench measures what creating a file costs in its
+directory, and prints it under the table (tens of microseconds on a rested
+disk). TMPDIR chooses the disk and directory the runs use.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -63,12 +68,25 @@ RECEIVERS = {
 PY_SPY = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
 # (rows and columns, instances) of each kind of run.
 SIZES = {"ct": (512, 500), "small": (64, 4000)}
+# Empty files created to measure what creating one costs (creation_cost).
+PROBE_FILES = 500
 
 
 def make_files(directory: Path, count: int, size: int) -> list[Path]:
     return [write_instance(directory / f"im{n:05d}.dcm",
                            make_dataset(instance=n, rows=size, columns=size, seed=n))
             for n in range(1, count + 1)]
+
+
+def creation_cost(directory: Path) -> float:
+    """CPU microseconds to create an empty file in ``directory``, now. The
+    files stay (until the run's temp directory goes): removing them would
+    add to the recently freed inodes the next creations pass over."""
+    start = time.process_time()
+    for n in range(PROBE_FILES):
+        os.close(os.open(directory / f"creation-probe-{n}", os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600))
+    return (time.process_time() - start) / PROBE_FILES * 1e6
 
 
 @contextmanager
@@ -119,10 +137,12 @@ def main() -> None:
                                                                               quarter)]}
         seconds: dict[str, dict[str, float]] = {name: {} for name in names}
         cpu: dict[str, dict[str, float]] = {name: {} for name in names}
+        creation: dict[str, dict[str, float]] = {name: {} for name in names}
         for scenario, groups in scenarios.items():
             for name in names:
                 work = root / f"{name}-{scenario}".replace(" ", "-")
                 work.mkdir()
+                creation[name][scenario] = creation_cost(work)
                 profile = (args.profile / f"{side}-{scenario.replace(' ', '-')}.txt"
                            if args.profile and name == "tui-pacs" else None)
                 with running(RECEIVERS[name](work)) as peer, profiled(peer, profile, args.gil):
@@ -136,6 +156,9 @@ def main() -> None:
                 f"{cpu[name][s] * 1000 / len(files):4.2f} CPU s/1k)"
                 for s in scenarios)
             print(f"{name:<24}{cells}")
+        print("\nCreating a file in the receiver's directory just before it started, CPU µs:")
+        for name in names:
+            print(f"{name:<24}" + "".join(f"{creation[name][s]:>36.0f}" for s in scenarios))
         print("\nThis machine is shared: figures move between runs; compare within a run.")
 
 
