@@ -245,7 +245,7 @@ class Archive:
         commit: Future[StoreResult] = Future()
         self._writer.expect()
         try:
-            written = self._writer.submit(staged)
+            written = self._writer.submit(staged, sender=holder)
         except Exception as exc:
             commit.set_exception(commit_failure(exc))
             return commit

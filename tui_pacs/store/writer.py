@@ -50,7 +50,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +61,7 @@ from typing import Any
 from tui_pacs.core.matching import Matcher, fold
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, forward_queue, holds, queries, staging
+from tui_pacs.store.arrivals import Arrivals
 from tui_pacs.store.layout import resolve, resolve_text
 from tui_pacs.store.schema import received_at
 
@@ -76,10 +77,11 @@ SYNC_AT_MOST_AFTER = 1.0
 # ``pending`` of a row whose delete has begun; a slash is never in a file name.
 DELETING = "/deleting"
 # How long the writer waits for instances that association threads are
-# still staging before it commits a group without them. Each group costs
-# two flushes (index, directory) on top of each file's own: with four
-# associations, waiting a few milliseconds made groups of ~1.5 instances
-# into groups of ~4. A lone association never waits.
+# still staging, or that other associations are due to send (arrivals.py),
+# before it commits a group without them. Each group costs two flushes
+# (index, directory) on top of each file's own, and a round of statements:
+# with four associations, waiting a few milliseconds made groups of ~1.5
+# instances into groups of ~4. A lone association never waits.
 GROUP_LINGER = 0.005
 
 
@@ -150,6 +152,10 @@ class Recovery:
 @dataclass
 class _StoreJob:
     staged: StagedInstance
+    # Who sent it (its association), when it sends instances one at a time;
+    # and when it was queued.
+    sender: Hashable | None = None
+    queued: float = field(default_factory=time.monotonic)
     future: Future[StoreResult] = field(default_factory=Future, repr=False)
 
 
@@ -220,6 +226,8 @@ class IndexWriter:
         self._expected = 0
         # SOP Instance UIDs whose files became durable after their commit.
         self._durable: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # The pace of each association's instances (the writer's thread's).
+        self._arrivals = Arrivals()
 
     async def open(self, recover: bool) -> Recovery | None:
         """Open the index for writing (applying migrations) and start taking work.
@@ -255,10 +263,14 @@ class IndexWriter:
         with self._lock:
             self._expected -= 1
 
-    def submit(self, staged: StagedInstance) -> Future[StoreResult]:
+    def submit(self, staged: StagedInstance, sender: Hashable | None = None
+               ) -> Future[StoreResult]:
         """Queue an instance announced with :meth:`expect`, from any thread;
-        the future has its result once it is committed."""
-        return self._submit(_StoreJob(staged), expected=True)
+        the future has its result once it is committed. ``sender``: the
+        association that sent it (by default, the calling thread's)."""
+        if sender is None:
+            sender = threading.get_ident()
+        return self._submit(_StoreJob(staged, sender), expected=True)
 
     def durable(self, sop_uid: str) -> None:
         """The file of an instance committed with a ``checksum`` is fsynced now
@@ -338,25 +350,39 @@ class IndexWriter:
 
     def _gather(self, first: _Job) -> tuple[list, bool]:
         """The group that starts with ``first``: what is queued, plus what
-        association threads are still staging (for at most GROUP_LINGER).
+        association threads are still staging and what other associations
+        are due to send (for at most GROUP_LINGER).
         Returns (group, whether the stop mark came)."""
         group = [first]
-        deadline = time.monotonic() + GROUP_LINGER
+        senders = set(self._arrived(first))
+        start = time.monotonic()
+        deadline = start + GROUP_LINGER
+        self._arrivals.forget_silent(start)
         while len(group) < MAX_GROUP:
             try:
                 nxt = self._jobs.get_nowait()
             except queue.Empty:
-                wait = deadline - time.monotonic()
-                if self._expected <= 0 or wait <= 0:
+                now = time.monotonic()
+                until = deadline if self._expected > 0 else self._arrivals.wait_until(
+                    now, deadline, senders)
+                if until <= now:
                     break
                 try:
-                    nxt = self._jobs.get(timeout=wait)
+                    nxt = self._jobs.get(timeout=until - now)
                 except queue.Empty:
                     break
             if nxt is None:
                 return group, True
             group.append(nxt)
+            senders.update(self._arrived(nxt))
         return group, False
+
+    def _arrived(self, job: _Job) -> list[Hashable]:
+        """Note when the sender of a stored instance sent it; its sender, if any."""
+        if not isinstance(job, _StoreJob) or job.sender is None:
+            return []
+        self._arrivals.came(job.sender, job.queued)
+        return [job.sender]
 
 
 def _drain(jobs: queue.SimpleQueue[str]) -> list[str]:
