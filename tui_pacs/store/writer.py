@@ -670,10 +670,11 @@ class _GroupCommitter:
                 transfer_syntax, rows, columns, frames, image_position, image_orientation,
                 path, file_size, received_at, source_aet, pending)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
-        forward_queue.enqueue(conn, ((destination, item.record.sop_uid)
-                                     for item, _ in keeping for destination in item.forward_to),
-                              now)
-        _count_added(conn, added, classes)
+        forwarding = [(destination, item.record.sop_uid)
+                      for item, _ in keeping for destination in item.forward_to]
+        if forwarding:
+            forward_queue.enqueue(conn, forwarding, now)
+        _count_added(conn, added, classes, now)
         _recount(conn, replaced)
         _recount_patients(conn, sorted(vacated))
 
@@ -688,8 +689,7 @@ class _GroupCommitter:
         known = conn.execute("SELECT id, patient_ref FROM studies WHERE study_uid = ?",
                              (r.study_uid,)).fetchone()
         if known is not None and not replacing:
-            conn.execute("UPDATE studies SET received_at = ? WHERE id = ?", (now, known[0]))
-            return int(known[0])
+            return int(known[0])  # its received_at is set with its counts (_count_added)
         pkey = (r.patient_id, r.issuer_of_patient_id, r.patient_name, r.patient_birth_date)
         if pkey not in patients:
             patients[pkey] = _returning_id(conn, f"""
@@ -891,9 +891,10 @@ def _recount(conn: sqlite3.Connection, series_ids: set[int]) -> tuple[int, int, 
 
 
 def _count_added(conn: sqlite3.Connection, added: Counter[int],
-                 classes: dict[int, set[str]]) -> None:
+                 classes: dict[int, set[str]], now: str) -> None:
     """Bring derived counts up to date above series that only gained instances
-    (``added``: how many each; ``classes``: the SOP classes each study gained).
+    (``added``: how many each; ``classes``: the SOP classes each study gained,
+    received ``now``).
 
     :func:`_recount` counts every instance of the series and study again,
     which made each group commit into a large study slower than the last.
@@ -908,10 +909,11 @@ def _count_added(conn: sqlite3.Connection, added: Counter[int],
     known = conn.execute(f"SELECT id, sop_classes, patient_ref FROM studies "
                          f"WHERE id IN ({_marks(study_ids)})", study_ids).fetchall()
     merged = [("\\".join(sorted(set(filter(None, listed.split("\\"))) | classes[study_id])),
-               study_id) for study_id, listed, _ in known]
-    conn.executemany(f"UPDATE studies SET {_STUDY_TOTALS}, sop_classes = ? WHERE id = ?",
-                     merged)
-    _recount_patients(conn, sorted({patient for _, _, patient in known}))
+               now, study_id) for study_id, listed, _ in known]
+    conn.executemany(f"UPDATE studies SET {_STUDY_TOTALS}, sop_classes = ?, received_at = ? "
+                     "WHERE id = ?", merged)
+    # Their patients only gained: none is left without a study.
+    _count_patients(conn, sorted({patient for _, _, patient in known}))
 
 
 def _recount_patients(conn: sqlite3.Connection, patient_ids: list[int]) -> int:
@@ -919,6 +921,12 @@ def _recount_patients(conn: sqlite3.Connection, patient_ids: list[int]) -> int:
     study, and return how many."""
     if not patient_ids:
         return 0
+    _count_patients(conn, patient_ids)
+    return _delete_empty(conn, "patients", "num_studies", patient_ids)
+
+
+def _count_patients(conn: sqlite3.Connection, patient_ids: list[int]) -> None:
+    """Bring these patients' counts up to date."""
     conn.execute(f"""
         UPDATE patients SET
             num_studies = (SELECT count(*) FROM studies WHERE patient_ref = patients.id),
@@ -927,7 +935,6 @@ def _recount_patients(conn: sqlite3.Connection, patient_ids: list[int]) -> int:
             num_instances = (SELECT coalesce(sum(num_instances), 0) FROM studies
                              WHERE patient_ref = patients.id)
         WHERE id IN ({_marks(patient_ids)})""", patient_ids)
-    return _delete_empty(conn, "patients", "num_studies", patient_ids)
 
 
 def _delete_empty(conn: sqlite3.Connection, table: str, counter: str, ids: list[int]) -> int:
