@@ -20,12 +20,13 @@ tui-pacs is measured once all its ingest processes serve (`tui-pacs
 status`); until a worker has started, the node serves every connection.
 On ext4 without a journal, creating a file costs ten times the CPU for some
 minutes after many files were deleted (a previous run's temp directory):
-the allocator passes over recently freed inodes. tui-pacs pays that for
-each instance and Orthanc, in the same runs, does not; rounds run back to
-back drift apart, the first on a rested disk is the fair one. So before
-each receiver starts, the bench measures what creating a file costs in its
-directory, and prints it under the table (tens of microseconds on a rested
-disk). TMPDIR chooses the disk and directory the runs use.
+the allocator passes over recently freed inodes. Rounds run back to back
+drift apart, and tui-pacs's more than Orthanc's (why is not known: a copy
+of Orthanc's storage layout pays as much); the first on a rested disk is
+the fair one. So before each receiver starts, the bench measures what
+creating a file costs in its directory, and prints it under the table (tens
+of microseconds on a rested disk). TMPDIR chooses the disk and directory the
+runs use.
 """
 
 from __future__ import annotations
