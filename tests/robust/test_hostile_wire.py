@@ -28,6 +28,7 @@ from tests.robust.hostile import (
     store_request,
 )
 from tests.server.conftest import dcmtk, run
+from tui_pacs.store.staging import staged_files
 
 pytestmark = pytest.mark.interop
 
@@ -186,18 +187,18 @@ def test_a_peer_that_leaves_in_the_middle_of_a_dataset_leaves_nothing_behind(
         hostile_node, unharmed):
     """The dataset was being written to a staging file as it came: the file
     goes when the association does, and nothing is archived."""
-    staging = hostile_node.data / "tmp"
+    tmp = hostile_node.data / "tmp"
     with Peer(hostile_node.port) as peer:
         assert peer.associate() == ASSOCIATE_AC
         assert peer.send(_partial_store(4 << 20))
         deadline = time.monotonic() + 10
-        while not any(staging.rglob(".incoming-*")) and time.monotonic() < deadline:
+        while not staged_files(tmp) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert any(staging.rglob(".incoming-*")), "the dataset was not streamed to disk"
+        assert staged_files(tmp), "the dataset was not streamed to disk"
         peer.send(pdu(ABORT, bytes(4)))
     deadline = time.monotonic() + 10
-    while any(staging.rglob(".incoming-*")) and time.monotonic() < deadline:
+    while staged_files(tmp) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(staging.rglob(".incoming-*"))
+    assert not staged_files(tmp)
     assert not any((hostile_node.data / "storage").rglob("*.dcm"))
     unharmed()

@@ -7,6 +7,8 @@ import os
 import shutil
 import threading
 
+import pytest
+
 from tui_pacs.store import staging
 
 
@@ -105,3 +107,49 @@ def test_a_process_done_with_an_archive_removes_its_empty_lanes(tmp_path):
     assert kept.exists()
     assert not emptied.parent.exists()
     assert _created(tmp_path).parent.is_dir()  # and it makes them again if it goes on
+
+
+def test_each_file_is_handed_out_with_its_name_already_durable(tmp_path, monkeypatch):
+    """Files are made ahead and their lane synced once for all of them: a
+    received file then needs its own fsync only, never its directory's."""
+    synced_names: set = set()
+    syncs = []
+    real_sync = staging.sync_directories
+
+    def sync(directories):
+        directories = list(directories)
+        syncs.append(directories)
+        for directory in directories:
+            synced_names.update(directory.iterdir())
+        real_sync(directories)
+
+    monkeypatch.setattr(staging, "sync_directories", sync)
+
+    def create_many():
+        return [_created(tmp_path) for _ in range(2 * staging.MADE_AHEAD + 1)]
+
+    created = _in_thread(create_many)
+    assert len(set(created)) == len(created)
+    assert all(path in synced_names for path in created)
+    lane = created[0].parent
+    assert syncs.count([tmp_path]) == 1  # the lane's own name
+    assert syncs.count([lane]) == 3  # once per MADE_AHEAD files
+
+
+def test_files_made_ahead_are_not_staged_and_go_when_the_process_is_done(tmp_path):
+    written = staging.write(tmp_path, [b"received"])
+    assert len(list(written.parent.iterdir())) == staging.MADE_AHEAD
+    assert staging.staged_files(tmp_path) == [written]
+    staging.release(tmp_path)
+    assert list(written.parent.iterdir()) == [written]
+
+
+def test_a_lane_that_cannot_be_synced_keeps_no_file_made_ahead(tmp_path, monkeypatch):
+    def refuse(directories):
+        raise OSError(5, "Input/output error")
+
+    lane = staging.lane(tmp_path)
+    monkeypatch.setattr(staging, "sync_directories", refuse)
+    with pytest.raises(OSError):
+        staging.create(tmp_path)
+    assert list(lane.iterdir()) == []

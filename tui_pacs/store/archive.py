@@ -273,14 +273,15 @@ class Archive:
 
     def remove_staged_by(self, process: str) -> int:
         """Remove the staging files an ingest worker process left when it ended
-        (``process``: its staging.PROCESS); how many there were. Only once
+        (``process``: its staging.PROCESS); how many had content. Only once
         everything it handed over is settled."""
         tmp_dir = self.data_dir / TMP_DIR
         leftovers = staging.staged_by(tmp_dir, process)
+        received = len(staging.with_content(leftovers))
         for path in leftovers:
             files.remove_quietly(path)
         staging.remove_lanes_of(tmp_dir, process)
-        return len(leftovers)
+        return received
 
     def _committed_elsewhere(self, result: StoreResult) -> None:
         """An association thread committed an instance: tell the listeners (on the loop)."""

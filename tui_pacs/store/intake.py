@@ -118,8 +118,7 @@ class Intake:
             incoming.close()
             raise commit_failure(exc) from None
         try:
-            incoming.sync()
-            files.sync_directories([incoming.path.parent])  # its name, in case of a power cut
+            incoming.sync()  # its name was durable before it was written (staging.py)
         except OSError as exc:
             unsynced: OSError | None = exc
         else:

@@ -2,10 +2,10 @@
 committed in groups.
 
 Every store and delete goes through a single queue. The writer takes what has
-queued up while the previous group was committing, makes the entries of the
-group's fsynced temporary files durable (one fsync of tmp/; a file fsynced
-while its group commits has it done by its sender), records the
-group in the index in one transaction, renames the files into place, and
+queued up while the previous group was committing (temporary files whose
+names in tmp/ were durable before they were written, see staging.py, and
+which are fsynced before they come or while their group commits), records
+the group in the index in one transaction, renames the files into place, and
 then tells each waiting caller that its instance is safe; it syncs the
 directories the files went to later, once the stores pause (or a second
 after). Many associations share one commit instead of paying for their own
@@ -21,12 +21,11 @@ the index the bottleneck of ingest.
 
 Crash safety: a committed row names its temporary file in ``pending`` until
 the rename into place is durable (the column is cleared in a later group's
-transaction, at no extra cost). Until then the temporary file is, since
-tmp/ was synced before the acknowledgement: an acknowledged instance is in
-one place or the other, whenever the power goes. Syncing tmp/ after the
-files themselves costs next to nothing (their own fsyncs committed the file
-system's journal), where syncing the storage directories before answering
-cost a second journal commit per group. A delete first marks its rows
+transaction, at no extra cost). Until then the temporary file is durable,
+name and content, before the acknowledgement: an acknowledged instance is
+in one place or the other, whenever the power goes. Syncing the storage
+directories before answering cost a second flush of the disk per group. A
+delete first marks its rows
 ``DELETING``, then removes the files, then the rows. After a crash,
 :meth:`_GroupCommitter.recover` looks only at marked rows and at tmp/: it
 finishes the renames (a row whose file is in neither place is dropped: it
@@ -493,10 +492,6 @@ class _GroupCommitter:
                    if action in ("insert", "replace")]
         if keeping:
             try:
-                # The entries of files fsynced before they came; those with a
-                # checksum are synced by their sender, with the file.
-                files.sync_directories(item.temporary.parent for item, _ in keeping
-                                       if item.temporary and item.checksum is None)
                 with self._transaction():
                     self._clear_pending()
                     self._index(keeping)
