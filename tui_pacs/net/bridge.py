@@ -10,12 +10,10 @@ loop itself.
 from __future__ import annotations
 
 import asyncio
-import logging
-import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-log = logging.getLogger(__name__)
+from tui_pacs.core.loop_posts import LoopPosts
 
 T = TypeVar("T")
 
@@ -27,12 +25,9 @@ class LoopGone(RuntimeError):
     """The event loop stopped or did not answer in time."""
 
 
-class LoopBridge:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._lock = threading.Lock()
-        self._posted: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-        self._scheduled = False
+class LoopBridge(LoopPosts):
+    """:meth:`~tui_pacs.core.loop_posts.LoopPosts.post` (events for logs and
+    the UI), and :meth:`run` (an index query)."""
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run ``coro`` on the loop and wait (in this thread) for its result."""
@@ -46,30 +41,3 @@ class LoopBridge:
         except TimeoutError:
             future.cancel()
             raise LoopGone(f"no answer from the index within {timeout:g} s") from None
-
-    def post(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Call ``callback(*args)`` on the loop soon, in the order posted; never blocks.
-
-        Calls posted while the loop has not yet run the last ones go with
-        them: under load (an event per instance received) the loop wakes once
-        for many instead of once for each.
-        """
-        with self._lock:
-            self._posted.append((callback, args))
-            if self._scheduled:
-                return
-            self._scheduled = True
-        try:
-            self.loop.call_soon_threadsafe(self._run_posted)
-        except RuntimeError:
-            pass  # the loop is closed: nobody is left to tell
-
-    def _run_posted(self) -> None:
-        with self._lock:
-            posted, self._posted = self._posted, []
-            self._scheduled = False
-        for callback, args in posted:
-            try:
-                callback(*args)
-            except Exception:
-                log.exception("error in %r, posted to the event loop", callback)

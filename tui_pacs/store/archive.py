@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from tui_pacs.config import LimitsConfig, StorageConfig
+from tui_pacs.core.loop_posts import LoopPosts
 from tui_pacs.core.matching import exact
 from tui_pacs.core.model import InstanceRecord, Level
 from tui_pacs.store import db, files, ingest, staging
@@ -85,6 +86,8 @@ class Archive:
         self._read_conn: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop
+        # Committed instances, from the threads that commit them to the listeners.
+        self._posts: LoopPosts
         self._listeners: list[Callable[[StoreResult], None]] = []
         # Studies that associations are storing into: held from automatic deletion.
         self._receiving = Receiving()
@@ -100,6 +103,7 @@ class Archive:
 
     async def _open(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._posts = LoopPosts(self._loop)
         try:
             for sub in (STORAGE_DIR, TMP_DIR):
                 (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -285,7 +289,7 @@ class Archive:
 
     def _committed_elsewhere(self, result: StoreResult) -> None:
         """An association thread committed an instance: tell the listeners (on the loop)."""
-        self._loop.call_soon_threadsafe(self._notify, result)
+        self._posts.post(self._notify, result)
 
     async def _commit(self, staged: StagedInstance) -> StoreResult:
         try:
