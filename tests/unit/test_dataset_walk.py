@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
 
 from tests.conftest import pydicom_file
@@ -36,6 +38,28 @@ def test_elements_come_with_their_positions_and_depth():
     for element in top:
         assert element.value_offset - element.offset in (8, 12)
     assert ITEM not in {e.tag for e in elements}  # items are structure, not elements
+
+
+@pytest.mark.parametrize("little_endian", [True, False])
+@pytest.mark.parametrize("defined", [True, False])
+def test_items_in_explicit_vr_are_read_in_either_byte_order(little_endian, defined):
+    """An item's header has no VR: its 4-byte length is read whole (PS3.5 7.5)."""
+    ds = Dataset()
+    ds.PatientID = "PAT"
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = "1.2.3.4"
+    ds.ReferencedImageSequence = [item]
+    ds.StudyID = "7"
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = little_endian, False
+    ds.ReferencedImageSequence.is_undefined_length = not defined
+    write_dataset(fp, ds)
+    data = fp.getvalue()
+    stream = BufferStream(data)
+    elements = list(walk(stream, implicit=False, little_endian=little_endian))
+    assert [(e.tag, e.depth) for e in elements] == [
+        (0x00081140, 0), (0x00081155, 2), (0x00100020, 0), (0x00200010, 0)]
+    assert stream.at_end()
 
 
 def test_a_value_read_by_the_consumer_is_not_skipped_again():

@@ -22,7 +22,7 @@ import mmap
 import os
 import struct
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from pydicom.datadict import dictionary_VR
 
@@ -82,6 +82,15 @@ class BufferStream:
         value = bytes(self._view[self.pos:end])
         self.pos = end
         return value
+
+    def unpack(self, layout: struct.Struct) -> tuple[Any, ...] | None:
+        """:func:`_unpack`, in place: the bytes are not copied first."""
+        end = self.pos + layout.size
+        if end > len(self._view):
+            return None
+        fields = layout.unpack_from(self._view, self.pos)
+        self.pos = end
+        return fields
 
     def skip(self, n: int) -> bool:
         if self.pos + n > len(self._view):
@@ -153,13 +162,22 @@ class Element(NamedTuple):
 
 
 class _Codec:
-    """Element headers in one byte order."""
+    """Element headers in one byte order, each read with one unpack."""
 
     def __init__(self, little_endian: bool) -> None:
         order = "<" if little_endian else ">"
-        self.tag = struct.Struct(order + "HH")
-        self.u16 = struct.Struct(order + "H")
+        self.little_endian = little_endian
         self.u32 = struct.Struct(order + "L")
+        # tag, 4-byte length; tag, VR, 2-byte length
+        self.implicit = struct.Struct(order + "HHL")
+        self.explicit = struct.Struct(order + "HH2sH")
+
+    def item_length(self, vr: bytes, short: int) -> int:
+        """The 4-byte length of an item or delimiter in explicit VR, read
+        as if it had a VR and a 2-byte length (PS3.5 7.5: it has neither)."""
+        if self.little_endian:
+            return int.from_bytes(vr, "little") | (short << 16)
+        return (int.from_bytes(vr, "big") << 16) | short
 
 
 _CODECS = {True: _Codec(True), False: _Codec(False)}
@@ -176,22 +194,32 @@ def read_header(stream: ByteStream, implicit: bool, little_endian: bool,
 
 def _read_header(stream: ByteStream, implicit: bool, codec: _Codec, depth: int) -> Element:
     offset = stream.pos
-    head = stream.read(8)
+    head = _unpack(stream, codec.implicit if implicit else codec.explicit)
     if head is None:
         raise MalformedDataset(f"element header cut off at offset {offset}")
-    group, number = codec.tag.unpack_from(head)
+    if implicit:
+        group, number, length = head
+        return Element((group << 16) | number, None, length, offset, stream.pos, depth)
+    group, number, vr, short = head
     tag = (group << 16) | number
-    if group == 0xFFFE or implicit:
-        return Element(tag, None, codec.u32.unpack_from(head, 4)[0], offset, stream.pos, depth)
-    vr = head[4:6]
+    if group == 0xFFFE:
+        return Element(tag, None, codec.item_length(vr, short), offset, stream.pos, depth)
     if vr in LONG_VRS:
-        length = stream.read(4)
-        if length is None:
+        long = _unpack(stream, codec.u32)
+        if long is None:
             raise MalformedDataset(f"element header cut off at offset {offset}")
-        return Element(tag, vr, codec.u32.unpack(length)[0], offset, stream.pos, depth)
+        return Element(tag, vr, long[0], offset, stream.pos, depth)
     if not (vr.isalpha() and vr.isupper()):  # looks_like_vr, inline: once per element
         raise MalformedDataset(f"invalid VR {vr!r} at offset {offset}")
-    return Element(tag, vr, codec.u16.unpack_from(head, 6)[0], offset, stream.pos, depth)
+    return Element(tag, vr, short, offset, stream.pos, depth)
+
+
+def _unpack(stream: ByteStream, layout: struct.Struct) -> tuple[Any, ...] | None:
+    """The next ``layout.size`` bytes, unpacked; None when the stream ends first."""
+    if isinstance(stream, BufferStream):
+        return stream.unpack(layout)
+    raw = stream.read(layout.size)
+    return None if raw is None else layout.unpack(raw)
 
 
 def walk(stream: ByteStream, implicit: bool, little_endian: bool) -> Iterator[Element]:
