@@ -113,7 +113,7 @@ def test_sighup_during_a_transfer_drops_nothing(start_node, notify, tmp_path):
     assert sender.returncode == 0
     assert acknowledged + rest.count("Received Store Response (Success)") == 300
     assert len(indexed(node.data, "SELECT sop_uid FROM instances")) == 300
-    log = node.log()
+    log = node.wait_for_log("association released CT1@")
     changed = log.index("modalities: added pacs: aet PACS, host 127.0.0.1, port 104, tls off")
     # The reload came while the association ran, which went on to the end.
     assert log.index("association accepted CT1@") < changed < log.index(

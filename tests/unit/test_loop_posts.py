@@ -48,3 +48,17 @@ async def test_a_failing_call_does_not_stop_the_next(caplog):
     await done.wait()
     assert ran == ["after"]
     assert "posted to the event loop" in caplog.text
+
+
+async def test_what_is_flushed_runs_at_once_and_only_once():
+    """Whoever stops flushes: the last events are not left to a timer that
+    may not fire again."""
+    posts = LoopPosts(asyncio.get_running_loop())
+    ran = []
+    posts.post(ran.append, "last")
+    posts.flush()
+    assert ran == ["last"]
+    done = asyncio.Event()
+    posts.post(done.set)  # the timers fire with nothing more to run
+    await done.wait()
+    assert ran == ["last"]

@@ -2,7 +2,8 @@
 
 Handlers run in association threads; the archive's index and every listener
 live on the event loop. :meth:`LoopBridge.post` hands a callback to the loop
-without waiting (events for logs and the UI); :meth:`LoopBridge.run` waits
+without waiting (events for logs and the UI, within
+:data:`~tui_pacs.core.loop_posts.COALESCE`); :meth:`LoopBridge.run` waits
 for a coroutine's result (an index query), so it must never be called on the
 loop itself.
 """

@@ -112,6 +112,8 @@ class Node:
         self.forwarder: Forwarder | None = None
         # Serving associations in this process, or with worker processes.
         self._server: DicomServer | IngestPool | None = None
+        # Events from the association threads to the loop.
+        self._bridge: LoopBridge | None = None
         self._retention: RetentionKeeper | None = None
         self._subscribers: list[Subscriber] = []
         self._listening = False
@@ -139,7 +141,7 @@ class Node:
         self._retention = RetentionKeeper(self.archive, settings.retention)
         self._retention.start()
         self._started_at = datetime.now()
-        bridge = LoopBridge(asyncio.get_running_loop())
+        bridge = self._bridge = LoopBridge(asyncio.get_running_loop())
         workers = worker_count(settings)
         self._server = (IngestPool(settings, self.archive, bridge, self._dispatch, workers)
                         if workers > 1 else DicomServer(settings, self.archive, bridge,
@@ -197,6 +199,12 @@ class Node:
             self._listening = False
             await self._drain(server, self._settings.limits.dimse_timeout
                               if timeout is None else timeout)
+        # The last events of the associations, and the last instances stored,
+        # are told now: their loop's timers may not fire again.
+        if self._bridge is not None:
+            self._bridge.flush()
+        if self.archive is not None:
+            self.archive.notify_now()
         retention, self._retention = self._retention, None
         if retention is not None:
             await retention.stop()

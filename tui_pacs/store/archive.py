@@ -142,6 +142,7 @@ class Archive:
     async def close(self) -> None:
         """Finish pending writes, close the index, and mark a clean shutdown."""
         await self._writer.close()
+        self.notify_now()
         await self._close_connections()
         staging.release(self.data_dir / TMP_DIR)
         self._release_lock()
@@ -161,6 +162,11 @@ class Archive:
 
     def remove_listener(self, callback: Callable[[StoreResult], None]) -> None:
         self._listeners.remove(callback)
+
+    def notify_now(self) -> None:
+        """Tell the listeners now about the instances association threads
+        committed (otherwise they hear within loop_posts.COALESCE)."""
+        self._posts.flush()
 
     def _notify(self, result: StoreResult) -> None:
         for listener in list(self._listeners):
