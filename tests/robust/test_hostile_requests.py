@@ -227,7 +227,7 @@ def test_a_move_to_an_unknown_destination_is_refused(two_patients, unharmed):
     finally:
         assoc.release()
     assert responses[-1][0].Status == status.MOVE_DESTINATION_UNKNOWN
-    assert "'NOWHERE' is not configured" in two_patients.log()
+    two_patients.wait_for_log("'NOWHERE' is not configured")
     unharmed()
 
 
