@@ -13,9 +13,9 @@ none is removed under a thread that is about to write into it.
 A lane's files are made ahead of need, MADE_AHEAD at a time, and the lane
 fsynced once for them all: the name of a file received into one is durable
 before a byte is written, so that making the file durable takes its own
-fsync alone. Syncing the lane for each file was a second flush of the disk
-per instance, on the association's path. Files made ahead and not used are
-empty; only files with content count as staged (:func:`staged_files`).
+fsync alone, where syncing the lane for each file was a second flush of
+the disk per instance. Files made ahead and not used are empty; only files
+with content count as staged (:func:`staged_files`).
 
 A staged file's name within tmp/ (``lane/file``, what an index row's
 ``pending`` keeps) is all recovery needs to find it again.
