@@ -25,12 +25,11 @@ transaction, at no extra cost). Until then the temporary file is durable,
 name and content, before the acknowledgement: an acknowledged instance is
 in one place or the other, whenever the power goes. Syncing the storage
 directories before answering cost a second flush of the disk per group. A
-delete first marks its rows
-``DELETING``, then removes the files, then the rows. After a crash,
-:meth:`_GroupCommitter.recover` looks only at marked rows and at tmp/: it
-finishes the renames (a row whose file is in neither place is dropped: it
-was never acknowledged), finishes the deletes, and removes every other
-temporary file. An instance is either committed and in place, or gone
+delete first marks its rows ``DELETING``, then removes the files, then the
+rows. After a crash, :meth:`_GroupCommitter.recover` looks only at marked
+rows and at tmp/: it finishes the renames (a row whose file is in neither
+place is dropped: it was never acknowledged), finishes the deletes, and
+removes every other temporary file. An instance is either committed and in place, or gone
 without ever having been acknowledged; no scan of the archive is needed.
 
 An instance to forward (``[[forward]]``) gets its forwarding queue entries
