@@ -216,5 +216,7 @@ def clear(tmp_dir: Path) -> int:
 
 
 def _lanes_in(tmp_dir: Path) -> list[Path]:
+    # Files made ahead are listed under their lane even when a clear forgot
+    # the lane while a thread was making them.
     with _lock:
         return [path for path in _made | _ahead.keys() if path.parent == tmp_dir]

@@ -29,8 +29,9 @@ delete first marks its rows ``DELETING``, then removes the files, then the
 rows. After a crash, :meth:`_GroupCommitter.recover` looks only at marked
 rows and at tmp/: it finishes the renames (a row whose file is in neither
 place is dropped: it was never acknowledged), finishes the deletes, and
-removes every other temporary file. An instance is either committed and in place, or gone
-without ever having been acknowledged; no scan of the archive is needed.
+removes every other temporary file. An instance is either committed and in
+place, or gone without ever having been acknowledged; no scan of the archive
+is needed.
 
 An instance to forward (``[[forward]]``) gets its forwarding queue entries
 in the transaction that indexes it, and loses them with its row; the
