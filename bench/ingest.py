@@ -9,12 +9,26 @@ the CPU time the receiver used (all its processes and threads) per 1,000
 instances.
 
     python bench/ingest.py [--small] [--instances N] [--only tui-pacs --only Orthanc]
-                           [--profile DIR [--gil]]
+                           [--rounds N] [--profile DIR [--gil]]
 
 ``--small``: 4,000 64x64 instances (SR, KOS and small MR images cost the
 receiver per instance, not per byte) instead of 500 512x512 ones.
+``--rounds N``: each scenario N times, every receiver once per round (the
+first of one round last in the next), and the medians; with Orthanc among
+the receivers, each one's rate against Orthanc's in the same round, and
+the median of those ratios. This machine is shared, and its speed moves by
+a third within minutes: one run per receiver, one after the other,
+compares two different machines. A ratio taken within a round, seconds
+apart, is the one to read.
 ``--profile DIR``: py-spy samples tui-pacs while it receives (collapsed
-stacks, one file per scenario, for flame graphs or grep).
+stacks, one file per scenario, of the first round, for flame graphs or grep).
+
+The receivers do not promise the same. tui-pacs answers a C-STORE once
+the file and its index row are both durable (an fsync of the file, the
+index's WAL synced at its group's commit). Orthanc 1.10, as run here,
+syncs its SQLite index at each instance's commit but never fsyncs the
+stored file (strace: one fdatasync per instance, no fsync); storescp and
+pynetdicom's app sync nothing.
 
 tui-pacs is measured once all its ingest processes serve (`tui-pacs
 status`); until a worker has started, the node serves every connection.
@@ -35,11 +49,12 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -58,7 +73,7 @@ from bench.peers import (  # noqa: E402
 )
 from tests.dicom_factory import make_dataset, write_instance  # noqa: E402
 
-RECEIVERS = {
+RECEIVERS: dict[str, Callable[[Path], Peer]] = {
     "tui-pacs": tui_pacs,
     "tui-pacs, 1 process": partial(tui_pacs, config="[node]\nworkers = 1\n"),
     "DCMTK storescp": dcmtk_storescp,
@@ -116,6 +131,8 @@ def main() -> None:
                         help="how many (default: 500 CT, 4,000 small)")
     parser.add_argument("--only", choices=RECEIVERS, action="append",
                         help="measure only this receiver (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="each scenario this many times, receivers alternating; medians")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="py-spy profiles of tui-pacs into DIR")
     parser.add_argument("--gil", action="store_true",
@@ -136,31 +153,62 @@ def main() -> None:
         scenarios = {"1 association": [files],
                      "4 associations": [files[i:i + quarter] for i in range(0, len(files),
                                                                               quarter)]}
-        seconds: dict[str, dict[str, float]] = {name: {} for name in names}
-        cpu: dict[str, dict[str, float]] = {name: {} for name in names}
-        creation: dict[str, dict[str, float]] = {name: {} for name in names}
+        # Per receiver and scenario, one figure per round.
+        rates: dict[str, dict[str, list[float]]] = {n: {s: [] for s in scenarios} for n in names}
+        cpu: dict[str, dict[str, list[float]]] = {n: {s: [] for s in scenarios} for n in names}
+        creation: dict[str, dict[str, list[float]]] = {n: {s: [] for s in scenarios}
+                                                       for n in names}
         for scenario, groups in scenarios.items():
-            for name in names:
-                work = root / f"{name}-{scenario}".replace(" ", "-")
-                work.mkdir()
-                creation[name][scenario] = creation_cost(work)
-                profile = (args.profile / f"{side}-{scenario.replace(' ', '-')}.txt"
-                           if args.profile and name == "tui-pacs" else None)
-                with running(RECEIVERS[name](work)) as peer, profiled(peer, profile, args.gil):
-                    before = cpu_seconds(peer.process.pid)
-                    seconds[name][scenario] = send(peer, groups)
-                    cpu[name][scenario] = cpu_seconds(peer.process.pid) - before
-        print(f"\n{'receiver':<24}" + "".join(f"{s:>36}" for s in scenarios))
+            for round_number in range(args.rounds):
+                # Who goes first changes each round: neither always follows the other.
+                for name in names if round_number % 2 == 0 else names[::-1]:
+                    work = root / f"{name}-{scenario}-{round_number}".replace(" ", "-")
+                    work.mkdir()
+                    creation[name][scenario].append(creation_cost(work))
+                    profile = (args.profile / f"{side}-{scenario.replace(' ', '-')}.txt"
+                               if args.profile and name == "tui-pacs" and round_number == 0
+                               else None)
+                    with running(RECEIVERS[name](work)) as peer, \
+                            profiled(peer, profile, args.gil):
+                        before = cpu_seconds(peer.process.pid)
+                        seconds = send(peer, groups)
+                        used = cpu_seconds(peer.process.pid) - before
+                    rates[name][scenario].append(len(files) / seconds)
+                    cpu[name][scenario].append(used * 1000 / len(files))
+        _report(names, scenarios, rates, cpu, creation, args.rounds)
+
+
+def _report(names: list[str], scenarios: dict, rates: dict, cpu: dict, creation: dict,
+            rounds: int) -> None:
+    median = statistics.median
+    heading = "median of " + str(rounds) + " rounds" if rounds > 1 else "one round"
+    print(f"\n{'receiver (' + heading + ')':<32}" + "".join(f"{s:>28}" for s in scenarios))
+    for name in names:
+        print(f"{name:<32}" + "".join(
+            f"{median(rates[name][s]):>8.0f} inst/s ({median(cpu[name][s]):4.2f} CPU s/1k)"
+            for s in scenarios))
+    if rounds > 1:
+        print("\nRates round by round, instances per second:")
         for name in names:
-            cells = "".join(
-                f"{len(files) / seconds[name][s]:>8.0f} inst/s ({seconds[name][s]:6.2f} s, "
-                f"{cpu[name][s] * 1000 / len(files):4.2f} CPU s/1k)"
-                for s in scenarios)
-            print(f"{name:<24}{cells}")
-        print("\nCreating a file in the receiver's directory just before it started, CPU µs:")
-        for name in names:
-            print(f"{name:<24}" + "".join(f"{creation[name][s]:>36.0f}" for s in scenarios))
-        print("\nThis machine is shared: figures move between runs; compare within a run.")
+            print(f"{name:<32}" + "".join(
+                f"{' '.join(f'{rate:.0f}' for rate in rates[name][s]):>28}" for s in scenarios))
+    if rounds > 1 and "Orthanc" in names:
+        print("\nAgainst Orthanc in the same round (median, and each round's ratio):")
+        for name in (n for n in names if n != "Orthanc"):
+            cells = []
+            for s in scenarios:
+                ratios = [rate / orthanc for rate, orthanc in
+                          zip(rates[name][s], rates["Orthanc"][s])]
+                cells.append(f"{median(ratios):.2f}x ({' '.join(f'{r:.2f}' for r in ratios)})")
+            print(f"{name:<32}" + "".join(f"{cell:>28}" for cell in cells))
+    print("\nCreating a file in the receiver's directory just before it started, CPU µs"
+          + (" (median, most)" if rounds > 1 else "") + ":")
+    for name in names:
+        print(f"{name:<32}" + "".join(
+            f"{median(creation[name][s]):>20.0f}"
+            + (f" ({max(creation[name][s]):.0f})" if rounds > 1 else "")
+            for s in scenarios))
+    print("\nThis machine is shared: figures move between runs; compare within a round.")
 
 
 if __name__ == "__main__":
