@@ -181,34 +181,41 @@ def main() -> None:
 def _report(names: list[str], scenarios: dict, rates: dict, cpu: dict, creation: dict,
             rounds: int) -> None:
     median = statistics.median
-    heading = "median of " + str(rounds) + " rounds" if rounds > 1 else "one round"
-    print(f"\n{'receiver (' + heading + ')':<32}" + "".join(f"{s:>28}" for s in scenarios))
+    heading = f"median of {rounds} rounds" if rounds > 1 else "one round"
+    table = {f"receiver ({heading})": list(scenarios)}
     for name in names:
-        print(f"{name:<32}" + "".join(
-            f"{median(rates[name][s]):>8.0f} inst/s ({median(cpu[name][s]):4.2f} CPU s/1k)"
-            for s in scenarios))
+        table[name] = [f"{median(rates[name][s]):.0f} inst/s ({median(cpu[name][s]):.2f} "
+                       "CPU s/1k)" for s in scenarios]
+    _print_table(table)
     if rounds > 1:
         print("\nRates round by round, instances per second:")
-        for name in names:
-            print(f"{name:<32}" + "".join(
-                f"{' '.join(f'{rate:.0f}' for rate in rates[name][s]):>28}" for s in scenarios))
+        _print_table({name: [" ".join(f"{rate:.0f}" for rate in rates[name][s])
+                             for s in scenarios] for name in names})
     if rounds > 1 and "Orthanc" in names:
         print("\nAgainst Orthanc in the same round (median, and each round's ratio):")
+        against: dict[str, list[str]] = {}
         for name in (n for n in names if n != "Orthanc"):
-            cells = []
+            against[name] = []
             for s in scenarios:
                 ratios = [rate / orthanc for rate, orthanc in
                           zip(rates[name][s], rates["Orthanc"][s])]
-                cells.append(f"{median(ratios):.2f}x ({' '.join(f'{r:.2f}' for r in ratios)})")
-            print(f"{name:<32}" + "".join(f"{cell:>28}" for cell in cells))
+                against[name].append(
+                    f"{median(ratios):.2f}x ({' '.join(f'{r:.2f}' for r in ratios)})")
+        _print_table(against)
     print("\nCreating a file in the receiver's directory just before it started, CPU µs"
           + (" (median, most)" if rounds > 1 else "") + ":")
-    for name in names:
-        print(f"{name:<32}" + "".join(
-            f"{median(creation[name][s]):>20.0f}"
-            + (f" ({max(creation[name][s]):.0f})" if rounds > 1 else "")
-            for s in scenarios))
+    _print_table({name: [f"{median(creation[name][s]):.0f}"
+                         + (f" ({max(creation[name][s]):.0f})" if rounds > 1 else "")
+                         for s in scenarios] for name in names})
     print("\nThis machine is shared: figures move between runs; compare within a round.")
+
+
+def _print_table(rows: dict[str, list[str]]) -> None:
+    """Rows of a name and a cell per scenario, in columns wide enough for every cell."""
+    first = max(len(name) for name in rows) + 2
+    width = max(len(cell) for cells in rows.values() for cell in cells) + 3
+    for name, cells in rows.items():
+        print(f"{name:<{first}}" + "".join(f"{cell:>{width}}" for cell in cells))
 
 
 if __name__ == "__main__":
