@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--gil", action="store_true",
                         help="with --profile: sample only the thread holding the GIL")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     names = args.only or list(RECEIVERS)
     side, default_count = SIZES["small" if args.small else "ct"]
     count = args.instances or default_count
